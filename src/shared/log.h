@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <syslog.h>
+
+#include "macro.h"
+
+/*
+ * Log lines go to stderr prefixed with "<N>" (the syslog priority), which
+ * journald turns into the record's priority. Outside journald the prefix can
+ * be switched off for people reading a terminal.
+ */
+
+void log_set_max_level(int level);
+int log_get_max_level(void);
+void log_set_prefix(bool on);
+int log_parse_level(const char *s);
+
+/* Returns -abs(error) so callers can write `return log_error_errno(r, ...)`. */
+int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
+
+#define log_debug(...) log_internal(LOG_DEBUG, 0, __VA_ARGS__)
+#define log_info(...) log_internal(LOG_INFO, 0, __VA_ARGS__)
+#define log_notice(...) log_internal(LOG_NOTICE, 0, __VA_ARGS__)
+#define log_warning(...) log_internal(LOG_WARNING, 0, __VA_ARGS__)
+#define log_error(...) log_internal(LOG_ERR, 0, __VA_ARGS__)
+#define log_crit(...) log_internal(LOG_CRIT, 0, __VA_ARGS__)
+
+#define log_debug_errno(e, ...) log_internal(LOG_DEBUG, (e), __VA_ARGS__)
+#define log_info_errno(e, ...) log_internal(LOG_INFO, (e), __VA_ARGS__)
+#define log_notice_errno(e, ...) log_internal(LOG_NOTICE, (e), __VA_ARGS__)
+#define log_warning_errno(e, ...) log_internal(LOG_WARNING, (e), __VA_ARGS__)
+#define log_error_errno(e, ...) log_internal(LOG_ERR, (e), __VA_ARGS__)
+
+#define log_oom() log_internal(LOG_ERR, ENOMEM, "Out of memory.")

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <dirent.h>
+
+#include <cmocka.h>
+
+#include "fileio.h"
+#include "macro.h"
+
+static int setup_dir(void **state) {
+        char tmpl[] = "/tmp/oomprotect-test-fileio.XXXXXX";
+        int *fd = malloc(sizeof(int));
+
+        assert_non_null(mkdtemp(tmpl));
+        *fd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(*fd >= 0);
+        *state = fd;
+        return 0;
+}
+
+static int teardown_dir(void **state) {
+        int *fd = *state;
+        char path[64];
+        DIR *d = fdopendir(dup(*fd));
+        struct dirent *de;
+
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.' || strlen(de->d_name) > 2)
+                        (void) unlinkat(*fd, de->d_name, 0);
+        closedir(d);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", *fd);
+        char real[256] = {};
+        assert_true(readlink(path, real, sizeof(real) - 1) > 0);
+        close(*fd);
+        rmdir(real);
+        free(fd);
+        return 0;
+}
+
+static size_t count_entries(int dirfd) {
+        DIR *d = fdopendir(dup(dirfd));
+        struct dirent *de;
+        size_t n = 0;
+
+        rewinddir(d);
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+static void test_atomic_write_replaces_content_and_leaves_no_temp_file(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        struct stat st;
+        size_t len;
+
+        assert_int_equal(write_file_atomic_at(dirfd, "state.json", "first", 5, 0600), 0);
+        assert_int_equal(read_full_file_at(dirfd, "state.json", 1024, &a, &len), 0);
+        assert_string_equal(a, "first");
+        assert_int_equal(write_file_atomic_at(dirfd, "state.json", "second\n", 7, 0644), 0);
+        assert_int_equal(read_full_file_at(dirfd, "state.json", 1024, &b, &len), 0);
+        assert_string_equal(b, "second\n");
+        assert_int_equal(len, 7);
+        assert_int_equal(fstatat(dirfd, "state.json", &st, 0), 0);
+        assert_int_equal(st.st_mode & 07777, 0644);
+        assert_int_equal(count_entries(dirfd), 1);
+}
+
+static void test_read_full_file_refuses_files_over_the_limit(void **state) {
+        int dirfd = *(int *) *state;
+        char big[10000];
+        char *s = NULL;
+
+        memset(big, 'x', sizeof(big));
+        assert_int_equal(write_file_atomic_at(dirfd, "big", big, sizeof(big), 0600), 0);
+        assert_int_equal(read_full_file_at(dirfd, "big", 4096, &s, NULL), -EFBIG);
+        assert_null(s);
+        assert_int_equal(read_full_file_at(dirfd, "big", sizeof(big), &s, NULL), 0);
+        assert_int_equal(strlen(s), sizeof(big));
+        free(s);
+}
+
+static void test_read_missing_file_is_enoent(void **state) {
+        int dirfd = *(int *) *state;
+        char *s = NULL;
+
+        assert_int_equal(read_full_file_at(dirfd, "nope", 10, &s, NULL), -ENOENT);
+        assert_int_equal(read_one_line_at(dirfd, "nope", &s), -ENOENT);
+}
+
+static void test_write_string_file_never_creates(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_free_ char *line = NULL;
+
+        assert_int_equal(write_string_file_at(dirfd, "absent", "1"), -ENOENT);
+        assert_int_equal(write_file_atomic_at(dirfd, "present", "old\nsecond\n", 11, 0600), 0);
+        assert_int_equal(write_string_file_at(dirfd, "present", "new"), 0);
+        assert_int_equal(read_one_line_at(dirfd, "present", &line), 0);
+        assert_string_equal(line, "new"); /* no O_TRUNC: "new" over "old", the rest stays */
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_atomic_write_replaces_content_and_leaves_no_temp_file,
+                                                setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_read_full_file_refuses_files_over_the_limit, setup_dir,
+                                                teardown_dir),
+                cmocka_unit_test_setup_teardown(test_read_missing_file_is_enoent, setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_write_string_file_never_creates, setup_dir, teardown_dir),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
