@@ -1,37 +1,140 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "bus.h"
+#include "compat.h"
 #include "log.h"
+#include "manager.h"
 #include "oomprotect/protocol.h"
+
+static const char *arg_config = OOMPROTECT_CONFIG_FILE;
+static bool arg_check_config = false;
+static bool arg_bus = true;
 
 static void help(void) {
         printf("oomprotectd — keeps chosen processes alive when memory runs out\n\n"
                "Usage: oomprotectd [OPTIONS]\n\n"
+               "Moves each protected process into its own scope under protected.slice, sets\n"
+               "memory.min there and oom_score_adj on the process, and puts both back exactly\n"
+               "when it is unprotected.\n\n"
+               "  -c --config=FILE     Configuration file (default " OOMPROTECT_CONFIG_FILE ");\n"
+               "                       FILE.d/*.conf are read after it\n"
+               "     --check-config    Validate the configuration, print the effective one, exit\n"
+               "                       (1 if any value was rejected)\n"
+               "     --no-bus          Do not connect to D-Bus: serve only the compat directory\n"
+               "     --log-level=LEVEL emerg, alert, crit, err, warning, notice, info or debug\n"
                "  -h --help            Show this help and exit\n"
-               "     --version         Show the version and exit\n");
+               "     --version         Show the version and exit\n\n"
+               "See oomprotectd(8) and oomprotectd.conf(5).\n");
 }
 
-int main(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100 };
+/* Returns 1 to go on, 0 to exit successfully, negative on a usage error. */
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LOG_LEVEL, ARG_NO_BUS };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "config", required_argument, NULL, 'c' },
+                { "check-config", no_argument, NULL, ARG_CHECK_CONFIG },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "no-bus", no_argument, NULL, ARG_NO_BUS },
                 {},
         };
-        int c;
+        int c, level;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hc:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help();
-                        return EXIT_SUCCESS;
+                        return 0;
                 case ARG_VERSION:
                         printf("oomprotectd %s\n", OOMPROTECT_VERSION_STRING);
-                        return EXIT_SUCCESS;
+                        return 0;
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case ARG_CHECK_CONFIG:
+                        arg_check_config = true;
+                        break;
+                case ARG_NO_BUS:
+                        arg_bus = false;
+                        break;
+                case ARG_LOG_LEVEL:
+                        level = log_parse_level(optarg);
+                        if (level < 0)
+                                return log_error_errno(level, "Unknown log level \"%s\".", optarg);
+                        log_set_max_level(level);
+                        break;
                 default:
-                        return EXIT_FAILURE;
+                        return -EINVAL;
                 }
+        if (optind < argc)
+                return log_error_errno(EINVAL, "Unexpected argument \"%s\"; see --help.", argv[optind]);
+        return 1;
+}
+
+static int check_config(void) {
+        _cleanup_free_ char *dropins = NULL;
+        Config c;
+        int r;
+
+        r = config_init(&c);
+        if (r < 0)
+                return r;
+        if (asprintf(&dropins, "%s.d", arg_config) < 0)
+                return log_oom();
+        r = config_load(&c, arg_config, true, dropins);
+        if (r >= 0)
+                config_dump(&c, stdout);
+        config_done(&c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s: %m", arg_config);
+        return r == 0 ? 0 : -EINVAL;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        sigset_t mask;
+        int r;
+
+        /* journald reads "<N>" prefixes; a person at a terminal does not need them. */
+        log_set_prefix(!isatty(STDERR_FILENO));
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        if (arg_check_config)
+                return check_config() < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        log_info("oomprotectd %s starting with %s.", OOMPROTECT_VERSION_STRING, arg_config);
+        r = manager_new(arg_config, &m);
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = manager_start(m);
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = compat_setup(m);
+        if (r < 0)
+                return EXIT_FAILURE;
+        if (arg_bus) {
+                r = bus_setup(m);
+                if (r < 0)
+                        return EXIT_FAILURE;
+        }
+        r = manager_run(m);
+        if (r < 0) {
+                log_error_errno(r, "Event loop failed: %m");
+                return EXIT_FAILURE;
+        }
+        log_info("oomprotectd stopped.");
         return EXIT_SUCCESS;
 }

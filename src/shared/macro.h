@@ -64,3 +64,11 @@ static inline int negative_errno(void) {
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
 #define isempty(s) (!(s) || !(s)[0])
+
+static inline const char *strna(const char *s) {
+        return s ? s : "n/a";
+}
+
+static inline const char *strempty(const char *s) {
+        return s ? s : "";
+}

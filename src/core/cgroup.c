@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libcgroup.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "fileio.h"
+#include "macro.h"
+#include "parse.h"
+
+static bool is_cgroup2(const char *path) {
+        struct statfs fs;
+
+        return statfs(path, &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/*
+ * libcgroup lists each controller with its mount (on a hybrid host: memory at
+ * the v1 /sys/fs/cgroup/memory, hugetlb at the v2 /sys/fs/cgroup/unified).
+ * Only discovery is asked of it: its v2 writes do not fit (DESIGN.md section 2).
+ */
+static int find_mount_libcgroup(char **ret) {
+        struct cgroup_mount_point info;
+        void *handle = NULL;
+        int r;
+
+        if (cgroup_init() != 0)
+                return -ENOENT;
+        r = cgroup_get_controller_begin(&handle, &info);
+        while (r == 0) {
+                if (is_cgroup2(info.path)) {
+                        cgroup_get_controller_end(&handle);
+                        *ret = strdup(info.path);
+                        return *ret ? 0 : -ENOMEM;
+                }
+                r = cgroup_get_controller_next(&handle, &info);
+        }
+        cgroup_get_controller_end(&handle);
+        return -ENOENT;
+}
+
+int cgroup_parse_mountinfo_cgroup2(const char *text, char **ret) {
+        for (const char *l = text; l && *l;) {
+                const char *end = strchr(l, '\n');
+                _cleanup_free_ char *line = strndup(l, end ? (size_t) (end - l) : strlen(l));
+                char mountpoint[4096], fstype[64];
+                const char *sep;
+
+                if (!line)
+                        return -ENOMEM;
+                l = end ? end + 1 : NULL;
+                /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER" */
+                sep = strstr(line, " - ");
+                if (!sep || sscanf(sep + 3, "%63s", fstype) != 1 || !streq(fstype, "cgroup2"))
+                        continue;
+                if (sscanf(line, "%*s %*s %*s %*s %4095s", mountpoint) != 1)
+                        continue;
+                *ret = strdup(mountpoint);
+                return *ret ? 0 : -ENOMEM;
+        }
+        return -ENOENT;
+}
+
+int cgroup_find_mount(char **ret) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        if (find_mount_libcgroup(ret) == 0)
+                return 0;
+        r = read_full_file_at(AT_FDCWD, "/proc/self/mountinfo", 16 << 20, &text, NULL);
+        if (r < 0)
+                return r;
+        return cgroup_parse_mountinfo_cgroup2(text, ret);
+}
+
+int cgroup_open_root(const char *path, int *ret_fd) {
+        struct statfs fs;
+        int fd;
+
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fstatfs(fd, &fs) < 0 || fs.f_type != CGROUP2_SUPER_MAGIC) {
+                safe_close(fd);
+                return -EMEDIUMTYPE;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+const char *cgroup_path_to_rel(const char *path) {
+        if (!path || path[0] != '/')
+                return NULL;
+        path += strspn(path, "/");
+        return *path ? path : ".";
+}
+
+int cgroup_slice_to_path(const char *slice, char **ret) {
+        const char *suffix = ".slice";
+        size_t len = strlen(slice), slen = strlen(suffix), plen, pos = 0;
+        _cleanup_free_ char *out = NULL;
+
+        if (len <= slen || !streq(slice + len - slen, suffix))
+                return -EINVAL;
+        plen = len - slen;
+        if (slice[0] == '-' || slice[plen - 1] == '-' || strstr(slice, "--"))
+                return -EINVAL;
+        if (strspn(slice, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:_.-") != len)
+                return -EINVAL;
+
+        /* "a-b-c.slice" -> "a.slice/a-b.slice/a-b-c.slice": each dash ends a parent. */
+        out = malloc(len * (plen + 1) + 1);
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i <= plen; i++) {
+                if (i < plen && slice[i] != '-')
+                        continue;
+                if (pos > 0)
+                        out[pos++] = '/';
+                memcpy(out + pos, slice, i);
+                pos += i;
+                memcpy(out + pos, suffix, slen);
+                pos += slen;
+        }
+        out[pos] = '\0';
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+bool cgroup_controller_list_has(const char *list, const char *name) {
+        size_t n = strlen(name);
+
+        for (const char *p = list; p && *p;) {
+                p += strspn(p, " \t\n");
+                size_t w = strcspn(p, " \t\n");
+                if (w == n && strneq(p, name, n))
+                        return true;
+                p += w;
+        }
+        return false;
+}
+
+int cgroup_parse_keyed(const char *text, const char *key, uint64_t *ret) {
+        size_t klen = strlen(key);
+
+        for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+                if (!strneq(l, key, klen) || l[klen] != ' ')
+                        continue;
+                char num[32];
+                size_t n = strcspn(l + klen + 1, "\n");
+                if (n == 0 || n >= sizeof(num))
+                        return -EINVAL;
+                memcpy(num, l + klen + 1, n);
+                num[n] = '\0';
+                if (num[0] == '0' && n > 1)
+                        return -EINVAL; /* cgroup files are decimal: no octal here */
+                return parse_u64_base0(num, ret);
+        }
+        return -ENODATA;
+}
+
+static int join(const char *rel, const char *file, char *buf, size_t size) {
+        int n = snprintf(buf, size, "%s/%s", rel, file);
+
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+int cgroup_read(int rootfd, const char *rel, const char *file, char **ret) {
+        char path[4096];
+        int r;
+
+        r = join(rel, file, path, sizeof(path));
+        if (r < 0)
+                return r;
+        return read_full_file_at(rootfd, path, 1 << 20, ret, NULL);
+}
+
+int cgroup_write(int rootfd, const char *rel, const char *file, const char *value) {
+        char path[4096];
+        int r;
+
+        r = join(rel, file, path, sizeof(path));
+        if (r < 0)
+                return r;
+        return write_string_file_at(rootfd, path, value);
+}
+
+int cgroup_write_u64(int rootfd, const char *rel, const char *file, uint64_t value) {
+        char buf[32];
+
+        snprintf(buf, sizeof(buf), "%" PRIu64, value);
+        return cgroup_write(rootfd, rel, file, buf);
+}
+
+bool cgroup_has_controller(int rootfd, const char *rel, const char *name) {
+        _cleanup_free_ char *list = NULL;
+
+        return cgroup_read(rootfd, rel, "cgroup.controllers", &list) >= 0 && cgroup_controller_list_has(list, name);
+}
+
+int cgroup_create(int rootfd, const char *rel) {
+        char path[4096];
+        size_t len = strlen(rel);
+
+        if (len >= sizeof(path))
+                return -ENAMETOOLONG;
+        memcpy(path, rel, len + 1);
+        for (char *p = path;; p++) {
+                if (*p != '/' && *p != '\0')
+                        continue;
+                char c = *p;
+                *p = '\0';
+                if (!streq(path, ".") && mkdirat(rootfd, path, 0755) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *p = c;
+                if (c == '\0')
+                        return 0;
+        }
+}
+
+static int enable_in(int rootfd, const char *rel, const char *name) {
+        _cleanup_free_ char *current = NULL;
+        char value[64];
+        int r;
+
+        r = cgroup_read(rootfd, rel, "cgroup.subtree_control", &current);
+        if (r < 0)
+                return r;
+        if (cgroup_controller_list_has(current, name))
+                return 0;
+        snprintf(value, sizeof(value), "+%s", name);
+        return cgroup_write(rootfd, rel, "cgroup.subtree_control", value);
+}
+
+int cgroup_enable_controller(int rootfd, const char *rel, const char *name) {
+        char path[4096];
+        size_t len = strlen(rel);
+        int r;
+
+        if (len >= sizeof(path))
+                return -ENAMETOOLONG;
+        r = enable_in(rootfd, ".", name);
+        if (r < 0)
+                return r;
+        memcpy(path, rel, len + 1);
+        for (char *p = path;; p++) {
+                if (*p != '/' && *p != '\0')
+                        continue;
+                char c = *p;
+                *p = '\0';
+                if (!streq(path, ".")) {
+                        r = enable_in(rootfd, path, name);
+                        if (r < 0)
+                                return r;
+                }
+                *p = c;
+                if (c == '\0')
+                        return 0;
+        }
+}
+
+int cgroup_attach(int rootfd, const char *rel, pid_t pid) {
+        char buf[16];
+
+        snprintf(buf, sizeof(buf), "%d", (int) pid);
+        return cgroup_write(rootfd, rel, "cgroup.procs", buf);
+}
+
+int cgroup_get_pids(int rootfd, const char *rel, pid_t **ret, size_t *ret_n) {
+        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0, alloc = 0;
+        int r;
+
+        r = cgroup_read(rootfd, rel, "cgroup.procs", &text);
+        if (r < 0)
+                return r;
+        for (char *save = NULL, *t = strtok_r(text, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+                pid_t pid;
+                if (parse_pid(t, &pid) < 0)
+                        continue;
+                if (n == alloc) {
+                        alloc = alloc ? alloc * 2 : 8;
+                        pid_t *p = realloc(pids, alloc * sizeof(pid_t));
+                        if (!p)
+                                return -ENOMEM;
+                        pids = p;
+                }
+                pids[n++] = pid;
+        }
+        *ret = TAKE_PTR(pids);
+        *ret_n = n;
+        return 0;
+}
+
+int cgroup_remove(int rootfd, const char *rel) {
+        if (unlinkat(rootfd, rel, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+int cgroup_nearest_existing(int rootfd, const char *rel, char **ret) {
+        _cleanup_free_ char *path = strdup(rel);
+        struct stat st;
+
+        if (!path)
+                return -ENOMEM;
+        for (;;) {
+                if (fstatat(rootfd, path, &st, 0) == 0 && S_ISDIR(st.st_mode))
+                        break;
+                char *slash = strrchr(path, '/');
+                if (!slash) {
+                        strcpy(path, ".");
+                        break;
+                }
+                *slash = '\0';
+        }
+        *ret = TAKE_PTR(path);
+        return 0;
+}

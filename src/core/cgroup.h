@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * cgroup v2 I/O, every call relative to a dirfd of the cgroup2 mount (the
+ * root the paths in /proc/PID/cgroup are relative to). "rel" paths have no
+ * leading slash; "" or "." is the root itself. Errors are the kernel's errno.
+ */
+
+/* Where is cgroup2 mounted? libcgroup's controller list first, /proc/self/mountinfo for an empty hierarchy. */
+int cgroup_find_mount(char **ret);
+
+/* Pure: the first cgroup2 mount point in a mountinfo text; -ENOENT if there is none. */
+int cgroup_parse_mountinfo_cgroup2(const char *text, char **ret);
+
+/* Opens path as a directory and checks that it is a cgroup2 filesystem (-EMEDIUMTYPE if not). */
+int cgroup_open_root(const char *path, int *ret_fd);
+
+/* Pure: "/a/b" -> "a/b", "/" -> "." (rel paths for the *at() calls). NULL for a relative input. */
+const char *cgroup_path_to_rel(const char *path);
+
+/* Pure: a systemd slice name to its cgroup path: "a-b.slice" -> "a.slice/a-b.slice". */
+int cgroup_slice_to_path(const char *slice, char **ret);
+
+/* Pure: whether a space-separated controller list ("cpu io memory") holds name. */
+bool cgroup_controller_list_has(const char *list, const char *name);
+
+/* Pure: a key's value in a flat-keyed file such as memory.events ("oom_kill 3"). */
+int cgroup_parse_keyed(const char *text, const char *key, uint64_t *ret);
+
+int cgroup_read(int rootfd, const char *rel, const char *file, char **ret);
+int cgroup_write(int rootfd, const char *rel, const char *file, const char *value);
+int cgroup_write_u64(int rootfd, const char *rel, const char *file, uint64_t value);
+
+bool cgroup_has_controller(int rootfd, const char *rel, const char *name);
+
+/* mkdir -p below the root; existing directories are fine. */
+int cgroup_create(int rootfd, const char *rel);
+
+/* Makes name available in rel's children: "+name" in the subtree_control of every ancestor and of rel itself. */
+int cgroup_enable_controller(int rootfd, const char *rel, const char *name);
+
+/* Moves pid into rel (write to cgroup.procs). */
+int cgroup_attach(int rootfd, const char *rel, pid_t pid);
+
+/* The pids in rel's cgroup.procs. */
+int cgroup_get_pids(int rootfd, const char *rel, pid_t **ret, size_t *ret_n);
+
+/* rmdir; a missing cgroup is fine (0), a populated one is -EBUSY. */
+int cgroup_remove(int rootfd, const char *rel);
+
+/* The deepest existing cgroup on the way from the root to rel ("." at worst): for a restore target that is gone. */
+int cgroup_nearest_existing(int rootfd, const char *rel, char **ret);

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "op-error.h"
+
+/*
+ * What the engine reads about a process from /proc. Every function takes a
+ * dirfd of the proc mount (normally /proc), so that nothing here hard-codes it.
+ */
+
+#define PF_KTHREAD_FLAG 0x00200000U /* include/linux/sched.h */
+
+typedef struct ProcStat {
+        char comm[16];
+        char state;
+        pid_t ppid;
+        unsigned flags;
+        uint64_t starttime; /* field 22, clock ticks since boot */
+} ProcStat;
+
+typedef struct ProcInfo {
+        pid_t pid;
+        ProcStat stat;
+        uid_t uid;
+        char *cgroup; /* the "0::" line's path; NULL where the process has none (a v1-only host) */
+        int oom_score_adj;
+} ProcInfo;
+
+void proc_info_done(ProcInfo *i);
+
+/* Pure: a /proc/PID/stat line; the comm may contain spaces and parentheses. */
+int proc_parse_stat(const char *text, ProcStat *ret);
+
+/* Pure: the cgroup v2 path from /proc/PID/cgroup ("0::/a/b" -> "/a/b"); -ENODATA if there is none. */
+int proc_parse_cgroup_v2(const char *text, char **ret);
+
+/* Pure: the real uid from /proc/PID/status ("Uid:\t0\t0\t0\t0"). */
+int proc_parse_status_uid(const char *text, uid_t *ret);
+
+/* Pure: the thread group id from /proc/PID/status ("Tgid:\t1234"): for a thread, its process. */
+int proc_parse_status_tgid(const char *text, pid_t *ret);
+int proc_read_tgid(int procfd, pid_t pid, pid_t *ret);
+
+/* Reads stat, status, cgroup and oom_score_adj of pid. -ESRCH when it is gone. */
+int proc_read_info(int procfd, pid_t pid, ProcInfo *ret);
+
+/* Reads field 22 alone: cheaper check that (pid, starttime) still names the same process. */
+int proc_read_starttime(int procfd, pid_t pid, uint64_t *ret);
+
+/*
+ * May this process be protected? Fills e with a distinct reason for PID 1,
+ * kernel threads, zombies (and dying processes) and the daemon itself.
+ */
+int proc_check_protectable(const ProcInfo *i, pid_t self, OpError *e);
+
+int proc_read_oom_score_adj(int procfd, pid_t pid, int *ret);
+int proc_write_oom_score_adj(int procfd, pid_t pid, int adj);
+
+/* pidfd_open(2); and the pid a pidfd refers to (from /proc/self/fdinfo, -ESRCH once it exited). */
+int proc_pidfd_open(pid_t pid);
+int proc_pidfd_get_pid(int procfd, int pidfd, pid_t *ret);
+
+/*
+ * Pure: the descendants of root in a list of (pid, ppid) pairs, depth first,
+ * root excluded. Cycles and duplicates cannot loop.
+ */
+typedef struct PidPair {
+        pid_t pid;
+        pid_t ppid;
+} PidPair;
+int proc_descendants_from_pairs(const PidPair *pairs, size_t n, pid_t root, pid_t **ret, size_t *ret_n);
+
+/* Scans procfd for every process's parent and returns the descendants of root. */
+int proc_get_descendants(int procfd, pid_t root, pid_t **ret, size_t *ret_n);
+
+/* Whether the process behind pidfd still runs (pidfd_send_signal with signal 0). */
+bool proc_pidfd_alive(int pidfd);

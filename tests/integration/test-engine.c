@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The real engine against a real cgroup2 subtree with real processes:
+ * protect, exact restore, exit, restart, and SIGKILL at every step.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cgroup.h"
+#include "engine.h"
+#include "fileio.h"
+#include "itest.h"
+#include "oomprotect/protocol.h"
+#include "parse.h"
+#include "state.h"
+
+static Sandbox sb;
+static Config cfg;
+static Engine *engine;
+static Child kid;
+
+static void start_engine(void) {
+        OpError err = {};
+
+        assert_int_equal(engine_new(&cfg, NULL, NULL, &engine, &err), 0);
+        assert_true(engine_start(engine) >= 0);
+}
+
+static int setup(void **state) {
+        sandbox_config(&sb, &cfg);
+        start_engine();
+        assert_int_equal(sandbox_spawn(&sb, "orig-a", sb.child_adj, &kid), 0);
+        return 0;
+}
+
+static int teardown(void **state) {
+        if (engine)
+                (void) engine_unprotect_all(engine, UID_ANY, "test teardown");
+        engine = engine_free(engine);
+        child_kill(&kid);
+        config_done(&cfg);
+        (void) unlinkat(AT_FDCWD, "state.json", 0);
+        char path[256];
+        snprintf(path, sizeof(path), "%s/state.json", sb.statedir);
+        unlink(path);
+        return 0;
+}
+
+static ProtectRequest request(pid_t pid) {
+        return (ProtectRequest) { .pid = pid, .pidfd = -1, .source = "test", .owner = UID_ANY };
+}
+
+static void assert_protected(pid_t pid) {
+        _cleanup_free_ char *cg = pid_cgroup(pid);
+        char want[512];
+
+        snprintf(want, sizeof(want), "/%s/" OOMPROTECT_SCOPE_PREFIX "%d" OOMPROTECT_SCOPE_SUFFIX, sb.slice_rel,
+                 (int) pid);
+        assert_non_null(cg);
+        assert_string_equal(cg, want);
+        assert_int_equal(pid_adj(pid), sb.protect_adj);
+}
+
+static void assert_restored(pid_t pid, const char *sub, int adj) {
+        _cleanup_free_ char *cg = pid_cgroup(pid), *want = sandbox_path(&sb, sub);
+
+        assert_non_null(cg);
+        assert_string_equal(cg, want);
+        assert_int_equal(pid_adj(pid), adj);
+}
+
+static char *scope_of(pid_t pid) {
+        char *s = NULL;
+
+        assert_true(asprintf(&s, "%s/" OOMPROTECT_SCOPE_PREFIX "%d" OOMPROTECT_SCOPE_SUFFIX, sb.slice_rel,
+                             (int) pid) > 0);
+        return s;
+}
+
+static size_t saved_records(void) {
+        _cleanup_close_ int fd = open(sb.statedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        Protection **records = NULL;
+        size_t n = 0, skipped = 0;
+        char *moved = NULL;
+        const char *reason = NULL;
+
+        assert_true(fd >= 0);
+        assert_int_equal(state_load(fd, &records, &n, &skipped, &moved, &reason), 0);
+        assert_null(moved);
+        for (size_t i = 0; i < n; i++)
+                protection_free(records[i]);
+        free(records);
+        return n;
+}
+
+static void test_protect_moves_process_into_scope_and_sets_adj(void **state) {
+        ProtectRequest req = request(kid.pid);
+        Protection *p = NULL;
+        OpError err = {};
+
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_protected(kid.pid);
+        assert_non_null(engine_get(engine, kid.pid));
+        _cleanup_free_ char *orig = sandbox_path(&sb, "orig-a");
+        assert_string_equal(p->original_cgroup, orig);
+        assert_int_equal(p->original_adj, sb.child_adj);
+        assert_int_equal(saved_records(), 1);
+        if (engine->backend.has_memory) {
+                _cleanup_free_ char *scope = scope_of(kid.pid), *min = NULL;
+                assert_int_equal(cgroup_read(engine->backend.rootfd, scope, "memory.min", &min), 0);
+        } else
+                fprintf(stderr, "# note: no memory controller in this cgroup2: memory.min not checked here\n");
+}
+
+static void test_protect_twice_is_idempotent(void **state) {
+        ProtectRequest req = request(kid.pid);
+        Protection *p1 = NULL, *p2 = NULL;
+        OpError err = {};
+
+        assert_int_equal(engine_protect(engine, &req, &p1, &err), 1);
+        assert_int_equal(engine_protect(engine, &req, &p2, &err), 0);
+        assert_ptr_equal(p1, p2);
+        assert_int_equal(engine_count(engine), 1);
+}
+
+static void test_unprotect_restores_exact_cgroup_and_adj(void **state) {
+        ProtectRequest req = request(kid.pid);
+        UnprotectReport report = {};
+        Protection *p = NULL;
+        OpError err = {};
+        _cleanup_free_ char *scope = scope_of(kid.pid);
+
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_true(cgroup_exists(&sb, scope));
+        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", &report, &err), 0);
+        assert_restored(kid.pid, "orig-a", sb.child_adj);
+        assert_false(report.fallback);
+        assert_false(cgroup_exists(&sb, scope));
+        assert_null(engine_get(engine, kid.pid));
+        assert_int_equal(saved_records(), 0);
+        unprotect_report_done(&report);
+}
+
+static void test_unprotect_of_unknown_pid_is_not_protected(void **state) {
+        OpError err = {};
+
+        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), -ENOENT);
+        assert_string_equal(err.name, OOMPROTECT_ERROR_NOT_PROTECTED);
+        assert_restored(kid.pid, "orig-a", sb.child_adj);
+}
+
+static void wait_pidfd(Protection *p) {
+        struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
+
+        assert_int_equal(poll(&pfd, 1, 5000), 1);
+}
+
+static void test_exited_process_is_forgotten_and_scope_removed(void **state) {
+        ProtectRequest req = request(kid.pid);
+        Protection *p = NULL;
+        OpError err = {};
+        pid_t pid = kid.pid;
+        _cleanup_free_ char *scope = scope_of(pid);
+
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        child_kill(&kid);
+        wait_pidfd(p);
+        assert_int_equal(engine_process_exited(engine, pid), 0);
+        assert_null(engine_get(engine, pid));
+        assert_false(cgroup_exists(&sb, scope));
+        assert_int_equal(saved_records(), 0);
+}
+
+static void test_restore_goes_to_nearest_ancestor_when_original_is_gone(void **state) {
+        Child c;
+        UnprotectReport report = {};
+        Protection *p = NULL;
+        OpError err = {};
+        char gone[512];
+
+        assert_int_equal(sandbox_spawn(&sb, "gone-a/gone-b", sb.child_adj, &c), 0);
+        ProtectRequest req = request(c.pid);
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        snprintf(gone, sizeof(gone), "%s/%s/gone-a/gone-b", sb.mount, sb.top);
+        assert_int_equal(rmdir(gone), 0);
+        assert_int_equal(engine_unprotect(engine, c.pid, UID_ANY, "test", &report, &err), 0);
+        assert_true(report.fallback);
+        _cleanup_free_ char *ancestor = sandbox_path(&sb, "gone-a");
+        assert_string_equal(report.fallback_path, ancestor);
+        assert_restored(c.pid, "gone-a", sb.child_adj);
+        unprotect_report_done(&report);
+        child_kill(&c);
+}
+
+static void test_children_born_in_scope_are_restored_with_adj(void **state) {
+        ProtectRequest req = request(kid.pid);
+        Protection *p = NULL;
+        OpError err = {};
+        pid_t g;
+
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        g = child_fork(&kid);
+        assert_true(g > 0);
+        /* Born in its parent's scope with the applied adj: covered. */
+        _cleanup_free_ char *cg = pid_cgroup(g), *scope = scope_of(kid.pid);
+        assert_string_equal(cg + 1, scope);
+        assert_int_equal(pid_adj(g), sb.protect_adj);
+        /* Protecting it on its own is refused: its parent's protection covers it. */
+        ProtectRequest child_req = request(g);
+        Protection *q = NULL;
+        assert_int_equal(engine_protect(engine, &child_req, &q, &err), -EEXIST);
+        assert_string_equal(err.name, OOMPROTECT_ERROR_ALREADY_PROTECTED);
+        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+        assert_restored(kid.pid, "orig-a", sb.child_adj);
+        assert_restored(g, "orig-a", sb.child_adj);
+        kill(g, SIGKILL);
+}
+
+static void test_descendants_moves_the_tree_and_restores_each_origin(void **state) {
+        Protection *p = NULL;
+        OpError err = {};
+        int fd;
+        pid_t g = child_fork(&kid);
+
+        /* The grandchild lives elsewhere with its own adj before the protection. */
+        assert_true(g > 0);
+        assert_int_equal(cgroup_open_root(sb.mount, &fd), 0);
+        char rel[256], adj[16];
+        snprintf(rel, sizeof(rel), "%s/orig-g", sb.top);
+        assert_int_equal(cgroup_create(fd, rel), 0);
+        assert_int_equal(cgroup_attach(fd, rel, g), 0);
+        close(fd);
+        snprintf(rel, sizeof(rel), "/proc/%d/oom_score_adj", (int) g);
+        snprintf(adj, sizeof(adj), "%d", sb.child_adj + 100);
+        assert_int_equal(write_string_file_at(AT_FDCWD, rel, adj), 0);
+
+        ProtectRequest req = request(kid.pid);
+        req.options.descendants = true;
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(p->n_members, 1);
+        assert_protected(kid.pid);
+        _cleanup_free_ char *cg = pid_cgroup(g), *scope = scope_of(kid.pid);
+        assert_string_equal(cg + 1, scope);
+        assert_int_equal(pid_adj(g), sb.protect_adj);
+
+        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+        assert_restored(kid.pid, "orig-a", sb.child_adj);
+        assert_restored(g, "orig-g", sb.child_adj + 100);
+        kill(g, SIGKILL);
+}
+
+static void assert_untouched(pid_t pid) {
+        assert_restored(pid, "orig-a", sb.child_adj);
+        assert_null(engine_get(engine, pid));
+        assert_int_equal(saved_records(), 0);
+        _cleanup_free_ char *scope = scope_of(pid);
+        assert_false(cgroup_exists(&sb, scope));
+}
+
+static void test_over_budget_is_refused_and_changes_nothing(void **state) {
+        ProtectRequest req = request(kid.pid);
+        Protection *p = NULL;
+        OpError err = {};
+
+        engine->budget = 1 << 20;
+        req.options.has_memory_min = true;
+        req.options.memory_min = 2 << 20;
+        assert_int_equal(engine_protect(engine, &req, &p, &err), -ENOSPC);
+        assert_string_equal(err.name, OOMPROTECT_ERROR_OVER_BUDGET);
+        assert_non_null(strstr(err.message, "MemoryMinBudget"));
+        assert_untouched(kid.pid);
+
+        /* Within budget, the same works, and the sum counts. */
+        req.options.memory_min = 1 << 20;
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(engine_memory_min_in_use(engine), 1 << 20);
+}
+
+static void test_huge_or_bad_options_are_refused_and_change_nothing(void **state) {
+        ProtectRequest req = request(kid.pid);
+        Protection *p = NULL;
+        OpError err = {};
+
+        req.options.has_memory_min = true;
+        req.options.memory_min = UINT64_MAX;
+        assert_int_equal(engine_protect(engine, &req, &p, &err), -ERANGE);
+        assert_string_equal(err.name, OOMPROTECT_ERROR_INVALID_ARGUMENT);
+        assert_untouched(kid.pid);
+
+        req = request(kid.pid);
+        req.options.has_adj = true;
+        req.options.adj = -1001;
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(engine_protect(engine, &req, &p, &err), -ERANGE);
+        assert_untouched(kid.pid);
+
+        req = request(kid.pid);
+        req.options.tag = "bad\ntag";
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(engine_protect(engine, &req, &p, &err), -EINVAL);
+        assert_untouched(kid.pid);
+}
+
+static void *thread_main(void *arg) {
+        *(pid_t *) arg = (pid_t) syscall(SYS_gettid);
+        pause();
+        return NULL;
+}
+
+static void expect_refusal(pid_t pid, int code, const char *name) {
+        ProtectRequest req = request(pid);
+        Protection *p = NULL;
+        OpError err = {};
+
+        assert_int_equal(engine_protect(engine, &req, &p, &err), code);
+        assert_string_equal(err.name, name);
+        assert_true(strlen(err.message) > 10);
+        fprintf(stderr, "# PID %d refused: %s\n", (int) pid, err.message);
+        assert_int_equal(engine_count(engine), 0);
+        assert_int_equal(saved_records(), 0);
+}
+
+static void test_refuses_pid1_self_zombie_vanished_thread_and_bad_pid(void **state) {
+        pid_t zombie, gone, tid = 0;
+        pthread_t t;
+
+        expect_refusal(1, -EPERM, OOMPROTECT_ERROR_INVALID_PROCESS);
+        expect_refusal(getpid(), -EPERM, OOMPROTECT_ERROR_INVALID_PROCESS);
+        expect_refusal(0, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT);
+        expect_refusal(-5, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT);
+        expect_refusal(OOMPROTECT_PID_MAX_LIMIT + 1, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT);
+
+        zombie = fork();
+        if (zombie == 0)
+                _exit(0);
+        usleep(100000);
+        expect_refusal(zombie, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS);
+        waitpid(zombie, NULL, 0);
+        gone = zombie; /* reaped now: no such process (unless reused, vanishingly unlikely) */
+        expect_refusal(gone, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS);
+
+        assert_int_equal(pthread_create(&t, NULL, thread_main, &tid), 0);
+        while (__atomic_load_n(&tid, __ATOMIC_SEQ_CST) == 0)
+                usleep(1000);
+        expect_refusal(tid, -EINVAL, OOMPROTECT_ERROR_INVALID_PROCESS);
+        pthread_cancel(t);
+        pthread_join(t, NULL);
+}
+
+static void test_refuses_another_uids_process_when_owner_is_set(void **state) {
+        ProtectRequest req = request(kid.pid);
+        Protection *p = NULL;
+        OpError err = {};
+
+        req.owner = 65534;
+        assert_int_equal(engine_protect(engine, &req, &p, &err), -EPERM);
+        assert_string_equal(err.name, OOMPROTECT_ERROR_PERMISSION_DENIED);
+        assert_untouched(kid.pid);
+}
+
+static void test_max_protected_is_enforced(void **state) {
+        Child c2;
+        Protection *p = NULL;
+        OpError err = {};
+
+        cfg.max_protected = 1;
+        ProtectRequest req = request(kid.pid);
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(sandbox_spawn(&sb, "orig-b", sb.child_adj, &c2), 0);
+        req = request(c2.pid);
+        assert_int_equal(engine_protect(engine, &req, &p, &err), -EUSERS);
+        assert_string_equal(err.name, OOMPROTECT_ERROR_TOO_MANY);
+        assert_restored(c2.pid, "orig-b", sb.child_adj);
+        child_kill(&c2);
+        cfg.max_protected = 10000;
+}
+
+static void test_unprotect_tag_and_all_count_what_they_did(void **state) {
+        Child c2;
+        Protection *p = NULL;
+        OpError err = {};
+
+        assert_int_equal(sandbox_spawn(&sb, "orig-b", sb.child_adj, &c2), 0);
+        ProtectRequest req = request(kid.pid);
+        req.options.tag = "container-1";
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        req = request(c2.pid);
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(engine_unprotect_tag(engine, "container-2", UID_ANY, "test"), 0);
+        assert_int_equal(engine_unprotect_tag(engine, "container-1", UID_ANY, "test"), 1);
+        assert_restored(kid.pid, "orig-a", sb.child_adj);
+        assert_protected(c2.pid);
+        assert_int_equal(engine_unprotect_all(engine, UID_ANY, "test"), 1);
+        assert_restored(c2.pid, "orig-b", sb.child_adj);
+        child_kill(&c2);
+}
+
+static void test_protection_survives_a_restart(void **state) {
+        ProtectRequest req = request(kid.pid);
+        Protection *p = NULL;
+        OpError err = {};
+
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        engine = engine_free(engine); /* a stop with RestoreOnStop=no */
+        assert_protected(kid.pid);
+        start_engine();
+        assert_non_null(engine_get(engine, kid.pid));
+        assert_true(engine_get(engine, kid.pid)->pidfd >= 0);
+        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+        assert_restored(kid.pid, "orig-a", sb.child_adj);
+}
+
+static void test_record_of_process_dead_while_stopped_is_dropped_at_start(void **state) {
+        ProtectRequest req = request(kid.pid);
+        Protection *p = NULL;
+        OpError err = {};
+        pid_t pid = kid.pid, g;
+        _cleanup_free_ char *scope = scope_of(pid);
+
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        g = child_fork(&kid); /* outlives its parent inside the scope */
+        engine = engine_free(engine);
+        child_kill(&kid);
+        start_engine();
+        assert_null(engine_get(engine, pid));
+        assert_false(cgroup_exists(&sb, scope));
+        assert_restored(g, "orig-a", sb.child_adj);
+        assert_int_equal(saved_records(), 0);
+        kill(g, SIGKILL);
+}
+
+static void test_corrupt_state_is_moved_aside_at_start(void **state) {
+        char path[256];
+        FILE *f;
+
+        engine = engine_free(engine);
+        snprintf(path, sizeof(path), "%s/state.json", sb.statedir);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs("{ this is not json", f);
+        fclose(f);
+        start_engine();
+        assert_int_equal(engine_count(engine), 0);
+        snprintf(path, sizeof(path), "ls %s/state.json.corrupt-* >/dev/null 2>&1", sb.statedir);
+        assert_int_equal(system(path), 0);
+        snprintf(path, sizeof(path), "rm -f %s/state.json.corrupt-*", sb.statedir);
+        assert_int_equal(system(path), 0);
+}
+
+/* A daemon stand-in, killed at one named instant of protect or unprotect. */
+static void run_killed_at(const char *point, pid_t target) {
+        pid_t pid = fork();
+        int status;
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                Engine *e = NULL;
+                OpError err = {};
+                Protection *p = NULL;
+                ProtectRequest req = request(target);
+
+                setenv("OOMPROTECT_FAULT", point, 1);
+                if (engine_new(&cfg, NULL, NULL, &e, &err) < 0 || engine_start(e) < 0)
+                        _exit(2);
+                if (engine_protect(e, &req, &p, &err) < 0)
+                        _exit(3);
+                (void) engine_unprotect(e, target, UID_ANY, "test", NULL, &err);
+                _exit(4); /* the point was not reached */
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(WTERMSIG(status), SIGKILL);
+}
+
+static void test_sigkill_at_every_step_leaves_protected_or_fully_restored(void **state) {
+        static const char *const points[] = {
+                "protect:persisted",         "protect:slice-raised", "protect:scope-applied",
+                "protect:adj-applied",       "unprotect:cgroup-restored", "unprotect:forgotten",
+        };
+        _cleanup_free_ char *scope = scope_of(kid.pid);
+
+        engine = engine_free(engine);
+        for (size_t i = 0; i < ELEMENTSOF(points); i++) {
+                run_killed_at(points[i], kid.pid);
+                start_engine(); /* the restarted daemon */
+                if (engine_get(engine, kid.pid)) {
+                        assert_protected(kid.pid);
+                        fprintf(stderr, "# killed at %s: still protected after restart\n", points[i]);
+                        OpError err = {};
+                        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+                } else {
+                        fprintf(stderr, "# killed at %s: fully restored after restart\n", points[i]);
+                }
+                assert_restored(kid.pid, "orig-a", sb.child_adj);
+                assert_false(cgroup_exists(&sb, scope));
+                assert_int_equal(saved_records(), 0);
+                engine = engine_free(engine);
+        }
+        start_engine();
+}
+
+int main(void) {
+        const char *reason = NULL;
+        const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+                T(test_protect_moves_process_into_scope_and_sets_adj),
+                T(test_protect_twice_is_idempotent),
+                T(test_unprotect_restores_exact_cgroup_and_adj),
+                T(test_unprotect_of_unknown_pid_is_not_protected),
+                T(test_exited_process_is_forgotten_and_scope_removed),
+                T(test_restore_goes_to_nearest_ancestor_when_original_is_gone),
+                T(test_children_born_in_scope_are_restored_with_adj),
+                T(test_descendants_moves_the_tree_and_restores_each_origin),
+                T(test_over_budget_is_refused_and_changes_nothing),
+                T(test_huge_or_bad_options_are_refused_and_change_nothing),
+                T(test_refuses_pid1_self_zombie_vanished_thread_and_bad_pid),
+                T(test_refuses_another_uids_process_when_owner_is_set),
+                T(test_max_protected_is_enforced),
+                T(test_unprotect_tag_and_all_count_what_they_did),
+                T(test_protection_survives_a_restart),
+                T(test_record_of_process_dead_while_stopped_is_dropped_at_start),
+                T(test_corrupt_state_is_moved_aside_at_start),
+                T(test_sigkill_at_every_step_leaves_protected_or_fully_restored),
+#undef T
+        };
+        int r;
+
+        if (sandbox_setup(&sb, &reason) != 0) {
+                printf("SKIP: %s\n", reason);
+                return 77;
+        }
+        r = cmocka_run_group_tests(tests, NULL, NULL);
+        sandbox_teardown(&sb);
+        return r;
+}

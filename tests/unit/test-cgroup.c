@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cgroup.h"
+#include "registry.h"
+
+static void test_slice_names_map_to_nested_paths(void **state) {
+        char *p = NULL;
+
+        assert_int_equal(cgroup_slice_to_path("protected.slice", &p), 0);
+        assert_string_equal(p, "protected.slice");
+        free(p);
+        assert_int_equal(cgroup_slice_to_path("test-protected.slice", &p), 0);
+        assert_string_equal(p, "test.slice/test-protected.slice");
+        free(p);
+        assert_int_equal(cgroup_slice_to_path("a-b-c.slice", &p), 0);
+        assert_string_equal(p, "a.slice/a-b.slice/a-b-c.slice");
+        free(p);
+}
+
+static void test_bad_slice_names_are_refused(void **state) {
+        const char *bad[] = { "", ".slice", "-.slice", "a--b.slice", "-a.slice", "a-.slice", "a.service",
+                              "a/b.slice", "../x.slice", "a b.slice", "slice" };
+        char *p = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_int_equal(cgroup_slice_to_path(bad[i], &p), -EINVAL);
+        assert_null(p);
+}
+
+static void test_paths_become_relative_for_at_calls(void **state) {
+        assert_string_equal(cgroup_path_to_rel("/a/b"), "a/b");
+        assert_string_equal(cgroup_path_to_rel("/"), ".");
+        assert_string_equal(cgroup_path_to_rel("//x"), "x");
+        assert_null(cgroup_path_to_rel("a/b"));
+        assert_null(cgroup_path_to_rel(NULL));
+}
+
+static void test_controller_lists_match_whole_words(void **state) {
+        assert_true(cgroup_controller_list_has("cpuset cpu io memory hugetlb pids\n", "memory"));
+        assert_true(cgroup_controller_list_has("cpu io memory", "cpu"));
+        assert_false(cgroup_controller_list_has("cpuset io", "cpu"));
+        assert_false(cgroup_controller_list_has("", "memory"));
+        assert_false(cgroup_controller_list_has("hugetlb\n", "memory"));
+}
+
+static void test_memory_events_oom_kill_is_read(void **state) {
+        const char *events = "low 0\nhigh 12\nmax 3\noom 2\noom_kill 5\noom_group_kill 0\n";
+        uint64_t v = 0;
+
+        assert_int_equal(cgroup_parse_keyed(events, "oom_kill", &v), 0);
+        assert_int_equal(v, 5);
+        assert_int_equal(cgroup_parse_keyed(events, "oom", &v), 0);
+        assert_int_equal(v, 2);
+        assert_int_equal(cgroup_parse_keyed(events, "missing", &v), -ENODATA);
+        assert_int_equal(cgroup_parse_keyed("oom_kill x\n", "oom_kill", &v), -EINVAL);
+        assert_int_equal(cgroup_parse_keyed("oom_kill 007\n", "oom_kill", &v), -EINVAL);
+}
+
+static void test_mountinfo_finds_the_cgroup2_mount(void **state) {
+        const char *hybrid =
+                "25 30 0:22 / /sys rw,nosuid - sysfs sysfs rw\n"
+                "31 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n"
+                "32 31 0:27 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate\n"
+                "33 31 0:28 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        char *p = NULL;
+
+        assert_int_equal(cgroup_parse_mountinfo_cgroup2(hybrid, &p), 0);
+        assert_string_equal(p, "/sys/fs/cgroup/unified");
+        free(p);
+        p = NULL;
+        assert_int_equal(cgroup_parse_mountinfo_cgroup2("33 31 0:28 / /x rw - cgroup cgroup rw\n", &p), -ENOENT);
+        assert_null(p);
+}
+
+static void test_budget_arithmetic_refuses_over_budget_and_overflow(void **state) {
+        assert_true(budget_allows(0, 100, 0));           /* 0 = no limit */
+        assert_true(budget_allows(UINT64_MAX, 100, 0));
+        assert_true(budget_allows(50, 50, 100));
+        assert_false(budget_allows(51, 50, 100));
+        assert_false(budget_allows(0, 101, 100));
+        assert_false(budget_allows(10, UINT64_MAX, 100)); /* no wrap-around */
+        assert_false(budget_allows(UINT64_MAX, 1, UINT64_MAX));
+}
+
+static Protection *make(pid_t pid, uint64_t min) {
+        Protection *p = protection_new();
+
+        assert_non_null(p);
+        p->pid = pid;
+        p->memory_min = min;
+        return p;
+}
+
+static void test_registry_keeps_pid_order_and_the_memory_sum(void **state) {
+        Registry r = {};
+        const pid_t pids[] = { 500, 3, 90000, 42, 7 };
+
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++)
+                assert_int_equal(registry_add(&r, make(pids[i], 10)), 0);
+        assert_int_equal(r.n, 5);
+        assert_int_equal(r.memory_min_sum, 50);
+        for (size_t i = 1; i < r.n; i++)
+                assert_true(r.items[i - 1]->pid < r.items[i]->pid);
+        Protection *dup = make(42, 1);
+        assert_int_equal(registry_add(&r, dup), -EEXIST);
+        protection_free(dup);
+        assert_non_null(registry_get(&r, 90000));
+        assert_null(registry_get(&r, 8));
+        Protection *p = registry_remove(&r, 42);
+        assert_non_null(p);
+        protection_free(p);
+        assert_null(registry_remove(&r, 42));
+        assert_int_equal(r.n, 4);
+        assert_int_equal(r.memory_min_sum, 40);
+        registry_done(&r);
+        assert_int_equal(r.n, 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_slice_names_map_to_nested_paths),
+                cmocka_unit_test(test_bad_slice_names_are_refused),
+                cmocka_unit_test(test_paths_become_relative_for_at_calls),
+                cmocka_unit_test(test_controller_lists_match_whole_words),
+                cmocka_unit_test(test_memory_events_oom_kill_is_read),
+                cmocka_unit_test(test_mountinfo_finds_the_cgroup2_mount),
+                cmocka_unit_test(test_budget_arithmetic_refuses_over_budget_and_overflow),
+                cmocka_unit_test(test_registry_keeps_pid_order_and_the_memory_sum),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

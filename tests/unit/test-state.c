@@ -1,0 +1,805 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "protection.h"
+#include "state.h"
+
+/* ---- helpers ---- */
+
+static int setup_dir(void **state) {
+        char tmpl[] = "/tmp/oomprotect-test-state.XXXXXX";
+        int *fd = malloc(sizeof(int));
+
+        assert_non_null(fd);
+        assert_non_null(mkdtemp(tmpl));
+        *fd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(*fd >= 0);
+        *state = fd;
+        return 0;
+}
+
+static int teardown_dir(void **state) {
+        int *fd = *state;
+        char path[64], real[256] = {};
+        DIR *d = fdopendir(dup(*fd));
+        struct dirent *de;
+
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") && unlinkat(*fd, de->d_name, 0) < 0)
+                        (void) unlinkat(*fd, de->d_name, AT_REMOVEDIR);
+        closedir(d);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", *fd);
+        assert_true(readlink(path, real, sizeof(real) - 1) > 0);
+        close(*fd);
+        rmdir(real);
+        free(fd);
+        return 0;
+}
+
+/* The names in dirfd, sorted, joined by spaces. */
+static char *list_dir(int dirfd) {
+        struct dirent **names;
+        char *buf = calloc(1, 4096);
+        int n;
+        char path[64];
+
+        assert_non_null(buf);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+        n = scandir(path, &names, NULL, alphasort);
+        assert_true(n >= 0);
+        for (int i = 0; i < n; i++) {
+                if (!streq(names[i]->d_name, ".") && !streq(names[i]->d_name, "..")) {
+                        if (buf[0])
+                                strcat(buf, " ");
+                        strcat(buf, names[i]->d_name);
+                }
+                free(names[i]);
+        }
+        free(names);
+        return buf;
+}
+
+static void write_file(int dirfd, const char *name, const void *data, size_t len) {
+        int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, len), (ssize_t) len);
+        close(fd);
+}
+
+static Protection *make_protection(pid_t pid, const char *comm, const char *tag) {
+        Protection *p = protection_new();
+
+        assert_non_null(p);
+        p->pid = pid;
+        p->starttime = 5678;
+        snprintf(p->comm, sizeof(p->comm), "%s", comm);
+        p->uid = 1000;
+        p->original_cgroup = strdup("/system.slice/ssh.service");
+        assert_non_null(p->original_cgroup);
+        assert_true(asprintf(&p->scope_cgroup, "/protected.slice/oomprotect-%d.scope", (int) pid) > 0);
+        p->original_adj = 0;
+        p->applied_adj = -1000;
+        p->memory_min = 64 << 20;
+        p->memory_low = 128 << 20;
+        p->since_usec = UINT64_C(1700000000000000);
+        p->source = strdup("dbus");
+        assert_non_null(p->source);
+        if (tag) {
+                p->tag = strdup(tag);
+                assert_non_null(p->tag);
+        }
+        return p;
+}
+
+static void add_member(Protection *p, pid_t pid, const char *original_cgroup, int original_adj) {
+        ProtectionMember *m = realloc(p->members, (p->n_members + 1) * sizeof(ProtectionMember));
+
+        assert_non_null(m);
+        p->members = m;
+        m = &p->members[p->n_members++];
+        *m = (ProtectionMember) {
+                .pid = pid,
+                .starttime = 9000 + (uint64_t) pid,
+                .original_cgroup = original_cgroup ? strdup(original_cgroup) : NULL,
+                .original_adj = original_adj,
+        };
+}
+
+static void assert_string_equal_or_null(const char *a, const char *b) {
+        if (!a || !b)
+                assert_ptr_equal(a, b);
+        else
+                assert_string_equal(a, b);
+}
+
+static void assert_protection_equal(const Protection *a, const Protection *b) {
+        assert_int_equal(a->pid, b->pid);
+        assert_true(a->starttime == b->starttime);
+        assert_string_equal(a->comm, b->comm);
+        assert_int_equal(a->uid, b->uid);
+        assert_string_equal_or_null(a->original_cgroup, b->original_cgroup);
+        assert_string_equal_or_null(a->scope_cgroup, b->scope_cgroup);
+        assert_int_equal(a->original_adj, b->original_adj);
+        assert_int_equal(a->applied_adj, b->applied_adj);
+        assert_true(a->memory_min == b->memory_min);
+        assert_true(a->memory_low == b->memory_low);
+        assert_int_equal(a->oom_group, b->oom_group);
+        assert_int_equal(a->descendants, b->descendants);
+        assert_true(a->since_usec == b->since_usec);
+        assert_string_equal_or_null(a->source, b->source);
+        assert_string_equal_or_null(a->tag, b->tag);
+        assert_int_equal(a->n_members, b->n_members);
+        for (size_t i = 0; i < a->n_members; i++) {
+                assert_int_equal(a->members[i].pid, b->members[i].pid);
+                assert_true(a->members[i].starttime == b->members[i].starttime);
+                assert_string_equal_or_null(a->members[i].original_cgroup, b->members[i].original_cgroup);
+                assert_int_equal(a->members[i].original_adj, b->members[i].original_adj);
+        }
+}
+
+/* Serializes and parses back; the result must carry no skipped record and fresh runtime fields. */
+static Protection **round_trip(Protection *const *in, size_t n_in, size_t *ret_n) {
+        _cleanup_free_ char *text = NULL;
+        Protection **out = NULL;
+        size_t skipped = 99;
+        const char *reason = NULL;
+
+        assert_int_equal(state_serialize(in, n_in, &text), 0);
+        assert_int_equal(state_parse(text, &out, ret_n, &skipped, &reason), 0);
+        assert_int_equal(skipped, 0);
+        assert_null(reason);
+        for (size_t i = 0; i < *ret_n; i++) {
+                assert_int_equal(out[i]->pidfd, -EBADF);
+                assert_null(out[i]->watch);
+        }
+        return out;
+}
+
+/* Parses text with json-c directly, to look at what was written. */
+static json_object *json_of(const char *text) {
+        json_object *o = json_tokener_parse(text);
+
+        assert_non_null(o);
+        return o;
+}
+
+static json_object *json_key(json_object *o, const char *key) {
+        json_object *v = NULL;
+
+        assert_true(json_object_object_get_ex(o, key, &v));
+        return v;
+}
+
+/* ---- serialize + parse ---- */
+
+static void test_round_trip_keeps_every_field_of_full_records_with_members(void **state) {
+        Protection *in[2], **out;
+        size_t n;
+
+        in[0] = make_protection(1234, "sshd", "ctr-1");
+        in[0]->oom_group = true;
+        in[0]->descendants = true;
+        in[0]->original_adj = 300;
+        in[0]->applied_adj = -999;
+        in[0]->uid = 4294967294U;
+        add_member(in[0], 1235, "/system.slice/ssh.service", 300);
+        add_member(in[0], 1236, "/user.slice/user-1000.slice/session-2.scope", -17);
+        add_member(in[0], 1237, NULL, 0);
+        in[1] = make_protection(4194304, "postgres", NULL);
+
+        out = round_trip(in, 2, &n);
+        assert_int_equal(n, 2);
+        assert_protection_equal(in[0], out[0]);
+        assert_protection_equal(in[1], out[1]);
+
+        protection_array_free(out, n);
+        protection_free(in[0]);
+        protection_free(in[1]);
+}
+
+static void test_round_trip_keeps_null_strings_as_json_null(void **state) {
+        _cleanup_(protection_freep) Protection *p = make_protection(42, "bash", NULL);
+        _cleanup_free_ char *text = NULL;
+        Protection **out;
+        json_object *top, *rec;
+        size_t n;
+
+        free(p->original_cgroup);
+        free(p->scope_cgroup);
+        free(p->source);
+        p->original_cgroup = p->scope_cgroup = p->source = NULL; /* adj-only backend */
+
+        assert_int_equal(state_serialize(&p, 1, &text), 0);
+        top = json_of(text);
+        rec = json_object_array_get_idx(json_key(top, "protections"), 0);
+        assert_null(json_key(rec, "tag")); /* present, and JSON null */
+        assert_null(json_key(rec, "original_cgroup"));
+        assert_null(json_key(rec, "scope_cgroup"));
+        assert_null(json_key(rec, "source"));
+        json_object_put(top);
+
+        out = round_trip(&p, 1, &n);
+        assert_int_equal(n, 1);
+        assert_protection_equal(p, out[0]);
+        assert_null(out[0]->tag);
+        protection_array_free(out, n);
+}
+
+static void test_round_trip_keeps_huge_uint64_values(void **state) {
+        _cleanup_(protection_freep) Protection *p = make_protection(42, "java", NULL);
+        Protection **out;
+        size_t n;
+
+        p->memory_min = UINT64_MAX; /* cgroup "max" */
+        p->memory_low = (uint64_t) INT64_MAX + 1;
+        p->starttime = UINT64_MAX - 1;
+        p->since_usec = (uint64_t) INT64_MAX;
+
+        out = round_trip(&p, 1, &n);
+        assert_int_equal(n, 1);
+        assert_true(out[0]->memory_min == UINT64_MAX);
+        assert_true(out[0]->memory_low == (uint64_t) INT64_MAX + 1);
+        assert_true(out[0]->starttime == UINT64_MAX - 1);
+        assert_true(out[0]->since_usec == (uint64_t) INT64_MAX);
+        protection_array_free(out, n);
+}
+
+static void test_round_trip_keeps_comm_of_15_chars(void **state) {
+        _cleanup_(protection_freep) Protection *p = make_protection(42, "abcdefghijklmno", NULL);
+        Protection **out;
+        size_t n;
+
+        assert_int_equal(strlen(p->comm), 15);
+        out = round_trip(&p, 1, &n);
+        assert_int_equal(n, 1);
+        assert_string_equal(out[0]->comm, "abcdefghijklmno");
+        protection_array_free(out, n);
+}
+
+static void test_serialize_stops_at_16_bytes_of_unterminated_comm(void **state) {
+        _cleanup_(protection_freep) Protection *p = make_protection(42, "x", NULL);
+        _cleanup_free_ char *text = NULL;
+        json_object *top, *rec;
+        Protection **out;
+        size_t n;
+
+        memcpy(p->comm, "0123456789abcdef", 16); /* no NUL at all */
+        assert_int_equal(state_serialize(&p, 1, &text), 0);
+        top = json_of(text);
+        rec = json_object_array_get_idx(json_key(top, "protections"), 0);
+        assert_string_equal(json_object_get_string(json_key(rec, "comm")), "0123456789abcdef");
+        json_object_put(top);
+
+        out = round_trip(&p, 1, &n);
+        assert_string_equal(out[0]->comm, "0123456789abcde"); /* cut to 15, NUL-terminated */
+        protection_array_free(out, n);
+}
+
+static void test_parse_truncates_long_comm_to_15_bytes(void **state) {
+        const char *text = "{\"version\":1,\"protections\":[{\"pid\":5,\"starttime\":1,"
+                           "\"comm\":\"abcdefghijklmnopqrstuvwxyz\"}]}";
+        Protection **out;
+        size_t n, skipped;
+
+        assert_int_equal(state_parse(text, &out, &n, &skipped, NULL), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(out[0]->comm, "abcdefghijklmno");
+        protection_array_free(out, n);
+}
+
+static void test_serialize_writes_version_1_and_no_runtime_fields(void **state) {
+        _cleanup_(protection_freep) Protection *p = make_protection(42, "x", "t");
+        _cleanup_free_ char *text = NULL;
+        static const char *const keys[] = {
+                "pid",          "starttime",  "comm",       "uid",         "original_cgroup",
+                "scope_cgroup", "original_adj", "applied_adj", "memory_min", "memory_low",
+                "oom_group",    "descendants", "since_usec", "source",      "tag",
+                "members",
+        };
+        json_object *top, *rec;
+
+        p->pidfd = 77; /* not a real fd: protection_free() closes it, so give it back below */
+        assert_int_equal(state_serialize(&p, 1, &text), 0);
+        p->pidfd = -EBADF;
+        assert_non_null(strstr(text, "/system.slice/ssh.service")); /* no "\/" escapes */
+        assert_int_equal(text[strlen(text) - 1], '\n');
+
+        top = json_of(text);
+        assert_int_equal(json_object_get_int(json_key(top, "version")), STATE_FORMAT_VERSION);
+        rec = json_object_array_get_idx(json_key(top, "protections"), 0);
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                (void) json_key(rec, keys[i]);
+        assert_int_equal(json_object_object_length(rec), ELEMENTSOF(keys));
+        assert_false(json_object_object_get_ex(rec, "pidfd", NULL));
+        assert_false(json_object_object_get_ex(rec, "watch", NULL));
+        json_object_put(top);
+}
+
+static void test_serialize_of_no_records_parses_back_empty(void **state) {
+        _cleanup_free_ char *text = NULL;
+        Protection **out = (Protection **) 0x1;
+        size_t n = 99, skipped = 99;
+
+        assert_int_equal(state_serialize(NULL, 0, &text), 0);
+        assert_int_equal(state_parse(text, &out, &n, &skipped, NULL), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(skipped, 0);
+        assert_null(out);
+}
+
+static void test_parse_ignores_unknown_keys_at_every_level(void **state) {
+        const char *text =
+                "{ \"version\": 1, \"written_by\": \"oomprotectd 9.0\", \"future\": { \"a\": [1, 2, {}] },\n"
+                "  \"protections\": [ { \"pid\": 10, \"starttime\": 20, \"comm\": \"x\", \"colour\": \"blue\",\n"
+                "                       \"nested\": { \"deep\": [ null, true ] },\n"
+                "                       \"members\": [ { \"pid\": 11, \"starttime\": 21, \"flavour\": 3.5 } ] } ] }";
+        Protection **out;
+        size_t n, skipped;
+
+        assert_int_equal(state_parse(text, &out, &n, &skipped, NULL), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(skipped, 0);
+        assert_int_equal(out[0]->pid, 10);
+        assert_string_equal(out[0]->comm, "x");
+        assert_int_equal(out[0]->n_members, 1);
+        assert_int_equal(out[0]->members[0].pid, 11);
+        assert_true(out[0]->members[0].starttime == 21);
+        protection_array_free(out, n);
+}
+
+static void test_parse_fills_missing_optional_keys_with_defaults(void **state) {
+        Protection **out;
+        size_t n, skipped;
+
+        assert_int_equal(state_parse("{\"version\":1,\"protections\":[{\"pid\":3,\"starttime\":0}]}", &out, &n,
+                                     &skipped, NULL),
+                         0);
+        assert_int_equal(n, 1);
+        assert_string_equal(out[0]->comm, "");
+        assert_null(out[0]->original_cgroup);
+        assert_null(out[0]->tag);
+        assert_int_equal(out[0]->n_members, 0);
+        assert_null(out[0]->members);
+        protection_array_free(out, n);
+}
+
+static void test_parse_without_protections_key_is_empty(void **state) {
+        Protection **out = (Protection **) 0x1;
+        size_t n = 99, skipped = 99;
+
+        assert_int_equal(state_parse(" {\"version\": 1}\n\n", &out, &n, &skipped, NULL), 0);
+        assert_null(out);
+        assert_int_equal(n, 0);
+        assert_int_equal(skipped, 0);
+}
+
+/* Rejected as a whole, with a reason, and the outputs left as they were. */
+static void assert_parse_rejected(const char *text, const char *reason_part) {
+        Protection **out = (Protection **) 0x1;
+        size_t n = 99, skipped = 98;
+        const char *reason = NULL;
+
+        assert_int_equal(state_parse(text, &out, &n, &skipped, &reason), -EBADMSG);
+        assert_non_null(reason);
+        if (!strstr(reason, reason_part))
+                fail_msg("reason \"%s\" does not contain \"%s\" for: %s", reason, reason_part, text);
+        assert_ptr_equal(out, (Protection **) 0x1);
+        assert_int_equal(n, 99);
+        assert_int_equal(skipped, 98);
+}
+
+static void test_parse_rejects_text_that_is_not_json(void **state) {
+        assert_parse_rejected("hello world", "not valid JSON");
+        assert_parse_rejected("{version: 1}", "not valid JSON");
+        assert_parse_rejected("{\"version\": 1,}", "not valid JSON");
+}
+
+static void test_parse_rejects_truncated_json(void **state) {
+        assert_parse_rejected("{\"version\": 1, \"protections\": [ {\"pid\": 1", "truncated");
+        assert_parse_rejected("{", "truncated");
+}
+
+static void test_parse_rejects_empty_text(void **state) {
+        assert_parse_rejected("", "empty");
+        assert_parse_rejected(" \n\t\n", "empty");
+}
+
+static void test_parse_rejects_top_level_that_is_not_an_object(void **state) {
+        assert_parse_rejected("[{\"version\": 1}]", "not a JSON object");
+        assert_parse_rejected("1", "not a JSON object");
+        assert_parse_rejected("null", "not a JSON object");
+        assert_parse_rejected("\"state\"", "not a JSON object");
+}
+
+static void test_parse_rejects_trailing_garbage(void **state) {
+        assert_parse_rejected("{\"version\": 1} x", "trailing data");
+        assert_parse_rejected("{\"version\": 1}{\"version\": 1}", "trailing data");
+        assert_parse_rejected("{\"version\": 1}\n]", "trailing data");
+}
+
+static void test_parse_rejects_missing_or_non_integer_version(void **state) {
+        assert_parse_rejected("{\"protections\": []}", "version");
+        assert_parse_rejected("{\"version\": \"1\"}", "version");
+        assert_parse_rejected("{\"version\": 1.0}", "version");
+        assert_parse_rejected("{\"version\": null}", "version");
+}
+
+static void test_parse_rejects_version_written_by_a_newer_daemon(void **state) {
+        assert_parse_rejected("{\"version\": 99, \"protections\": []}", "written by a newer oomprotectd");
+        assert_parse_rejected("{\"version\": 18446744073709551615}", "written by a newer oomprotectd");
+}
+
+static void test_parse_rejects_version_below_1(void **state) {
+        assert_parse_rejected("{\"version\": 0}", "unsupported version");
+        assert_parse_rejected("{\"version\": -1}", "unsupported version");
+}
+
+static void test_parse_rejects_protections_that_is_not_an_array(void **state) {
+        assert_parse_rejected("{\"version\": 1, \"protections\": {}}", "not an array");
+        assert_parse_rejected("{\"version\": 1, \"protections\": null}", "not an array");
+        assert_parse_rejected("{\"version\": 1, \"protections\": 3}", "not an array");
+}
+
+static void test_parse_skips_each_bad_record_and_loads_the_good_ones(void **state) {
+        static const char *const bad[] = {
+                "{\"starttime\": 1}",                         /* missing pid */
+                "{\"pid\": 0, \"starttime\": 1}",             /* pid 0 */
+                "{\"pid\": -1, \"starttime\": 1}",            /* pid -1 */
+                "{\"pid\": \"77\", \"starttime\": 1}",        /* pid as a string */
+                "{\"pid\": 77.0, \"starttime\": 1}",          /* pid as a double */
+                "{\"pid\": null, \"starttime\": 1}",          /* pid null */
+                "{\"pid\": 4194305, \"starttime\": 1}",       /* above PID_MAX_LIMIT */
+                "{\"pid\": 99999999999999999999, \"starttime\": 1}",
+                "{\"pid\": 77}",                              /* missing starttime */
+                "{\"pid\": 77, \"starttime\": -5}",           /* negative uint64 */
+                "{\"pid\": 77, \"starttime\": \"5\"}",
+                "{\"pid\": 77, \"starttime\": 1, \"original_adj\": 5000}",
+                "{\"pid\": 77, \"starttime\": 1, \"applied_adj\": -1001}",
+                "{\"pid\": 77, \"starttime\": 1, \"memory_min\": -1}",
+                "{\"pid\": 77, \"starttime\": 1, \"uid\": -1}",
+                "{\"pid\": 77, \"starttime\": 1, \"uid\": 4294967296}",
+                "{\"pid\": 77, \"starttime\": 1, \"oom_group\": \"yes\"}",
+                "{\"pid\": 77, \"starttime\": 1, \"descendants\": 1}",
+                "{\"pid\": 77, \"starttime\": 1, \"tag\": 5}",
+                "{\"pid\": 77, \"starttime\": 1, \"comm\": null}",
+                "{\"pid\": 77, \"starttime\": 1, \"original_cgroup\": \"/a\\u0000/b\"}",
+                "{\"pid\": 77, \"starttime\": 1, \"members\": {}}",
+                "{\"pid\": 77, \"starttime\": 1, \"members\": [ 5 ]}",
+                "{\"pid\": 77, \"starttime\": 1, \"members\": [ {\"starttime\": 2} ]}",
+                "{\"pid\": 77, \"starttime\": 1, \"members\": [ {\"pid\": 78, \"starttime\": 2, \"original_adj\": 1001} ]}",
+                /* bad after strings were copied: nothing may leak */
+                "{\"pid\": 77, \"starttime\": 1, \"original_cgroup\": \"/a\", \"source\": \"ctl\", \"tag\": 5}",
+                "{\"pid\": 77, \"starttime\": 1, \"tag\": \"t\", \"members\": [ {\"pid\": 78, \"starttime\": 2, "
+                "\"original_cgroup\": \"/b\"}, {\"pid\": 79, \"starttime\": 2, \"original_cgroup\": \"/c\", "
+                "\"original_adj\": \"0\"} ]}",
+                "42",
+                "null",
+                "[]",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *text = NULL;
+                Protection **out;
+                size_t n, skipped = 0;
+
+                assert_true(asprintf(&text,
+                                     "{\"version\":1,\"protections\":[{\"pid\":10,\"starttime\":1},%s,"
+                                     "{\"pid\":20,\"starttime\":2,\"members\":[{\"pid\":21,\"starttime\":3}]}]}",
+                                     bad[i]) > 0);
+                assert_int_equal(state_parse(text, &out, &n, &skipped, NULL), 0);
+                if (n != 2 || skipped != 1)
+                        fail_msg("record %s: loaded %zu, skipped %zu", bad[i], n, skipped);
+                assert_int_equal(out[0]->pid, 10);
+                assert_int_equal(out[1]->pid, 20);
+                assert_int_equal(out[1]->n_members, 1);
+                protection_array_free(out, n);
+        }
+}
+
+static void test_parse_counts_every_skipped_record(void **state) {
+        const char *text = "{\"version\":1,\"protections\":[{\"starttime\":1},{\"pid\":0,\"starttime\":1},"
+                           "{\"pid\":-1,\"starttime\":1},{\"pid\":\"5\",\"starttime\":1},"
+                           "{\"pid\":5,\"starttime\":1,\"original_adj\":5000}]}";
+        Protection **out = (Protection **) 0x1;
+        size_t n = 99, skipped = 0;
+
+        assert_int_equal(state_parse(text, &out, &n, &skipped, NULL), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(skipped, 5);
+        assert_null(out);
+}
+
+static void test_parse_keeps_the_first_of_duplicate_pids(void **state) {
+        const char *text = "{\"version\":1,\"protections\":["
+                           "{\"pid\":7,\"starttime\":1,\"comm\":\"first\"},"
+                           "{\"pid\":8,\"starttime\":1,\"comm\":\"other\"},"
+                           "{\"pid\":7,\"starttime\":2,\"comm\":\"second\",\"members\":[{\"pid\":9,\"starttime\":1}]},"
+                           "{\"pid\":7,\"starttime\":3,\"comm\":\"third\"}]}";
+        Protection **out;
+        size_t n, skipped;
+
+        assert_int_equal(state_parse(text, &out, &n, &skipped, NULL), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(skipped, 2);
+        assert_int_equal(out[0]->pid, 7);
+        assert_string_equal(out[0]->comm, "first");
+        assert_true(out[0]->starttime == 1);
+        assert_int_equal(out[1]->pid, 8);
+        protection_array_free(out, n);
+}
+
+/* ---- the file ---- */
+
+static void test_load_of_missing_file_is_empty_state(void **state) {
+        int dirfd = *(int *) *state;
+        Protection **out = (Protection **) 0x1;
+        char *moved_to = (char *) 0x1;
+        const char *reason = "x";
+        size_t n = 99, skipped = 99;
+
+        assert_int_equal(state_load(dirfd, &out, &n, &skipped, &moved_to, &reason), 0);
+        assert_null(out);
+        assert_int_equal(n, 0);
+        assert_int_equal(skipped, 0);
+        assert_null(moved_to);
+        assert_null(reason);
+        assert_int_equal(faccessat(dirfd, "state.json", F_OK, 0), -1); /* and nothing was created */
+}
+
+/* Writes bytes as state.json, loads: empty state, the file renamed aside with its bytes intact. */
+static char *assert_corrupt_moved_aside(int dirfd, const void *data, size_t len, const char *reason_part) {
+        _cleanup_free_ char *copy = NULL;
+        Protection **out = (Protection **) 0x1;
+        char *moved_to = NULL;
+        const char *reason = NULL, *digits;
+        size_t n = 99, skipped = 99, copy_len;
+
+        write_file(dirfd, "state.json", data, len);
+        assert_int_equal(state_load(dirfd, &out, &n, &skipped, &moved_to, &reason), 0);
+        assert_null(out);
+        assert_int_equal(n, 0);
+        assert_int_equal(skipped, 0);
+        assert_non_null(reason);
+        if (!strstr(reason, reason_part))
+                fail_msg("reason \"%s\" does not contain \"%s\"", reason, reason_part);
+
+        assert_non_null(moved_to);
+        assert_true(strneq(moved_to, "state.json.corrupt-", strlen("state.json.corrupt-")));
+        digits = moved_to + strlen("state.json.corrupt-");
+        assert_true(digits[0] != '\0' && strspn(digits, "0123456789") == strlen(digits));
+
+        assert_int_equal(faccessat(dirfd, "state.json", F_OK, 0), -1);
+        assert_int_equal(errno, ENOENT);
+        assert_int_equal(read_full_file_at(dirfd, moved_to, 128 << 20, &copy, &copy_len), 0);
+        assert_int_equal(copy_len, len);
+        assert_memory_equal(copy, data, len);
+        return moved_to;
+}
+
+#define CORRUPT_TEST(name, bytes, reason_part)                                                        \
+        static void name(void **state) {                                                              \
+                static const char data[] = bytes;                                                     \
+                _cleanup_free_ char *dir = NULL;                                                      \
+                                                                                                      \
+                free(assert_corrupt_moved_aside(*(int *) *state, data, sizeof(data) - 1, reason_part)); \
+                dir = list_dir(*(int *) *state);                                                      \
+                assert_null(strchr(dir, ' ')); /* the moved file, nothing else */                     \
+        }
+
+CORRUPT_TEST(test_load_moves_aside_garbage, "this is not a state file\n", "not valid JSON")
+CORRUPT_TEST(test_load_moves_aside_truncated_json, "{\"version\": 1, \"protections\": [ {\"pid\": 12, \"sta",
+             "truncated")
+CORRUPT_TEST(test_load_moves_aside_empty_file, "", "empty")
+CORRUPT_TEST(test_load_moves_aside_json_array, "[ {\"version\": 1} ]\n", "not a JSON object")
+CORRUPT_TEST(test_load_moves_aside_binary_bytes, "\x7f" "ELF\x02\x01\x01\x00\x00\xff\xfe{}", "NUL")
+CORRUPT_TEST(test_load_moves_aside_binary_bytes_without_nul, "\xff\xfe\x01\x02\x80\x81", "not valid JSON")
+CORRUPT_TEST(test_load_moves_aside_trailing_garbage, "{\"version\": 1, \"protections\": []}\ngarbage",
+             "trailing data")
+CORRUPT_TEST(test_load_moves_aside_json_with_nul_then_garbage, "{\"version\": 1}\0garbage", "NUL")
+CORRUPT_TEST(test_load_moves_aside_version_99, "{\"version\": 99, \"protections\": []}\n",
+             "written by a newer oomprotectd")
+
+static void test_load_moves_aside_file_over_64_mib(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_close_ int fd = -EBADF;
+        Protection **out = (Protection **) 0x1;
+        _cleanup_free_ char *moved_to = NULL;
+        const char *reason = NULL;
+        struct stat st;
+        size_t n = 99;
+
+        fd = openat(dirfd, "state.json", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, (64 << 20) + 1), 0); /* sparse */
+
+        assert_int_equal(state_load(dirfd, &out, &n, NULL, &moved_to, &reason), 0);
+        assert_null(out);
+        assert_int_equal(n, 0);
+        assert_non_null(moved_to);
+        assert_non_null(strstr(reason, "64 MiB"));
+        assert_int_equal(fstatat(dirfd, moved_to, &st, 0), 0);
+        assert_int_equal(st.st_size, (64 << 20) + 1);
+}
+
+static void test_load_never_overwrites_an_earlier_corrupt_copy(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_free_ char *first = NULL, *second = NULL, *bytes = NULL;
+
+        first = assert_corrupt_moved_aside(dirfd, "first", 5, "not valid JSON");
+        second = assert_corrupt_moved_aside(dirfd, "second!", 7, "not valid JSON");
+        assert_string_not_equal(first, second);
+
+        assert_int_equal(read_full_file_at(dirfd, first, 1024, &bytes, NULL), 0);
+        assert_string_equal(bytes, "first");
+}
+
+static void test_load_returns_io_errors_other_than_enoent(void **state) {
+        int dirfd = *(int *) *state;
+        Protection **out = (Protection **) 0x1;
+        char *moved_to = (char *) 0x1;
+        const char *reason = "x";
+        size_t n = 99;
+        _cleanup_free_ char *dir = NULL;
+
+        assert_int_equal(mkdirat(dirfd, "state.json", 0700), 0);
+        assert_int_equal(state_load(dirfd, &out, &n, NULL, &moved_to, &reason), -EISDIR);
+        assert_ptr_equal(out, (Protection **) 0x1);
+        assert_int_equal(n, 99);
+        assert_ptr_equal(moved_to, (char *) 0x1);
+        assert_string_equal(reason, "x");
+        dir = list_dir(dirfd);
+        assert_string_equal(dir, "state.json"); /* not moved: an I/O error is no proof of corruption */
+}
+
+static void test_load_returns_good_records_and_counts_bad_ones(void **state) {
+        int dirfd = *(int *) *state;
+        const char *text = "{\"version\":1,\"protections\":[{\"pid\":1,\"starttime\":1},"
+                           "{\"pid\":300,\"starttime\":4,\"comm\":\"good\"},{\"pid\":-1,\"starttime\":1}]}";
+        Protection **out;
+        char *moved_to = (char *) 0x1;
+        const char *reason = "x";
+        size_t n, skipped;
+
+        write_file(dirfd, "state.json", text, strlen(text));
+        assert_int_equal(state_load(dirfd, &out, &n, &skipped, &moved_to, &reason), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(skipped, 1);
+        assert_null(moved_to);
+        assert_null(reason);
+        assert_string_equal(out[1]->comm, "good");
+        protection_array_free(out, n);
+        assert_int_equal(faccessat(dirfd, "state.json", F_OK, 0), 0); /* left where it was */
+}
+
+static void test_save_then_load_round_trips(void **state) {
+        int dirfd = *(int *) *state;
+        Protection *in[3], **out;
+        char *moved_to;
+        const char *reason;
+        size_t n, skipped;
+
+        in[0] = make_protection(100, "a", NULL);
+        in[1] = make_protection(200, "b", "pod-7");
+        add_member(in[1], 201, "/kubepods.slice/x", 5);
+        in[2] = make_protection(300, "c", NULL);
+        in[2]->memory_min = UINT64_MAX;
+
+        assert_int_equal(state_save(dirfd, in, 3), 0);
+        assert_int_equal(state_load(dirfd, &out, &n, &skipped, &moved_to, &reason), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(skipped, 0);
+        assert_null(moved_to);
+        for (size_t i = 0; i < 3; i++) {
+                assert_protection_equal(in[i], out[i]);
+                protection_free(in[i]);
+        }
+        protection_array_free(out, n);
+}
+
+static void test_save_is_atomic_leaves_no_temp_files_and_mode_0600(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_(protection_freep) Protection *p = make_protection(100, "a", NULL);
+        _cleanup_free_ char *dir = NULL;
+        Protection **out;
+        struct stat st;
+        size_t n;
+        mode_t old_umask;
+
+        write_file(dirfd, "state.json", "old", 3);
+        assert_int_equal(fchmodat(dirfd, "state.json", 0644, 0), 0);
+
+        old_umask = umask(0);
+        assert_int_equal(state_save(dirfd, NULL, 0), 0);
+        assert_int_equal(state_save(dirfd, &p, 1), 0);
+        umask(old_umask);
+
+        dir = list_dir(dirfd);
+        assert_string_equal(dir, "state.json");
+        assert_int_equal(fstatat(dirfd, "state.json", &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0600);
+
+        assert_int_equal(state_load(dirfd, &out, &n, NULL, NULL, NULL), 0);
+        assert_int_equal(n, 1);
+        assert_protection_equal(p, out[0]);
+        protection_array_free(out, n);
+}
+
+static void test_save_of_empty_state_loads_empty(void **state) {
+        int dirfd = *(int *) *state;
+        Protection **out = (Protection **) 0x1;
+        char *moved_to = (char *) 0x1;
+        size_t n = 99;
+
+        assert_int_equal(state_save(dirfd, NULL, 0), 0);
+        assert_int_equal(state_load(dirfd, &out, &n, NULL, &moved_to, NULL), 0);
+        assert_null(out);
+        assert_int_equal(n, 0);
+        assert_null(moved_to);
+}
+
+#define DIR_TEST(t) cmocka_unit_test_setup_teardown(t, setup_dir, teardown_dir)
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_round_trip_keeps_every_field_of_full_records_with_members),
+                cmocka_unit_test(test_round_trip_keeps_null_strings_as_json_null),
+                cmocka_unit_test(test_round_trip_keeps_huge_uint64_values),
+                cmocka_unit_test(test_round_trip_keeps_comm_of_15_chars),
+                cmocka_unit_test(test_serialize_stops_at_16_bytes_of_unterminated_comm),
+                cmocka_unit_test(test_parse_truncates_long_comm_to_15_bytes),
+                cmocka_unit_test(test_serialize_writes_version_1_and_no_runtime_fields),
+                cmocka_unit_test(test_serialize_of_no_records_parses_back_empty),
+                cmocka_unit_test(test_parse_ignores_unknown_keys_at_every_level),
+                cmocka_unit_test(test_parse_fills_missing_optional_keys_with_defaults),
+                cmocka_unit_test(test_parse_without_protections_key_is_empty),
+                cmocka_unit_test(test_parse_rejects_text_that_is_not_json),
+                cmocka_unit_test(test_parse_rejects_truncated_json),
+                cmocka_unit_test(test_parse_rejects_empty_text),
+                cmocka_unit_test(test_parse_rejects_top_level_that_is_not_an_object),
+                cmocka_unit_test(test_parse_rejects_trailing_garbage),
+                cmocka_unit_test(test_parse_rejects_missing_or_non_integer_version),
+                cmocka_unit_test(test_parse_rejects_version_written_by_a_newer_daemon),
+                cmocka_unit_test(test_parse_rejects_version_below_1),
+                cmocka_unit_test(test_parse_rejects_protections_that_is_not_an_array),
+                cmocka_unit_test(test_parse_skips_each_bad_record_and_loads_the_good_ones),
+                cmocka_unit_test(test_parse_counts_every_skipped_record),
+                cmocka_unit_test(test_parse_keeps_the_first_of_duplicate_pids),
+                DIR_TEST(test_load_of_missing_file_is_empty_state),
+                DIR_TEST(test_load_moves_aside_garbage),
+                DIR_TEST(test_load_moves_aside_truncated_json),
+                DIR_TEST(test_load_moves_aside_empty_file),
+                DIR_TEST(test_load_moves_aside_json_array),
+                DIR_TEST(test_load_moves_aside_binary_bytes),
+                DIR_TEST(test_load_moves_aside_binary_bytes_without_nul),
+                DIR_TEST(test_load_moves_aside_trailing_garbage),
+                DIR_TEST(test_load_moves_aside_json_with_nul_then_garbage),
+                DIR_TEST(test_load_moves_aside_version_99),
+                DIR_TEST(test_load_moves_aside_file_over_64_mib),
+                DIR_TEST(test_load_never_overwrites_an_earlier_corrupt_copy),
+                DIR_TEST(test_load_returns_io_errors_other_than_enoent),
+                DIR_TEST(test_load_returns_good_records_and_counts_bad_ones),
+                DIR_TEST(test_save_then_load_round_trips),
+                DIR_TEST(test_save_is_atomic_leaves_no_temp_files_and_mode_0600),
+                DIR_TEST(test_save_of_empty_state_loads_empty),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
