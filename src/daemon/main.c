@@ -93,7 +93,10 @@ static int check_config(void) {
         config_done(&c);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m", arg_config);
-        return r == 0 ? 0 : -EINVAL;
+        if (r > 0)
+                return log_error_errno(EINVAL, "%d problem(s) found in %s and its drop-ins; "
+                                       "the values shown are the ones that would be used.", r, arg_config);
+        return 0;
 }
 
 int main(int argc, char *argv[]) {

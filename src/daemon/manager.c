@@ -13,6 +13,7 @@
 #include "log.h"
 #include "manager.h"
 #include "oomprotect/protocol.h"
+#include "parse.h"
 
 typedef struct PidWatch {
         Manager *manager;
@@ -177,9 +178,11 @@ int manager_start(Manager *m) {
         r = engine_new(&m->config, &callbacks, m, &m->engine, &err);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the engine: %s", err.message);
-        log_info("Backend %s%s%s, slice %s, budget %" PRIu64 " bytes.", m->engine->backend.vtable->name,
+        char budget[FORMAT_BYTES_MAX];
+        log_info("Backend %s%s%s, slice %s, MemoryMinBudget=%s (%s).", m->engine->backend.vtable->name,
                  m->engine->backend.root_path ? " at " : "", strempty(m->engine->backend.root_path),
-                 m->config.slice, m->engine->budget);
+                 m->config.slice, m->config.memory_min_budget,
+                 m->engine->budget ? format_bytes(budget, sizeof(budget), m->engine->budget) : "no limit");
         if (m->engine->backend_note)
                 log_warning("Cgroup protection is unavailable: %s.", m->engine->backend_note);
         else if (m->engine->backend.memory_note)
