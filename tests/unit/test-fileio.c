@@ -33,6 +33,7 @@ static int teardown_dir(void **state) {
         DIR *d = fdopendir(dup(*fd));
         struct dirent *de;
 
+        rewinddir(d); /* the dup shares its offset with every earlier reader of this fd */
         while ((de = readdir(d)))
                 if (de->d_name[0] != '.' || strlen(de->d_name) > 2)
                         (void) unlinkat(*fd, de->d_name, 0);
