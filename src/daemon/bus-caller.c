@@ -14,6 +14,8 @@
 _Static_assert(sizeof(gid_t) == sizeof(uint32_t), "D-Bus carries gids as 'u'");
 
 #define CALLER_CREDS (SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID)
+/* Asked for as well: a later sd-bus may deliver them, and then the extra bus call is not needed. */
+#define CALLER_GROUP_CREDS (SD_BUS_CREDS_GID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS)
 
 void bus_caller_done(BusCaller *c) {
         free(c->groups);
@@ -30,7 +32,10 @@ static int read_gid_array(sd_bus_message *reply, gid_t **ret, size_t *ret_n) {
         r = sd_bus_message_enter_container(reply, 'v', "au");
         if (r < 0)
                 return r;
-        r = sd_bus_message_read_array(reply, 'u', &data, &size);
+        r = sd_bus_message_read_array(reply, 'u', &data, &size); /* data stays valid with reply */
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(reply);
         if (r < 0)
                 return r;
         g = malloc(size > 0 ? size : 1);
@@ -40,18 +45,20 @@ static int read_gid_array(sd_bus_message *reply, gid_t **ret, size_t *ret_n) {
                 memcpy(g, data, size);
         *ret = g;
         *ret_n = size / sizeof(gid_t);
-        return sd_bus_message_exit_container(reply);
+        return 0;
 }
 
-/* 1 with the groups dbus-daemon recorded for sender, 0 when the bus does not report groups. */
-static int groups_from_bus(sd_bus *bus, const char *sender, gid_t **ret, size_t *ret_n) {
+/* 1 with the groups dbus-daemon recorded for the sender of m, 0 when the bus does not report groups. */
+static int groups_from_bus(sd_bus_message *m, gid_t **ret, size_t *ret_n) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        const char *key;
+        const char *sender = sd_bus_message_get_sender(m), *key;
         int r;
 
-        r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                               "GetConnectionCredentials", &error, &reply, "s", sender);
+        if (!sender)
+                return -ENXIO;
+        r = sd_bus_call_method(sd_bus_message_get_bus(m), "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                               "org.freedesktop.DBus", "GetConnectionCredentials", &error, &reply, "s", sender);
         if (r < 0)
                 return r;
         r = sd_bus_message_enter_container(reply, 'a', "{sv}");
@@ -113,17 +120,38 @@ static int groups_from_userdb(uid_t uid, gid_t **ret, size_t *ret_n) {
         return 0;
 }
 
-static int caller_groups(sd_bus_message *m, BusCaller *c) {
-        const char *sender = sd_bus_message_get_sender(m);
+/* 1 with the groups sd-bus delivered itself (sd-bus 252 on dbus-daemon does not), 0 if none. */
+static int groups_from_creds(sd_bus_creds *creds, gid_t **ret, gid_t *ret_gid, size_t *ret_n) {
+        const gid_t *gids;
+        gid_t *g;
+        int n;
+
+        if (sd_bus_creds_get_augmented_mask(creds) & CALLER_GROUP_CREDS)
+                return 0;
+        n = sd_bus_creds_get_supplementary_gids(creds, &gids);
+        if (n < 0)
+                return 0;
+        g = malloc(n > 0 ? (size_t) n * sizeof(gid_t) : 1);
+        if (!g)
+                return -ENOMEM;
+        if (n > 0)
+                memcpy(g, gids, (size_t) n * sizeof(gid_t));
+        (void) sd_bus_creds_get_gid(creds, ret_gid);
+        *ret = g;
+        *ret_n = (size_t) n;
+        return 1;
+}
+
+static int caller_groups(sd_bus_message *m, sd_bus_creds *creds, BusCaller *c) {
         size_t n = 0;
         int r;
 
-        if (!sender)
-                return -ENXIO;
-        r = groups_from_bus(sd_bus_message_get_bus(m), sender, &c->groups, &n);
+        r = groups_from_creds(creds, &c->groups, &c->auth.gid, &n);
+        if (r == 0)
+                r = groups_from_bus(m, &c->groups, &n);
         if (r == 0) {
-                log_debug("The bus reports no UnixGroupIDs for %s; using the user database for uid %u.", sender,
-                          (unsigned) c->auth.uid);
+                log_debug("The bus reports no groups for %s; using the user database for uid %u.",
+                          strna(sd_bus_message_get_sender(m)), (unsigned) c->auth.uid);
                 r = groups_from_userdb(c->auth.uid, &c->groups, &n);
         }
         if (r < 0)
@@ -140,7 +168,7 @@ int bus_caller_get(sd_bus_message *m, bool with_groups, BusCaller *ret, sd_bus_e
         pid_t pid;
         int r;
 
-        r = sd_bus_query_sender_creds(m, CALLER_CREDS, &creds);
+        r = sd_bus_query_sender_creds(m, CALLER_CREDS | (with_groups ? CALLER_GROUP_CREDS : 0), &creds);
         if (r < 0)
                 return sd_bus_error_setf(error, OOMPROTECT_ERROR_PERMISSION_DENIED,
                                          "Cannot determine who is calling: %s", strerror(-r));
@@ -156,7 +184,7 @@ int bus_caller_get(sd_bus_message *m, bool with_groups, BusCaller *ret, sd_bus_e
         c.pid = sd_bus_creds_get_pid(creds, &pid) >= 0 ? pid : 0;
 
         if (with_groups && uid != 0) {
-                r = caller_groups(m, &c);
+                r = caller_groups(m, creds, &c);
                 if (r < 0) {
                         bus_caller_done(&c);
                         log_warning_errno(r, "Failed to look up the groups of uid %u: %m", (unsigned) uid);

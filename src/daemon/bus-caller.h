@@ -13,19 +13,22 @@
  * record of the sender's connection, which dbus-daemon filled from the
  * kernel (SO_PEERCRED, SO_PEERGROUPS) when the client connected. Nothing is
  * read from /proc ("augmented" credentials): a client could change those
- * between connecting and calling.
+ * between connecting and calling, or exit and have its PID reused.
  *
- * What dbus-daemon 1.14 + sd-bus 252 deliver (measured): the
- * effective uid and the pid through sd_bus_query_sender_creds(); no gid and
- * no supplementary groups there, because sd-bus 252 does not parse the
+ * What dbus-daemon 1.14 + sd-bus 252 deliver (measured on Debian 12):
+ * sd_bus_query_sender_creds() gives the effective uid and the pid, and no
+ * gid and no supplementary groups, because sd-bus 252 does not parse the
  * "UnixGroupIDs" entry of GetConnectionCredentials. dbus-daemon does send
- * it (the connecting process's primary and supplementary gids, from
- * SO_PEERGROUPS), so for a non-root caller the groups come from a
- * GetConnectionCredentials call of our own. Only where the bus gives no
- * UnixGroupIDs at all (an old or different message bus) do we fall back to
- * the user database: the caller's uid's user, its primary group and
- * getgrouplist(). That fallback may grant a group the process has dropped,
- * never one its user does not have.
+ * it: the connecting process's primary and supplementary gids (from
+ * SO_PEERGROUPS; dbus-daemon itself falls back to the user database on
+ * kernels without it). So the groups are taken, in this order, from:
+ *   1. sd-bus, where a later version delivers SD_BUS_CREDS_SUPPLEMENTARY_GIDS;
+ *   2. a GetConnectionCredentials call of our own to the bus driver;
+ *   3. only where the bus reports no UnixGroupIDs at all (another message
+ *      bus): the user database, the uid's user's primary group and
+ *      getgrouplist(). That may grant a group the process has dropped,
+ *      never one its user does not have.
+ * Groups are looked up for non-root callers of writing methods only.
  */
 typedef struct BusCaller {
         Caller auth; /* uid and groups, for auth_check_modify(); auth.groups points into groups */

@@ -1,10 +1,707 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#include "bus.h"
+/*
+ * org.oomprotect.Manager at /org/oomprotect on the system bus (DESIGN.md
+ * section 3; conf/org.oomprotect.Manager.xml is the same interface as
+ * introspection data).
+ *
+ * Every method validates its arguments, then authorizes the caller (writes
+ * only: auth_check_modify() with credentials from the bus, see
+ * bus-caller.h), then calls the engine, then replies. The bus policy lets
+ * everyone call every method; this file is the real gate.
+ *
+ * ListProtected() returns a(usssiittss), one struct per protection:
+ *   u pid, s comm, s original cgroup, s scope cgroup,
+ *   i original oom_score_adj, i applied oom_score_adj,
+ *   t memory.min in bytes, t protected since (µs, CLOCK_REALTIME),
+ *   s source ("dbus", "ctl", ...), s tag.
+ * A string the engine does not have (cgroups on adj-only, no tag) is "".
+ * Strings from the system (comm, cgroup names) are arbitrary bytes; bytes
+ * that are not UTF-8 are sent as '?'.
+ *
+ * Signals come from a ManagerListener, so changes made through any front
+ * end and process exits are signalled too.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
 
-/* PLACEHOLDER: replaced by the D-Bus front end (issue 4). */
+#include "auth.h"
+#include "bus-caller.h"
+#include "bus.h"
+#include "log.h"
+#include "oomprotect/protocol.h"
+#include "parse.h"
+
+/* The source recorded for protections made through this front end. */
+#define BUS_SOURCE "dbus"
+
+/* ---- helpers ---- */
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if there is none. */
+static size_t utf8_sequence_length(const unsigned char *s) {
+        unsigned n, cp;
+
+        if (s[0] < 0x80)
+                return 1;
+        if (s[0] >= 0xc2 && s[0] <= 0xdf)
+                n = 2, cp = s[0] & 0x1fU;
+        else if (s[0] >= 0xe0 && s[0] <= 0xef)
+                n = 3, cp = s[0] & 0x0fU;
+        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+                n = 4, cp = s[0] & 0x07U;
+        else
+                return 0;
+        for (unsigned i = 1; i < n; i++) {
+                if ((s[i] & 0xc0U) != 0x80U) /* also stops at the terminating NUL */
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3fU);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
+/* s itself when it is valid UTF-8, else a copy in *buf with every stray byte replaced by '?'. */
+static const char *utf8_safe(const char *s, char **buf) {
+        char *t;
+        size_t i, n;
+
+        if (!s)
+                return "";
+        for (i = 0; s[i]; i += n) {
+                n = utf8_sequence_length((const unsigned char *) s + i);
+                if (n == 0)
+                        break;
+        }
+        if (!s[i])
+                return s;
+        t = strdup(s);
+        if (!t)
+                return "?";
+        for (; t[i]; i += n) {
+                n = utf8_sequence_length((const unsigned char *) t + i);
+                if (n == 0) {
+                        t[i] = '?';
+                        n = 1;
+                }
+        }
+        free(*buf);
+        *buf = t;
+        return t;
+}
+
+/* The engine's refusal as a named error with its sentence. */
+static int reply_op_error(sd_bus_error *error, int r, const OpError *err) {
+        if (err->name)
+                return sd_bus_error_set(error, err->name, err->message);
+        return sd_bus_error_setf(error, op_error_name_from_errno(r), "%s.", strerror(-r));
+}
+
+static int check_pid(uint32_t pid, sd_bus_error *error) {
+        if (pid == 0 || pid > OOMPROTECT_PID_MAX_LIMIT)
+                return sd_bus_error_setf(error, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                         "PID %" PRIu32 " is not a valid process ID.", pid);
+        return 0;
+}
+
+static int check_tag(const char *tag, sd_bus_error *error) {
+        if (isempty(tag))
+                return sd_bus_error_set(error, OOMPROTECT_ERROR_INVALID_ARGUMENT, "A tag must not be empty.");
+        return 0;
+}
+
+/* May the sender change protections? Fills *ret_owner (UID_ANY for root) and caller. */
+static int authorize_modify(Manager *m, sd_bus_message *msg, BusCaller *caller, uid_t *ret_owner,
+                            sd_bus_error *error) {
+        OpError err = {};
+        int r;
+
+        r = bus_caller_get(msg, true, caller, error);
+        if (r < 0)
+                return r;
+        r = auth_check_modify(&caller->auth, auth_resolve_group(m->config.allow_group), ret_owner, &err);
+        if (r < 0) {
+                log_notice("Refused %s() from uid %u (PID %d): not root and not in AllowGroup=%s.",
+                           sd_bus_message_get_member(msg), (unsigned) caller->auth.uid, (int) caller->pid,
+                           strna(m->config.allow_group));
+                return reply_op_error(error, r, &err);
+        }
+        log_debug("%s() from uid %u (PID %d) authorized.", sd_bus_message_get_member(msg),
+                  (unsigned) caller->auth.uid, (int) caller->pid);
+        return 0;
+}
+
+/* ---- protection options (a{sv}) ---- */
+
+typedef enum OptionKey {
+        OPTION_MEMORY_MIN,
+        OPTION_MEMORY_LOW,
+        OPTION_OOM_SCORE_ADJUST,
+        OPTION_OOM_GROUP,
+        OPTION_DESCENDANTS,
+        OPTION_IN_PLACE,
+        OPTION_TAG,
+        _OPTION_KEY_MAX,
+} OptionKey;
+
+static const struct {
+        const char *name;
+        const char *type;
+} option_table[_OPTION_KEY_MAX] = {
+        [OPTION_MEMORY_MIN] = { "MemoryMin", "t" },
+        [OPTION_MEMORY_LOW] = { "MemoryLow", "t" },
+        [OPTION_OOM_SCORE_ADJUST] = { "OOMScoreAdjust", "i" },
+        [OPTION_OOM_GROUP] = { "OOMGroup", "b" },
+        [OPTION_DESCENDANTS] = { "Descendants", "b" },
+        [OPTION_IN_PLACE] = { "InPlace", "b" },
+        [OPTION_TAG] = { "Tag", "s" },
+};
+
+typedef union OptionValue {
+        uint64_t t;
+        int32_t i;
+        int b;
+        const char *s; /* points into the message */
+} OptionValue;
+
+static int option_key_from_string(const char *s) {
+        for (size_t k = 0; k < _OPTION_KEY_MAX; k++)
+                if (streq(s, option_table[k].name))
+                        return (int) k;
+        return -EINVAL;
+}
+
+static void option_store(ProtectOptions *o, OptionKey k, const OptionValue *v) {
+        switch (k) {
+        case OPTION_MEMORY_MIN:
+                o->memory_min = v->t;
+                o->has_memory_min = true;
+                break;
+        case OPTION_MEMORY_LOW:
+                o->memory_low = v->t;
+                o->has_memory_low = true;
+                break;
+        case OPTION_OOM_SCORE_ADJUST:
+                o->adj = v->i;
+                o->has_adj = true;
+                break;
+        case OPTION_OOM_GROUP:
+                o->oom_group = v->b;
+                o->has_oom_group = true;
+                break;
+        case OPTION_DESCENDANTS:
+                o->descendants = v->b;
+                break;
+        case OPTION_IN_PLACE:
+                o->in_place = v->b;
+                break;
+        case OPTION_TAG:
+                o->tag = v->s;
+                break;
+        default:
+                break;
+        }
+}
+
+/* One {sv} entry, the cursor inside it. seen: a bit per key already given. */
+static int read_option(sd_bus_message *m, ProtectOptions *o, unsigned *seen, sd_bus_error *error) {
+        const char *key, *contents;
+        OptionValue v = {};
+        int k, r;
+
+        r = sd_bus_message_read(m, "s", &key);
+        if (r < 0)
+                return r;
+        k = option_key_from_string(key);
+        if (k < 0)
+                return sd_bus_error_setf(error, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                         "Unknown option \"%s\"; the options are MemoryMin (t), MemoryLow (t), "
+                                         "OOMScoreAdjust (i), OOMGroup (b), Descendants (b), InPlace (b), Tag (s).",
+                                         key);
+        if (*seen & (1U << k))
+                return sd_bus_error_setf(error, OOMPROTECT_ERROR_INVALID_ARGUMENT, "Option %s is given twice.", key);
+        *seen |= 1U << k;
+        r = sd_bus_message_peek_type(m, NULL, &contents);
+        if (r < 0)
+                return r;
+        if (!streq(contents, option_table[k].type))
+                return sd_bus_error_setf(error, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                         "Option %s must be of type '%s', not '%s'.", key, option_table[k].type,
+                                         contents);
+        r = sd_bus_message_read(m, "v", option_table[k].type, &v);
+        if (r < 0)
+                return r;
+        option_store(o, (OptionKey) k, &v);
+        return 0;
+}
+
+static int check_options(const ProtectOptions *o, sd_bus_error *error) {
+        if (o->has_adj && (o->adj < OOMPROTECT_OOM_SCORE_ADJ_MIN || o->adj > OOMPROTECT_OOM_SCORE_ADJ_MAX))
+                return sd_bus_error_setf(error, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                         "OOMScoreAdjust %d is out of range (%d to %d).", o->adj,
+                                         OOMPROTECT_OOM_SCORE_ADJ_MIN, OOMPROTECT_OOM_SCORE_ADJ_MAX);
+        if (o->tag)
+                return check_tag(o->tag, error);
+        return 0;
+}
+
+static int read_options(sd_bus_message *m, ProtectOptions *ret, sd_bus_error *error) {
+        ProtectOptions o = {};
+        unsigned seen = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                r = read_option(m, &o, &seen, error);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        r = check_options(&o, error);
+        if (r < 0)
+                return r;
+        *ret = o;
+        return 0;
+}
+
+/* ---- methods ---- */
+
+/* req is validated; authorizes the sender, protects, replies. */
+static int protect_and_reply(Manager *m, sd_bus_message *msg, ProtectRequest *req, sd_bus_error *error) {
+        _cleanup_(bus_caller_done) BusCaller caller = {};
+        OpError err = {};
+        Protection *p;
+        int r;
+
+        r = authorize_modify(m, msg, &caller, &req->owner, error);
+        if (r < 0)
+                return r;
+        req->source = BUS_SOURCE;
+        r = engine_protect(m->engine, req, &p, &err);
+        if (r < 0)
+                return reply_op_error(error, r, &err);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_protect(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        ProtectRequest req = { .pidfd = -1 };
+        uint32_t pid;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &pid);
+        if (r < 0)
+                return r;
+        r = check_pid(pid, error);
+        if (r < 0)
+                return r;
+        req.pid = (pid_t) pid;
+        return protect_and_reply(userdata, msg, &req, error);
+}
+
+static int method_protect_with_options(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        ProtectRequest req = { .pidfd = -1 };
+        uint32_t pid;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &pid);
+        if (r < 0)
+                return r;
+        r = read_options(msg, &req.options, error);
+        if (r < 0)
+                return r;
+        r = check_pid(pid, error);
+        if (r < 0)
+                return r;
+        req.pid = (pid_t) pid;
+        return protect_and_reply(userdata, msg, &req, error);
+}
+
+static int method_protect_pidfd(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        ProtectRequest req = {};
+        int r;
+
+        r = sd_bus_message_read(msg, "h", &req.pidfd); /* owned by msg; the engine keeps a dup */
+        if (r < 0)
+                return r;
+        r = read_options(msg, &req.options, error);
+        if (r < 0)
+                return r;
+        return protect_and_reply(userdata, msg, &req, error);
+}
+
+static int unprotect_and_reply(Manager *m, sd_bus_message *msg, pid_t pid, uid_t owner, sd_bus_error *error) {
+        _cleanup_(unprotect_report_done) UnprotectReport report = {};
+        OpError err = {};
+        int r;
+
+        r = engine_unprotect(m->engine, pid, owner, "unprotected", &report, &err);
+        if (r < 0)
+                return reply_op_error(error, r, &err);
+        if (report.fallback)
+                log_notice("The original cgroup of PID %d is gone; its %zu process(es) went to %s instead.", (int) pid,
+                           report.n_moved, strna(report.fallback_path));
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_unprotect(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_caller_done) BusCaller caller = {};
+        Manager *m = userdata;
+        uint32_t pid;
+        uid_t owner;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &pid);
+        if (r < 0)
+                return r;
+        r = check_pid(pid, error);
+        if (r < 0)
+                return r;
+        r = authorize_modify(m, msg, &caller, &owner, error);
+        if (r < 0)
+                return r;
+        return unprotect_and_reply(m, msg, (pid_t) pid, owner, error);
+}
+
+static int method_unprotect_all(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_caller_done) BusCaller caller = {};
+        Manager *m = userdata;
+        uid_t owner;
+        int r;
+
+        r = authorize_modify(m, msg, &caller, &owner, error);
+        if (r < 0)
+                return r;
+        /* A group member's "all" is all of its own. */
+        r = engine_unprotect_all(m->engine, owner, "unprotected");
+        if (r < 0)
+                return sd_bus_error_setf(error, op_error_name_from_errno(r), "Cannot unprotect: %s.", strerror(-r));
+        return sd_bus_reply_method_return(msg, "u", (uint32_t) r);
+}
+
+static int method_unprotect_tag(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_caller_done) BusCaller caller = {};
+        Manager *m = userdata;
+        const char *tag;
+        uid_t owner;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &tag);
+        if (r < 0)
+                return r;
+        r = check_tag(tag, error);
+        if (r < 0)
+                return r;
+        r = authorize_modify(m, msg, &caller, &owner, error);
+        if (r < 0)
+                return r;
+        r = engine_unprotect_tag(m->engine, tag, owner, "unprotected");
+        if (r < 0)
+                return sd_bus_error_setf(error, op_error_name_from_errno(r), "Cannot unprotect tag %s: %s.", tag,
+                                         strerror(-r));
+        return sd_bus_reply_method_return(msg, "u", (uint32_t) r);
+}
+
+static int caller_pid(const BusCaller *c, sd_bus_error *error) {
+        if (c->pid <= 0)
+                return sd_bus_error_set(error, OOMPROTECT_ERROR_INVALID_PROCESS,
+                                        "The bus did not tell the caller's PID.");
+        return 0;
+}
+
+/* The 2006 module's ioctl OOMSETPROTECTCMD: the caller's own process, by its PID on the bus. */
+static int method_set_self_protection(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_caller_done) BusCaller caller = {};
+        Manager *m = userdata;
+        int enable, r;
+        uid_t owner;
+
+        r = sd_bus_message_read(msg, "b", &enable);
+        if (r < 0)
+                return r;
+        r = authorize_modify(m, msg, &caller, &owner, error);
+        if (r < 0)
+                return r;
+        r = caller_pid(&caller, error);
+        if (r < 0)
+                return r;
+        if (enable) {
+                ProtectRequest req = { .pid = caller.pid, .pidfd = -1, .owner = owner, .source = BUS_SOURCE };
+                OpError err = {};
+                Protection *p;
+
+                r = engine_protect(m->engine, &req, &p, &err);
+                if (r < 0)
+                        return reply_op_error(error, r, &err);
+                return sd_bus_reply_method_return(msg, NULL);
+        }
+        /* Setting "off" on an unprotected caller is a no-op, not an error. */
+        if (!engine_get(m->engine, caller.pid))
+                return sd_bus_reply_method_return(msg, NULL);
+        return unprotect_and_reply(m, msg, caller.pid, owner, error);
+}
+
+/* The module's OOMGETPROTECTCMD. */
+static int method_get_self_protection(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(bus_caller_done) BusCaller caller = {};
+        Manager *m = userdata;
+        int r;
+
+        r = bus_caller_get(msg, false, &caller, error);
+        if (r < 0)
+                return r;
+        r = caller_pid(&caller, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "b", engine_get(m->engine, caller.pid) != NULL);
+}
+
+static int method_is_protected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uint32_t pid;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &pid);
+        if (r < 0)
+                return r;
+        r = check_pid(pid, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "b", engine_get(m->engine, (pid_t) pid) != NULL);
+}
+
+static int append_protection(sd_bus_message *reply, const Protection *p) {
+        _cleanup_free_ char *comm = NULL, *orig = NULL, *scope = NULL, *source = NULL, *tag = NULL;
+
+        return sd_bus_message_append(reply, "(usssiittss)", (uint32_t) p->pid, utf8_safe(p->comm, &comm),
+                                     utf8_safe(p->original_cgroup, &orig), utf8_safe(p->scope_cgroup, &scope),
+                                     (int32_t) p->original_adj, (int32_t) p->applied_adj, p->memory_min,
+                                     p->since_usec, utf8_safe(p->source, &source), utf8_safe(p->tag, &tag));
+}
+
+static int method_list_protected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        const Registry *reg = &m->engine->registry;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(usssiittss)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < reg->n; i++) {
+                r = append_protection(reply, reg->items[i]);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* ---- properties ---- */
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", OOMPROTECT_VERSION_STRING);
+}
+
+static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "s", m->engine->backend.vtable->name);
+}
+
+static int property_get_backend_note(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *buf = NULL;
+        Manager *m = userdata;
+        const char *note = m->engine->backend_note ? m->engine->backend_note : m->engine->backend.memory_note;
+
+        return sd_bus_message_append(reply, "s", utf8_safe(note, &buf));
+}
+
+static int property_get_slice(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *buf = NULL;
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "s", utf8_safe(m->config.slice, &buf));
+}
+
+static int property_get_count(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "u", (uint32_t) engine_count(m->engine));
+}
+
+static int property_get_budget(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "t", m->engine->budget);
+}
+
+static int property_get_in_use(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "t", engine_memory_min_in_use(m->engine));
+}
+
+/* ---- signals, for changes from every front end ---- */
+
+static void on_protection_changed(Manager *m, const Protection *p, bool protected, const char *reason,
+                                  void *userdata) {
+        sd_bus *bus = m->bus;
+        int r;
+
+        if (!bus)
+                return;
+        r = sd_bus_emit_signal(bus, OOMPROTECT_OBJECT_PATH, OOMPROTECT_MANAGER_INTERFACE, "ProtectionChanged", "ubs",
+                               (uint32_t) p->pid, (int) protected, reason);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit ProtectionChanged for PID %d, ignoring: %m", (int) p->pid);
+        r = sd_bus_emit_properties_changed(bus, OOMPROTECT_OBJECT_PATH, OOMPROTECT_MANAGER_INTERFACE,
+                                           "ProtectedCount", "MemoryMinInUse", NULL);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit PropertiesChanged, ignoring: %m");
+}
+
+static void on_oom_kill(Manager *m, const char *cgroup, uint64_t count, void *userdata) {
+        _cleanup_free_ char *buf = NULL;
+        sd_bus *bus = m->bus;
+        int r;
+
+        if (!bus)
+                return;
+        r = sd_bus_emit_signal(bus, OOMPROTECT_OBJECT_PATH, OOMPROTECT_MANAGER_INTERFACE, "ProtectedOOMKill", "st",
+                               utf8_safe(cgroup, &buf), count);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit ProtectedOOMKill, ignoring: %m");
+}
+
+static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        log_error("Lost the connection to the system bus; exiting so that the service manager restarts oomprotectd. "
+                  "Protections stay in place.");
+        return sd_event_exit(m->event, -ECONNRESET);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("BackendNote", "s", property_get_backend_note, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Slice", "s", property_get_slice, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ProtectedCount", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MemoryMinBudget", "t", property_get_budget, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MemoryMinInUse", "t", property_get_in_use, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+
+        SD_BUS_METHOD_WITH_NAMES("Protect", "u", SD_BUS_PARAM(pid), "", , method_protect,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ProtectWithOptions", "ua{sv}", SD_BUS_PARAM(pid) SD_BUS_PARAM(options), "", ,
+                                 method_protect_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ProtectPidfd", "ha{sv}", SD_BUS_PARAM(pidfd) SD_BUS_PARAM(options), "", ,
+                                 method_protect_pidfd, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Unprotect", "u", SD_BUS_PARAM(pid), "", , method_unprotect,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("UnprotectAll", "", , "u", SD_BUS_PARAM(count), method_unprotect_all,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("UnprotectTag", "s", SD_BUS_PARAM(tag), "u", SD_BUS_PARAM(count),
+                                 method_unprotect_tag, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("SetSelfProtection", "b", SD_BUS_PARAM(protect), "", ,
+                                 method_set_self_protection, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetSelfProtection", "", , "b", SD_BUS_PARAM(protected),
+                                 method_get_self_protection, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("IsProtected", "u", SD_BUS_PARAM(pid), "b", SD_BUS_PARAM(protected),
+                                 method_is_protected, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListProtected", "", , "a(usssiittss)", SD_BUS_PARAM(protections),
+                                 method_list_protected, SD_BUS_VTABLE_UNPRIVILEGED),
+
+        SD_BUS_SIGNAL_WITH_NAMES("ProtectionChanged", "ubs",
+                                 SD_BUS_PARAM(pid) SD_BUS_PARAM(protected) SD_BUS_PARAM(reason), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("ProtectedOOMKill", "st", SD_BUS_PARAM(cgroup) SD_BUS_PARAM(count), 0),
+
+        SD_BUS_VTABLE_END,
+};
+
+/* ---- setup: after the vtable it registers ---- */
+
+static int bus_connect(Manager *m, sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        const char *address = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+        int r;
+
+        if (!address)
+                address = "unix:path=/run/dbus/system_bus_socket";
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus at %s: %m. "
+                                          "oomprotectd needs the bus unless started with --no-bus.", address);
+        (void) sd_bus_set_description(bus, "oomprotectd");
+        r = sd_bus_add_object_vtable(bus, NULL, OOMPROTECT_OBJECT_PATH, OOMPROTECT_MANAGER_INTERFACE,
+                                     manager_vtable, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register " OOMPROTECT_OBJECT_PATH ": %m");
+        r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
+                                "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch for the bus going away: %m");
+        r = sd_bus_request_name(bus, OOMPROTECT_BUS_NAME, 0);
+        if (r == -EEXIST)
+                return log_error_errno(r, "Another process owns " OOMPROTECT_BUS_NAME " on the system bus: "
+                                          "is oomprotectd running already?");
+        if (r == -EACCES || r == -EPERM)
+                return log_error_errno(r, "The bus policy does not let oomprotectd own " OOMPROTECT_BUS_NAME
+                                          ": is org.oomprotect.conf installed in the bus's system.d?");
+        if (r < 0)
+                return log_error_errno(r, "Failed to acquire " OOMPROTECT_BUS_NAME ": %m");
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
 int bus_setup(Manager *m) {
+        static const ManagerListener listener = {
+                .changed = on_protection_changed,
+                .oom_kill = on_oom_kill,
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = bus_connect(m, &bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        r = manager_add_listener(m, &listener);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen for protection changes: %m");
+        m->bus = TAKE_PTR(bus);
+        log_info("Serving " OOMPROTECT_MANAGER_INTERFACE " as " OOMPROTECT_BUS_NAME " on the system bus.");
         return 0;
 }
 
 void bus_done(Manager *m) {
+        m->bus = sd_bus_flush_close_unref(m->bus);
 }
