@@ -109,14 +109,13 @@ static void on_engine_changed(Engine *e, Protection *p, bool protected, const ch
                 r = watch_process(m, p);
                 if (r < 0)
                         log_warning_errno(r, "Failed to watch PID %d for its exit, ignoring: %m", (int) p->pid);
-                log_info("Protected PID %d (%s)%s%s, oom_score_adj %d -> %d (%s).", (int) p->pid, p->comm,
-                         p->scope_cgroup ? " in " : "", p->scope_cgroup ? p->scope_cgroup : "", p->original_adj,
-                         p->applied_adj, reason);
+                log_info("Protected PID %d (%s) through %s%s%s: oom_score_adj %d -> %d%s%s.", (int) p->pid, p->comm,
+                         p->source, streq(reason, "protected") ? "" : ", ", streq(reason, "protected") ? "" : reason,
+                         p->original_adj, p->applied_adj, p->scope_cgroup ? ", in " : "", strempty(p->scope_cgroup));
         } else {
                 p->watch = sd_event_source_disable_unref(p->watch);
-                log_info("Unprotected PID %d (%s)%s%s (%s).", (int) p->pid, p->comm,
-                         p->original_cgroup ? ", back in " : "", p->original_cgroup ? p->original_cgroup : "",
-                         reason);
+                log_info("Unprotected PID %d (%s), %s%s%s.", (int) p->pid, p->comm, reason,
+                         p->original_cgroup ? ": back in " : "", strempty(p->original_cgroup));
         }
         for (size_t i = 0; i < m->n_listeners; i++)
                 if (m->listeners[i].changed)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,6 +24,31 @@ static bool probe_lower_adj(void) {
         if (pid == 0)
                 _exit(write_string_file_at(AT_FDCWD, "/proc/self/oom_score_adj", "-1") < 0);
         return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static void remove_tree(int parentfd, const char *rel);
+
+/* Sandboxes of earlier runs whose test process is gone (killed by a timeout): kill what is left, remove them. */
+static void remove_stale_sandboxes(int rootfd) {
+        DIR *d = fdopendir(dup(rootfd));
+        struct dirent *de;
+        int pid;
+
+        if (!d)
+                return;
+        rewinddir(d);
+        while ((de = readdir(d))) {
+                char kill_path[300], proc[64];
+                if (sscanf(de->d_name, "oomptest%d.slice", &pid) != 1)
+                        continue;
+                snprintf(proc, sizeof(proc), "/proc/%d", pid);
+                if (access(proc, F_OK) == 0)
+                        continue;
+                snprintf(kill_path, sizeof(kill_path), "%s/cgroup.kill", de->d_name);
+                (void) write_string_file_at(rootfd, kill_path, "1");
+                remove_tree(rootfd, de->d_name);
+        }
+        closedir(d);
 }
 
 int sandbox_setup(Sandbox *s, const char **reason) {
@@ -49,6 +75,7 @@ int sandbox_setup(Sandbox *s, const char **reason) {
                 *reason = "the cgroup2 mount cannot be opened";
                 return 77;
         }
+        remove_stale_sandboxes(fd);
         if (mkdirat(fd, s->top, 0755) < 0) {
                 safe_close(fd);
                 *reason = "the cgroup2 mount is not writable";
@@ -173,6 +200,8 @@ int sandbox_spawn(Sandbox *s, const char *sub, int adj, Child *ret) {
         if (pid < 0)
                 return -errno;
         if (pid == 0) {
+                /* A test killed by ctest's timeout must not leave its children behind. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 signal(SIGTERM, SIG_DFL);
                 snprintf(value, sizeof(value), "%d", adj);
                 if (cgroup_write(fd, rel, "cgroup.procs", "0") < 0 ||

@@ -245,34 +245,8 @@ test_daemon_exits_when_the_bus_is_unreachable() {
         ok "oomprotectd exits non-zero with a clear error when the system bus is unreachable"
 }
 
-cat >"$tmp/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$SOCK</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <policy user="root">
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
-  <include>$OOMPROTECT_SRCDIR/conf/org.oomprotect.conf</include>
-</busconfig>
-EOF
+sed -e "s|@SOCKET@|$SOCK|" -e "s|@POLICY@|$OOMPROTECT_SRCDIR/conf/org.oomprotect.conf|" \
+        "$OOMPROTECT_SRCDIR/tests/integration/system-bus.conf.in" >"$tmp/bus.conf"
 
 start_bus() {
         (
