@@ -76,7 +76,7 @@ int ctl_parse_line(const char *line, size_t len, CtlCommand *ret, const char **r
         size_t n;
 
         if (len > OOMPROTECT_CTL_LINE_MAX) {
-                *ret_reason = "the line is longer than 4096 bytes";
+                *ret_reason = CTL_REASON_TOO_LONG;
                 return -E2BIG;
         }
         if (memchr(line, '\0', len)) {
@@ -171,4 +171,62 @@ char *ctl_format_usage(const char *dir) {
                      dir, dir) < 0)
                 return NULL;
         return s;
+}
+
+char *ctl_escape_line(const char *line, size_t len, size_t max) {
+        size_t n = MIN(len, max);
+        char *buf = malloc(n * 4 + 4), *p;
+
+        if (!buf)
+                return NULL;
+        p = buf;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char) line[i];
+                switch (ch) {
+                case '\\':
+                case '"':
+                        *p++ = '\\';
+                        *p++ = (char) ch;
+                        break;
+                case '\t':
+                        p = stpcpy(p, "\\t");
+                        break;
+                case '\r':
+                        p = stpcpy(p, "\\r");
+                        break;
+                case '\n':
+                        p = stpcpy(p, "\\n");
+                        break;
+                default:
+                        if (ch < 0x20 || ch >= 0x7f)
+                                p += sprintf(p, "\\x%02x", ch);
+                        else
+                                *p++ = (char) ch;
+                }
+        }
+        if (len > max)
+                p = stpcpy(p, "...");
+        *p = '\0';
+        return buf;
+}
+
+size_t ctl_format_reply(int code, const char *reason, char buf[static CTL_REPLY_MAX]) {
+        const char *name;
+        size_t len;
+        int n;
+
+        if (code >= 0) {
+                memcpy(buf, "OK\n", 4);
+                return 3;
+        }
+        name = strerrorname_np(-code);
+        n = snprintf(buf, CTL_REPLY_MAX, "ERR %s %s", name ? name : "EIO",
+                     isempty(reason) ? strerror(-code) : reason);
+        len = MIN((size_t) MAX(n, 0), (size_t) CTL_REPLY_MAX - 2);
+        for (size_t i = 4; i < len; i++)
+                if ((unsigned char) buf[i] < 0x20 || buf[i] == 0x7f)
+                        buf[i] = '?';
+        buf[len] = '\n';
+        buf[len + 1] = '\0';
+        return len + 1;
 }

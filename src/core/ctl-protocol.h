@@ -12,6 +12,9 @@
  * ctl, formatting what is read from status and usage. No I/O here.
  */
 
+/* Why a line over OOMPROTECT_CTL_LINE_MAX is refused (ctl_parse_line's reason for -E2BIG). */
+#define CTL_REASON_TOO_LONG "the line is longer than 4096 bytes"
+
 typedef struct CtlCommand {
         pid_t pid;
         bool protect;
@@ -55,3 +58,23 @@ char *ctl_format_status(const StatusEntry *entries, size_t n, size_t *ret_len);
 
 /* The usage text with dir (e.g. "/run/oom_kill_protection") in place of /proc/oom_kill_protection. */
 char *ctl_format_usage(const char *dir);
+
+/*
+ * A line as a log message may quote it: printable ASCII as is, \\ \" \t \r \n
+ * and \xNN for every other byte, at most max bytes of line, then "..." if
+ * it was longer. NULL on OOM.
+ */
+char *ctl_escape_line(const char *line, size_t len, size_t max);
+
+/* The longest reply ctl_format_reply() writes, '\n' and the terminating NUL included. */
+#define CTL_REPLY_MAX 512
+
+/*
+ * The ctl.sock reply to one line: "OK\n" when code >= 0, else
+ * "ERR <errno name> <reason>\n" (the name from strerrorname_np(), e.g.
+ * "ERR ESRCH No process with PID 4242.\n"). Control characters in reason
+ * become '?', so that a reason (which may quote a process name) can never
+ * forge a reply line. buf must hold CTL_REPLY_MAX bytes; a longer reason is
+ * cut. Returns the length (the terminating NUL is not counted).
+ */
+size_t ctl_format_reply(int code, const char *reason, char buf[static CTL_REPLY_MAX]);

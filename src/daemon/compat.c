@@ -1,10 +1,291 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#include "compat.h"
+/*
+ * CompatDirectory= (default /run/oom_kill_protection): the 2006 module's
+ * /proc/oom_kill_protection, served from userspace.
+ *
+ *   ctl       a FIFO, 0600: "setprotection <pid> [0/1]" lines (compat-fifo.c)
+ *   ctl.sock  the same lines on a stream socket, 0666, one reply per line,
+ *             authorized by peer credentials (compat-socket.c)
+ *   status    the module's format, rewritten atomically on every change made
+ *             by any front end or by a process exiting (a ManagerListener)
+ *   usage     the module's usage text with this directory's paths
+ *
+ * ctl and ctl.sock may come from the service manager (oomprotectd-ctl.socket
+ * and oomprotectd.socket): passed descriptors are matched by path, and
+ * whatever was not passed is made here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
-/* PLACEHOLDER: replaced by the compat front end (issue 5). */
+#include "compat-internal.h"
+#include "fileio.h"
+#include "log.h"
+#include "oomprotect/protocol.h"
+
+char *compat_path(const Compat *c, const char *name) {
+        char *p = NULL;
+
+        if (asprintf(&p, "%s/%s", c->directory, name) < 0)
+                return NULL;
+        return p;
+}
+
+const char *compat_file_type(mode_t mode) {
+        switch (mode & S_IFMT) {
+        case S_IFREG:
+                return "a regular file";
+        case S_IFDIR:
+                return "a directory";
+        case S_IFLNK:
+                return "a symbolic link";
+        case S_IFSOCK:
+                return "a socket";
+        case S_IFIFO:
+                return "a FIFO";
+        case S_IFCHR:
+        case S_IFBLK:
+                return "a device node";
+        default:
+                return "something unknown";
+        }
+}
+
+/* ---- status and usage ---- */
+
+static int write_status(Compat *c) {
+        const Registry *reg = &c->manager->engine->registry;
+        _cleanup_free_ StatusEntry *entries = calloc(reg->n ? reg->n : 1, sizeof(StatusEntry));
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r;
+
+        if (!entries)
+                return -ENOMEM;
+        /* The registry is sorted by pid: the status lists processes in ascending PID order. */
+        for (size_t i = 0; i < reg->n; i++)
+                entries[i] = (StatusEntry) { .pid = reg->items[i]->pid, .comm = reg->items[i]->comm };
+        text = ctl_format_status(entries, reg->n, &len);
+        if (!text)
+                return -ENOMEM;
+        r = write_file_atomic_at(c->dirfd, OOMPROTECT_STATUS_FILE, text, len, 0644);
+        if (r < 0)
+                return r;
+        c->status_dirty = false;
+        return 0;
+}
+
+static void update_status(Compat *c) {
+        int r;
+
+        r = write_status(c);
+        if (r < 0)
+                log_warning_errno(r, "Failed to rewrite %s/" OOMPROTECT_STATUS_FILE ", ignoring: %m",
+                                  c->directory);
+}
+
+static int write_usage(Compat *c) {
+        _cleanup_free_ char *text = ctl_format_usage(c->directory);
+        int r;
+
+        if (!text)
+                return log_oom();
+        r = write_file_atomic_at(c->dirfd, OOMPROTECT_USAGE_FILE, text, strlen(text), 0644);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to write %s/" OOMPROTECT_USAGE_FILE ", ignoring: %m",
+                                         c->directory);
+        return 0;
+}
+
+void compat_batch_begin(Compat *c) {
+        c->batch++;
+}
+
+void compat_batch_end(Compat *c) {
+        if (c->batch > 0)
+                c->batch--;
+        if (c->batch == 0 && c->status_dirty)
+                update_status(c);
+}
+
+/* Every change, whoever made it (ctl, ctl.sock, D-Bus, a process exiting), ends up in status. */
+static void on_protection_changed(Manager *m, const Protection *p, bool protected, const char *reason,
+                                  void *userdata) {
+        Compat *c = m->compat;
+
+        if (!c)
+                return;
+        c->status_dirty = true;
+        if (c->batch == 0)
+                update_status(c);
+}
+
+/* ---- executing a command ---- */
+
+int compat_execute(Compat *c, const CtlCommand *cmd, uid_t owner, const char *source, OpError *err) {
+        _cleanup_(unprotect_report_done) UnprotectReport report = {};
+        Engine *e = c->manager->engine;
+        int r;
+
+        if (cmd->protect) {
+                ProtectRequest req = { .pid = cmd->pid, .pidfd = -EBADF, .source = source, .owner = owner };
+                Protection *p;
+
+                return engine_protect(e, &req, &p, err);
+        }
+        r = engine_unprotect(e, cmd->pid, owner, "unprotected", &report, err);
+        if (r >= 0 && report.fallback)
+                log_notice("The original cgroup of PID %d is gone; its %zu process(es) went to %s instead.",
+                           (int) cmd->pid, report.n_moved, strna(report.fallback_path));
+        return r;
+}
+
+/* ---- the directory and the descriptors the service manager passed ---- */
+
+static int mkdir_parents(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = '\0';
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return negative_errno();
+        return 0;
+}
+
+static int open_directory(Compat *c) {
+        struct stat st;
+        int r;
+
+        r = mkdir_parents(c->directory, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create CompatDirectory=%s: %m", c->directory);
+        c->dirfd = open(c->directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (c->dirfd < 0)
+                return log_error_errno(errno, "Failed to open CompatDirectory=%s: %m", c->directory);
+        if (fstat(c->dirfd, &st) >= 0 && (st.st_mode & 0022) && !(st.st_mode & S_ISVTX))
+                log_warning("CompatDirectory=%s is writable by group or others (mode %04o): they could put "
+                            "something else in place of ctl or status. It should be 0755.",
+                            c->directory, (unsigned) (st.st_mode & 07777));
+        return 0;
+}
+
+/* Picks ctl and ctl.sock out of what the service manager passed (socket activation), by path. */
+static int take_listen_fds(Compat *c, int *ret_fifo, int *ret_socket) {
+        _cleanup_free_ char *fifo_path = compat_path(c, OOMPROTECT_CTL_FILE);
+        _cleanup_free_ char *socket_path = compat_path(c, OOMPROTECT_CTL_SOCKET);
+        int n;
+
+        *ret_fifo = *ret_socket = -EBADF;
+        if (!fifo_path || !socket_path)
+                return log_oom();
+        n = sd_listen_fds(true);
+        if (n < 0)
+                return log_warning_errno(n, "Failed to read the descriptors the service manager passed, "
+                                            "ignoring: %m");
+        for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++) {
+                if (*ret_fifo < 0 && sd_is_fifo(fd, fifo_path) > 0)
+                        *ret_fifo = fd;
+                else if (*ret_socket < 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, socket_path, 0) > 0)
+                        *ret_socket = fd;
+                else {
+                        log_warning("The service manager passed descriptor %d, which is neither %s nor a "
+                                    "listening %s; closing it.", fd, fifo_path, socket_path);
+                        safe_close(fd);
+                }
+        }
+        if (*ret_fifo >= 0 || *ret_socket >= 0)
+                log_info("Socket activation: serving %s%s%s as passed by the service manager.",
+                         *ret_fifo >= 0 ? fifo_path : "", *ret_fifo >= 0 && *ret_socket >= 0 ? " and " : "",
+                         *ret_socket >= 0 ? socket_path : "");
+        return 0;
+}
+
+static Compat *compat_free(Compat *c) {
+        if (!c)
+                return NULL;
+        compat_fifo_free(c->fifo);
+        compat_server_free(c->server);
+        safe_close(c->dirfd);
+        free(c->directory);
+        free(c);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Compat *, compat_free);
+
+static int compat_new(Manager *m, Compat **ret) {
+        _cleanup_(compat_freep) Compat *c = calloc(1, sizeof(Compat));
+        const char *dir = m->config.compat_directory;
+        size_t len;
+
+        if (!c)
+                return log_oom();
+        c->manager = m;
+        c->dirfd = -EBADF;
+        if (isempty(dir) || dir[0] != '/')
+                return log_error_errno(EINVAL, "CompatDirectory=%s is not an absolute path.", strempty(dir));
+        len = strlen(dir);
+        while (len > 1 && dir[len - 1] == '/')
+                len--;
+        c->directory = strndup(dir, len);
+        if (!c->directory)
+                return log_oom();
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
 int compat_setup(Manager *m) {
+        static const ManagerListener listener = { .changed = on_protection_changed };
+        _cleanup_(compat_freep) Compat *c = NULL;
+        int fifo_fd, socket_fd, r;
+
+        r = compat_new(m, &c);
+        if (r < 0)
+                return r;
+        r = open_directory(c);
+        if (r < 0)
+                return r;
+
+        /* Status and usage first: when ctl is open for business, status is already true. */
+        r = write_status(c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s/" OOMPROTECT_STATUS_FILE ": %m", c->directory);
+        (void) write_usage(c);
+        (void) take_listen_fds(c, &fifo_fd, &socket_fd);
+
+        /*
+         * A ctl or ctl.sock that cannot be served (say, a regular file where
+         * the FIFO belongs) is an error in the log, not a reason to stop
+         * protecting: D-Bus and the other of the two keep working.
+         */
+        r = compat_fifo_new(c, fifo_fd, &c->fifo);
+        if (r < 0)
+                log_error_errno(r, "Not serving %s/" OOMPROTECT_CTL_FILE ": %m", c->directory);
+        r = compat_server_new(c, socket_fd, &c->server);
+        if (r < 0)
+                log_error_errno(r, "Not serving %s/" OOMPROTECT_CTL_SOCKET ": %m", c->directory);
+
+        r = manager_add_listener(m, &listener);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen for protection changes: %m");
+        log_info("Serving the historic text protocol in %s:%s%s status, usage.", c->directory,
+                 c->fifo ? " " OOMPROTECT_CTL_FILE "," : "", c->server ? " " OOMPROTECT_CTL_SOCKET "," : "");
+        m->compat = TAKE_PTR(c);
         return 0;
 }
 
 void compat_done(Manager *m) {
+        m->compat = compat_free(m->compat);
 }

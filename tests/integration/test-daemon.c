@@ -135,7 +135,7 @@ static void test_daemon_forgets_a_process_that_exits_and_removes_its_scope(void 
         child_kill(&kid);
         assert_true(wait_for(state_forgets, &pid, 5000));
         assert_false(cgroup_exists(&sb, scope));
-        assert_true(file_contains(log_path, "(exited)"));
+        assert_true(file_contains(log_path, ", exited"));
 }
 
 static void test_sigterm_keeps_protections_by_default(void **state) {

@@ -274,6 +274,51 @@ static void test_usage_names_the_real_directory(void **state) {
                                "echo \"setprotection <pid> [0/1]\" > /run/oom_kill_protection/ctl\n");
 }
 
+static void test_escape_quotes_control_bytes_quotes_and_backslashes(void **state) {
+        static const char line[] = "set\x01\t\"q\"\\\xff\r\n\0x";
+        _cleanup_free_ char *e = ctl_escape_line(line, sizeof(line) - 1, 64);
+
+        assert_string_equal(e, "set\\x01\\t\\\"q\\\"\\\\\\xff\\r\\n\\x00x");
+}
+
+static void test_escape_cuts_long_lines(void **state) {
+        _cleanup_free_ char *e = ctl_escape_line("abcdefgh", 8, 3), *whole = ctl_escape_line("abc", 3, 3);
+
+        assert_string_equal(e, "abc...");
+        assert_string_equal(whole, "abc");
+}
+
+static void test_reply_is_ok_or_err_with_the_errno_name(void **state) {
+        char buf[CTL_REPLY_MAX];
+
+        assert_int_equal(ctl_format_reply(0, NULL, buf), 3);
+        assert_string_equal(buf, "OK\n");
+        assert_int_equal(ctl_format_reply(1, "ignored", buf), 3);
+        assert_string_equal(buf, "OK\n");
+        ctl_format_reply(-ESRCH, "No process with PID 4242.", buf);
+        assert_string_equal(buf, "ERR ESRCH No process with PID 4242.\n");
+        ctl_format_reply(-E2BIG, CTL_REASON_TOO_LONG, buf);
+        assert_string_equal(buf, "ERR E2BIG the line is longer than 4096 bytes\n");
+        /* Without a reason, the errno's own text. */
+        ctl_format_reply(-EPERM, NULL, buf);
+        assert_string_equal(buf, "ERR EPERM Operation not permitted\n");
+}
+
+static void test_reply_cannot_be_forged_by_a_reason_or_overflow(void **state) {
+        char buf[CTL_REPLY_MAX], reason[2000];
+        size_t n;
+
+        ctl_format_reply(-EPERM, "PID 7 (evil\nOK) is a kernel thread.", buf);
+        assert_string_equal(buf, "ERR EPERM PID 7 (evil?OK) is a kernel thread.\n");
+        memset(reason, 'r', sizeof(reason) - 1);
+        reason[sizeof(reason) - 1] = '\0';
+        n = ctl_format_reply(-EINVAL, reason, buf);
+        assert_int_equal(n, CTL_REPLY_MAX - 1);
+        assert_int_equal(strlen(buf), n);
+        assert_int_equal(buf[n - 1], '\n');
+        assert_null(memchr(buf, '\n', n - 1));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ctl_parses_setprotection_on_and_off),
@@ -297,6 +342,10 @@ int main(void) {
                 cmocka_unit_test(test_status_neutralizes_control_characters_in_comm),
                 cmocka_unit_test(test_status_scales_to_ten_thousand_entries),
                 cmocka_unit_test(test_usage_names_the_real_directory),
+                cmocka_unit_test(test_escape_quotes_control_bytes_quotes_and_backslashes),
+                cmocka_unit_test(test_escape_cuts_long_lines),
+                cmocka_unit_test(test_reply_is_ok_or_err_with_the_errno_name),
+                cmocka_unit_test(test_reply_cannot_be_forged_by_a_reason_or_overflow),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "compat.h"
+#include "ctl-protocol.h"
+#include "op-error.h"
+
+/*
+ * What compat.c (the directory, status, usage), compat-fifo.c (ctl) and
+ * compat-socket.c (ctl.sock) share. README.md "The historic text protocol"
+ * documents the behaviour seen from outside.
+ */
+
+/* The source recorded for protections made through each of the two. */
+#define COMPAT_SOURCE_FIFO "ctl"
+#define COMPAT_SOURCE_SOCKET "ctl.sock"
+
+/* How much of a rejected line a log message quotes. */
+#define COMPAT_LOG_QUOTE_MAX 64
+
+typedef struct CompatFifo CompatFifo;
+typedef struct CompatServer CompatServer;
+
+typedef struct Compat {
+        Manager *manager;
+        char *directory; /* CompatDirectory= without a trailing '/' */
+        int dirfd;
+        /*
+         * While a front end executes the lines of one read, changes only mark
+         * status dirty and compat_batch_end() rewrites it once: a flood of
+         * commands costs one rewrite per read, not one per line, and the
+         * file is current before any ctl.sock reply of that read is sent.
+         */
+        unsigned batch;
+        bool status_dirty;
+        CompatFifo *fifo;
+        CompatServer *server;
+} Compat;
+
+/* "<directory>/<name>"; NULL on OOM. */
+char *compat_path(const Compat *c, const char *name);
+/* "a regular file", "a directory", ... for messages about what sits where a FIFO or socket belongs. */
+const char *compat_file_type(mode_t mode);
+
+void compat_batch_begin(Compat *c);
+void compat_batch_end(Compat *c);
+
+/*
+ * Protects (source recorded) or unprotects cmd->pid for owner (UID_ANY: any
+ * process). Returns what the engine returned; err says why on failure.
+ */
+int compat_execute(Compat *c, const CtlCommand *cmd, uid_t owner, const char *source, OpError *err);
+
+/*
+ * Serve ctl from fd (a FIFO the service manager passed), or from a FIFO
+ * made (or reused) in the directory when fd < 0. Takes fd in both cases.
+ */
+int compat_fifo_new(Compat *c, int fd, CompatFifo **ret);
+CompatFifo *compat_fifo_free(CompatFifo *f);
+
+/* Serve ctl.sock from fd (a listening socket passed in), or bind one when fd < 0. Takes fd. */
+int compat_server_new(Compat *c, int fd, CompatServer **ret);
+CompatServer *compat_server_free(CompatServer *s);

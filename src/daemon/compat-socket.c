@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ctl.sock: the ctl grammar on a stream socket, for scripts that want to
+ * know what happened. Every non-blank line gets one reply, in order:
+ *
+ *   OK
+ *   ERR <errno name> <reason>        e.g. ERR ESRCH No process with PID 4242.
+ *
+ * A blank line gets none: it is no command (the FIFO ignores it too), and a
+ * script that ends its input with one must not receive a stray reply.
+ *
+ * Who may change what is decided from the peer's credentials at connect
+ * time (SO_PEERCRED, and SO_PEERGROUPS for its supplementary groups) by
+ * auth_check_modify(), the rule D-Bus applies: root anything, members of
+ * AllowGroup= the processes of their own uid, everyone else ERR EPERM. The
+ * line is parsed first, so a malformed one gets its own error whoever sent
+ * it. The socket is 0666 because of that check.
+ *
+ * Bounds, so that no client can make the daemon grow or stall:
+ *  - at most COMPAT_CONNECTIONS_MAX connections, and at most
+ *    COMPAT_CONNECTIONS_PER_UID_MAX of them for one non-root uid: one more
+ *    is answered ERR EAGAIN and closed;
+ *  - a connection holds one read of input (COMPAT_READ_SIZE), one line
+ *    (CtlReader) and its queued replies. Once COMPAT_REPLY_QUEUE_MAX bytes of
+ *    replies wait for a client that does not read, nothing more is read or
+ *    executed for it until it does: the kernel's socket buffers fill up and
+ *    the client's writes block, the daemon does not grow;
+ *  - one read per wake-up and connection: busy clients take turns with each
+ *    other, the FIFO and D-Bus.
+ *
+ * End of input: complete lines are executed even when the client hangs up
+ * without reading the replies (those are dropped), as on the FIFO. A last
+ * line without '\n' is NOT executed, unlike on the FIFO: a stream write is
+ * not atomic, and "setprotection 12" cut short from "setprotection 1234 0"
+ * must not protect PID 12. The client is told so (it can read the reply
+ * after shutdown(SHUT_WR)).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "compat-internal.h"
+#include "log.h"
+#include "oomprotect/protocol.h"
+
+#define COMPAT_CONNECTIONS_MAX 64
+#define COMPAT_CONNECTIONS_PER_UID_MAX 16
+#define COMPAT_READ_SIZE 4096
+#define COMPAT_REPLY_QUEUE_MAX (64U * 1024U)
+#define COMPAT_ACCEPTS_PER_DISPATCH 16
+#define COMPAT_ACCEPT_RETRY_USEC (1000 * 1000ULL)
+
+#define REASON_NO_NEWLINE "the last line does not end with a newline; it was not executed"
+
+typedef struct Connection Connection;
+
+struct Connection {
+        CompatServer *server; /* NULL until linked */
+        Connection *prev, *next;
+        int fd;
+        sd_event_source *io;
+        pid_t pid; /* at connect time, for the log */
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups;
+        size_t n_groups;
+        bool eof;       /* the client will send nothing more */
+        bool finished;  /* ...and all it sent has been handled */
+        bool peer_gone; /* replies cannot be delivered: they are dropped */
+        char in[COMPAT_READ_SIZE];
+        size_t in_pos, in_len; /* read, not yet parsed: held back while replies are queued up */
+        char *out;
+        size_t out_len, out_alloc;
+        CtlReader reader;
+};
+
+struct CompatServer {
+        Compat *compat;
+        int fd;
+        char *path;  /* for messages */
+        bool bound;  /* bound here (not passed in): removed when done */
+        sd_event_source *io;
+        sd_event_source *retry; /* accepting paused after EMFILE and the like */
+        Connection *connections;
+        size_t n_connections;
+};
+
+/* ---- a connection ---- */
+
+static Connection *connection_free(Connection *conn) {
+        if (!conn)
+                return NULL;
+        if (conn->server) {
+                if (conn->prev)
+                        conn->prev->next = conn->next;
+                else
+                        conn->server->connections = conn->next;
+                if (conn->next)
+                        conn->next->prev = conn->prev;
+                conn->server->n_connections--;
+        }
+        sd_event_source_disable_unref(conn->io);
+        safe_close(conn->fd);
+        free(conn->groups);
+        free(conn->out);
+        free(conn);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Connection *, connection_free);
+
+static void queue_reply(Connection *conn, int code, const char *reason) {
+        char buf[CTL_REPLY_MAX];
+        size_t n = ctl_format_reply(code, reason, buf);
+
+        if (conn->peer_gone)
+                return;
+        if (conn->out_len + n > conn->out_alloc) {
+                /* Lines are only executed below COMPAT_REPLY_QUEUE_MAX, so this is as big as it gets. */
+                size_t alloc = MIN(MAX(MAX(conn->out_alloc * 2, conn->out_len + n), (size_t) 1024),
+                                   (size_t) COMPAT_REPLY_QUEUE_MAX + CTL_REPLY_MAX);
+                char *p = realloc(conn->out, alloc);
+                if (!p) {
+                        log_oom();
+                        conn->peer_gone = true; /* the client misses its replies, the daemon goes on */
+                        conn->out_len = 0;
+                        return;
+                }
+                conn->out = p;
+                conn->out_alloc = alloc;
+        }
+        memcpy(conn->out + conn->out_len, buf, n);
+        conn->out_len += n;
+}
+
+static int authorize(Connection *conn, const CtlCommand *cmd, uid_t *ret_owner, OpError *err) {
+        const Config *config = &conn->server->compat->manager->config;
+        Caller caller = { .uid = conn->uid, .gid = conn->gid, .groups = conn->groups, .n_groups = conn->n_groups };
+        int r;
+
+        r = auth_check_modify(&caller, caller.uid == 0 ? (gid_t) -1 : auth_resolve_group(config->allow_group),
+                              ret_owner, err);
+        if (r < 0)
+                log_notice("Refused \"" OOMPROTECT_CTL_VERB " %d %d\" on " OOMPROTECT_CTL_SOCKET
+                           " from uid %u (PID %d): not root and not in AllowGroup=%s.",
+                           (int) cmd->pid, (int) cmd->protect, (unsigned) conn->uid, (int) conn->pid,
+                           strna(config->allow_group));
+        return r;
+}
+
+static void on_line(const char *line, size_t len, bool too_long, void *userdata) {
+        Connection *conn = userdata;
+        const char *reason = CTL_REASON_TOO_LONG;
+        OpError err = {};
+        CtlCommand cmd;
+        uid_t owner;
+        int r;
+
+        r = too_long ? -E2BIG : ctl_parse_line(line, len, &cmd, &reason);
+        if (r == 0)
+                return; /* a blank line: no command, no reply */
+        if (r < 0) {
+                _cleanup_free_ char *quoted = ctl_escape_line(line, len, COMPAT_LOG_QUOTE_MAX);
+                log_debug("Rejected a line from uid %u (PID %d) on " OOMPROTECT_CTL_SOCKET ": %s: \"%s\"",
+                          (unsigned) conn->uid, (int) conn->pid, reason, strna(quoted));
+                queue_reply(conn, r, reason);
+                return;
+        }
+        r = authorize(conn, &cmd, &owner, &err);
+        if (r >= 0)
+                r = compat_execute(conn->server->compat, &cmd, owner, COMPAT_SOURCE_SOCKET, &err);
+        if (r < 0)
+                log_debug("\"" OOMPROTECT_CTL_VERB " %d %d\" from uid %u (PID %d) on " OOMPROTECT_CTL_SOCKET
+                          " failed: %s", (int) cmd.pid, (int) cmd.protect, (unsigned) conn->uid, (int) conn->pid,
+                          err.code != 0 ? err.message : strerror(-r));
+        queue_reply(conn, r, err.code != 0 ? err.message : NULL);
+}
+
+/* End of input with a line pending that has no '\n'. */
+static void on_unterminated_line(const char *line, size_t len, bool too_long, void *userdata) {
+        Connection *conn = userdata;
+        CtlCommand cmd;
+        const char *reason;
+
+        if (ctl_parse_line(line, len, &cmd, &reason) == 0)
+                return; /* only blanks */
+        queue_reply(conn, -EINVAL, REASON_NO_NEWLINE);
+}
+
+/* Executes the input read so far, line by line, while there is room for replies. */
+static void connection_process(Connection *conn) {
+        while (conn->in_pos < conn->in_len && conn->out_len < COMPAT_REPLY_QUEUE_MAX) {
+                const char *p = conn->in + conn->in_pos;
+                size_t n = conn->in_len - conn->in_pos;
+                const char *nl = memchr(p, '\n', n);
+                size_t k = nl ? (size_t) (nl - p) + 1 : n;
+
+                ctl_reader_feed(&conn->reader, p, k, on_line, conn);
+                conn->in_pos += k;
+        }
+        if (conn->in_pos == conn->in_len)
+                conn->in_pos = conn->in_len = 0;
+        if (conn->eof && conn->in_len == 0 && !conn->finished && conn->out_len < COMPAT_REPLY_QUEUE_MAX) {
+                ctl_reader_flush(&conn->reader, on_unterminated_line, conn);
+                conn->finished = true;
+        }
+}
+
+static int connection_read(Connection *conn) {
+        ssize_t n = recv(conn->fd, conn->in, sizeof(conn->in), MSG_DONTWAIT);
+
+        if (n > 0) {
+                conn->in_pos = 0;
+                conn->in_len = (size_t) n;
+        } else if (n == 0)
+                conn->eof = true;
+        else if (errno == ECONNRESET)
+                conn->eof = conn->peer_gone = true;
+        else if (errno != EAGAIN && errno != EINTR)
+                return negative_errno();
+        return 0;
+}
+
+static void connection_flush(Connection *conn) {
+        size_t done = 0;
+
+        if (conn->out_len == 0)
+                return;
+        while (done < conn->out_len) {
+                ssize_t n = send(conn->fd, conn->out + done, conn->out_len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n >= 0)
+                        done += (size_t) n;
+                else if (errno == EAGAIN)
+                        break;
+                else if (errno != EINTR) {
+                        /* EPIPE, ECONNRESET: gone. What it sent is still executed, the replies are dropped. */
+                        conn->peer_gone = true;
+                        done = conn->out_len;
+                }
+        }
+        memmove(conn->out, conn->out + done, conn->out_len - done);
+        conn->out_len -= done;
+        if (conn->out_len == 0) {
+                free(conn->out);
+                conn->out = NULL;
+                conn->out_alloc = 0;
+        }
+}
+
+static int connection_update_events(Connection *conn) {
+        uint32_t events = 0;
+
+        if (!conn->eof && conn->in_len == 0 && conn->out_len < COMPAT_REPLY_QUEUE_MAX)
+                events |= EPOLLIN;
+        if (conn->out_len > 0)
+                events |= EPOLLOUT;
+        return sd_event_source_set_io_events(conn->io, events);
+}
+
+static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *conn = userdata;
+        Compat *c = conn->server->compat;
+        int r;
+
+        connection_flush(conn); /* first make room, then take more */
+        if (!conn->eof && conn->in_len == 0 && conn->out_len < COMPAT_REPLY_QUEUE_MAX &&
+            (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+                r = connection_read(conn);
+                if (r < 0) {
+                        log_debug_errno(r, "Failed to read from a client of " OOMPROTECT_CTL_SOCKET
+                                           ", dropping it: %m");
+                        connection_free(conn);
+                        return 0;
+                }
+        }
+        compat_batch_begin(c);
+        connection_process(conn);
+        compat_batch_end(c); /* status is current before the replies go out */
+        connection_flush(conn);
+
+        if (conn->finished && conn->out_len == 0) {
+                connection_free(conn);
+                return 0;
+        }
+        r = connection_update_events(conn);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to watch a client of " OOMPROTECT_CTL_SOCKET ", dropping it: %m");
+                connection_free(conn);
+        }
+        return 0;
+}
+
+/* ---- accepting ---- */
+
+static int peer_groups(int fd, gid_t **ret, size_t *ret_n) {
+        socklen_t size = 64 * sizeof(gid_t);
+
+        for (;;) {
+                _cleanup_free_ gid_t *groups = malloc(size);
+                socklen_t n = size;
+
+                if (!groups)
+                        return -ENOMEM;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &n) >= 0) {
+                        *ret = TAKE_PTR(groups);
+                        *ret_n = n / sizeof(gid_t);
+                        return 0;
+                }
+                if (errno == ENOPROTOOPT) { /* before Linux 4.13: the primary group only */
+                        *ret = NULL;
+                        *ret_n = 0;
+                        return 0;
+                }
+                if (errno != ERANGE || n <= size)
+                        return negative_errno();
+                size = n;
+        }
+}
+
+static size_t connections_of(const CompatServer *s, uid_t uid) {
+        size_t n = 0;
+
+        for (const Connection *c = s->connections; c; c = c->next)
+                n += c->uid == uid;
+        return n;
+}
+
+/* Whether one more connection from uid fits; if not, tells the client why and returns false. */
+static bool connection_fits(CompatServer *s, int fd, const struct ucred *cred) {
+        char reply[CTL_REPLY_MAX], why[160];
+
+        if (s->n_connections >= COMPAT_CONNECTIONS_MAX) {
+                snprintf(why, sizeof(why), "Too many connections to %s (%d); try again later.", s->path,
+                         COMPAT_CONNECTIONS_MAX);
+                log_notice("Refused a connection from uid %u (PID %d) to %s: %d are open already.",
+                           (unsigned) cred->uid, (int) cred->pid, s->path, COMPAT_CONNECTIONS_MAX);
+        } else if (cred->uid != 0 && connections_of(s, cred->uid) >= COMPAT_CONNECTIONS_PER_UID_MAX) {
+                snprintf(why, sizeof(why), "uid %u has %d connections to %s open already; close one first.",
+                         (unsigned) cred->uid, COMPAT_CONNECTIONS_PER_UID_MAX, s->path);
+                log_debug("Refused a connection from uid %u (PID %d) to %s: it has %d open already.",
+                          (unsigned) cred->uid, (int) cred->pid, s->path, COMPAT_CONNECTIONS_PER_UID_MAX);
+        } else
+                return true;
+        (void) !send(fd, reply, ctl_format_reply(-EAGAIN, why, reply), MSG_DONTWAIT | MSG_NOSIGNAL);
+        return false;
+}
+
+static void connection_new(CompatServer *s, int fd) {
+        _cleanup_(connection_freep) Connection *conn = NULL;
+        _cleanup_close_ int cfd = fd;
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        int r;
+
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                log_warning_errno(errno, "Failed to read the credentials of a client of %s, dropping it: %m",
+                                  s->path);
+                return;
+        }
+        if (!connection_fits(s, cfd, &cred))
+                return;
+        conn = calloc(1, sizeof(Connection));
+        if (!conn) {
+                log_oom();
+                return;
+        }
+        conn->fd = TAKE_FD(cfd);
+        conn->pid = cred.pid;
+        conn->uid = cred.uid;
+        conn->gid = cred.gid;
+        r = peer_groups(conn->fd, &conn->groups, &conn->n_groups);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to read the groups of uid %u (PID %d) on %s, dropping it: %m",
+                                  (unsigned) cred.uid, (int) cred.pid, s->path);
+                return;
+        }
+        r = sd_event_add_io(s->compat->manager->event, &conn->io, conn->fd, EPOLLIN, on_connection_io, conn);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to watch a client of %s, dropping it: %m", s->path);
+                return;
+        }
+        (void) sd_event_source_set_description(conn->io, "compat-ctl-sock-connection");
+        conn->server = s;
+        conn->next = s->connections;
+        if (s->connections)
+                s->connections->prev = conn;
+        s->connections = TAKE_PTR(conn);
+        s->n_connections++;
+        log_debug("Connection to %s from uid %u (PID %d).", s->path, (unsigned) cred.uid, (int) cred.pid);
+}
+
+static int on_retry(sd_event_source *t, uint64_t usec, void *userdata) {
+        CompatServer *s = userdata;
+
+        (void) sd_event_source_set_enabled(s->io, SD_EVENT_ON);
+        return 0;
+}
+
+/* Out of descriptors or memory: the listening socket would stay readable and spin the loop. Wait a second. */
+static void pause_accepting(CompatServer *s) {
+        int r;
+
+        (void) sd_event_source_set_enabled(s->io, SD_EVENT_OFF);
+        if (!s->retry)
+                r = sd_event_add_time_relative(s->compat->manager->event, &s->retry, CLOCK_MONOTONIC,
+                                               COMPAT_ACCEPT_RETRY_USEC, 0, on_retry, s);
+        else {
+                r = sd_event_source_set_time_relative(s->retry, COMPAT_ACCEPT_RETRY_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(s->retry, SD_EVENT_ONESHOT);
+        }
+        if (r < 0) {
+                log_warning_errno(r, "Failed to arm a timer, accepting on %s again at once: %m", s->path);
+                (void) sd_event_source_set_enabled(s->io, SD_EVENT_ON);
+        }
+}
+
+static int on_server_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        CompatServer *s = userdata;
+
+        for (unsigned i = 0; i < COMPAT_ACCEPTS_PER_DISPATCH; i++) {
+                int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+                if (cfd >= 0) {
+                        connection_new(s, cfd);
+                        continue;
+                }
+                if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                        continue;
+                if (errno != EAGAIN) {
+                        log_warning_errno(errno, "Failed to accept a connection on %s, pausing for a second: %m",
+                                          s->path);
+                        pause_accepting(s);
+                }
+                break;
+        }
+        return 0;
+}
+
+/* ---- the listening socket ---- */
+
+/* Binds ctl.sock, replacing a socket an earlier run left, refusing to replace anything else. */
+static int server_bind(CompatServer *s) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_un un;
+        } sa = { .un.sun_family = AF_UNIX };
+        Compat *c = s->compat;
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        if (strlen(s->path) >= sizeof(sa.un.sun_path))
+                return log_error_errno(ENAMETOOLONG, "%s is too long for a socket address (at most %zu bytes).",
+                                       s->path, sizeof(sa.un.sun_path) - 1);
+        if (fstatat(c->dirfd, OOMPROTECT_CTL_SOCKET, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
+                if (!S_ISSOCK(st.st_mode))
+                        return log_error_errno(EEXIST, "%s is %s, not a socket: refusing to replace it. Move it "
+                                                       "away and restart oomprotectd to serve ctl.sock.",
+                                               s->path, compat_file_type(st.st_mode));
+                if (unlinkat(c->dirfd, OOMPROTECT_CTL_SOCKET, 0) < 0 && errno != ENOENT)
+                        return log_error_errno(errno, "Failed to remove the old %s: %m", s->path);
+        } else if (errno != ENOENT)
+                return log_error_errno(errno, "Failed to look at %s: %m", s->path);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create a socket for %s: %m", s->path);
+        strcpy(sa.un.sun_path, s->path);
+        if (bind(fd, &sa.sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(s->path) + 1)) < 0)
+                return log_error_errno(errno, "Failed to bind %s: %m", s->path);
+        s->bound = true;
+        /* Anyone may connect: what a client may do is decided from its credentials. */
+        if (fchmodat(c->dirfd, OOMPROTECT_CTL_SOCKET, 0666, 0) < 0)
+                return log_error_errno(errno, "Failed to make %s mode 0666: %m", s->path);
+        if (listen(fd, SOMAXCONN) < 0)
+                return log_error_errno(errno, "Failed to listen on %s: %m", s->path);
+        s->fd = TAKE_FD(fd);
+        return 0;
+}
+
+CompatServer *compat_server_free(CompatServer *s) {
+        if (!s)
+                return NULL;
+        while (s->connections)
+                connection_free(s->connections);
+        sd_event_source_disable_unref(s->io);
+        sd_event_source_disable_unref(s->retry);
+        safe_close(s->fd);
+        /* A socket nobody listens on would only give ECONNREFUSED; one the service manager passed is its own. */
+        if (s->bound)
+                (void) unlinkat(s->compat->dirfd, OOMPROTECT_CTL_SOCKET, 0);
+        free(s->path);
+        free(s);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(CompatServer *, compat_server_free);
+
+int compat_server_new(Compat *c, int fd, CompatServer **ret) {
+        _cleanup_(compat_server_freep) CompatServer *s = NULL;
+        int flags, r;
+
+        s = calloc(1, sizeof(CompatServer));
+        if (!s) {
+                safe_close(fd);
+                return log_oom();
+        }
+        *s = (CompatServer) { .compat = c, .fd = fd, .path = compat_path(c, OOMPROTECT_CTL_SOCKET) };
+        if (!s->path)
+                return log_oom();
+        if (s->fd < 0) {
+                r = server_bind(s);
+                if (r < 0)
+                        return r;
+        }
+        flags = fcntl(s->fd, F_GETFL);
+        if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(s->fd, F_SETFL, flags | O_NONBLOCK) < 0))
+                return log_error_errno(errno, "Failed to make %s non-blocking: %m", s->path);
+        r = sd_event_add_io(c->manager->event, &s->io, s->fd, EPOLLIN, on_server_io, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch %s: %m", s->path);
+        (void) sd_event_source_set_description(s->io, "compat-ctl-sock");
+        *ret = TAKE_PTR(s);
+        return 0;
+}
