@@ -188,15 +188,23 @@ static void update_slice_min(Engine *e) {
         (void) e->backend.vtable->set_slice_memory_min(&e->backend, e->registry.memory_min_sum);
 }
 
-/* Forgets p (which is in the registry) after restoring it; p is freed. */
+/*
+ * Forgets p (which is in the registry) after restoring it; p is freed. When
+ * the restore fails, a live process keeps its record (the caller may retry);
+ * the record of one that exited is forgotten all the same, since nothing
+ * could ever complete it, and what stays in its scope is logged.
+ */
 static int finish_protection(Engine *e, Protection *p, bool alive, const char *reason, UnprotectReport *ret,
                              OpError *err) {
         int r;
 
         r = restore_protection(e, p, alive, ret);
-        if (r < 0)
+        if (r < 0 && alive)
                 return op_error_set(err, r, NULL, "Cannot restore PID %d from %s: %s", (int) p->pid,
                                     strna(p->scope_cgroup), strerror(-r));
+        if (r < 0)
+                log_warning_errno(r, "PID %d exited, but what it left in %s cannot be moved back, leaving it: %m",
+                                  (int) p->pid, strna(p->scope_cgroup));
         p = registry_remove(&e->registry, p->pid);
         update_slice_min(e);
         r = persist(e);

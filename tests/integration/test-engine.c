@@ -170,6 +170,81 @@ static void wait_pidfd(Protection *p) {
         assert_int_equal(poll(&pfd, 1, 5000), 1);
 }
 
+/* Makes <top>/<sub> an inner node with a controller enabled: the kernel then refuses processes in it (EBUSY). */
+static char enabled_ctrl[32];
+static bool root_had_ctrl;
+
+static bool make_unattachable(const char *sub) {
+        _cleanup_free_ char *controllers = NULL, *root_enabled = NULL;
+        char rel[256], value[64], ctrl[32];
+        int fd;
+        bool ok;
+
+        assert_int_equal(cgroup_open_root(sb.mount, &fd), 0);
+        if (cgroup_read(fd, ".", "cgroup.controllers", &controllers) < 0 || sscanf(controllers, "%31s", ctrl) != 1 ||
+            cgroup_read(fd, ".", "cgroup.subtree_control", &root_enabled) < 0) {
+                close(fd);
+                return false;
+        }
+        snprintf(enabled_ctrl, sizeof(enabled_ctrl), "%s", ctrl);
+        root_had_ctrl = cgroup_controller_list_has(root_enabled, ctrl);
+        snprintf(rel, sizeof(rel), "%s/%s/inner", sb.top, sub);
+        snprintf(value, sizeof(value), "+%s", ctrl);
+        ok = cgroup_create(fd, rel) >= 0 && cgroup_write(fd, ".", "cgroup.subtree_control", value) >= 0 &&
+             cgroup_write(fd, sb.top, "cgroup.subtree_control", value) >= 0;
+        snprintf(rel, sizeof(rel), "%s/%s", sb.top, sub);
+        ok = ok && cgroup_write(fd, rel, "cgroup.subtree_control", value) >= 0;
+        close(fd);
+        return ok;
+}
+
+/* Leaves the host's root subtree_control as it was. */
+static void undo_unattachable(const char *sub) {
+        char rel[256], value[64];
+        int fd;
+
+        assert_int_equal(cgroup_open_root(sb.mount, &fd), 0);
+        snprintf(rel, sizeof(rel), "%s/%s/inner", sb.top, sub);
+        (void) cgroup_remove(fd, rel);
+        snprintf(rel, sizeof(rel), "%s/%s", sb.top, sub);
+        snprintf(value, sizeof(value), "-%s", enabled_ctrl);
+        (void) cgroup_write(fd, rel, "cgroup.subtree_control", value);
+        (void) cgroup_remove(fd, rel);
+        (void) cgroup_write(fd, sb.top, "cgroup.subtree_control", value);
+        if (!root_had_ctrl)
+                (void) cgroup_write(fd, ".", "cgroup.subtree_control", value);
+        close(fd);
+}
+
+static void test_unprotect_that_cannot_restore_keeps_the_record_and_says_why(void **state) {
+        Child c;
+        Protection *p = NULL;
+        OpError err = {};
+
+        assert_int_equal(sandbox_spawn(&sb, "busy", sb.child_adj, &c), 0);
+        ProtectRequest req = request(c.pid);
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        if (!make_unattachable("busy")) {
+                child_kill(&c);
+                skip(); /* no controller to enable in this cgroup2: nothing can make a restore fail here */
+        }
+        assert_true(engine_unprotect(engine, c.pid, UID_ANY, "test", NULL, &err) < 0);
+        assert_non_null(strstr(err.message, "Cannot restore"));
+        fprintf(stderr, "# %s\n", err.message);
+        assert_non_null(engine_get(engine, c.pid));
+        assert_protected(c.pid);
+        assert_int_equal(saved_records(), 1);
+
+        /* Once it exits there is nothing left to retry for: the record goes, the loop is not left spinning. */
+        pid_t pid = c.pid;
+        child_kill(&c);
+        wait_pidfd(p);
+        assert_int_equal(engine_process_exited(engine, pid), 0);
+        assert_null(engine_get(engine, pid));
+        assert_int_equal(saved_records(), 0);
+        undo_unattachable("busy");
+}
+
 static void test_exited_process_is_forgotten_and_scope_removed(void **state) {
         ProtectRequest req = request(kid.pid);
         Protection *p = NULL;
@@ -526,6 +601,7 @@ int main(void) {
                 T(test_exited_process_is_forgotten_and_scope_removed),
                 T(test_restore_goes_to_nearest_ancestor_when_original_is_gone),
                 T(test_children_born_in_scope_are_restored_with_adj),
+                T(test_unprotect_that_cannot_restore_keeps_the_record_and_says_why),
                 T(test_descendants_moves_the_tree_and_restores_each_origin),
                 T(test_over_budget_is_refused_and_changes_nothing),
                 T(test_huge_or_bad_options_are_refused_and_change_nothing),
