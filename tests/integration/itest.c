@@ -295,7 +295,7 @@ bool wait_for(bool (*cond)(void *), void *arg, int ms) {
 #include <sys/socket.h>
 #include <sys/un.h>
 
-static int notify_socket(const Sandbox *s, char *path, size_t size) {
+int notify_socket_open(const Sandbox *s, char *path, size_t size) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int fd;
 
@@ -312,7 +312,7 @@ static int notify_socket(const Sandbox *s, char *path, size_t size) {
         return fd;
 }
 
-static bool wait_ready(int fd, pid_t pid) {
+bool notify_wait_ready(int fd, pid_t pid) {
         for (int i = 0; i < 100; i++) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
                 char buf[4096];
@@ -342,7 +342,7 @@ pid_t daemon_start(const Sandbox *s, const char *const *args, const char *logpat
                 return -1;
         for (size_t i = 0; args && args[i] && i < 30; i++)
                 argv[i + 1] = args[i];
-        fd = notify_socket(s, path, sizeof(path));
+        fd = notify_socket_open(s, path, sizeof(path));
         if (fd < 0)
                 return -1;
         pid = fork();
@@ -354,7 +354,7 @@ pid_t daemon_start(const Sandbox *s, const char *const *args, const char *logpat
                 execv(daemon, (char *const *) argv);
                 _exit(127);
         }
-        bool ready = pid > 0 && wait_ready(fd, pid);
+        bool ready = pid > 0 && notify_wait_ready(fd, pid);
         safe_close(fd);
         unlink(path);
         if (!ready && pid > 0) {

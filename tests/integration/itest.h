@@ -60,6 +60,9 @@ bool wait_for(bool (*cond)(void *), void *arg, int ms);
  * private NOTIFY_SOCKET. Returns the pid, or -1 if it died or never got ready.
  */
 pid_t daemon_start(const Sandbox *s, const char *const *args, const char *logpath);
+/* A private NOTIFY_SOCKET in the sandbox's state directory (its path in path), and waiting for READY=1 on it. */
+int notify_socket_open(const Sandbox *s, char *path, size_t size);
+bool notify_wait_ready(int fd, pid_t pid);
 /* Sends sig and waits up to 10 s; returns the wait status, or -1. */
 int daemon_stop(pid_t pid, int sig);
 /* Whether the file at path contains needle. */

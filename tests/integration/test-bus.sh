@@ -12,21 +12,13 @@
 # exits 77 with the reason when something is missing.
 set -euo pipefail
 
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
 : "${OOMPROTECT_DAEMON:?}" "${OOMPROTECT_CTL:?}" "${OOMPROTECT_BUS_HELPER:?}" "${OOMPROTECT_SRCDIR:?}"
 
-skip() {
-        echo "SKIP: $*"
-        exit 77
-}
-
-[[ $(id -u) -eq 0 ]] || skip "not root: the test writes cgroupfs and starts a system-like bus"
-for tool in dbus-daemon busctl setpriv pgrep; do
-        command -v "$tool" >/dev/null || skip "$tool is not installed"
-done
-
-CG=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
-        /proc/self/mountinfo)
-[[ -n $CG ]] || skip "no cgroup2 file system is mounted"
+require_root_and dbus-daemon busctl setpriv pgrep
+find_cgroup2
 
 name=oomptestbus$$
 top=$name.slice
@@ -75,35 +67,10 @@ trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited with $?" >&2' ERR
 
 # ---- helpers ----
 
-fail() {
-        echo "FAIL: $*" >&2
-        exit 1
-}
 
-n_ok=0
-ok() {
-        n_ok=$((n_ok + 1))
-        echo "ok $n_ok - $*"
-}
 
-note() {
-        echo "# note: $*"
-}
 
-# wait_until SECONDS CMD...: polls CMD every 20 ms until it succeeds or time is up.
-wait_until() {
-        local tries=$(($1 * 50))
-        shift
-        until "$@"; do
-                tries=$((tries - 1))
-                ((tries > 0)) || return 1
-                sleep 0.02
-        done
-}
 
-mgr() {
-        busctl call org.oomprotect /org/oomprotect org.oomprotect.Manager "$@"
-}
 prop() {
         busctl get-property org.oomprotect /org/oomprotect org.oomprotect.Manager "$1"
 }
@@ -122,9 +89,6 @@ adj_of() {
 }
 is_comm() {
         [[ $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]]
-}
-assert_eq() {
-        [[ $1 == "$2" ]] || fail "$3: expected '$2', got '$1'"
 }
 assert_protected() { # PID [ADJ]
         assert_eq "$(cg_of "$1")" "/$slice_rel/oomprotect-$1.scope" "cgroup of $1"
@@ -198,10 +162,6 @@ MemoryMinBudget=64M
 EOF
 }
 
-name_has_owner() {
-        [[ $(busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s \
-                org.oomprotect 2>/dev/null) == "b true" ]]
-}
 daemon_alive() {
         kill -0 "$daemon_pid" 2>/dev/null
 }
@@ -245,16 +205,8 @@ test_daemon_exits_when_the_bus_is_unreachable() {
         ok "oomprotectd exits non-zero with a clear error when the system bus is unreachable"
 }
 
-sed -e "s|@SOCKET@|$SOCK|" -e "s|@POLICY@|$OOMPROTECT_SRCDIR/conf/org.oomprotect.conf|" \
-        "$OOMPROTECT_SRCDIR/tests/integration/system-bus.conf.in" >"$tmp/bus.conf"
-
 start_bus() {
-        (
-                umask 000
-                exec dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile 2>"$tmp/dbus.log"
-        ) &
-        dbus_pid=$!
-        wait_until 10 test -S "$SOCK" || fail "dbus-daemon did not start: $(cat "$tmp/dbus.log")"
+        start_private_bus "$tmp"
 }
 
 test_ctl_says_the_daemon_is_not_running() {

@@ -13,21 +13,13 @@
 # without it).
 set -euo pipefail
 
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
 : "${OOMPROTECT_DAEMON:?}" "${OOMPROTECT_CTL:?}" "${OOMPROTECT_SRCDIR:?}"
 
-skip() {
-        echo "SKIP: $*"
-        exit 77
-}
-
-[[ $(id -u) -eq 0 ]] || skip "not root: the test writes cgroupfs and starts a system-like bus"
-for tool in dbus-daemon busctl; do
-        command -v "$tool" >/dev/null || skip "$tool is not installed"
-done
-
-CG=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
-        /proc/self/mountinfo)
-[[ -n $CG ]] || skip "no cgroup2 file system is mounted"
+require_root_and dbus-daemon busctl
+find_cgroup2
 
 name=oomptestcb$$
 top=$name.slice
@@ -62,36 +54,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-        echo "FAIL: $*" >&2
-        exit 1
-}
-n_ok=0
-ok() {
-        n_ok=$((n_ok + 1))
-        echo "ok $n_ok - $*"
-}
-note() {
-        echo "# note: $*"
-}
 
-# wait_until SECONDS CMD...: polls CMD every 20 ms until it succeeds or time is up.
-wait_until() {
-        local tries=$(($1 * 50))
-        shift
-        until "$@"; do
-                tries=$((tries - 1))
-                ((tries > 0)) || return 1
-                sleep 0.02
-        done
-}
 
-mgr() {
-        busctl call org.oomprotect /org/oomprotect org.oomprotect.Manager "$@"
-}
-assert_eq() {
-        [[ $1 == "$2" ]] || fail "$3: expected '$2', got '$1'"
-}
 
 # spawn: a sleep in <top>/orig; $spawned is its pid once it runs sleep.
 spawn() {
@@ -133,10 +97,6 @@ listed_source() {
                 sed 's/.* "\([^"]*\)"$/\1/' || true
 }
 
-name_has_owner() {
-        [[ $(busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s \
-                org.oomprotect 2>/dev/null) == "b true" ]]
-}
 
 # ---- setup ----
 
@@ -151,11 +111,7 @@ StateDirectory=$tmp/state
 CompatDirectory=$COMPAT
 OOMScoreAdjust=$protect_adj
 EOF
-sed -e "s|@SOCKET@|$SOCK|" -e "s|@POLICY@|$OOMPROTECT_SRCDIR/conf/org.oomprotect.conf|" \
-        "$OOMPROTECT_SRCDIR/tests/integration/system-bus.conf.in" >"$tmp/bus.conf"
-dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile 2>"$tmp/dbus.log" &
-dbus_pid=$!
-wait_until 10 test -S "$SOCK" || fail "dbus-daemon did not start: $(cat "$tmp/dbus.log")"
+start_private_bus "$tmp"
 "$OOMPROTECT_DAEMON" --config="$tmp/oomprotectd.conf" >"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
 wait_until 10 name_has_owner || fail "oomprotectd did not acquire org.oomprotect"

@@ -1075,43 +1075,11 @@ static void test_ctl_written_while_the_daemon_is_away_is_served_when_it_starts(v
         assert_status(&pid, 1);
 }
 
-static int notify_socket(char *path, size_t size) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd;
-
-        snprintf(path, size, "%s/notify-activation", sb.statedir);
-        (void) unlink(path);
-        sun_path_set(&sa, path);
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return safe_close(fd);
-        return fd;
-}
-
-static bool notified_ready(int fd, pid_t pid) {
-        for (int i = 0; i < 100; i++) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                char buf[4096];
-
-                if (poll(&p, 1, 100) == 1) {
-                        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
-                        if (n > 0) {
-                                buf[n] = '\0';
-                                if (strstr(buf, "READY=1"))
-                                        return true;
-                        }
-                }
-                if (waitpid(pid, NULL, WNOHANG) == pid)
-                        return false;
-        }
-        return false;
-}
-
 /* As the service manager does it: fds 3 and 4, LISTEN_FDS, LISTEN_PID. */
 static pid_t start_daemon_activated(int fifo_fd, int sock_fd) {
         const char *argv[] = { getenv("OOMPROTECT_DAEMON"), "--no-bus", "--config", config_path, NULL };
         char notify[256];
-        _cleanup_close_ int nfd = notify_socket(notify, sizeof(notify));
+        _cleanup_close_ int nfd = notify_socket_open(&sb, notify, sizeof(notify));
         pid_t pid;
 
         assert_true(nfd >= 0);
@@ -1130,7 +1098,7 @@ static pid_t start_daemon_activated(int fifo_fd, int sock_fd) {
                 execv(argv[0], (char *const *) argv);
                 _exit(127);
         }
-        if (!notified_ready(nfd, pid)) {
+        if (!notify_wait_ready(nfd, pid)) {
                 kill(pid, SIGKILL);
                 waitpid(pid, NULL, 0);
                 dump_log();

@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared by the integration shell tests: TAP-like reporting, polling, the
+# cgroup2 mount, and a private system-like bus. Source it; it defines
+# functions only, plus CG (the cgroup2 mount) once find_cgroup2 ran.
+
+skip() {
+        echo "SKIP: $*"
+        exit 77
+}
+fail() {
+        echo "FAIL: $*" >&2
+        exit 1
+}
+n_ok=0
+ok() {
+        n_ok=$((n_ok + 1))
+        echo "ok $n_ok - $*"
+}
+note() {
+        echo "# note: $*"
+}
+assert_eq() {
+        [[ $1 == "$2" ]] || fail "$3: expected '$2', got '$1'"
+}
+
+# wait_until SECONDS CMD...: polls CMD every 20 ms until it succeeds or time is up.
+wait_until() {
+        local tries=$(($1 * 50))
+        shift
+        until "$@"; do
+                tries=$((tries - 1))
+                ((tries > 0)) || return 1
+                sleep 0.02
+        done
+}
+
+# require_root_and TOOL...: skips unless root with every tool installed.
+require_root_and() {
+        [[ $(id -u) -eq 0 ]] || skip "not root: the test writes cgroupfs and starts a system-like bus"
+        local tool
+        for tool in "$@"; do
+                command -v "$tool" >/dev/null || skip "$tool is not installed"
+        done
+}
+
+# find_cgroup2: sets CG to the cgroup2 mount, or skips.
+find_cgroup2() {
+        CG=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
+                /proc/self/mountinfo)
+        [[ -n $CG ]] || skip "no cgroup2 file system is mounted"
+}
+
+# start_private_bus DIR: a dbus-daemon configured like the system bus with the
+# shipped policy, listening on DIR/bus.sock; sets dbus_pid and exports
+# DBUS_SYSTEM_BUS_ADDRESS.
+start_private_bus() {
+        local dir=$1
+        sed -e "s|@SOCKET@|$dir/bus.sock|" -e "s|@POLICY@|$OOMPROTECT_SRCDIR/conf/org.oomprotect.conf|" \
+                "$OOMPROTECT_SRCDIR/tests/integration/system-bus.conf.in" >"$dir/bus.conf"
+        (
+                umask 000 # the socket must be reachable for the unprivileged callers the tests use
+                exec dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile 2>"$dir/dbus.log"
+        ) &
+        dbus_pid=$!
+        export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus.sock
+        wait_until 10 test -S "$dir/bus.sock" || fail "dbus-daemon did not start: $(cat "$dir/dbus.log")"
+}
+
+mgr() {
+        busctl call org.oomprotect /org/oomprotect org.oomprotect.Manager "$@"
+}
+name_has_owner() {
+        [[ $(busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s \
+                org.oomprotect 2>/dev/null) == "b true" ]]
+}
