@@ -1,0 +1,72 @@
+#!/bin/bash
+# DESIGN.md 1 and 3, over D-Bus: oomprotectd.service started by systemd takes
+# org.oomprotect; Protect(u) moves a process into
+# protected.slice/oomprotect-<pid>.scope with memory.min and adj -1000;
+# Unprotect(u) restores the original cgroup and adj exactly; bad PIDs are
+# refused and change nothing.
+# vm-timeout: 90
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+daemon_config_default
+daemon_fresh_start
+
+expect_eq "$OP_UNIT Type" "$(unit_prop "$OP_UNIT" Type)" notify
+expect_eq "$OP_UNIT BusName" "$(unit_prop "$OP_UNIT" BusName)" org.oomprotect
+expect_eq "$OP_UNIT ActiveState" "$(unit_prop "$OP_UNIT" ActiveState)" active
+backend=$(op_prop Backend)
+info "daemon: version $(op_prop Version), backend $backend, slice $(op_prop Slice)"
+# DESIGN.md 2 wants Backend=auto to pick systemd here; that backend is a later
+# step, and until then auto picks cgroupfs. The systemd unit checks below run
+# once it exists; everything else is checked on the kernel's files either way.
+case $backend in
+systemd) ;;
+cgroupfs) info "backend cgroupfs: the systemd backend is not built yet, so its unit checks are left out" ;;
+*) defer_fail "Backend property is '$backend'; with a cgroup2 memory controller it must be systemd or cgroupfs" ;;
+esac
+expect_eq "Slice property" "$(op_prop Slice)" protected.slice
+
+start_sleeper 123
+pid=$SLEEPER_PID
+orig_cg=$(cgroup_of "$pid")
+info "sleep $pid in $orig_cg, oom_score_adj 123"
+expect_eq "IsProtected before Protect" "$(op_is_protected "$pid")" false
+
+op Protect u "$pid" || fail "Protect($pid) failed"
+assert_protected "$pid"
+scope=oomprotect-$pid.scope
+if [[ $backend == systemd ]]; then
+        expect_eq "$scope ActiveState" "$(unit_prop "$scope" ActiveState)" active
+        expect_eq "$scope Slice" "$(unit_prop "$scope" Slice)" protected.slice
+        expect_eq "$scope MemoryMin (systemctl show)" "$(unit_prop "$scope" MemoryMin)" 16777216
+fi
+scope_min=$(cat "$CG/protected.slice/$scope/memory.min")
+expect_eq "memory.min of $scope" "$scope_min" 16777216
+# The kernel caps a child's protection by its ancestors: the slice must carry
+# at least the sum of its scopes.
+slice_min=$(cat "$CG/protected.slice/memory.min")
+((slice_min >= scope_min)) || fail "protected.slice memory.min $slice_min < scope's $scope_min"
+expect_eq "ProtectedCount" "$(op_prop ProtectedCount)" 1
+info "protected: $(cgroup_of "$pid"), adj $(adj_of "$pid"), scope memory.min $scope_min, slice memory.min $slice_min"
+
+op Unprotect u "$pid" || fail "Unprotect($pid) failed"
+assert_restored "$pid" "$orig_cg" 123
+expect_eq "ProtectedCount after Unprotect" "$(op_prop ProtectedCount)" 0
+if op Unprotect u "$pid" >/dev/null 2>&1; then
+        fail "a second Unprotect($pid) succeeded; expected a NotProtected error"
+fi
+info "restored: $(cgroup_of "$pid"), adj $(adj_of "$pid")"
+
+# Refusals: PID 1, a PID that does not exist, the daemon itself.
+gone=$(dead_pid)
+daemon_pid=$(unit_prop "$OP_UNIT" MainPID)
+pid1_adj=$(adj_of 1)
+for bad in 1 "$gone" "$daemon_pid"; do
+        if op Protect u "$bad" >/dev/null 2>&1; then
+                fail "Protect($bad) succeeded; it must be refused"
+        fi
+done
+expect_eq "adj of PID 1 after refused Protect" "$(adj_of 1)" "$pid1_adj"
+[[ -z $(op_list_pids) ]] || fail "ListProtected not empty after refused calls: $(op_list_pids | tr '\n' ' ')"
+
+pass_unless_deferred "Protect moved $pid into protected.slice/$scope (adj -1000, memory.min 16M); Unprotect restored it exactly"

@@ -1,0 +1,164 @@
+#!/bin/bash
+# DESIGN.md 5: real OOM kills. Everything runs inside oomtest.slice, limited
+# to MemoryMax=600M, so the OOM is a quick memcg OOM and not a thrashing
+# global one (VM-NOTES.md). The daemon's slice is nested inside it
+# (Slice=oomtest-protected.slice). Per trial:
+#   holder  350 MB, protected through the daemon (protected trials), or an
+#           unprotected scope in oomtest-holder.slice (the control trial);
+#   twin    350 MB, never protected, in oomtest-twin.slice;
+#   hog     grows until the kernel kills it, in oomtest-hog.slice.
+# Holder + twin exceed the limit, so the twin's filling already OOMs; the
+# holder, filled first, is the largest task. The control shows the kernel
+# then kills the holder; with protection it must kill the twin or the hog.
+#
+# Memory is held by `tail` reading a FIFO with no newline in it: tail keeps
+# everything it read, and the FIFO stays open, so it holds it until killed.
+# The holder is protected *before* it is filled: memory charged earlier would
+# stay charged to its old cgroup.
+# vm-timeout: 300
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+readonly LIMIT_MB=600 HOLDER_MB=350 TWIN_MB=350 HOG_MB=600
+readonly TRIALS=${OOMTEST_TRIALS:-3}
+readonly PARENT=oomtest.slice PSLICE=oomtest-protected.slice
+readonly MB=$((1024 * 1024))
+
+oom_kills() { sed -n 's/^oom_kill //p' "$CG/$PARENT/memory.events"; }
+rss_mb() { echo $(($(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status") / 1024)); }
+fate() { if alive "$1"; then echo survived; else echo killed; fi; }
+# shellcheck disable=SC2317 # called through wait_until
+forgotten() { [[ $(op_is_protected "$1") == false ]]; }
+
+# kill_tail PID: SIGKILL a holder if it still is one, and wait until it is
+# gone (init reaps it, see start_tail).
+kill_tail() {
+        if comm_is "$1" tail; then kill -KILL "$1" 2>/dev/null || true; fi
+        wait_until 5 gone "$1"
+}
+
+# The current trial's processes, killed at exit if a check fails mid-trial.
+TRIAL_PIDS=()
+# shellcheck disable=SC2016 # expanded when the cleanup runs
+on_exit 'for p in "${TRIAL_PIDS[@]}"; do kill_tail "$p"; done'
+
+# start_tail UNIT SLICE: starts a memory holder (`tail` on a fresh FIFO), in a
+# transient scope UNIT.scope in SLICE, or where this script runs when SLICE
+# is empty. Sets TAIL_PID and TAIL_FD, the FIFO's write end.
+TAIL_PID="" TAIL_FD=""
+start_tail() {
+        local fifo=$PWD/$1.fifo cmd=(tail)
+        mkfifo "$fifo"
+        # systemd-run --scope places itself in the scope, then execs tail.
+        [[ -z $2 ]] || cmd=(systemd-run --quiet --collect --scope --unit="$1" -p Slice="$2" tail)
+        # Started from a subshell that exits at once: the holder is no job of
+        # this shell (no "Killed" job notices; init reaps it when the OOM
+        # killer strikes). stdout is redirected before the FIFO is opened
+        # (which blocks until its write end opens), so $(...) returns.
+        TAIL_PID=$( ("${cmd[@]}" >/dev/null 2>&1 <"$fifo" & echo $!))
+        TRIAL_PIDS+=("$TAIL_PID")
+        # Opening the write end completes the child's open() of the read end.
+        exec {TAIL_FD}>"$fifo"
+        wait_until 15 comm_is "$TAIL_PID" tail || fail "$1: tail $TAIL_PID did not start"
+}
+
+# fill FD MB: write MB of zeros into a holder; returns non-zero when the
+# holder was killed meanwhile (EPIPE). Bounded by a timeout just in case.
+fill() { timeout 60 head -c "$2M" /dev/zero 1>&"$1" 2>/dev/null; }
+
+survived=0
+control_verdict=
+# trial N protected|control
+trial() {
+        local n=$1 mode=$2 kills0 hpid hfd tpid tfd gpid gfd hcg hmb
+        kills0=$(oom_kills)
+
+        if [[ $mode == protected ]]; then
+                start_tail "oomtest-holder-$n" ""
+                hpid=$TAIL_PID hfd=$TAIL_FD
+                op Protect u "$hpid" || fail "trial $n: Protect($hpid) failed"
+                expect_eq "trial $n: holder cgroup" "$(cgroup_of "$hpid")" "$(scope_path "$hpid" "$PSLICE")"
+                expect_eq "trial $n: holder adj" "$(adj_of "$hpid")" "$ADJ_PROTECTED"
+        else
+                start_tail "oomtest-holder-$n" oomtest-holder.slice
+                hpid=$TAIL_PID hfd=$TAIL_FD
+        fi
+        fill "$hfd" "$HOLDER_MB" || fail "trial $n: the holder died while being filled (limit too small?)"
+        hcg=$(cgroup_of "$hpid")
+        hmb=$(rss_mb "$hpid")
+        ((hmb >= HOLDER_MB * 9 / 10)) || fail "trial $n: holder holds only $hmb MB, expected ~$HOLDER_MB"
+        info "trial $n ($mode): holder $hpid holds $hmb MB in $hcg (adj $(adj_of "$hpid"), memory.current $(($(cat "$CG$hcg/memory.current") / MB)) MB)"
+
+        start_tail "oomtest-twin-$n" oomtest-twin.slice
+        tpid=$TAIL_PID tfd=$TAIL_FD
+        fill "$tfd" "$TWIN_MB" || true
+        start_tail "oomtest-hog-$n" oomtest-hog.slice
+        gpid=$TAIL_PID gfd=$TAIL_FD
+        fill "$gfd" "$HOG_MB" || true
+        if alive "$gpid"; then
+                fail "trial $n: the hog got $HOG_MB MB under a $LIMIT_MB MB limit without an OOM kill"
+        fi
+
+        local kills=$(($(oom_kills) - kills0))
+        info "trial $n ($mode): holder $(fate "$hpid"), twin $(fate "$tpid"), hog $(fate "$gpid"); $kills OOM kill(s) in $PARENT"
+        dmesg | grep -E "Killed process ($hpid|$tpid|$gpid) " | tail -n 5 | sed 's/^/  kernel: /' || true
+
+        if [[ $mode == protected ]]; then
+                if alive "$hpid"; then
+                        survived=$((survived + 1))
+                else
+                        info "trial $n: THE PROTECTED HOLDER WAS KILLED"
+                fi
+        else
+                if alive "$hpid"; then control_verdict="holder survived"; else control_verdict="holder killed"; fi
+        fi
+
+        exec {hfd}>&- {tfd}>&- {gfd}>&-
+        local p
+        for p in "$hpid" "$tpid" "$gpid"; do
+                kill_tail "$p" || fail "trial $n: tail $p did not go away"
+        done
+        TRIAL_PIDS=()
+        # A protected process that exits is forgotten by the daemon.
+        if [[ $mode == protected ]]; then
+                wait_until 5 forgotten "$hpid" || fail "trial $n: daemon still reports exited PID $hpid as protected"
+        fi
+}
+
+# The memory-limited parent: a runtime slice unit, gone at the next boot.
+mkdir -p /run/systemd/system
+cat >/run/systemd/system/$PARENT <<EOF
+[Unit]
+Description=oomprotect VM test: memory-limited parent of all OOM trials
+[Slice]
+MemoryAccounting=yes
+MemoryMax=${LIMIT_MB}M
+EOF
+on_exit "systemctl stop $PARENT; rm -f /run/systemd/system/$PARENT; systemctl daemon-reload"
+systemctl daemon-reload
+systemctl start "$PARENT"
+expect_eq "memory.max of $PARENT" "$(cat "$CG/$PARENT/memory.max")" $((LIMIT_MB * MB))
+
+# Control first: it needs no daemon, and proves the setup really OOM-kills
+# the largest task, so protected survivals below mean something.
+trial 0 control
+info "control: $control_verdict"
+[[ $control_verdict == "holder killed" ]] ||
+        fail "control: the unprotected holder survived, so this setup does not test protection"
+
+daemon_config 60-oomtest <<EOF
+[Manager]
+Slice=$PSLICE
+DefaultMemoryMin=16M
+MemoryMinBudget=256M
+EOF
+daemon_fresh_start
+expect_eq "Slice property" "$(op_prop Slice)" "$PSLICE"
+
+for ((i = 1; i <= TRIALS; i++)); do
+        trial "$i" protected
+done
+
+summary="protected holder survived $survived/$TRIALS trials; control: $control_verdict"
+((survived == TRIALS)) || fail "$summary"
+pass "$summary"
