@@ -19,5 +19,12 @@ if [[ "$vm" == 1 ]]; then
         cmake -S . -B "$build-vm" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOOMPROTECT_WERROR=ON \
                 -DCMAKE_INSTALL_PREFIX=/usr -DOOMPROTECT_VM_TESTS=ON >/dev/null
         cmake --build "$build-vm" -j"$(nproc)"
-        ctest --test-dir "$build-vm" --output-on-failure -L vm --timeout 1800
+        rc=0
+        ctest --test-dir "$build-vm" --output-on-failure -L vm --timeout 1800 || rc=$?
+        results="$build-vm/tests/vm/results/results.txt"
+        if [[ -f $results ]]; then
+                echo "== what the guest reported"
+                grep -E '^RESULT|^DETAIL 40-oom-real trial' "$results" || true
+        fi
+        exit "$rc"
 fi
