@@ -120,13 +120,6 @@ static int cgroupfs_apply(Backend *b, const Protection *p, OpError *e) {
         return 0;
 }
 
-static const char *original_of(const Protection *p, pid_t pid) {
-        for (size_t i = 0; i < p->n_members; i++)
-                if (p->members[i].pid == pid && p->members[i].original_cgroup)
-                        return p->members[i].original_cgroup;
-        return p->original_cgroup;
-}
-
 static int report_add(RestoreReport *r, pid_t pid) {
         for (size_t i = 0; i < r->n_pids; i++)
                 if (r->pids[i] == pid)
@@ -141,7 +134,7 @@ static int report_add(RestoreReport *r, pid_t pid) {
 
 /* Moves pid to its original cgroup, or to the nearest ancestor that still exists. */
 static int move_back(Backend *b, const Protection *p, pid_t pid, RestoreReport *report) {
-        const char *target = cgroup_path_to_rel(original_of(p, pid));
+        const char *target = cgroup_path_to_rel(protection_restore_cgroup(p, pid));
         _cleanup_free_ char *nearest = NULL;
         int r;
 

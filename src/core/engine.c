@@ -124,22 +124,19 @@ static bool same_process(Engine *e, pid_t pid, uint64_t starttime) {
         return proc_read_starttime(e->procfd, pid, &st) >= 0 && st == starttime;
 }
 
-static void restore_adj(Engine *e, pid_t pid, uint64_t starttime, int adj) {
-        if (same_process(e, pid, starttime))
-                (void) proc_write_oom_score_adj(e->procfd, pid, adj);
-}
+/*
+ * Gives pid the oom_score_adj the plan says. starttime, when known (the
+ * protected process and its members), guards against a reused PID.
+ */
+static void restore_adj(Engine *e, const Protection *p, pid_t pid, uint64_t starttime) {
+        int current, adj;
 
-/* Children born in the scope inherited the applied value: give them what their parent had. */
-static void restore_born_adj(Engine *e, const Protection *p, pid_t pid) {
-        int adj;
-
-        if (pid == p->pid)
+        if (starttime != 0 && !same_process(e, pid, starttime))
                 return;
-        for (size_t i = 0; i < p->n_members; i++)
-                if (p->members[i].pid == pid)
-                        return;
-        if (proc_read_oom_score_adj(e->procfd, pid, &adj) >= 0 && adj == p->applied_adj)
-                (void) proc_write_oom_score_adj(e->procfd, pid, p->original_adj);
+        if (proc_read_oom_score_adj(e->procfd, pid, &current) < 0)
+                return;
+        if (protection_restore_adj(p, pid, current, &adj))
+                (void) proc_write_oom_score_adj(e->procfd, pid, adj);
 }
 
 static int born_children(Engine *e, const Protection *p, pid_t **ret, size_t *ret_n) {
@@ -167,14 +164,15 @@ static int restore_protection(Engine *e, const Protection *p, bool alive, Unprot
         if (alive && p->pidfd >= 0 && !proc_pidfd_alive(p->pidfd))
                 alive = false;
         if (alive)
-                restore_adj(e, p->pid, p->starttime, p->original_adj);
+                restore_adj(e, p, p->pid, p->starttime);
         for (size_t i = 0; i < p->n_members; i++)
-                restore_adj(e, p->members[i].pid, p->members[i].starttime, p->members[i].original_adj);
+                restore_adj(e, p, p->members[i].pid, p->members[i].starttime);
         for (size_t i = 0; i < rr.n_pids; i++)
-                restore_born_adj(e, p, rr.pids[i]);
+                if (rr.pids[i] != p->pid)
+                        restore_adj(e, p, rr.pids[i], 0);
         if (alive && born_children(e, p, &born, &n_born) >= 0)
                 for (size_t i = 0; i < n_born; i++)
-                        restore_born_adj(e, p, born[i]);
+                        restore_adj(e, p, born[i], 0);
 
         if (ret) {
                 *ret = (UnprotectReport) { .n_moved = rr.n_pids, .fallback = rr.fallback,

@@ -34,3 +34,34 @@ void protection_array_free(Protection **a, size_t n) {
                 protection_free(a[i]);
         free(a);
 }
+
+static const ProtectionMember *find_member(const Protection *p, pid_t pid) {
+        for (size_t i = 0; i < p->n_members; i++)
+                if (p->members[i].pid == pid)
+                        return &p->members[i];
+        return NULL;
+}
+
+const char *protection_restore_cgroup(const Protection *p, pid_t pid) {
+        const ProtectionMember *m = find_member(p, pid);
+
+        return m && m->original_cgroup ? m->original_cgroup : p->original_cgroup;
+}
+
+bool protection_restore_adj(const Protection *p, pid_t pid, int current_adj, int *ret_adj) {
+        const ProtectionMember *m = find_member(p, pid);
+        int want;
+
+        if (pid == p->pid)
+                want = p->original_adj;
+        else if (m)
+                want = m->original_adj;
+        else if (current_adj == p->applied_adj)
+                want = p->original_adj;
+        else
+                return false;
+        if (want == current_adj)
+                return false;
+        *ret_adj = want;
+        return true;
+}

@@ -52,6 +52,22 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Protection *, protection_free);
 /* protection_free() on each of the n elements, then free(a). Accepts NULL. */
 void protection_array_free(Protection **a, size_t n);
 
+/*
+ * Restore planning, pure. Where pid goes back to: a member's own original
+ * cgroup, else (the protected process, or a child born in its scope) the
+ * protection's. NULL on adj-only.
+ */
+const char *protection_restore_cgroup(const Protection *p, pid_t pid);
+
+/*
+ * What oom_score_adj a process found in the scope gets back, given its
+ * current one: the recorded original for the process and its members; for a
+ * child born in the scope, the protected process's original only if it still
+ * carries the applied value (it inherited it; a value it set itself stays).
+ * Returns false when nothing is to be written.
+ */
+bool protection_restore_adj(const Protection *p, pid_t pid, int current_adj, int *ret_adj);
+
 /* Protection options a client may ask for; unset fields take the configured defaults. */
 typedef struct ProtectOptions {
         bool has_memory_min, has_memory_low, has_adj, has_oom_group;
