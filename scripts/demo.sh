@@ -59,7 +59,8 @@ for _ in $(seq 50); do [[ -S $tmp/bus.sock ]] && break; sleep 0.1; done
 build/oomprotectd --config "$tmp/oomprotectd.conf" 2>"$tmp/daemon.log" &
 pids+=($!)
 for _ in $(seq 50); do busctl status org.oomprotect >/dev/null 2>&1 && break; sleep 0.1; done
-cg=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+cg=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
+        /proc/self/mountinfo)
 
 sh -c "echo $start_adj >/proc/self/oom_score_adj; exec sleep 600" &
 pid=$!
