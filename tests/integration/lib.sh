@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Shared by the integration shell tests: TAP-like reporting, polling, the
 # cgroup2 mount, and a private system-like bus. Source it; it defines
@@ -61,6 +62,7 @@ start_private_bus() {
                 umask 000 # the socket must be reachable for the unprivileged callers the tests use
                 exec dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile 2>"$dir/dbus.log"
         ) &
+        # shellcheck disable=SC2034 # the caller's cleanup kills it
         dbus_pid=$!
         export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus.sock
         wait_until 10 test -S "$dir/bus.sock" || fail "dbus-daemon did not start: $(cat "$dir/dbus.log")"

@@ -176,6 +176,7 @@ start_monitor() {
         busctl monitor --json=short org.oomprotect >"$MON" 2>&1 &
         monitor_pid=$!
         # Synchronize: the monitor is listening once it reports a call we make.
+        # shellcheck disable=SC2016 # $0 is the inner sh's argument
         wait_until 10 sh -c 'busctl call org.oomprotect /org/oomprotect org.freedesktop.DBus.Peer Ping >/dev/null &&
                 grep -qF "\"member\":\"Ping\"" "$0"' "$MON" || fail "busctl monitor did not start"
 }
