@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
         gcc make cmake pkg-config
         libsystemd-dev libjson-c-dev libcgroup-dev libinih-dev libcmocka-dev
-        dbus-daemon systemd util-linux procps socat
+        dbus-daemon systemd util-linux procps socat shellcheck
 )
 if [[ "${1:-}" == "--vm" ]]; then
         packages+=(qemu-system-x86 mmdebstrap e2fsprogs zstd)
