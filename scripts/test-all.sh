@@ -9,22 +9,42 @@ vm=${OOMPROTECT_VM_TESTS:-1}
 if [[ "$vm" == 1 ]]; then scripts/install-deps.sh --vm; else scripts/install-deps.sh; fi
 
 build=${BUILD_DIR:-build-test}
+summaries=$(mktemp)
+trap 'rm -f "$summaries"' EXIT
+
+# run_ctest ARGS...: ctest, keeping its "N% tests passed, F tests failed out of T" line for the total.
+run_ctest() {
+        local rc=0
+        ctest "$@" 2>&1 | tee >(grep -E 'tests passed, [0-9]+ tests failed out of' >>"$summaries") || rc=$?
+        return "$rc"
+}
+
 # The VM tier installs the binaries into a guest, where the sanitizer runtimes are not: it gets its own plain build.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DOOMPROTECT_WERROR=ON -DOOMPROTECT_SANITIZE=ON \
         -DOOMPROTECT_VM_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)"
-ctest --test-dir "$build" --output-on-failure -j2 --timeout 600
+rc=0
+run_ctest --test-dir "$build" --output-on-failure -j2 --timeout 600 || rc=$?
 
-if [[ "$vm" == 1 ]]; then
+if [[ "$vm" == 1 && $rc -eq 0 ]]; then
         cmake -S . -B "$build-vm" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOOMPROTECT_WERROR=ON \
                 -DCMAKE_INSTALL_PREFIX=/usr -DOOMPROTECT_VM_TESTS=ON >/dev/null
         cmake --build "$build-vm" -j"$(nproc)"
-        rc=0
-        ctest --test-dir "$build-vm" --output-on-failure -L vm --timeout 1800 || rc=$?
+        run_ctest --test-dir "$build-vm" --output-on-failure -L vm --timeout 1800 || rc=$?
         results="$build-vm/tests/vm/results/results.txt"
         if [[ -f $results ]]; then
                 echo "== what the guest reported"
                 grep -E '^RESULT|^DETAIL 40-oom-real trial' "$results" || true
         fi
-        exit "$rc"
 fi
+
+sleep 0.1 # let the tee's grep finish writing
+total=0 failed=0
+while read -r line; do
+        [[ $line =~ ([0-9]+)\ tests\ failed\ out\ of\ ([0-9]+) ]] || continue
+        failed=$((failed + BASH_REMATCH[1]))
+        total=$((total + BASH_REMATCH[2]))
+done <"$summaries"
+echo
+echo "oomprotect: $((total - failed)) passed, $failed failed"
+exit "$rc"
