@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "backend.h"
+#include "proc.h"
 
 /*
  * The adj-only backend: no writable cgroup v2 at all. Processes stay where
@@ -18,6 +19,15 @@ static int adj_only_init(Backend *b, OpError *e) {
 
 static int adj_only_apply(Backend *b, const Protection *p, OpError *e) {
         return 0;
+}
+
+static int adj_only_freeze(Backend *b, const Protection *p, bool freeze) {
+        return 0; /* no scope to freeze */
+}
+
+/* No scope: what the protection covers is the process and the children it has now. */
+static int adj_only_list_pids(Backend *b, const Protection *p, pid_t **ret, size_t *ret_n) {
+        return proc_get_descendants(b->procfd, p->pid, ret, ret_n);
 }
 
 static int adj_only_restore(Backend *b, const Protection *p, RestoreReport *ret) {
@@ -37,6 +47,8 @@ const BackendVTable backend_adj_only_vtable = {
         .name = "adj-only",
         .init = adj_only_init,
         .apply = adj_only_apply,
+        .freeze = adj_only_freeze,
+        .list_pids = adj_only_list_pids,
         .restore = adj_only_restore,
         .set_slice_memory_min = adj_only_set_slice_memory_min,
         .read_oom_kills = adj_only_read_oom_kills,

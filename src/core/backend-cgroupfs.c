@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "cgroup.h"
+#include "proc.h"
 #include "oomprotect/protocol.h"
 
 /*
@@ -106,6 +107,8 @@ static int cgroupfs_apply(Backend *b, const Protection *p, OpError *e) {
         if (r < 0)
                 return r;
         mark_oomd_preference(b, rel);
+        /* A daemon killed in the middle of a restore leaves the scope frozen: re-applying thaws it. */
+        (void) cgroup_freeze(b->rootfd, rel, false, 0);
 
         r = cgroup_attach(b->rootfd, rel, p->pid);
         if (r < 0)
@@ -156,8 +159,37 @@ static int move_back(Backend *b, const Protection *p, pid_t pid, RestoreReport *
         return asprintf(&report->fallback_path, "/%s", streq(nearest, ".") ? "" : nearest) < 0 ? -ENOMEM : 0;
 }
 
+#define FREEZE_TIMEOUT_MS 500
+
+static int cgroupfs_freeze(Backend *b, const Protection *p, bool freeze) {
+        const char *rel;
+        int r;
+
+        r = scope_rel(p, &rel);
+        if (r < 0)
+                return r;
+        return cgroup_freeze(b->rootfd, rel, freeze, FREEZE_TIMEOUT_MS);
+}
+
+static int cgroupfs_list_pids(Backend *b, const Protection *p, pid_t **ret, size_t *ret_n) {
+        const char *rel;
+        int r;
+
+        r = scope_rel(p, &rel);
+        if (r < 0)
+                return r;
+        r = cgroup_get_pids(b->rootfd, rel, ret, ret_n);
+        if (r == -ENOENT) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        return r;
+}
+
 static int empty_scope(Backend *b, const Protection *p, const char *rel, RestoreReport *report) {
-        for (unsigned attempt = 0; attempt < RESTORE_ATTEMPTS; attempt++) {
+        /* One more read than moves: the last pass may have emptied it. */
+        for (unsigned attempt = 0; attempt <= RESTORE_ATTEMPTS; attempt++) {
                 _cleanup_free_ pid_t *pids = NULL;
                 size_t n;
                 int r;
@@ -169,6 +201,8 @@ static int empty_scope(Backend *b, const Protection *p, const char *rel, Restore
                         return r;
                 if (n == 0)
                         return 0;
+                if (attempt == RESTORE_ATTEMPTS)
+                        break;
                 for (size_t i = 0; i < n; i++) {
                         r = report_add(report, pids[i]);
                         if (r >= 0)
@@ -222,6 +256,8 @@ const BackendVTable backend_cgroupfs_vtable = {
         .init = cgroupfs_init,
         .done = cgroupfs_done,
         .apply = cgroupfs_apply,
+        .freeze = cgroupfs_freeze,
+        .list_pids = cgroupfs_list_pids,
         .restore = cgroupfs_restore,
         .set_slice_memory_min = cgroupfs_set_slice_memory_min,
         .read_oom_kills = cgroupfs_read_oom_kills,

@@ -41,6 +41,10 @@ typedef struct BackendVTable {
         void (*done)(Backend *b);
         /* Put p->pid (and p->members) into the scope and tune it. Idempotent: reconcile re-applies. */
         int (*apply)(Backend *b, const Protection *p, OpError *e);
+        /* Freeze (or thaw) the processes of p's scope, so that none forks while it is restored. Best effort. */
+        int (*freeze)(Backend *b, const Protection *p, bool freeze);
+        /* The processes p covers now: those in its scope (adj-only: the process's descendants). */
+        int (*list_pids)(Backend *b, const Protection *p, pid_t **ret, size_t *ret_n);
         /* Move everything left in the scope back to where it came from, then remove the scope. */
         int (*restore)(Backend *b, const Protection *p, RestoreReport *ret);
         /* The slice's own memory.min, kept >= the sum of its scopes. */

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <libcgroup.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,41 @@ int cgroup_get_pids(int rootfd, const char *rel, pid_t **ret, size_t *ret_n) {
         }
         *ret = TAKE_PTR(pids);
         *ret_n = n;
+        return 0;
+}
+
+static bool events_say_frozen(int fd) {
+        char buf[512];
+        uint64_t frozen;
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        return cgroup_parse_keyed(buf, "frozen", &frozen) >= 0 && frozen == 1;
+}
+
+int cgroup_freeze(int rootfd, const char *rel, bool freeze, int timeout_ms) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[4096];
+        int r;
+
+        r = cgroup_write(rootfd, rel, "cgroup.freeze", freeze ? "1" : "0");
+        if (r < 0 || !freeze)
+                return r;
+        r = join(rel, "cgroup.events", path, sizeof(path));
+        if (r < 0)
+                return r;
+        fd = openat(rootfd, path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        /* The kernel signals a change of cgroup.events with POLLPRI. */
+        for (int waited = 0; !events_say_frozen(fd); waited += 10) {
+                struct pollfd p = { .fd = fd, .events = POLLPRI };
+                if (waited >= timeout_ms)
+                        return -ETIMEDOUT;
+                (void) poll(&p, 1, 10);
+        }
         return 0;
 }
 

@@ -51,6 +51,13 @@ int cgroup_attach(int rootfd, const char *rel, pid_t pid);
 /* The pids in rel's cgroup.procs. */
 int cgroup_get_pids(int rootfd, const char *rel, pid_t **ret, size_t *ret_n);
 
+/*
+ * cgroup.freeze: freeze (and wait up to timeout_ms until the kernel reports
+ * every process frozen, -ETIMEDOUT otherwise) or thaw rel. Frozen processes
+ * cannot fork; a process moved out of a frozen cgroup thaws.
+ */
+int cgroup_freeze(int rootfd, const char *rel, bool freeze, int timeout_ms);
+
 /* rmdir; a missing cgroup is fine (0), a populated one is -EBUSY. */
 int cgroup_remove(int rootfd, const char *rel);
 

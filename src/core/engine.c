@@ -131,6 +131,8 @@ static bool same_process(Engine *e, pid_t pid, uint64_t starttime) {
 static void restore_adj(Engine *e, const Protection *p, pid_t pid, uint64_t starttime) {
         int current, adj;
 
+        if (pid != p->pid && registry_get(&e->registry, pid))
+                return; /* protected in its own right */
         if (starttime != 0 && !same_process(e, pid, starttime))
                 return;
         if (proc_read_oom_score_adj(e->procfd, pid, &current) < 0)
@@ -139,45 +141,57 @@ static void restore_adj(Engine *e, const Protection *p, pid_t pid, uint64_t star
                 (void) proc_write_oom_score_adj(e->procfd, pid, adj);
 }
 
-static int born_children(Engine *e, const Protection *p, pid_t **ret, size_t *ret_n) {
-        /* Without a scope, the children born since are found through their parent. */
-        if (p->scope_cgroup) {
-                *ret = NULL;
-                *ret_n = 0;
-                return 0;
-        }
-        return proc_get_descendants(e->procfd, p->pid, ret, ret_n);
-}
-
-/* Puts back cgroup and oom_score_adj of everything p covers. alive: p->pid is still the recorded process. */
-static int restore_protection(Engine *e, const Protection *p, bool alive, UnprotectReport *ret) {
-        RestoreReport rr = {};
-        _cleanup_free_ pid_t *born = NULL;
-        size_t n_born = 0;
-        int r;
-
-        r = e->backend.vtable->restore(&e->backend, p, &rr);
-        if (r < 0)
-                return r;
-        fault_point("unprotect:cgroup-restored");
-
-        if (alive && p->pidfd >= 0 && !proc_pidfd_alive(p->pidfd))
-                alive = false;
+/* oom_score_adj back for the process, its members, and every pid given (those found in its scope). */
+static void restore_all_adj(Engine *e, const Protection *p, bool alive, const pid_t *pids, size_t n) {
         if (alive)
                 restore_adj(e, p, p->pid, p->starttime);
         for (size_t i = 0; i < p->n_members; i++)
                 restore_adj(e, p, p->members[i].pid, p->members[i].starttime);
-        for (size_t i = 0; i < rr.n_pids; i++)
-                if (rr.pids[i] != p->pid)
-                        restore_adj(e, p, rr.pids[i], 0);
-        if (alive && born_children(e, p, &born, &n_born) >= 0)
-                for (size_t i = 0; i < n_born; i++)
-                        restore_adj(e, p, born[i], 0);
+        for (size_t i = 0; i < n; i++)
+                if (pids[i] != p->pid)
+                        restore_adj(e, p, pids[i], 0);
+}
 
-        if (ret) {
+static int apply_protection(Engine *e, const Protection *p, OpError *err);
+
+/*
+ * Puts back oom_score_adj and cgroup of everything p covers. alive: p->pid
+ * is still the recorded process. The scope is frozen first, so that nothing
+ * in it forks meanwhile (a fork in flight would copy the applied adj and
+ * land wherever its parent is by then); its processes get their adj back
+ * while still in the scope, then move out, thawing as they leave. Where
+ * freezing is not possible, the second adj pass over what the backend moved
+ * catches children born in the scope meanwhile. If the backend cannot move
+ * them all, a live process is protected again as it was, so that nothing is
+ * left half-restored.
+ */
+static int restore_protection(Engine *e, const Protection *p, bool alive, UnprotectReport *ret) {
+        _cleanup_free_ pid_t *covered = NULL;
+        RestoreReport rr = {};
+        size_t n_covered = 0;
+        int r;
+
+        if (alive && p->pidfd >= 0 && !proc_pidfd_alive(p->pidfd))
+                alive = false;
+        (void) e->backend.vtable->freeze(&e->backend, p, true);
+        if (e->backend.vtable->list_pids(&e->backend, p, &covered, &n_covered) < 0)
+                n_covered = 0;
+        restore_all_adj(e, p, alive, covered, n_covered);
+        fault_point("unprotect:adj-restored");
+
+        r = e->backend.vtable->restore(&e->backend, p, &rr);
+        if (r < 0) {
+                (void) e->backend.vtable->freeze(&e->backend, p, false);
+                if (alive)
+                        (void) apply_protection(e, p, NULL);
+                return r;
+        }
+        fault_point("unprotect:cgroup-restored");
+        restore_all_adj(e, p, alive, rr.pids, rr.n_pids);
+
+        if (ret)
                 *ret = (UnprotectReport) { .n_moved = rr.n_pids, .fallback = rr.fallback,
                                            .fallback_path = TAKE_PTR(rr.fallback_path) };
-        }
         restore_report_done(&rr);
         return 0;
 }
@@ -282,6 +296,17 @@ static int check_target(Engine *e, const ProtectRequest *req, const ProcInfo *in
         return 0;
 }
 
+/* Whether a cgroup path ("/a/b") is our slice or below it. */
+static bool inside_slice(const Engine *e, const char *cgroup) {
+        const char *rel = cgroup_path_to_rel(cgroup);
+        size_t n;
+
+        if (!e->backend.has_cgroup || !rel)
+                return false;
+        n = strlen(e->backend.slice_rel);
+        return strneq(rel, e->backend.slice_rel, n) && (rel[n] == '/' || rel[n] == '\0');
+}
+
 /* A process inside our slice that has no record of its own: a child born in a protected scope. */
 static int check_not_inside_slice(Engine *e, const ProcInfo *info, OpError *err) {
         if (!e->backend.has_cgroup)
@@ -289,9 +314,7 @@ static int check_not_inside_slice(Engine *e, const ProcInfo *info, OpError *err)
         if (!info->cgroup)
                 return op_error_set(err, -EMEDIUMTYPE, NULL, "PID %d is in no cgroup v2 hierarchy.",
                                     (int) info->pid);
-        const char *rel = cgroup_path_to_rel(info->cgroup);
-        size_t n = strlen(e->backend.slice_rel);
-        if (rel && strneq(rel, e->backend.slice_rel, n) && (rel[n] == '/' || rel[n] == '\0'))
+        if (inside_slice(e, info->cgroup))
                 return op_error_set(err, -EEXIST, OOMPROTECT_ERROR_ALREADY_PROTECTED,
                                     "PID %d is inside %s already: a child of a protected process is covered "
                                     "by its parent's protection.",
@@ -355,7 +378,9 @@ static int collect_members(Engine *e, Protection *p) {
                 ProcInfo info;
                 if (proc_read_info(e->procfd, pids[i], &info) < 0)
                         continue; /* exited meanwhile */
-                if (proc_check_protectable(&info, e->self, NULL) < 0) {
+                /* Not kernel threads and the like, and not what another protection covers already. */
+                if (proc_check_protectable(&info, e->self, NULL) < 0 || registry_get(&e->registry, pids[i]) ||
+                    inside_slice(e, info.cgroup)) {
                         proc_info_done(&info);
                         continue;
                 }
@@ -425,7 +450,8 @@ static int apply_adj(Engine *e, const Protection *p, OpError *err) {
 static int apply_protection(Engine *e, const Protection *p, OpError *err) {
         int r;
 
-        r = e->backend.vtable->set_slice_memory_min(&e->backend, e->registry.memory_min_sum);
+        r = e->backend.vtable->set_slice_memory_min(&e->backend,
+                                                     MAX(e->registry.memory_min_sum, e->slice_min_floor));
         if (r < 0)
                 return op_error_set(err, r, NULL, "Cannot raise memory.min of %s: %s", e->backend.slice_rel,
                                     strerror(-r));
@@ -505,6 +531,10 @@ int engine_protect(Engine *e, const ProtectRequest *req, Protection **ret, OpErr
         fault_point("protect:persisted");
 
         r = apply_protection(e, added, err);
+        if (r >= 0 && (!proc_pidfd_alive(pidfd) || !same_process(e, added->pid, added->starttime)))
+                /* It exited while being protected, and its PID may already name another process. */
+                r = op_error_set(err, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d exited while being protected.",
+                                 (int) added->pid);
         if (r < 0) {
                 roll_back(e, added);
                 goto out;
@@ -631,8 +661,9 @@ static void remove_stray_scopes(Engine *e) {
         while ((de = readdir(d))) {
                 char rel[4096];
                 pid_t pid;
-                if (sscanf(de->d_name, OOMPROTECT_SCOPE_PREFIX "%d" OOMPROTECT_SCOPE_SUFFIX, &pid) != 1 ||
-                    registry_get(&e->registry, pid))
+                int end = 0;
+                if (sscanf(de->d_name, OOMPROTECT_SCOPE_PREFIX "%d" OOMPROTECT_SCOPE_SUFFIX "%n", &pid, &end) != 1 ||
+                    end == 0 || de->d_name[end] != '\0' || registry_get(&e->registry, pid))
                         continue;
                 snprintf(rel, sizeof(rel), "%s/%s", e->backend.slice_rel, de->d_name);
                 if (cgroup_remove(e->backend.rootfd, rel) < 0)
@@ -682,13 +713,13 @@ int engine_start(Engine *e) {
                 log_warning("Skipped %zu unreadable record(s) in %s/" OOMPROTECT_STATE_FILE ".", skipped,
                             e->config->state_directory);
 
-        /* Budget first: the slice must cover every scope before any is re-applied. */
+        /* Budget first: the slice covers every scope before any is re-applied, and is not lowered meanwhile. */
         for (size_t i = 0; i < n; i++)
-                e->registry.memory_min_sum += records[i]->memory_min;
-        update_slice_min(e);
-        e->registry.memory_min_sum = 0;
+                e->slice_min_floor += records[i]->memory_min;
+        (void) e->backend.vtable->set_slice_memory_min(&e->backend, e->slice_min_floor);
         for (size_t i = 0; i < n; i++)
                 reconcile_one(e, records[i], &alive);
+        e->slice_min_floor = 0;
 
         remove_stray_scopes(e);
         update_slice_min(e);

@@ -48,6 +48,7 @@ struct Engine {
         int statefd;
         Registry registry;
         uint64_t budget; /* MemoryMinBudget= in bytes, 0 = no limit */
+        uint64_t slice_min_floor; /* while reconciling: the slice's memory.min is not lowered below this */
         uint64_t oom_kills;
         pid_t self;
         EngineCallbacks callbacks;

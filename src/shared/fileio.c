@@ -36,6 +36,11 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
                 return -ENAMETOOLONG;
 
         fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0 && errno == EEXIST) {
+                /* Our pid is in the name: the file is a dead process's, killed between open and rename. */
+                (void) unlinkat(dirfd, tmp, 0);
+                fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        }
         if (fd < 0)
                 return negative_errno();
         r = write_all(fd, data, len);

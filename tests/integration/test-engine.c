@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -339,6 +340,108 @@ static void test_descendants_moves_the_tree_and_restores_each_origin(void **stat
         kill(g, SIGKILL);
 }
 
+
+/* A process that forks as fast as it can, each child waiting to be killed with it. */
+static pid_t spawn_forker(const char *sub) {
+        char rel[256], value[16];
+        int fd, ready[2];
+        pid_t pid;
+
+        snprintf(rel, sizeof(rel), "%s/%s", sb.top, sub);
+        assert_int_equal(cgroup_open_root(sb.mount, &fd), 0);
+        assert_int_equal(cgroup_create(fd, rel), 0);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                snprintf(value, sizeof(value), "%d", sb.child_adj);
+                if (cgroup_write(fd, rel, "cgroup.procs", "0") < 0 ||
+                    write_string_file_at(AT_FDCWD, "/proc/self/oom_score_adj", value) < 0)
+                        _exit(1);
+                (void) !write(ready[1], "r", 1);
+                for (unsigned i = 0; i < 4000; i++) {
+                        pid_t c = fork();
+                        if (c == 0) {
+                                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                                pause();
+                                _exit(0);
+                        }
+                        usleep(100);
+                }
+                pause();
+                _exit(0);
+        }
+        close(fd);
+        close(ready[1]);
+        char c;
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        return pid;
+}
+
+static void test_children_forked_during_unprotect_get_the_original_adj(void **state) {
+        _cleanup_free_ char *orig = sandbox_path(&sb, "forker");
+        pid_t forker = spawn_forker("forker");
+        Protection *p = NULL;
+        OpError err = {};
+        char path[512];
+
+        for (int round = 0; round < 5; round++) {
+                ProtectRequest req = request(forker);
+                memset(&err, 0, sizeof(err));
+                assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+                usleep(20000); /* children born in the scope with the applied adj */
+                assert_int_equal(engine_unprotect(engine, forker, UID_ANY, "test", NULL, &err), 0);
+        }
+        usleep(20000);
+        kill(forker, SIGSTOP); /* no more children while we look */
+        snprintf(path, sizeof(path), "%s/%s/forker/cgroup.procs", sb.mount, sb.top);
+        _cleanup_free_ char *procs = NULL;
+        assert_int_equal(read_full_file_at(AT_FDCWD, path, 1 << 20, &procs, NULL), 0);
+        unsigned checked = 0;
+        for (char *save = NULL, *t = strtok_r(procs, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+                int adj = pid_adj(atoi(t));
+                if (adj == -9999)
+                        continue; /* exited meanwhile */
+                if (adj != sb.child_adj)
+                        fail_msg("PID %s has oom_score_adj %d after unprotect, expected %d", t, adj, sb.child_adj);
+                checked++;
+        }
+        fprintf(stderr, "# %u processes of the forker, all back at oom_score_adj %d in %s\n", checked,
+                sb.child_adj, orig);
+        assert_true(checked > 5);
+        _cleanup_free_ char *scope = scope_of(forker);
+        assert_false(cgroup_exists(&sb, scope));
+        kill(forker, SIGKILL);
+        waitpid(forker, NULL, 0);
+}
+
+static void test_descendants_leaves_out_what_is_protected_already(void **state) {
+        Protection *p = NULL;
+        OpError err = {};
+        pid_t g = child_fork(&kid);
+
+        assert_true(g > 0);
+        ProtectRequest child_req = request(g);
+        assert_int_equal(engine_protect(engine, &child_req, &p, &err), 1);
+        ProtectRequest req = request(kid.pid);
+        req.options.descendants = true;
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(p->n_members, 0);
+        _cleanup_free_ char *cg = pid_cgroup(g), *own = scope_of(g);
+        assert_string_equal(cg + 1, own);
+
+        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+        assert_restored(kid.pid, "orig-a", sb.child_adj);
+        _cleanup_free_ char *still = pid_cgroup(g);
+        assert_string_equal(still + 1, own); /* still protected on its own */
+        assert_int_equal(pid_adj(g), sb.protect_adj);
+        assert_int_equal(engine_unprotect(engine, g, UID_ANY, "test", NULL, &err), 0);
+        assert_restored(g, "orig-a", sb.child_adj);
+        kill(g, SIGKILL);
+}
+
 static void assert_untouched(pid_t pid) {
         assert_restored(pid, "orig-a", sb.child_adj);
         assert_null(engine_get(engine, pid));
@@ -566,7 +669,8 @@ static void run_killed_at(const char *point, pid_t target) {
 static void test_sigkill_at_every_step_leaves_protected_or_fully_restored(void **state) {
         static const char *const points[] = {
                 "protect:persisted",         "protect:slice-raised", "protect:scope-applied",
-                "protect:adj-applied",       "unprotect:cgroup-restored", "unprotect:forgotten",
+                "protect:adj-applied",       "unprotect:adj-restored",    "unprotect:cgroup-restored",
+                "unprotect:forgotten",
         };
         _cleanup_free_ char *scope = scope_of(kid.pid);
 
@@ -576,6 +680,12 @@ static void test_sigkill_at_every_step_leaves_protected_or_fully_restored(void *
                 start_engine(); /* the restarted daemon */
                 if (engine_get(engine, kid.pid)) {
                         assert_protected(kid.pid);
+                        /* A restore killed midway left the scope frozen; the restart must have thawed it. */
+                        _cleanup_free_ char *events = NULL;
+                        uint64_t frozen = 1;
+                        assert_int_equal(cgroup_read(engine->backend.rootfd, scope, "cgroup.events", &events), 0);
+                        assert_int_equal(cgroup_parse_keyed(events, "frozen", &frozen), 0);
+                        assert_int_equal(frozen, 0);
                         fprintf(stderr, "# killed at %s: still protected after restart\n", points[i]);
                         OpError err = {};
                         assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
@@ -603,6 +713,8 @@ int main(void) {
                 T(test_children_born_in_scope_are_restored_with_adj),
                 T(test_unprotect_that_cannot_restore_keeps_the_record_and_says_why),
                 T(test_descendants_moves_the_tree_and_restores_each_origin),
+                T(test_descendants_leaves_out_what_is_protected_already),
+                T(test_children_forked_during_unprotect_get_the_original_adj),
                 T(test_over_budget_is_refused_and_changes_nothing),
                 T(test_huge_or_bad_options_are_refused_and_change_nothing),
                 T(test_refuses_pid1_self_zombie_vanished_thread_and_bad_pid),

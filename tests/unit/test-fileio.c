@@ -78,6 +78,23 @@ static void test_atomic_write_replaces_content_and_leaves_no_temp_file(void **st
         assert_int_equal(count_entries(dirfd), 1);
 }
 
+static void test_atomic_write_survives_a_stale_temp_file_of_a_killed_writer(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_free_ char *text = NULL;
+        char name[128];
+
+        /* A daemon SIGKILLed between open and rename, whose PID we now have, left these. */
+        for (unsigned i = 0; i < 64; i++) {
+                snprintf(name, sizeof(name), ".#state.json.%d.%u", (int) getpid(), i);
+                int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                assert_true(fd >= 0);
+                close(fd);
+        }
+        assert_int_equal(write_file_atomic_at(dirfd, "state.json", "fresh", 5, 0600), 0);
+        assert_int_equal(read_full_file_at(dirfd, "state.json", 64, &text, NULL), 0);
+        assert_string_equal(text, "fresh");
+}
+
 static void test_read_full_file_refuses_files_over_the_limit(void **state) {
         int dirfd = *(int *) *state;
         char big[10000];
@@ -114,6 +131,8 @@ static void test_write_string_file_never_creates(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_atomic_write_replaces_content_and_leaves_no_temp_file,
+                                                setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_atomic_write_survives_a_stale_temp_file_of_a_killed_writer,
                                                 setup_dir, teardown_dir),
                 cmocka_unit_test_setup_teardown(test_read_full_file_refuses_files_over_the_limit, setup_dir,
                                                 teardown_dir),
