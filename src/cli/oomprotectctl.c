@@ -72,9 +72,12 @@ static void reset_getopt(void) {
         opterr = 0;
 }
 
+/* why: NULL when nobody owns the name; else what went wrong on the way to the daemon. */
 static int report_unreachable(const char *why) {
-        fprintf(stderr, PROGRAM ": oomprotectd is not running (no " OOMPROTECT_BUS_NAME " on the system bus)%s%s\n",
-                why ? ": " : "", strempty(why));
+        if (why)
+                fprintf(stderr, PROGRAM ": cannot reach oomprotectd: %s\n", why);
+        else
+                fprintf(stderr, PROGRAM ": oomprotectd is not running (no " OOMPROTECT_BUS_NAME " on the system bus)\n");
         return EXIT_UNREACHABLE;
 }
 
@@ -92,7 +95,7 @@ static int report_bus_error(const sd_bus_error *e, int r) {
             k == ECONNRESET || k == ENOTCONN || k == ECONNREFUSED)
                 return report_unreachable(NULL);
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) || k == ETIMEDOUT)
-                return report_unreachable("it did not answer in time");
+                return report_unreachable("it did not answer in time (is it stuck?)");
         fprintf(stderr, PROGRAM ": %s\n", e->message ? e->message : e->name);
         if (sd_bus_error_has_names(e, OOMPROTECT_ERROR_PERMISSION_DENIED, SD_BUS_ERROR_ACCESS_DENIED))
                 return EXIT_DENIED;
@@ -104,8 +107,9 @@ static int connect_bus(sd_bus **ret) {
 
         r = sd_bus_open_system(ret);
         if (r < 0) {
-                fprintf(stderr, PROGRAM ": cannot connect to the system bus: %s\n", strerror(-r));
-                return report_unreachable(NULL);
+                char why[256];
+                snprintf(why, sizeof(why), "cannot connect to the system bus: %s", strerror(-r));
+                return report_unreachable(why);
         }
         return EXIT_OK;
 }

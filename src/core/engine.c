@@ -362,8 +362,12 @@ static int resolve_options(Engine *e, const ProtectOptions *o, Protection *p, Op
         return 0;
 }
 
-/* Descendants=true: the tree as it is now, each with where it came from. */
-static int collect_members(Engine *e, Protection *p) {
+/*
+ * Descendants=true: the tree as it is now, each with where it came from.
+ * Only processes the caller may protect on their own: of its uid (owner),
+ * not kernel threads, not what another protection covers already.
+ */
+static int collect_members(Engine *e, Protection *p, uid_t owner) {
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
         int r;
@@ -378,9 +382,8 @@ static int collect_members(Engine *e, Protection *p) {
                 ProcInfo info;
                 if (proc_read_info(e->procfd, pids[i], &info) < 0)
                         continue; /* exited meanwhile */
-                /* Not kernel threads and the like, and not what another protection covers already. */
                 if (proc_check_protectable(&info, e->self, NULL) < 0 || registry_get(&e->registry, pids[i]) ||
-                    inside_slice(e, info.cgroup)) {
+                    inside_slice(e, info.cgroup) || (owner != UID_ANY && info.uid != owner)) {
                         proc_info_done(&info);
                         continue;
                 }
@@ -420,7 +423,7 @@ static int build_protection(Engine *e, const ProtectRequest *req, ProcInfo *info
         if (r < 0)
                 return r;
         if (p->descendants) {
-                r = collect_members(e, p);
+                r = collect_members(e, p, req->owner);
                 if (r < 0)
                         return op_error_set(err, r, NULL, "Cannot list the children of PID %d: %s",
                                             (int) p->pid, strerror(-r));

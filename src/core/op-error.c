@@ -17,6 +17,15 @@ int op_error_set(OpError *e, int code, const char *name, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(e->message, sizeof(e->message), fmt, ap);
         va_end(ap);
+        /*
+         * Messages quote process names and cgroup paths, which may hold any
+         * byte: D-Bus refuses an error that is not UTF-8 (the caller would
+         * get no reply at all) and a control character would forge lines of
+         * a ctl.sock reply or a log. Keep printable ASCII only.
+         */
+        for (char *c = e->message; *c; c++)
+                if ((unsigned char) *c < 0x20 || (unsigned char) *c >= 0x7f)
+                        *c = '?';
         return code;
 }
 

@@ -14,7 +14,11 @@ typedef struct OpError {
         char message[256];
 } OpError;
 
-/* Sets e (if e is not NULL and not set yet) and returns code, so: return op_error_set(e, -ESRCH, ...). */
+/*
+ * Sets e (if e is not NULL and not set yet) and returns code, so: return
+ * op_error_set(e, -ESRCH, ...). Bytes outside printable ASCII in the message
+ * become '?', so it is valid UTF-8 for D-Bus and one line for ctl.sock.
+ */
 int op_error_set(OpError *e, int code, const char *name, const char *fmt, ...) _printf_(4, 5);
 
 /* The D-Bus error name for a negative errno the engine returned without a more specific one. */

@@ -125,9 +125,13 @@ static int authorize_modify(Manager *m, sd_bus_message *msg, BusCaller *caller, 
                 return r;
         r = auth_check_modify(&caller->auth, auth_resolve_group(m->config.allow_group), ret_owner, &err);
         if (r < 0) {
-                log_notice("Refused %s() from uid %u (PID %d): not root and not in AllowGroup=%s.",
-                           sd_bus_message_get_member(msg), (unsigned) caller->auth.uid, (int) caller->pid,
-                           strna(m->config.allow_group));
+                static LogRateLimit rl = LOG_RATELIMIT_INIT(10 * 1000000ULL, 10);
+                unsigned suppressed;
+                if (log_ratelimit_ok(&rl, &suppressed))
+                        log_notice("Refused %s() from uid %u (PID %d): not root and not in AllowGroup=%s.%s",
+                                   sd_bus_message_get_member(msg), (unsigned) caller->auth.uid, (int) caller->pid,
+                                   strna(m->config.allow_group),
+                                   suppressed ? " (Earlier refusals were not logged.)" : "");
                 return reply_op_error(error, r, &err);
         }
         log_debug("%s() from uid %u (PID %d) authorized.", sd_bus_message_get_member(msg),

@@ -55,6 +55,7 @@
 
 #define COMPAT_CONNECTIONS_MAX 64
 #define COMPAT_CONNECTIONS_PER_UID_MAX 16
+#define COMPAT_CONNECTIONS_ROOT_RESERVED 8 /* other uids together cannot lock root out */
 #define COMPAT_READ_SIZE 4096
 #define COMPAT_REPLY_QUEUE_MAX (64U * 1024U)
 #define COMPAT_ACCEPTS_PER_DISPATCH 16
@@ -149,11 +150,13 @@ static int authorize(Connection *conn, const CtlCommand *cmd, uid_t *ret_owner, 
 
         r = auth_check_modify(&caller, caller.uid == 0 ? (gid_t) -1 : auth_resolve_group(config->allow_group),
                               ret_owner, err);
-        if (r < 0)
+        static LogRateLimit rl = LOG_RATELIMIT_INIT(10 * 1000000ULL, 10);
+        unsigned suppressed;
+        if (r < 0 && log_ratelimit_ok(&rl, &suppressed))
                 log_notice("Refused \"" OOMPROTECT_CTL_VERB " %d %d\" on " OOMPROTECT_CTL_SOCKET
-                           " from uid %u (PID %d): not root and not in AllowGroup=%s.",
+                           " from uid %u (PID %d): not root and not in AllowGroup=%s.%s",
                            (int) cmd->pid, (int) cmd->protect, (unsigned) conn->uid, (int) conn->pid,
-                           strna(config->allow_group));
+                           strna(config->allow_group), suppressed ? " (Earlier refusals were not logged.)" : "");
         return r;
 }
 
@@ -338,7 +341,8 @@ static size_t connections_of(const CompatServer *s, uid_t uid) {
 static bool connection_fits(CompatServer *s, int fd, const struct ucred *cred) {
         char reply[CTL_REPLY_MAX], why[160];
 
-        if (s->n_connections >= COMPAT_CONNECTIONS_MAX) {
+        if (s->n_connections >= COMPAT_CONNECTIONS_MAX ||
+            (cred->uid != 0 && s->n_connections >= COMPAT_CONNECTIONS_MAX - COMPAT_CONNECTIONS_ROOT_RESERVED)) {
                 snprintf(why, sizeof(why), "Too many connections to %s (%d); try again later.", s->path,
                          COMPAT_CONNECTIONS_MAX);
                 log_notice("Refused a connection from uid %u (PID %d) to %s: %d are open already.",

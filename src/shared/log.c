@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -54,4 +55,24 @@ int log_internal(int level, int error, const char *fmt, ...) {
 out:
         errno = saved;
         return -error;
+}
+
+bool log_ratelimit_ok(LogRateLimit *rl, unsigned *ret_suppressed) {
+        struct timespec ts;
+        uint64_t now;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (uint64_t) ts.tv_sec * 1000000U + (uint64_t) ts.tv_nsec / 1000U;
+        *ret_suppressed = 0;
+        if (rl->begin_usec == 0 || now - rl->begin_usec >= rl->interval_usec) {
+                *ret_suppressed = rl->suppressed;
+                rl->begin_usec = now;
+                rl->count = rl->suppressed = 0;
+        }
+        if (rl->count >= rl->burst) {
+                rl->suppressed++;
+                return false;
+        }
+        rl->count++;
+        return true;
 }

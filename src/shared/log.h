@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <syslog.h>
 
 #include "macro.h"
@@ -32,5 +33,21 @@ int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
 #define log_notice_errno(e, ...) log_internal(LOG_NOTICE, (e), __VA_ARGS__)
 #define log_warning_errno(e, ...) log_internal(LOG_WARNING, (e), __VA_ARGS__)
 #define log_error_errno(e, ...) log_internal(LOG_ERR, (e), __VA_ARGS__)
+
+/*
+ * At most burst messages per interval: for what unprivileged clients can
+ * trigger at will (refusals), so that they cannot flood the journal. The
+ * first message after a suppressed stretch says how many were left out.
+ */
+typedef struct LogRateLimit {
+        uint64_t interval_usec;
+        unsigned burst;
+        uint64_t begin_usec;
+        unsigned count, suppressed;
+} LogRateLimit;
+#define LOG_RATELIMIT_INIT(interval, n) { .interval_usec = (interval), .burst = (n) }
+
+/* Whether to log now; *ret_suppressed: how many were left out before this one. */
+bool log_ratelimit_ok(LogRateLimit *rl, unsigned *ret_suppressed);
 
 #define log_oom() log_internal(LOG_ERR, ENOMEM, "Out of memory.")

@@ -172,10 +172,12 @@ static void child_main(int cmd, int reply) {
         while (read(cmd, &c, 1) == 1) {
                 if (c == 'q')
                         _exit(0);
-                if (c != 'f')
+                if (c != 'f' && c != 'u')
                         continue;
                 pid_t g = fork();
                 if (g == 0) {
+                        if (c == 'u' && setresuid(65534, 65534, 65534) < 0)
+                                _exit(1);
                         for (;;)
                                 pause();
                 }
@@ -224,12 +226,20 @@ int sandbox_spawn(Sandbox *s, const char *sub, int adj, Child *ret) {
         return 0;
 }
 
-pid_t child_fork(Child *c) {
+static pid_t child_fork_with(Child *c, const char *cmd) {
         pid_t g = -1;
 
-        if (write(c->cmd, "f", 1) != 1 || read(c->reply, &g, sizeof(g)) != sizeof(g))
+        if (write(c->cmd, cmd, 1) != 1 || read(c->reply, &g, sizeof(g)) != sizeof(g))
                 return -1;
         return g;
+}
+
+pid_t child_fork(Child *c) {
+        return child_fork_with(c, "f");
+}
+
+pid_t child_fork_as_nobody(Child *c) {
+        return child_fork_with(c, "u");
 }
 
 void child_kill(Child *c) {

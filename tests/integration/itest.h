@@ -43,6 +43,8 @@ typedef struct Child {
 int sandbox_spawn(Sandbox *s, const char *sub, int adj, Child *ret);
 /* Asks the child to fork; the grandchild waits forever. */
 pid_t child_fork(Child *c);
+/* The same, the grandchild switching to uid 65534 first (a process of another user in the tree). */
+pid_t child_fork_as_nobody(Child *c);
 void child_kill(Child *c);
 
 /* /proc/PID/cgroup's v2 path relative to the mount ("/<top>/orig") and oom_score_adj; NULL/-9999 on error. */

@@ -417,6 +417,26 @@ static void test_children_forked_during_unprotect_get_the_original_adj(void **st
         waitpid(forker, NULL, 0);
 }
 
+
+static void test_descendants_of_a_group_member_leave_out_other_users_processes(void **state) {
+        Protection *p = NULL;
+        OpError err = {};
+        pid_t mine = child_fork(&kid), theirs = child_fork_as_nobody(&kid);
+
+        assert_true(mine > 0 && theirs > 0);
+        usleep(50000); /* the setresuid() */
+        ProtectRequest req = request(kid.pid);
+        req.owner = 0; /* a caller who may touch uid 0's processes only */
+        req.options.descendants = true;
+        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(p->n_members, 1);
+        assert_int_equal(p->members[0].pid, mine);
+        assert_restored(theirs, "orig-a", sb.child_adj); /* untouched */
+        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+        kill(mine, SIGKILL);
+        kill(theirs, SIGKILL);
+}
+
 static void test_descendants_leaves_out_what_is_protected_already(void **state) {
         Protection *p = NULL;
         OpError err = {};
@@ -714,6 +734,7 @@ int main(void) {
                 T(test_unprotect_that_cannot_restore_keeps_the_record_and_says_why),
                 T(test_descendants_moves_the_tree_and_restores_each_origin),
                 T(test_descendants_leaves_out_what_is_protected_already),
+                T(test_descendants_of_a_group_member_leave_out_other_users_processes),
                 T(test_children_forked_during_unprotect_get_the_original_adj),
                 T(test_over_budget_is_refused_and_changes_nothing),
                 T(test_huge_or_bad_options_are_refused_and_change_nothing),
