@@ -97,8 +97,16 @@ int cgroup_open_root(const char *path, int *ret_fd) {
         return 0;
 }
 
+/* Whether a path has a ".." component: /proc/PID/cgroup shows "/../.." for a cgroup outside our namespace. */
+static bool has_dotdot(const char *path) {
+        for (const char *c = path; (c = strstr(c, "..")); c += 2)
+                if ((c == path || c[-1] == '/') && (c[2] == '/' || c[2] == '\0'))
+                        return true;
+        return false;
+}
+
 const char *cgroup_path_to_rel(const char *path) {
-        if (!path || path[0] != '/')
+        if (!path || path[0] != '/' || has_dotdot(path))
                 return NULL;
         path += strspn(path, "/");
         return *path ? path : ".";

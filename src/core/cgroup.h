@@ -21,7 +21,11 @@ int cgroup_parse_mountinfo_cgroup2(const char *text, char **ret);
 /* Opens path as a directory and checks that it is a cgroup2 filesystem (-EMEDIUMTYPE if not). */
 int cgroup_open_root(const char *path, int *ret_fd);
 
-/* Pure: "/a/b" -> "a/b", "/" -> "." (rel paths for the *at() calls). NULL for a relative input. */
+/*
+ * Pure: "/a/b" -> "a/b", "/" -> "." (rel paths for the *at() calls). NULL for
+ * a relative input or one with a ".." component (a cgroup outside our
+ * cgroup namespace, which the *at() calls must never climb to).
+ */
 const char *cgroup_path_to_rel(const char *path);
 
 /* Pure: a systemd slice name to its cgroup path: "a-b.slice" -> "a.slice/a-b.slice". */

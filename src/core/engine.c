@@ -314,6 +314,10 @@ static int check_not_inside_slice(Engine *e, const ProcInfo *info, OpError *err)
         if (!info->cgroup)
                 return op_error_set(err, -EMEDIUMTYPE, NULL, "PID %d is in no cgroup v2 hierarchy.",
                                     (int) info->pid);
+        if (!cgroup_path_to_rel(info->cgroup))
+                return op_error_set(err, -EXDEV, OOMPROTECT_ERROR_INVALID_PROCESS,
+                                    "PID %d is in cgroup %s, outside oomprotectd's cgroup namespace.",
+                                    (int) info->pid, info->cgroup);
         if (inside_slice(e, info->cgroup))
                 return op_error_set(err, -EEXIST, OOMPROTECT_ERROR_ALREADY_PROTECTED,
                                     "PID %d is inside %s already: a child of a protected process is covered "

@@ -41,6 +41,10 @@ static void test_paths_become_relative_for_at_calls(void **state) {
         assert_string_equal(cgroup_path_to_rel("/"), ".");
         assert_string_equal(cgroup_path_to_rel("//x"), "x");
         assert_null(cgroup_path_to_rel("a/b"));
+        assert_null(cgroup_path_to_rel("/../.."));
+        assert_null(cgroup_path_to_rel("/a/../b"));
+        assert_null(cgroup_path_to_rel("/a/.."));
+        assert_string_equal(cgroup_path_to_rel("/a..b/..c"), "a..b/..c");
         assert_null(cgroup_path_to_rel(NULL));
 }
 
