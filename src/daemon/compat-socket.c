@@ -17,9 +17,10 @@
  * it. The socket is 0666 because of that check.
  *
  * Bounds, so that no client can make the daemon grow or stall:
- *  - at most COMPAT_CONNECTIONS_MAX connections, and at most
- *    COMPAT_CONNECTIONS_PER_UID_MAX of them for one non-root uid: one more
- *    is answered ERR EAGAIN and closed;
+ *  - at most COMPAT_CONNECTIONS_MAX connections, the last
+ *    COMPAT_CONNECTIONS_ROOT_RESERVED of them for root only, and at most
+ *    COMPAT_CONNECTIONS_PER_UID_MAX for one non-root uid: one more is
+ *    answered ERR EAGAIN and closed;
  *  - a connection holds one read of input (COMPAT_READ_SIZE), one line
  *    (CtlReader) and its queued replies. Once COMPAT_REPLY_QUEUE_MAX bytes of
  *    replies wait for a client that does not read, nothing more is read or
