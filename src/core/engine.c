@@ -483,6 +483,23 @@ static void roll_back(Engine *e, Protection *p) {
         protection_free(p);
 }
 
+/*
+ * A scope of this name with processes but no record is what an earlier
+ * protection could not empty (its process exited, its children could not go
+ * back). Joining it would hand those to this protection's restore.
+ */
+static int check_scope_unused(Engine *e, const Protection *p, OpError *err) {
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+
+        if (!e->backend.has_cgroup || e->backend.vtable->list_pids(&e->backend, p, &pids, &n) < 0 || n == 0)
+                return 0;
+        return op_error_set(err, -EBUSY, OOMPROTECT_ERROR_BACKEND,
+                            "%s still holds %zu process(es) of an earlier protection of PID %d; "
+                            "move them out (or end them) first.",
+                            p->scope_cgroup, n, (int) p->pid);
+}
+
 static int protect_existing(Engine *e, Protection *existing, const ProcInfo *info, Protection **ret) {
         if (existing->starttime == info->stat.starttime) {
                 *ret = existing;
@@ -521,6 +538,9 @@ int engine_protect(Engine *e, const ProtectRequest *req, Protection **ret, OpErr
                 goto out;
         }
         r = build_protection(e, req, &info, &p, err);
+        if (r < 0)
+                goto out;
+        r = check_scope_unused(e, p, err);
         if (r < 0)
                 goto out;
 

@@ -470,6 +470,34 @@ static void assert_untouched(pid_t pid) {
         assert_false(cgroup_exists(&sb, scope));
 }
 
+
+static void test_leftover_scope_with_processes_is_not_joined(void **state) {
+        _cleanup_free_ char *scope = scope_of(kid.pid);
+        Protection *p = NULL;
+        OpError err = {};
+        Child stray;
+        int fd;
+
+        /* What an earlier protection of the same PID number could not empty. */
+        assert_int_equal(sandbox_spawn(&sb, "orig-stray", sb.child_adj, &stray), 0);
+        assert_int_equal(cgroup_open_root(sb.mount, &fd), 0);
+        assert_int_equal(cgroup_create(fd, scope), 0);
+        assert_int_equal(cgroup_attach(fd, scope, stray.pid), 0);
+        ProtectRequest req = request(kid.pid);
+        assert_int_equal(engine_protect(engine, &req, &p, &err), -EBUSY);
+        assert_non_null(strstr(err.message, "earlier protection"));
+        assert_restored(kid.pid, "orig-a", sb.child_adj);
+        assert_null(engine_get(engine, kid.pid));
+        assert_int_equal(saved_records(), 0);
+        _cleanup_free_ char *stray_cg = pid_cgroup(stray.pid);
+        assert_string_equal(stray_cg + 1, scope); /* left where it was */
+        child_kill(&stray);
+        for (int i = 0; i < 100 && cgroup_remove(fd, scope) < 0; i++)
+                usleep(10000);
+        close(fd);
+        assert_false(cgroup_exists(&sb, scope));
+}
+
 static void test_over_budget_is_refused_and_changes_nothing(void **state) {
         ProtectRequest req = request(kid.pid);
         Protection *p = NULL;
@@ -737,6 +765,7 @@ int main(void) {
                 T(test_descendants_of_a_group_member_leave_out_other_users_processes),
                 T(test_children_forked_during_unprotect_get_the_original_adj),
                 T(test_over_budget_is_refused_and_changes_nothing),
+                T(test_leftover_scope_with_processes_is_not_joined),
                 T(test_huge_or_bad_options_are_refused_and_change_nothing),
                 T(test_refuses_pid1_self_zombie_vanished_thread_and_bad_pid),
                 T(test_refuses_another_uids_process_when_owner_is_set),
