@@ -12,7 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 #include "cgroup.h"
+#include "engine.h"
 #include "fileio.h"
 #include "itest.h"
 #include "macro.h"
@@ -95,6 +103,20 @@ int sandbox_setup(Sandbox *s, const char **reason) {
         s->child_adj = s->can_lower_adj ? 0 : 700;
         if (!s->can_lower_adj)
                 fprintf(stderr, "# note: no CAP_SYS_RESOURCE here; protecting with oom_score_adj 0 from 700\n");
+        return 0;
+}
+
+int sandbox_setup_or_skip(Sandbox *s, bool need_daemon) {
+        const char *reason = NULL;
+
+        if (need_daemon && !getenv("OOMPROTECT_DAEMON")) {
+                printf("SKIP: OOMPROTECT_DAEMON does not name the oomprotectd to test (ctest sets it)\n");
+                return 77;
+        }
+        if (sandbox_setup(s, &reason) != 0) {
+                printf("SKIP: %s\n", reason);
+                return 77;
+        }
         return 0;
 }
 
@@ -394,4 +416,28 @@ bool file_contains(const char *path, const char *needle) {
         _cleanup_free_ char *text = NULL;
 
         return read_full_file_at(AT_FDCWD, path, 64 << 20, &text, NULL) >= 0 && strstr(text, needle);
+}
+
+void engine_killed_at(const Config *c, pid_t target, const char *point) {
+        pid_t pid = fork();
+        int status;
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                ProtectRequest req = { .pid = target, .pidfd = -1, .source = "test", .owner = UID_ANY };
+                Engine *e = NULL;
+                OpError err = {};
+                Protection *p = NULL;
+
+                setenv("OOMPROTECT_FAULT", point, 1);
+                if (engine_new(c, NULL, NULL, &e, &err) < 0 || engine_start(e) < 0)
+                        _exit(2);
+                if (engine_protect(e, &req, &p, &err) < 0)
+                        _exit(3);
+                (void) engine_unprotect(e, target, UID_ANY, "test", NULL, &err);
+                _exit(4); /* the point was not reached */
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(WTERMSIG(status), SIGKILL);
 }

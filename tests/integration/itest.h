@@ -28,11 +28,24 @@ typedef struct Sandbox {
 /* 0, or 77 with *reason set when the host cannot run these tests. */
 int sandbox_setup(Sandbox *s, const char **reason);
 void sandbox_teardown(Sandbox *s);
+/*
+ * For main(): 0 when the sandbox is set up (and, with need_daemon, ctest named
+ * the oomprotectd to test in $OOMPROTECT_DAEMON); else prints "SKIP: reason"
+ * and returns 77, ctest's skip code.
+ */
+int sandbox_setup_or_skip(Sandbox *s, bool need_daemon);
 
 /* A config for this sandbox (Backend, CgroupRoot, Slice, StateDirectory, CompatDirectory, OOMScoreAdjust). */
 void sandbox_config(const Sandbox *s, Config *c);
 /* The same as an INI file at path, with extra lines appended. */
 void sandbox_write_config(const Sandbox *s, const char *path, const char *extra);
+
+/*
+ * A daemon stand-in killed at one named instant: a forked engine with config
+ * c that protects target, then unprotects it, with OOMPROTECT_FAULT=point.
+ * Asserts it died of SIGKILL there (the point was reached).
+ */
+void engine_killed_at(const Config *c, pid_t target, const char *point);
 
 /* A child that joins <top>/<sub> (created if needed), sets its adj, then waits for commands. */
 typedef struct Child {

@@ -1145,7 +1145,6 @@ static void test_socket_activation_uses_the_fifo_and_socket_passed_in(void **sta
 }
 
 int main(void) {
-        const char *reason = NULL;
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
                 T(test_ctl_echo_protects_a_process_and_echo_0_restores_it_exactly),
@@ -1176,14 +1175,8 @@ int main(void) {
         };
         int r;
 
-        if (!getenv("OOMPROTECT_DAEMON")) {
-                printf("SKIP: OOMPROTECT_DAEMON does not name the oomprotectd to test (ctest sets it)\n");
+        if (sandbox_setup_or_skip(&sb, true) != 0)
                 return 77;
-        }
-        if (sandbox_setup(&sb, &reason) != 0) {
-                printf("SKIP: %s\n", reason);
-                return 77;
-        }
         signal(SIGPIPE, SIG_IGN);
         /* uid 65534 must reach ctl.sock below the (mkdtemp 0700) state directory. */
         if (chmod(sb.statedir, 0755) < 0) {

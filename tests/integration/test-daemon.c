@@ -58,26 +58,11 @@ static int teardown(void **state) {
 
 /* An earlier daemon that protected pid and was SIGKILLed at point. */
 static void protect_and_die_at(pid_t pid, const char *point) {
-        pid_t child = fork();
-        int status;
+        Config c;
 
-        assert_true(child >= 0);
-        if (child == 0) {
-                Config c;
-                Engine *e = NULL;
-                OpError err = {};
-                Protection *p = NULL;
-                ProtectRequest req = { .pid = pid, .pidfd = -1, .source = "test", .owner = UID_ANY };
-
-                sandbox_config(&sb, &c);
-                setenv("OOMPROTECT_FAULT", point, 1);
-                if (engine_new(&c, NULL, NULL, &e, &err) < 0 || engine_start(e) < 0 ||
-                    engine_protect(e, &req, &p, &err) < 0)
-                        _exit(3);
-                _exit(4);
-        }
-        assert_int_equal(waitpid(child, &status, 0), child);
-        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        sandbox_config(&sb, &c);
+        engine_killed_at(&c, pid, point);
+        config_done(&c);
 }
 
 static void start_daemon(void) {
@@ -193,7 +178,6 @@ static void test_daemon_refuses_to_start_on_an_unusable_cgroup_root(void **state
 }
 
 int main(void) {
-        const char *reason = NULL;
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
                 T(test_daemon_reapplies_a_record_persisted_before_a_crash),
@@ -207,14 +191,8 @@ int main(void) {
         };
         int r;
 
-        if (!getenv("OOMPROTECT_DAEMON")) {
-                printf("SKIP: OOMPROTECT_DAEMON does not name the oomprotectd to test (ctest sets it)\n");
+        if (sandbox_setup_or_skip(&sb, true) != 0)
                 return 77;
-        }
-        if (sandbox_setup(&sb, &reason) != 0) {
-                printf("SKIP: %s\n", reason);
-                return 77;
-        }
         r = cmocka_run_group_tests(tests, NULL, NULL);
         sandbox_teardown(&sb);
         return r;

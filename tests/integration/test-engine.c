@@ -689,31 +689,6 @@ static void test_corrupt_state_is_moved_aside_at_start(void **state) {
         assert_int_equal(system(path), 0);
 }
 
-/* A daemon stand-in, killed at one named instant of protect or unprotect. */
-static void run_killed_at(const char *point, pid_t target) {
-        pid_t pid = fork();
-        int status;
-
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                Engine *e = NULL;
-                OpError err = {};
-                Protection *p = NULL;
-                ProtectRequest req = request(target);
-
-                setenv("OOMPROTECT_FAULT", point, 1);
-                if (engine_new(&cfg, NULL, NULL, &e, &err) < 0 || engine_start(e) < 0)
-                        _exit(2);
-                if (engine_protect(e, &req, &p, &err) < 0)
-                        _exit(3);
-                (void) engine_unprotect(e, target, UID_ANY, "test", NULL, &err);
-                _exit(4); /* the point was not reached */
-        }
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFSIGNALED(status));
-        assert_int_equal(WTERMSIG(status), SIGKILL);
-}
-
 static void test_sigkill_at_every_step_leaves_protected_or_fully_restored(void **state) {
         static const char *const points[] = {
                 "protect:persisted",         "protect:slice-raised", "protect:scope-applied",
@@ -724,7 +699,7 @@ static void test_sigkill_at_every_step_leaves_protected_or_fully_restored(void *
 
         engine = engine_free(engine);
         for (size_t i = 0; i < ELEMENTSOF(points); i++) {
-                run_killed_at(points[i], kid.pid);
+                engine_killed_at(&cfg, kid.pid, points[i]);
                 start_engine(); /* the restarted daemon */
                 if (engine_get(engine, kid.pid)) {
                         assert_protected(kid.pid);
@@ -749,7 +724,6 @@ static void test_sigkill_at_every_step_leaves_protected_or_fully_restored(void *
 }
 
 int main(void) {
-        const char *reason = NULL;
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
                 T(test_protect_moves_process_into_scope_and_sets_adj),
@@ -779,10 +753,8 @@ int main(void) {
         };
         int r;
 
-        if (sandbox_setup(&sb, &reason) != 0) {
-                printf("SKIP: %s\n", reason);
+        if (sandbox_setup_or_skip(&sb, false) != 0)
                 return 77;
-        }
         r = cmocka_run_group_tests(tests, NULL, NULL);
         sandbox_teardown(&sb);
         return r;
