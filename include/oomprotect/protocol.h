@@ -24,6 +24,7 @@
 #define OOMPROTECT_ERROR_INVALID_PROCESS OOMPROTECT_ERROR_PREFIX "InvalidProcess"
 #define OOMPROTECT_ERROR_INVALID_ARGUMENT OOMPROTECT_ERROR_PREFIX "InvalidArgument"
 #define OOMPROTECT_ERROR_BACKEND OOMPROTECT_ERROR_PREFIX "BackendFailure"
+#define OOMPROTECT_ERROR_BUSY OOMPROTECT_ERROR_PREFIX "Busy"
 
 /* Default paths; every one can be changed in the configuration. */
 #define OOMPROTECT_CONFIG_FILE "/etc/oomprotect/oomprotectd.conf"

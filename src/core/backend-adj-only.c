@@ -17,12 +17,12 @@ static int adj_only_init(Backend *b, OpError *e) {
         return b->memory_note ? 0 : -ENOMEM;
 }
 
-static int adj_only_apply(Backend *b, const Protection *p, OpError *e) {
-        return 0;
+static void adj_only_apply(Backend *b, const Protection *p, BackendDone done, void *userdata) {
+        backend_complete(b, done, 0, NULL, userdata);
 }
 
-static int adj_only_freeze(Backend *b, const Protection *p, bool freeze) {
-        return 0; /* no scope to freeze */
+static void adj_only_freeze(Backend *b, const Protection *p, bool freeze, BackendDone done, void *userdata) {
+        backend_complete(b, done, 0, NULL, userdata); /* no scope to freeze */
 }
 
 /* No scope: what the protection covers is the process and the children it has now. */
@@ -30,13 +30,15 @@ static int adj_only_list_pids(Backend *b, const Protection *p, pid_t **ret, size
         return proc_get_descendants(b->procfd, p->pid, ret, ret_n);
 }
 
-static int adj_only_restore(Backend *b, const Protection *p, RestoreReport *ret) {
-        *ret = (RestoreReport) {};
-        return 0;
+static void adj_only_restore(Backend *b, const Protection *p, BackendRestoreDone done, void *userdata) {
+        RestoreReport none = {};
+
+        backend_complete_restore(b, done, 0, NULL, &none, userdata);
 }
 
-static int adj_only_set_slice_memory_min(Backend *b, uint64_t bytes) {
-        return 0;
+static void adj_only_set_memory_protection(Backend *b, const char *cgroup, const char *unit, uint64_t min,
+                                           uint64_t low, BackendDone done, void *userdata) {
+        backend_complete(b, done, 0, NULL, userdata);
 }
 
 static int adj_only_read_oom_kills(Backend *b, uint64_t *ret) {
@@ -50,6 +52,6 @@ const BackendVTable backend_adj_only_vtable = {
         .freeze = adj_only_freeze,
         .list_pids = adj_only_list_pids,
         .restore = adj_only_restore,
-        .set_slice_memory_min = adj_only_set_slice_memory_min,
+        .set_memory_protection = adj_only_set_memory_protection,
         .read_oom_kills = adj_only_read_oom_kills,
 };

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/xattr.h>
 
 #include "backend.h"
@@ -13,9 +14,26 @@
 
 /*
  * The cgroupfs backend: direct I/O below a dirfd of the cgroup2 mount, for
- * hosts where nobody else owns the tree (containers, OpenRC, embedded) and,
- * until the systemd backend exists, everywhere.
+ * hosts where nobody else owns the tree (containers, OpenRC, embedded).
+ * The kernel answers every write at once, so every operation completes
+ * before it returns, except freezing, which waits (from the event loop) for
+ * cgroup.events to say "frozen 1".
  */
+
+/* A freeze waiting for the kernel. */
+typedef struct FreezeWait FreezeWait;
+struct FreezeWait {
+        FreezeWait *prev, *next;
+        Backend *backend;
+        int fd;
+        sd_event_source *io, *timer;
+        BackendDone done;
+        void *userdata;
+};
+
+typedef struct CgroupfsData {
+        FreezeWait *waits;
+} CgroupfsData;
 
 /* How often restore re-reads a scope that a fork keeps filling while it empties it. */
 #define RESTORE_ATTEMPTS 16
@@ -23,6 +41,9 @@
 static int cgroupfs_init(Backend *b, OpError *e) {
         int r;
 
+        b->data = calloc(1, sizeof(CgroupfsData));
+        if (!b->data)
+                return -ENOMEM;
         r = cgroup_create(b->rootfd, b->slice_rel);
         if (r < 0)
                 return op_error_set(e, r, NULL, "Cannot create %s/%s: %s", b->root_path, b->slice_rel,
@@ -44,7 +65,31 @@ static int cgroupfs_init(Backend *b, OpError *e) {
         return 0;
 }
 
+static FreezeWait *freeze_wait_free(FreezeWait *w) {
+        CgroupfsData *d = w->backend->data;
+
+        if (w->prev)
+                w->prev->next = w->next;
+        else
+                d->waits = w->next;
+        if (w->next)
+                w->next->prev = w->prev;
+        sd_event_source_disable_unref(w->io);
+        sd_event_source_disable_unref(w->timer);
+        safe_close(w->fd);
+        free(w);
+        return NULL;
+}
+
 static void cgroupfs_done(Backend *b) {
+        CgroupfsData *d = b->data;
+
+        if (!d)
+                return;
+        while (d->waits)
+                freeze_wait_free(d->waits);
+        free(d);
+        b->data = NULL;
 }
 
 static int scope_rel(const Protection *p, const char **ret) {
@@ -93,7 +138,7 @@ static int tune_scope(Backend *b, const char *rel, const Protection *p, OpError 
         return 0;
 }
 
-static int cgroupfs_apply(Backend *b, const Protection *p, OpError *e) {
+static int apply_scope(Backend *b, const Protection *p, OpError *e) {
         const char *rel;
         int r;
 
@@ -108,7 +153,7 @@ static int cgroupfs_apply(Backend *b, const Protection *p, OpError *e) {
                 return r;
         mark_oomd_preference(b, rel);
         /* A daemon killed in the middle of a restore leaves the scope frozen: re-applying thaws it. */
-        (void) cgroup_freeze(b->rootfd, rel, false, 0);
+        (void) cgroup_freeze(b->rootfd, rel, false, NULL);
 
         r = cgroup_attach(b->rootfd, rel, p->pid);
         if (r < 0)
@@ -123,16 +168,11 @@ static int cgroupfs_apply(Backend *b, const Protection *p, OpError *e) {
         return 0;
 }
 
-static int report_add(RestoreReport *r, pid_t pid) {
-        for (size_t i = 0; i < r->n_pids; i++)
-                if (r->pids[i] == pid)
-                        return 0;
-        pid_t *n = realloc(r->pids, (r->n_pids + 1) * sizeof(pid_t));
-        if (!n)
-                return -ENOMEM;
-        r->pids = n;
-        r->pids[r->n_pids++] = pid;
-        return 0;
+static void cgroupfs_apply(Backend *b, const Protection *p, BackendDone done, void *userdata) {
+        OpError e = {};
+        int r = apply_scope(b, p, &e);
+
+        backend_complete(b, done, r, &e, userdata);
 }
 
 /* Moves pid to its original cgroup, or to the nearest ancestor that still exists. */
@@ -159,16 +199,76 @@ static int move_back(Backend *b, const Protection *p, pid_t pid, RestoreReport *
         return asprintf(&report->fallback_path, "/%s", streq(nearest, ".") ? "" : nearest) < 0 ? -ENOMEM : 0;
 }
 
-#define FREEZE_TIMEOUT_MS 500
+#define FREEZE_TIMEOUT_USEC (500 * 1000ULL)
 
-static int cgroupfs_freeze(Backend *b, const Protection *p, bool freeze) {
-        const char *rel;
+static void freeze_wait_finish(FreezeWait *w, int r) {
+        Backend *b = w->backend;
+        BackendDone done = w->done;
+        void *userdata = w->userdata;
+
+        freeze_wait_free(w);
+        backend_complete(b, done, r, NULL, userdata);
+}
+
+static int on_freeze_events(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        FreezeWait *w = userdata;
+
+        if (cgroup_events_frozen(w->fd))
+                freeze_wait_finish(w, 0);
+        return 0;
+}
+
+static int on_freeze_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        FreezeWait *w = userdata;
+
+        /* The kernel rate-limits the notification: look once more before giving up. */
+        freeze_wait_finish(w, cgroup_events_frozen(w->fd) ? 0 : -ETIMEDOUT);
+        return 0;
+}
+
+/* Waits from the event loop for cgroup.events (fd, taken) to say frozen; done then, or after a timeout. */
+static int wait_frozen(Backend *b, int fd, BackendDone done, void *userdata) {
+        CgroupfsData *d = b->data;
+        FreezeWait *w;
         int r;
 
-        r = scope_rel(p, &rel);
-        if (r < 0)
+        if (!b->event) {
+                safe_close(fd);
+                return -ETIMEDOUT; /* nothing to wait with: restore without the freeze */
+        }
+        w = calloc(1, sizeof(FreezeWait));
+        if (!w) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        *w = (FreezeWait) { .backend = b, .fd = fd, .done = done, .userdata = userdata, .next = d->waits };
+        if (w->next)
+                w->next->prev = w;
+        d->waits = w;
+        r = sd_event_add_io(b->event, &w->io, fd, EPOLLPRI, on_freeze_events, w);
+        if (r >= 0)
+                r = sd_event_add_time_relative(b->event, &w->timer, CLOCK_MONOTONIC, FREEZE_TIMEOUT_USEC, 0,
+                                               on_freeze_timeout, w);
+        if (r < 0) {
+                freeze_wait_free(w);
                 return r;
-        return cgroup_freeze(b->rootfd, rel, freeze, FREEZE_TIMEOUT_MS);
+        }
+        return 0;
+}
+
+static void cgroupfs_freeze(Backend *b, const Protection *p, bool freeze, BackendDone done, void *userdata) {
+        const char *rel;
+        int fd = -EBADF, r;
+
+        r = scope_rel(p, &rel);
+        if (r >= 0)
+                r = cgroup_freeze(b->rootfd, rel, freeze, &fd);
+        if (r == 1) {
+                r = wait_frozen(b, fd, done, userdata);
+                if (r >= 0)
+                        return;
+        }
+        backend_complete(b, done, r, NULL, userdata);
 }
 
 static int cgroupfs_list_pids(Backend *b, const Protection *p, pid_t **ret, size_t *ret_n) {
@@ -204,7 +304,7 @@ static int empty_scope(Backend *b, const Protection *p, const char *rel, Restore
                 if (attempt == RESTORE_ATTEMPTS)
                         break;
                 for (size_t i = 0; i < n; i++) {
-                        r = report_add(report, pids[i]);
+                        r = restore_report_add(report, pids[i]);
                         if (r >= 0)
                                 r = move_back(b, p, pids[i], report);
                         if (r < 0)
@@ -214,29 +314,46 @@ static int empty_scope(Backend *b, const Protection *p, const char *rel, Restore
         return -EBUSY;
 }
 
-static int cgroupfs_restore(Backend *b, const Protection *p, RestoreReport *ret) {
-        RestoreReport report = {};
+static void cgroupfs_restore(Backend *b, const Protection *p, BackendRestoreDone done, void *userdata) {
+        _cleanup_(restore_report_done) RestoreReport report = {};
+        OpError e = {};
         const char *rel;
         int r;
 
         r = scope_rel(p, &rel);
-        if (r < 0)
-                return r;
-        r = empty_scope(b, p, rel, &report);
+        if (r >= 0)
+                r = empty_scope(b, p, rel, &report);
         if (r >= 0)
                 r = cgroup_remove(b->rootfd, rel);
-        if (r < 0) {
-                restore_report_done(&report);
-                return r;
-        }
-        *ret = report;
+        if (r < 0)
+                op_error_set(&e, r, NULL, "Cannot move everything out of %s: %s", strna(p->scope_cgroup),
+                             strerror(-r));
+        backend_complete_restore(b, done, r, &e, &report, userdata);
+}
+
+/* Direct writes: on cgroupfs nobody else owns the tree. */
+int backend_write_memory_protection(Backend *b, const char *cgroup, uint64_t min, uint64_t low, OpError *e) {
+        const char *rel = cgroup_path_to_rel(cgroup);
+        int r;
+
+        if (!b->has_memory)
+                return 0;
+        if (!rel)
+                return op_error_set(e, -EINVAL, NULL, "Bad cgroup path %s.", strna(cgroup));
+        r = cgroup_write_u64(b->rootfd, rel, "memory.min", min);
+        if (r >= 0)
+                r = cgroup_write_u64(b->rootfd, rel, "memory.low", low);
+        if (r < 0)
+                return op_error_set(e, r, NULL, "Cannot set memory.min/memory.low of %s: %s", cgroup, strerror(-r));
         return 0;
 }
 
-static int cgroupfs_set_slice_memory_min(Backend *b, uint64_t bytes) {
-        if (!b->has_memory)
-                return 0;
-        return cgroup_write_u64(b->rootfd, b->slice_rel, "memory.min", bytes);
+static void cgroupfs_set_memory_protection(Backend *b, const char *cgroup, const char *unit, uint64_t min,
+                                           uint64_t low, BackendDone done, void *userdata) {
+        OpError e = {};
+        int r = backend_write_memory_protection(b, cgroup, min, low, &e);
+
+        backend_complete(b, done, r, &e, userdata);
 }
 
 static int cgroupfs_read_oom_kills(Backend *b, uint64_t *ret) {
@@ -259,6 +376,6 @@ const BackendVTable backend_cgroupfs_vtable = {
         .freeze = cgroupfs_freeze,
         .list_pids = cgroupfs_list_pids,
         .restore = cgroupfs_restore,
-        .set_slice_memory_min = cgroupfs_set_slice_memory_min,
+        .set_memory_protection = cgroupfs_set_memory_protection,
         .read_oom_kills = cgroupfs_read_oom_kills,
 };

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <systemd/sd-event.h>
 
 #include "config.h"
 #include "op-error.h"
@@ -16,10 +17,12 @@
  * cgroup managers). oom_score_adj is not the backend's business: the engine
  * sets it the same way on every host.
  *
- * Every operation is synchronous and returns 0 or a negative errno. A backend
- * that must wait for someone else (systemd's job queue) will return 1 from
- * apply/restore and complete later through engine_backend_done(); the engine
- * keeps the record in a pending state meanwhile.
+ * The operations that change something are asynchronous: each takes a
+ * completion and calls it exactly once, either before it returns (cgroupfs,
+ * adj-only: the kernel answers at once) or later from the event loop
+ * (systemd: a job of PID 1 ends with JobRemoved). A caller therefore touches
+ * nothing it does not own after starting one. backend_done() cancels what is
+ * still pending without calling the completions.
  */
 
 typedef struct Backend Backend;
@@ -28,27 +31,39 @@ typedef struct Backend Backend;
 typedef struct RestoreReport {
         pid_t *pids; /* the processes that were in the scope, moved back */
         size_t n_pids;
-        bool fallback;       /* the original cgroup was gone: an ancestor took them */
-        char *fallback_path; /* that ancestor, "/a/b" */
+        bool fallback;       /* the original cgroup was gone: another place took them */
+        char *fallback_path; /* that place, "/a/b" */
 } RestoreReport;
 
 void restore_report_done(RestoreReport *r);
+/* Adds pid once (-ENOMEM). */
+int restore_report_add(RestoreReport *r, pid_t pid);
+
+/* r < 0: failed, *err (never NULL then) says why. */
+typedef void (*BackendDone)(int r, const OpError *err, void *userdata);
+/* report is the callee's: take what you need (TAKE_PTR) before returning. */
+typedef void (*BackendRestoreDone)(int r, const OpError *err, RestoreReport *report, void *userdata);
 
 typedef struct BackendVTable {
         const char *name;
-        /* Create the slice, enable the memory controller where needed, fill has_cgroup/has_memory. */
+        /* Create the slice, enable the memory controller where needed, fill has_cgroup/has_memory. Synchronous. */
         int (*init)(Backend *b, OpError *e);
         void (*done)(Backend *b);
-        /* Put p->pid (and p->members) into the scope and tune it. Idempotent: reconcile re-applies. */
-        int (*apply)(Backend *b, const Protection *p, OpError *e);
-        /* Freeze (or thaw) the processes of p's scope, so that none forks while it is restored. Best effort. */
-        int (*freeze)(Backend *b, const Protection *p, bool freeze);
-        /* The processes p covers now: those in its scope (adj-only: the process's descendants). */
+        /* Moved protections: put p->pid (and p->members) into the scope and tune it. Idempotent. */
+        void (*apply)(Backend *b, const Protection *p, BackendDone done, void *userdata);
+        /* Freeze (or thaw) the processes of p's scope, so that none forks while it is restored. */
+        void (*freeze)(Backend *b, const Protection *p, bool freeze, BackendDone done, void *userdata);
+        /* The processes p covers now: those in its scope (in place, adj-only: the process's descendants). */
         int (*list_pids)(Backend *b, const Protection *p, pid_t **ret, size_t *ret_n);
-        /* Move everything left in the scope back to where it came from, then remove the scope. */
-        int (*restore)(Backend *b, const Protection *p, RestoreReport *ret);
-        /* The slice's own memory.min, kept >= the sum of its scopes. */
-        int (*set_slice_memory_min)(Backend *b, uint64_t bytes);
+        /* Moved protections: everything left in the scope back to where it came from, then the scope gone. */
+        void (*restore)(Backend *b, const Protection *p, BackendRestoreDone done, void *userdata);
+        /*
+         * memory.min/memory.low of a cgroup that is not ours (an in-place
+         * target, its ancestors) or of the slice; unit: its systemd unit
+         * when it is one (NULL inside a delegated subtree, on cgroupfs).
+         */
+        void (*set_memory_protection)(Backend *b, const char *cgroup, const char *unit, uint64_t min, uint64_t low,
+                                      BackendDone done, void *userdata);
         /* memory.events' oom_kill count of the slice (-EOPNOTSUPP without the memory controller). */
         int (*read_oom_kills)(Backend *b, uint64_t *ret);
 } BackendVTable;
@@ -56,26 +71,45 @@ typedef struct BackendVTable {
 struct Backend {
         const BackendVTable *vtable;
         const Config *config;
+        sd_event *event;    /* for what completes later */
         int procfd;
         int rootfd;         /* cgroup2 mount, -EBADF on adj-only */
         char *root_path;    /* "/sys/fs/cgroup" */
         char *slice_rel;    /* "protected.slice" or "a.slice/a-protected.slice", relative to root */
         bool has_cgroup;    /* processes are moved into scopes */
         bool has_memory;    /* memory.min/low/oom.group are written */
-        char *memory_note;  /* why has_memory is false, for status and logs */
+        char *memory_note;  /* why has_memory is false, or what systemd refused, for status and logs */
+        uint64_t pids_floor; /* the pids.max a moved process gets anyway (systemd's DefaultTasksMax=), else UINT64_MAX */
+        uint64_t test_delay_usec; /* $OOMPROTECT_TEST_BACKEND_DELAY_USEC: completions come this much later */
+        void *data;         /* the implementation's own */
+        /* Someone else removed the scope of pid (systemctl stop, a move by another tool): the engine's. */
+        void (*scope_gone)(Backend *b, pid_t pid, void *userdata);
+        void *scope_gone_userdata;
 };
 
 extern const BackendVTable backend_cgroupfs_vtable;
 extern const BackendVTable backend_adj_only_vtable;
+extern const BackendVTable backend_systemd_vtable;
 
 /*
- * Chooses and initializes the backend for c->backend. With "auto": cgroupfs
- * where a writable cgroup2 is found, adj-only elsewhere (the reason is in
- * *ret_note). The systemd backend is not built yet: Backend=systemd is
- * refused, and auto does not pick it.
+ * Chooses and initializes the backend for c->backend. With "auto": systemd
+ * where PID 1 is systemd and its bus answers, cgroupfs where a writable
+ * cgroup2 is found, adj-only elsewhere (the reason is in *ret_note).
  */
-int backend_open(Backend *b, const Config *c, int procfd, char **ret_note, OpError *e);
+int backend_open(Backend *b, const Config *c, sd_event *event, int procfd, char **ret_note, OpError *e);
 void backend_close(Backend *b);
 
 /* "/protected.slice/oomprotect-PID.scope" for this backend's slice. */
 int backend_scope_path(const Backend *b, pid_t pid, char **ret);
+
+/*
+ * For the implementations: calls done now, or after test_delay_usec from
+ * the event loop (the test hook that lets the build machine, which has no
+ * systemd, see every front end wait for a backend that answers later).
+ */
+/* memory.min and memory.low written directly (no-op without the memory controller). */
+int backend_write_memory_protection(Backend *b, const char *cgroup, uint64_t min, uint64_t low, OpError *e);
+
+void backend_complete(Backend *b, BackendDone done, int r, const OpError *err, void *userdata);
+void backend_complete_restore(Backend *b, BackendRestoreDone done, int r, const OpError *err, RestoreReport *report,
+                              void *userdata);

@@ -310,7 +310,7 @@ int cgroup_get_pids(int rootfd, const char *rel, pid_t **ret, size_t *ret_n) {
         return 0;
 }
 
-static bool events_say_frozen(int fd) {
+bool cgroup_events_frozen(int fd) {
         char buf[512];
         uint64_t frozen;
         ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
@@ -321,13 +321,13 @@ static bool events_say_frozen(int fd) {
         return cgroup_parse_keyed(buf, "frozen", &frozen) >= 0 && frozen == 1;
 }
 
-int cgroup_freeze(int rootfd, const char *rel, bool freeze, int timeout_ms) {
+int cgroup_freeze(int rootfd, const char *rel, bool freeze, int *ret_events_fd) {
         _cleanup_close_ int fd = -EBADF;
         char path[4096];
         int r;
 
         r = cgroup_write(rootfd, rel, "cgroup.freeze", freeze ? "1" : "0");
-        if (r < 0 || !freeze)
+        if (r < 0 || !freeze || !ret_events_fd)
                 return r;
         r = join(rel, "cgroup.events", path, sizeof(path));
         if (r < 0)
@@ -335,14 +335,10 @@ int cgroup_freeze(int rootfd, const char *rel, bool freeze, int timeout_ms) {
         fd = openat(rootfd, path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        /* The kernel signals a change of cgroup.events with POLLPRI. */
-        for (int waited = 0; !events_say_frozen(fd); waited += 10) {
-                struct pollfd p = { .fd = fd, .events = POLLPRI };
-                if (waited >= timeout_ms)
-                        return -ETIMEDOUT;
-                (void) poll(&p, 1, 10);
-        }
-        return 0;
+        if (cgroup_events_frozen(fd))
+                return 0;
+        *ret_events_fd = TAKE_FD(fd);
+        return 1;
 }
 
 int cgroup_remove(int rootfd, const char *rel) {
@@ -368,5 +364,62 @@ int cgroup_nearest_existing(int rootfd, const char *rel, char **ret) {
                 *slash = '\0';
         }
         *ret = TAKE_PTR(path);
+        return 0;
+}
+
+bool cgroup_limit_text_limits(const char *file, const char *text, uint64_t pids_floor) {
+        size_t n = strcspn(text, " \n");
+        uint64_t v;
+
+        if (streq(file, "pids.max")) {
+                _cleanup_free_ char *num = strndup(text, n);
+                if (!num || streq(num, "max"))
+                        return false;
+                return parse_u64_base0(num, &v) < 0 || v < pids_floor;
+        }
+        if (streq(file, "io.max"))
+                return text[strspn(text, " \n")] != '\0'; /* one line per limited device, empty when none */
+        if (streq(file, "cpu.max")) /* "max 100000" */
+                return !(n == 3 && strncmp(text, "max", 3) == 0);
+        return !(n == 3 && strncmp(text, "max", 3) == 0 && text[strspn(text + 3, " \n") + 3] == '\0');
+}
+
+int cgroup_find_limit(int rootfd, const char *rel, uint64_t pids_floor, const char **ret_file) {
+        static const char *const files[] = { "memory.max", "memory.high", "memory.swap.max", "pids.max", "cpu.max",
+                                             "io.max" };
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                _cleanup_free_ char *text = NULL;
+                int r = cgroup_read(rootfd, rel, files[i], &text);
+                if (r == -ENOENT)
+                        continue; /* controller not enabled there: no limit of that kind */
+                if (r < 0)
+                        return r;
+                if (cgroup_limit_text_limits(files[i], text, pids_floor)) {
+                        if (ret_file)
+                                *ret_file = files[i];
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+int cgroup_read_protection(int rootfd, const char *rel, uint64_t *ret_min, uint64_t *ret_low) {
+        uint64_t v[2];
+        const char *files[2] = { "memory.min", "memory.low" };
+
+        for (size_t i = 0; i < 2; i++) {
+                _cleanup_free_ char *text = NULL;
+                int r = cgroup_read(rootfd, rel, files[i], &text);
+                if (r < 0)
+                        return r;
+                text[strcspn(text, "\n")] = '\0';
+                if (streq(text, "max"))
+                        v[i] = UINT64_MAX;
+                else if (parse_u64_base0(text, &v[i]) < 0)
+                        return -EBADMSG;
+        }
+        *ret_min = v[0];
+        *ret_low = v[1];
         return 0;
 }

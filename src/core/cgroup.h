@@ -56,14 +56,32 @@ int cgroup_attach(int rootfd, const char *rel, pid_t pid);
 int cgroup_get_pids(int rootfd, const char *rel, pid_t **ret, size_t *ret_n);
 
 /*
- * cgroup.freeze: freeze (and wait up to timeout_ms until the kernel reports
- * every process frozen, -ETIMEDOUT otherwise) or thaw rel. Frozen processes
- * cannot fork; a process moved out of a frozen cgroup thaws.
+ * cgroup.freeze: freeze or thaw rel, without waiting. Freezing returns 0
+ * when the kernel reports every process frozen already, else 1 with
+ * *ret_events_fd open on rel's cgroup.events: the kernel signals its
+ * change with EPOLLPRI (at most once per 10 ms per cgroup), and
+ * cgroup_events_frozen() tells when it is done. Frozen processes cannot
+ * fork; a process moved out of a frozen cgroup thaws.
  */
-int cgroup_freeze(int rootfd, const char *rel, bool freeze, int timeout_ms);
+int cgroup_freeze(int rootfd, const char *rel, bool freeze, int *ret_events_fd);
+bool cgroup_events_frozen(int events_fd);
 
 /* rmdir; a missing cgroup is fine (0), a populated one is -EBUSY. */
 int cgroup_remove(int rootfd, const char *rel);
 
 /* The deepest existing cgroup on the way from the root to rel ("." at worst): for a restore target that is gone. */
 int cgroup_nearest_existing(int rootfd, const char *rel, char **ret);
+
+/*
+ * Pure: whether the text of a limit file (memory.max, pids.max, cpu.max,
+ * io.max, ...) sets a limit. pids.max counts only below pids_floor: what the
+ * process would be held to anyway where it is moved (systemd gives every
+ * scope DefaultTasksMax=; UINT64_MAX: nothing, so any number counts).
+ */
+bool cgroup_limit_text_limits(const char *file, const char *text, uint64_t pids_floor);
+
+/* 1 when rel enforces a memory, swap, pids, cpu or io limit (*ret_file: which), 0 when none. */
+int cgroup_find_limit(int rootfd, const char *rel, uint64_t pids_floor, const char **ret_file);
+
+/* rel's memory.min and memory.low ("max" is UINT64_MAX). */
+int cgroup_read_protection(int rootfd, const char *rel, uint64_t *ret_min, uint64_t *ret_low);

@@ -138,12 +138,6 @@ static int set_string(char **field, const char *s) {
         return 0;
 }
 
-static bool endswith(const char *s, const char *suffix) {
-        size_t n = strlen(s), m = strlen(suffix);
-
-        return n >= m && streq(s + n - m, suffix);
-}
-
 /* ---- value validators ---- */
 
 /* Every parser explains a refusal: the reason ends up in the warning. */

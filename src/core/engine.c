@@ -21,12 +21,54 @@
 
 /*
  * The protection engine: protect, unprotect, exact restore, reconcile.
- * Order of every protect: identify, record, persist, then touch (slice
- * budget, scope, oom_score_adj); a failure after persisting rolls back what
- * was done and forgets the record. Order of every unprotect: restore, then
- * forget and persist. A SIGKILL at any instant thus leaves a record for
- * everything that may have been touched, and the next start re-applies it.
+ *
+ * Order of every protect: identify, record (state "applying"), persist,
+ * then touch (the slice's or the held cgroups' memory protection, the
+ * scope, oom_score_adj), then "active". A failure after persisting rolls
+ * back what was done and forgets the record. Order of every unprotect:
+ * state "restoring", persist, restore, then forget and persist. A SIGKILL at
+ * any instant thus leaves a record for everything that may have been
+ * touched, and the next start finishes what the record's state says:
+ * applying and active records are applied again, restoring ones restored.
+ *
+ * Backend operations complete through callbacks (see backend.h), so every
+ * engine operation is a chain of steps held in an EngineOp; with cgroupfs
+ * the whole chain runs before engine_protect() returns, with systemd it
+ * runs as PID 1's jobs end.
  */
+
+typedef struct Batch Batch;
+
+typedef struct EngineOp {
+        Engine *engine;
+        Protection *p; /* in the registry while the op runs */
+        EngineDone done;
+        void *userdata;
+        EngineResult result;
+        char *reason;
+        int pidfd;      /* protect: the pidfd identify() opened, handed to p when active */
+        bool newly;     /* protect: a new record (else: applied again, or settings changed) */
+        bool update;    /* protect: the settings of an active record changed; on failure they go back */
+        Protection old; /* ...and these were its settings */
+        bool alive;     /* restore: p->pid still is the recorded process */
+        bool rollback;  /* restore: undoing a failed protect, result.err is the protect's */
+        bool quiet;     /* restore: no "changed" callback (nothing was announced) */
+        Batch *batch;
+        unsigned joins; /* hold writes under way */
+        int join_error;
+        OpError join_err;
+        void (*after_join)(struct EngineOp *op);
+} EngineOp;
+
+/* Many restores (or revivals) under way together: one persist and one completion when all are done. */
+struct Batch {
+        Engine *engine;
+        EngineDone done;
+        void *userdata;
+        unsigned pending;
+        unsigned count; /* succeeded */
+        bool start;     /* engine_start's: count is the live protections */
+};
 
 void unprotect_report_done(UnprotectReport *r) {
         free(r->fallback_path);
@@ -58,7 +100,23 @@ static int mkdir_p(const char *path, mode_t mode) {
         }
 }
 
-int engine_new(const Config *c, const EngineCallbacks *cb, void *userdata, Engine **ret, OpError *err) {
+static int restore_begin(Engine *e, Protection *p, bool alive, bool quiet, const char *reason, Batch *batch,
+                         EngineDone done, void *userdata, OpError *err);
+
+/* Someone else stopped our scope: the process is elsewhere now. Its adj goes back, the record goes; said in the log. */
+static void on_scope_gone(Backend *b, pid_t pid, void *userdata) {
+        Engine *e = userdata;
+        Protection *p = registry_get(&e->registry, pid);
+
+        if (!p || p->pending || p->kind != PROTECTION_MOVED || p->state != PROTECTION_ACTIVE)
+                return;
+        log_warning("The scope of protected PID %d (%s) was removed outside oomprotectd; dropping its protection.",
+                    (int) pid, p->comm);
+        (void) restore_begin(e, p, true, false, "scope removed by someone else", NULL, NULL, NULL, NULL);
+}
+
+int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void *userdata, Engine **ret,
+               OpError *err) {
         _cleanup_(engine_freep) Engine *e = NULL;
         int r;
 
@@ -73,6 +131,13 @@ int engine_new(const Config *c, const EngineCallbacks *cb, void *userdata, Engin
                 e->callbacks = *cb;
         e->userdata = userdata;
         e->budget = config_budget_bytes(c, physical_memory());
+        if (event)
+                e->event = sd_event_ref(event);
+        else {
+                r = sd_event_default(&e->event);
+                if (r < 0)
+                        return op_error_set(err, r, NULL, "Cannot allocate an event loop: %s", strerror(-r));
+        }
 
         e->procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (e->procfd < 0)
@@ -85,21 +150,42 @@ int engine_new(const Config *c, const EngineCallbacks *cb, void *userdata, Engin
         if (e->statefd < 0)
                 return op_error_set(err, negative_errno(), NULL, "Cannot open StateDirectory=%s: %m",
                                     c->state_directory);
-        r = backend_open(&e->backend, c, e->procfd, &e->backend_note, err);
+        r = backend_open(&e->backend, c, e->event, e->procfd, &e->backend_note, err);
         if (r < 0)
                 return r;
+        e->backend.scope_gone = on_scope_gone;
+        e->backend.scope_gone_userdata = e;
         *ret = TAKE_PTR(e);
         return 0;
 }
 
+static void on_started(Engine *e, const EngineResult *res, void *userdata);
+
 Engine *engine_free(Engine *e) {
         if (!e)
                 return NULL;
-        registry_done(&e->registry);
+        /* Pending backend work is cancelled: no completion runs after this. */
         backend_close(&e->backend);
+        for (size_t i = 0; i < e->registry.n; i++) {
+                EngineOp *op = e->registry.items[i]->pending;
+                if (!op)
+                        continue;
+                if (op->batch && --op->batch->pending == 0) {
+                        if (op->batch->done == on_started)
+                                free(op->batch->userdata); /* engine_start's caller record */
+                        free(op->batch);
+                }
+                safe_close(op->pidfd);
+                free(op->reason);
+                unprotect_report_done(&op->result.report);
+                free(op);
+        }
+        registry_done(&e->registry);
+        hold_table_done(&e->holds);
         free(e->backend_note);
         safe_close(e->procfd);
         safe_close(e->statefd);
+        sd_event_unref(e->event);
         free(e);
         return NULL;
 }
@@ -109,7 +195,7 @@ Protection *engine_get(Engine *e, pid_t pid) {
 }
 
 static int persist(Engine *e) {
-        return state_save(e->statefd, e->registry.items, e->registry.n);
+        return state_save_full(e->statefd, e->registry.items, e->registry.n, &e->holds);
 }
 
 static void notify(Engine *e, Protection *p, bool protected, const char *reason) {
@@ -152,81 +238,145 @@ static void restore_all_adj(Engine *e, const Protection *p, bool alive, const pi
                         restore_adj(e, p, pids[i], 0);
 }
 
-static int apply_protection(Engine *e, const Protection *p, OpError *err);
+/* ---- operations ---- */
 
-/*
- * Puts back oom_score_adj and cgroup of everything p covers. alive: p->pid
- * is still the recorded process. The scope is frozen first, so that nothing
- * in it forks meanwhile (a fork in flight would copy the applied adj and
- * land wherever its parent is by then); its processes get their adj back
- * while still in the scope, then move out, thawing as they leave. Where
- * freezing is not possible, the second adj pass over what the backend moved
- * catches children born in the scope meanwhile. If the backend cannot move
- * them all, a live process is protected again as it was, so that nothing is
- * left half-restored.
- */
-static int restore_protection(Engine *e, const Protection *p, bool alive, UnprotectReport *ret) {
-        _cleanup_free_ pid_t *covered = NULL;
-        RestoreReport rr = {};
-        size_t n_covered = 0;
-        int r;
+static EngineOp *op_new(Engine *e, Protection *p, EngineDone done, void *userdata, const char *reason) {
+        EngineOp *op = calloc(1, sizeof(EngineOp));
 
-        if (alive && p->pidfd >= 0 && !proc_pidfd_alive(p->pidfd))
-                alive = false;
-        (void) e->backend.vtable->freeze(&e->backend, p, true);
-        if (e->backend.vtable->list_pids(&e->backend, p, &covered, &n_covered) < 0)
-                n_covered = 0;
-        restore_all_adj(e, p, alive, covered, n_covered);
-        fault_point("unprotect:adj-restored");
-
-        r = e->backend.vtable->restore(&e->backend, p, &rr);
-        if (r < 0) {
-                (void) e->backend.vtable->freeze(&e->backend, p, false);
-                if (alive)
-                        (void) apply_protection(e, p, NULL);
-                return r;
+        if (!op)
+                return NULL;
+        *op = (EngineOp) { .engine = e, .p = p, .done = done, .userdata = userdata, .pidfd = -EBADF };
+        op->result.pid = p->pid;
+        if (reason && !(op->reason = strdup(reason))) {
+                free(op);
+                return NULL;
         }
-        fault_point("unprotect:cgroup-restored");
-        restore_all_adj(e, p, alive, rr.pids, rr.n_pids);
-
-        if (ret)
-                *ret = (UnprotectReport) { .n_moved = rr.n_pids, .fallback = rr.fallback,
-                                           .fallback_path = TAKE_PTR(rr.fallback_path) };
-        restore_report_done(&rr);
-        return 0;
+        p->pending = op;
+        e->n_pending++;
+        return op;
 }
 
-static void update_slice_min(Engine *e) {
-        (void) e->backend.vtable->set_slice_memory_min(&e->backend, e->registry.memory_min_sum);
+static void batch_step_done(Batch *b, bool ok);
+
+/* The end of an operation: its completion, then it is gone. p, if still given, is no longer pending. */
+static void op_finish(EngineOp *op) {
+        Engine *e = op->engine;
+        Batch *batch = op->batch;
+        bool ok = op->result.r >= 0;
+
+        if (op->p)
+                op->p->pending = NULL;
+        e->n_pending--;
+        if (op->done)
+                op->done(e, &op->result, op->userdata);
+        safe_close(op->pidfd);
+        free(op->reason);
+        free(op->old.tag);
+        unprotect_report_done(&op->result.report);
+        free(op);
+        if (batch)
+                batch_step_done(batch, ok);
+}
+
+/* ---- the cgroups in-place protections raise ---- */
+
+/* Adds a hold, with the values it has now, for p's cgroup and each ancestor not held yet. */
+static int holds_prepare(Engine *e, const Protection *p, OpError *err) {
+        char **paths = NULL, **units = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!e->backend.has_memory || p->kind != PROTECTION_IN_PLACE)
+                return 0;
+        r = hold_chain(p->original_cgroup, &paths, &units, &n);
+        if (r < 0)
+                return op_error_set(err, r, OOMPROTECT_ERROR_INVALID_PROCESS, "PID %d is in cgroup %s, which "
+                                    "cannot be protected in place.", (int) p->pid, strna(p->original_cgroup));
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                uint64_t min, low;
+                if (hold_table_get(&e->holds, paths[i]))
+                        continue;
+                r = cgroup_read_protection(e->backend.rootfd, cgroup_path_to_rel(paths[i]), &min, &low);
+                if (r < 0)
+                        op_error_set(err, r, NULL, "Cannot read memory.min of %s: %s", paths[i], strerror(-r));
+                else
+                        r = hold_table_add(&e->holds, paths[i], units[i], min, low);
+        }
+        hold_chain_free(paths, units, n);
+        return r < 0 ? r : 0;
+}
+
+/* Whether any in-place protection's cgroup is h's or below it. */
+static bool hold_in_use(const Engine *e, const CgroupHold *h) {
+        for (size_t i = 0; i < e->registry.n; i++) {
+                const Protection *p = e->registry.items[i];
+                if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup &&
+                    (streq(p->original_cgroup, h->cgroup) || cgroup_is_ancestor(h->cgroup, p->original_cgroup)))
+                        return true;
+        }
+        return false;
+}
+
+static void on_hold_written(int r, const OpError *err, void *userdata) {
+        EngineOp *op = userdata;
+
+        if (r < 0 && op->join_error >= 0) {
+                op->join_error = r;
+                op->join_err = *err;
+        }
+        if (--op->joins == 0)
+                op->after_join(op);
 }
 
 /*
- * Forgets p (which is in the registry) after restoring it; p is freed. When
- * the restore fails, a live process keeps its record (the caller may retry);
- * the record of one that exited is forgotten all the same, since nothing
- * could ever complete it, and what stays in its scope is logged.
+ * Gives every held cgroup what the in-place protections need now, puts the
+ * original values back where nothing leans on a hold any more and forgets
+ * those holds; then op->after_join(op), with op->join_error the first
+ * failure. The values are recomputed from the whole registry, so two
+ * operations settling at once write the same figures.
  */
-static int finish_protection(Engine *e, Protection *p, bool alive, const char *reason, UnprotectReport *ret,
-                             OpError *err) {
-        int r;
+static void holds_settle(EngineOp *op, void (*after)(EngineOp *op)) {
+        Engine *e = op->engine;
+        _cleanup_free_ HoldDemand *demands = calloc(e->registry.n + 1, sizeof(HoldDemand));
+        _cleanup_free_ uint64_t *min = calloc(e->holds.n + 1, sizeof(uint64_t));
+        _cleanup_free_ uint64_t *low = calloc(e->holds.n + 1, sizeof(uint64_t));
+        size_t n = 0;
 
-        r = restore_protection(e, p, alive, ret);
-        if (r < 0 && alive)
-                return op_error_set(err, r, NULL, "Cannot restore PID %d from %s: %s", (int) p->pid,
-                                    strna(p->scope_cgroup), strerror(-r));
-        if (r < 0)
-                log_warning_errno(r, "PID %d exited, but what it left in %s cannot be moved back, leaving it: %m",
-                                  (int) p->pid, strna(p->scope_cgroup));
-        p = registry_remove(&e->registry, p->pid);
-        update_slice_min(e);
-        r = persist(e);
-        if (r < 0)
-                log_warning_errno(r, "Failed to save state after unprotecting PID %d, ignoring: %m", (int) p->pid);
-        fault_point("unprotect:forgotten");
-        notify(e, p, false, reason);
-        protection_free(p);
-        return 0;
+        op->after_join = after;
+        op->join_error = 0;
+        op->joins = 1; /* ours, until every write is started */
+        if (!demands || !min || !low) {
+                op->join_error = op_error_set(&op->join_err, -ENOMEM, NULL, "Out of memory.");
+                on_hold_written(0, NULL, op);
+                return;
+        }
+        for (size_t i = 0; i < e->registry.n; i++) {
+                const Protection *p = e->registry.items[i];
+                if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup)
+                        demands[n++] = (HoldDemand) { p->original_cgroup, p->memory_min, p->memory_low };
+        }
+        hold_compute(&e->holds, demands, n, min, low);
+        for (size_t i = e->holds.n; i-- > 0;) {
+                CgroupHold *h = &e->holds.items[i];
+                bool in_use = hold_in_use(e, h);
+                uint64_t want_min = in_use ? min[i] : h->original_min;
+                uint64_t want_low = in_use ? low[i] : h->original_low;
+
+                if (!h->applied || h->applied_min != want_min || h->applied_low != want_low) {
+                        h->applied = true;
+                        h->applied_min = want_min;
+                        h->applied_low = want_low;
+                        op->joins++;
+                        e->backend.vtable->set_memory_protection(&e->backend, h->cgroup, h->unit, want_min, want_low,
+                                                                 on_hold_written, op);
+                }
+                if (!in_use)
+                        hold_table_remove(&e->holds, i);
+        }
+        on_hold_written(0, NULL, op);
 }
+
+/* ---- protect ---- */
 
 /* Opens (or dups) a pidfd and reads the process, race-free: the pidfd is checked alive after the read. */
 static int identify(Engine *e, const ProtectRequest *req, int *ret_pidfd, ProcInfo *ret_info, OpError *err) {
@@ -283,6 +433,62 @@ static int identify(Engine *e, const ProtectRequest *req, int *ret_pidfd, ProcIn
         return 0;
 }
 
+/*
+ * Moved or in place (DESIGN.md section 1): a process whose cgroup, or an
+ * ancestor below the top level, enforces a limit stays where it is, and so
+ * does a process of any systemd unit but a scope (services are where limits
+ * and sandboxing live); else it gets a scope of its own. An explicit
+ * InPlace=false from root moves it all the same; from anyone else it is
+ * refused where a move would take the process out of a limit.
+ */
+static int choose_kind(Engine *e, const ProtectRequest *req, const char *cgroup, Protection *p, OpError *err) {
+        const ProtectOptions *o = &req->options;
+        const char *limit = NULL, *unit_kind = NULL;
+        char **paths = NULL, **units = NULL;
+        size_t n = 0;
+        bool contained = false;
+
+        p->kind = PROTECTION_MOVED;
+        if (!e->backend.has_cgroup)
+                return 0; /* adj-only: nothing moves either way */
+        if (hold_chain(cgroup, &paths, &units, &n) < 0) /* the root cgroup: no unit, no limit */
+                return o->has_in_place && o->in_place
+                               ? op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                              "PID %d is in the root cgroup, which cannot be protected in place.",
+                                              (int) p->pid)
+                               : 0;
+        for (size_t i = 0; i < n; i++) {
+                if (units[i]) {
+                        free(p->original_unit);
+                        p->original_unit = strdup(units[i]);
+                }
+                if (i > 0 && !limit && cgroup_find_limit(e->backend.rootfd, cgroup_path_to_rel(paths[i]),
+                                                         e->backend.pids_floor, &limit) <= 0)
+                        limit = NULL;
+        }
+        if (e->backend.vtable == &backend_systemd_vtable) {
+                const char *last = units[n - 1];
+                if (!last)
+                        unit_kind = "a delegated subtree";
+                else if (!endswith(last, ".scope") && !endswith(last, ".slice"))
+                        unit_kind = "a systemd service";
+        }
+        hold_chain_free(paths, units, n);
+        contained = limit || unit_kind;
+
+        if (o->has_in_place && o->in_place)
+                p->kind = PROTECTION_IN_PLACE;
+        else if (o->has_in_place && contained && req->owner != UID_ANY)
+                return op_error_set(err, -EPERM, OOMPROTECT_ERROR_PERMISSION_DENIED,
+                                    "Moving PID %d would take it out of %s (%s): only root may ask for that; "
+                                    "leave InPlace unset to protect it where it is.",
+                                    (int) p->pid, limit ? "a limit of its cgroup" : unit_kind,
+                                    limit ? limit : cgroup);
+        else if (!o->has_in_place && contained)
+                p->kind = PROTECTION_IN_PLACE;
+        return 0;
+}
+
 static int check_target(Engine *e, const ProtectRequest *req, const ProcInfo *info, OpError *err) {
         int r;
 
@@ -336,9 +542,6 @@ static int resolve_options(Engine *e, const ProtectOptions *o, Protection *p, Op
         p->oom_group = o->has_oom_group ? o->oom_group : c->oom_group;
         p->descendants = o->descendants;
 
-        if (o->in_place)
-                return op_error_set(err, -EOPNOTSUPP, OOMPROTECT_ERROR_INVALID_ARGUMENT,
-                                    "In-place protection is not available in this version.");
         if (p->applied_adj < OOMPROTECT_OOM_SCORE_ADJ_MIN || p->applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MAX)
                 return op_error_set(err, -ERANGE, OOMPROTECT_ERROR_INVALID_ARGUMENT,
                                     "OOMScoreAdjust %d is out of range (-1000 to 1000).", p->applied_adj);
@@ -414,18 +617,24 @@ static int build_protection(Engine *e, const ProtectRequest *req, ProcInfo *info
         p->uid = info->uid;
         p->original_adj = info->oom_score_adj;
         p->since_usec = now_usec();
+        p->state = PROTECTION_APPLYING;
         p->source = strdup(req->source ? req->source : "unknown");
         if (!p->source)
                 return -ENOMEM;
-        if (e->backend.has_cgroup) {
-                p->original_cgroup = TAKE_PTR(info->cgroup);
-                r = backend_scope_path(&e->backend, p->pid, &p->scope_cgroup);
-                if (r < 0)
-                        return r;
-        }
         r = resolve_options(e, &req->options, p, err);
         if (r < 0)
                 return r;
+        if (e->backend.has_cgroup) {
+                r = choose_kind(e, req, info->cgroup, p, err);
+                if (r < 0)
+                        return r;
+                p->original_cgroup = TAKE_PTR(info->cgroup);
+                if (p->kind == PROTECTION_MOVED) {
+                        r = backend_scope_path(&e->backend, p->pid, &p->scope_cgroup);
+                        if (r < 0)
+                                return r;
+                }
+        }
         if (p->descendants) {
                 r = collect_members(e, p, req->owner);
                 if (r < 0)
@@ -453,34 +662,119 @@ static int apply_adj(Engine *e, const Protection *p, OpError *err) {
         return 0;
 }
 
-/* Touches the system for a persisted record: slice budget, scope, oom_score_adj. */
-static int apply_protection(Engine *e, const Protection *p, OpError *err) {
-        int r;
+static void restore_start(EngineOp *op);
 
-        r = e->backend.vtable->set_slice_memory_min(&e->backend,
-                                                     MAX(e->registry.memory_min_sum, e->slice_min_floor));
-        if (r < 0)
-                return op_error_set(err, r, NULL, "Cannot raise memory.min of %s: %s", e->backend.slice_rel,
-                                    strerror(-r));
-        fault_point("protect:slice-raised");
-        r = e->backend.vtable->apply(&e->backend, p, err);
-        if (r < 0)
-                return r;
-        fault_point("protect:scope-applied");
-        r = apply_adj(e, p, err);
-        if (r < 0)
-                return r;
-        fault_point("protect:adj-applied");
-        return 0;
+/* Applying failed after the record was persisted: undo, forget, and report the first error. */
+static void protect_failed(EngineOp *op, const OpError *err) {
+        Protection *p = op->p;
+
+        op->result.err = *err;
+        op->result.r = err->code < 0 ? err->code : -EIO;
+        if (op->update) {
+                /* The settings of an active protection: put them back and leave it as it was. */
+                Engine *e = op->engine;
+                registry_account(&e->registry, p, false);
+                p->memory_min = op->old.memory_min;
+                p->memory_low = op->old.memory_low;
+                p->applied_adj = op->old.applied_adj;
+                p->oom_group = op->old.oom_group;
+                registry_account(&e->registry, p, true);
+                (void) apply_adj(e, p, NULL);
+                (void) persist(e);
+                op_finish(op);
+                return;
+        }
+        if (!op->newly)
+                log_warning("Failed to apply the protection of PID %d (%s) again, restoring it: %s", (int) p->pid,
+                            p->comm, err->message);
+        op->rollback = op->newly;
+        op->quiet = op->newly || !p->watch; /* never announced */
+        op->alive = true;
+        restore_start(op);
 }
 
-/* The record is persisted but applying failed: undo what was done, forget it, persist again. */
-static void roll_back(Engine *e, Protection *p) {
-        (void) restore_protection(e, p, true, NULL);
-        p = registry_remove(&e->registry, p->pid);
-        update_slice_min(e);
-        (void) persist(e);
-        protection_free(p);
+static void protect_activate(EngineOp *op) {
+        Engine *e = op->engine;
+        Protection *p = op->p;
+        OpError err = {};
+        int r;
+
+        r = apply_adj(e, p, &err);
+        if (r < 0)
+                return protect_failed(op, &err);
+        fault_point("protect:adj-applied");
+        if ((op->pidfd >= 0 && !proc_pidfd_alive(op->pidfd)) || (p->pidfd >= 0 && !proc_pidfd_alive(p->pidfd)) ||
+            !same_process(e, p->pid, p->starttime)) {
+                /* It exited while being protected, and its PID may already name another process. */
+                op_error_set(&err, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d exited while being protected.",
+                             (int) p->pid);
+                return protect_failed(op, &err);
+        }
+        p->state = PROTECTION_ACTIVE;
+        if (p->pidfd < 0)
+                p->pidfd = TAKE_FD(op->pidfd);
+        if (op->newly || !p->watch)
+                notify(e, p, true, op->reason ? op->reason : "protected");
+        op->result.r = op->newly ? 1 : 0;
+        op_finish(op);
+}
+
+static void on_scope_applied(int r, const OpError *err, void *userdata) {
+        EngineOp *op = userdata;
+
+        if (r < 0)
+                return protect_failed(op, err);
+        fault_point("protect:scope-applied");
+        protect_activate(op);
+}
+
+static void protect_after_memory(EngineOp *op) {
+        Engine *e = op->engine;
+
+        if (op->join_error < 0)
+                return protect_failed(op, &op->join_err);
+        fault_point("protect:slice-raised");
+        if (op->p->kind == PROTECTION_MOVED && e->backend.has_cgroup)
+                e->backend.vtable->apply(&e->backend, op->p, on_scope_applied, op);
+        else
+                on_scope_applied(0, NULL, op);
+}
+
+static void on_slice_written(int r, const OpError *err, void *userdata) {
+        EngineOp *op = userdata;
+
+        op->join_error = r;
+        if (r < 0)
+                op->join_err = *err;
+        protect_after_memory(op);
+}
+
+/* The slice's own protection, kept >= the sum of its scopes' (the kernel caps a child's by its parent's). */
+static void slice_update(Engine *e, BackendDone done, void *userdata) {
+        _cleanup_free_ char *path = NULL;
+
+        if (!e->backend.has_memory || asprintf(&path, "/%s", e->backend.slice_rel) < 0) {
+                if (done)
+                        done(0, NULL, userdata);
+                return;
+        }
+        e->backend.vtable->set_memory_protection(&e->backend, path, NULL, e->registry.slice_min_sum,
+                                                 e->registry.slice_low_sum, done, userdata);
+}
+
+static void on_slice_update_logged(int r, const OpError *err, void *userdata) {
+        if (r < 0)
+                log_warning("Failed to update the memory protection of the slice, ignoring: %s", err->message);
+}
+
+/* Touches the system for a persisted record: memory protection, scope, oom_score_adj; idempotent. */
+static void protect_apply(EngineOp *op) {
+        Engine *e = op->engine;
+
+        if (op->p->kind == PROTECTION_IN_PLACE)
+                holds_settle(op, protect_after_memory);
+        else
+                slice_update(e, on_slice_written, op);
 }
 
 /*
@@ -500,79 +794,325 @@ static int check_scope_unused(Engine *e, const Protection *p, OpError *err) {
                             p->scope_cgroup, n, (int) p->pid);
 }
 
-static int protect_existing(Engine *e, Protection *existing, const ProcInfo *info, Protection **ret) {
-        if (existing->starttime == info->stat.starttime) {
-                *ret = existing;
+/* ProtectWithOptions on a protected process: its new settings, applied again. */
+static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, EngineDone done, void *userdata,
+                          OpError *err) {
+        const ProtectOptions *o = &req->options;
+        Protection want = *p;
+        EngineOp *op;
+        int r;
+
+        if (!o->has_memory_min && !o->has_memory_low && !o->has_adj && !o->has_oom_group)
+                return 0; /* nothing asked: protected already */
+        want.memory_min = o->has_memory_min ? o->memory_min : p->memory_min;
+        want.memory_low = o->has_memory_low ? o->memory_low : p->memory_low;
+        want.applied_adj = o->has_adj ? o->adj : p->applied_adj;
+        want.oom_group = o->has_oom_group ? o->oom_group : p->oom_group;
+        if (want.memory_min == p->memory_min && want.memory_low == p->memory_low &&
+            want.applied_adj == p->applied_adj && want.oom_group == p->oom_group)
                 return 0;
+        if (want.memory_min > p->memory_min &&
+            !budget_allows(e->registry.memory_min_sum, want.memory_min - p->memory_min, e->budget))
+                return op_error_set(err, -ENOSPC, OOMPROTECT_ERROR_OVER_BUDGET,
+                                    "Raising memory.min of PID %d exceeds MemoryMinBudget=.", (int) p->pid);
+        op = op_new(e, p, done, userdata, "updated");
+        if (!op)
+                return -ENOMEM;
+        op->update = true;
+        op->old = (Protection) { .memory_min = p->memory_min, .memory_low = p->memory_low,
+                                 .applied_adj = p->applied_adj, .oom_group = p->oom_group };
+        registry_account(&e->registry, p, false);
+        p->memory_min = want.memory_min;
+        p->memory_low = want.memory_low;
+        p->applied_adj = want.applied_adj;
+        p->oom_group = want.oom_group;
+        registry_account(&e->registry, p, true);
+        r = persist(e);
+        if (r < 0) {
+                OpError perr = {};
+                op_error_set(&perr, r, NULL, "Cannot save the state to %s: %s; nothing was changed.",
+                             e->config->state_directory, strerror(-r));
+                protect_failed(op, &perr);
+                return 1;
         }
-        /* The recorded process is gone and its PID reused: finish it before protecting the new one. */
-        (void) finish_protection(e, existing, false, "exited", NULL, NULL);
+        protect_apply(op);
         return 1;
 }
 
-int engine_protect(Engine *e, const ProtectRequest *req, Protection **ret, OpError *err) {
+static int protect_existing(Engine *e, Protection *existing, const ProcInfo *info, const ProtectRequest *req,
+                            EngineDone done, void *userdata, OpError *err) {
+        if (existing->pending)
+                return op_error_set(err, -EBUSY, OOMPROTECT_ERROR_BUSY,
+                                    "Another operation on PID %d is under way; try again when it is done.",
+                                    (int) existing->pid);
+        if (existing->starttime == info->stat.starttime)
+                return protect_update(e, existing, req, done, userdata, err);
+        /* The recorded process is gone and its PID reused: finish it before protecting the new one. */
+        (void) engine_process_exited(e, existing->pid);
+        if (registry_get(&e->registry, existing->pid))
+                return op_error_set(err, -EBUSY, OOMPROTECT_ERROR_BUSY,
+                                    "The earlier protection of PID %d (a process that exited) is being cleaned "
+                                    "up; try again.", (int) info->pid);
+        return -ENOENT; /* gone: go on with the new one */
+}
+
+/* Everything up to persisting the new record; *ret is in the registry, applying. */
+static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info, Protection **ret, OpError *err) {
         _cleanup_(protection_freep) Protection *p = NULL;
-        _cleanup_close_ int pidfd = -EBADF;
-        ProcInfo info;
-        Protection *existing;
         int r;
 
-        r = identify(e, req, &pidfd, &info, err);
+        r = check_not_inside_slice(e, info, err);
         if (r < 0)
                 return r;
-        r = check_target(e, req, &info, err);
+        if (e->registry.n >= e->config->max_protected)
+                return op_error_set(err, -EUSERS, OOMPROTECT_ERROR_TOO_MANY,
+                                    "%zu processes are protected already (MaxProtected=%u).", e->registry.n,
+                                    e->config->max_protected);
+        r = build_protection(e, req, info, &p, err);
         if (r < 0)
-                goto out;
-        existing = registry_get(&e->registry, info.pid);
-        if (existing && protect_existing(e, existing, &info, ret) == 0) {
-                r = 0;
-                goto out;
+                return r;
+        if (p->kind == PROTECTION_MOVED) {
+                r = check_scope_unused(e, p, err);
+                if (r < 0)
+                        return r;
         }
-        r = check_not_inside_slice(e, &info, err);
+        r = holds_prepare(e, p, err);
         if (r < 0)
-                goto out;
-        if (e->registry.n >= e->config->max_protected) {
-                r = op_error_set(err, -EUSERS, OOMPROTECT_ERROR_TOO_MANY,
-                                 "%zu processes are protected already (MaxProtected=%u).", e->registry.n,
-                                 e->config->max_protected);
-                goto out;
-        }
-        r = build_protection(e, req, &info, &p, err);
-        if (r < 0)
-                goto out;
-        r = check_scope_unused(e, p, err);
-        if (r < 0)
-                goto out;
-
+                return r;
         r = registry_add(&e->registry, p);
         if (r < 0)
-                goto out;
+                return r;
         r = persist(e);
         if (r < 0) {
                 registry_remove(&e->registry, p->pid);
-                r = op_error_set(err, r, NULL, "Cannot save the state to %s: %s; nothing was changed.",
-                                 e->config->state_directory, strerror(-r));
-                goto out;
+                return op_error_set(err, r, NULL, "Cannot save the state to %s: %s; nothing was changed.",
+                                    e->config->state_directory, strerror(-r));
         }
-        Protection *added = TAKE_PTR(p);
         fault_point("protect:persisted");
+        *ret = TAKE_PTR(p);
+        return 0;
+}
 
-        r = apply_protection(e, added, err);
-        if (r >= 0 && (!proc_pidfd_alive(pidfd) || !same_process(e, added->pid, added->starttime)))
-                /* It exited while being protected, and its PID may already name another process. */
-                r = op_error_set(err, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d exited while being protected.",
-                                 (int) added->pid);
+static void drop_unused_holds(Engine *e) {
+        for (size_t i = e->holds.n; i-- > 0;)
+                if (!e->holds.items[i].applied && !hold_in_use(e, &e->holds.items[i]))
+                        hold_table_remove(&e->holds, i);
+}
+
+static void complete_now(Engine *e, EngineDone done, void *userdata, int r, const OpError *err, pid_t pid) {
+        EngineResult res = { .r = r, .pid = pid };
+
+        if (err)
+                res.err = *err;
+        if (done)
+                done(e, &res, userdata);
+}
+
+int engine_protect(Engine *e, const ProtectRequest *req, EngineDone done, void *userdata) {
+        _cleanup_close_ int pidfd = -EBADF;
+        OpError err = {};
+        Protection *p = NULL, *existing;
+        ProcInfo info;
+        EngineOp *op;
+        int r;
+
+        r = identify(e, req, &pidfd, &info, &err);
         if (r < 0) {
-                roll_back(e, added);
-                goto out;
+                complete_now(e, done, userdata, r, &err, req->pid);
+                return 0;
         }
-        added->pidfd = TAKE_FD(pidfd);
-        notify(e, added, true, "protected");
-        *ret = added;
-        r = 1;
-out:
+        r = check_target(e, req, &info, &err);
+        if (r >= 0 && (existing = registry_get(&e->registry, info.pid))) {
+                r = protect_existing(e, existing, &info, req, done, userdata, &err);
+                if (r != -ENOENT) {
+                        pid_t pid = info.pid;
+                        proc_info_done(&info);
+                        if (r < 0)
+                                complete_now(e, done, userdata, r, &err, pid);
+                        else if (r == 0)
+                                complete_now(e, done, userdata, 0, NULL, pid); /* protected already */
+                        return 0; /* 1: an update is under way and completes by itself */
+                }
+                r = 0; /* the stale record is gone: protect the new process */
+        }
+        if (r >= 0)
+                r = protect_prepare(e, req, &info, &p, &err);
+        if (r < 0) {
+                drop_unused_holds(e);
+                complete_now(e, done, userdata, r, &err, info.pid);
+                proc_info_done(&info);
+                return 0;
+        }
         proc_info_done(&info);
-        return r;
+        op = op_new(e, p, done, userdata, "protected");
+        if (!op) {
+                /* Nothing was touched yet: forget it again. */
+                protection_free(registry_remove(&e->registry, p->pid));
+                drop_unused_holds(e);
+                (void) persist(e);
+                complete_now(e, done, userdata, -ENOMEM, NULL, req->pid);
+                return 0;
+        }
+        op->newly = true;
+        op->pidfd = TAKE_FD(pidfd);
+        protect_apply(op);
+        return 0;
+}
+
+/* ---- restore ---- */
+
+static void restore_forget(EngineOp *op);
+
+static void on_thawed(int r, const OpError *err, void *userdata) {
+}
+
+static void on_scope_reapplied(int r, const OpError *err, void *userdata) {
+        if (r < 0)
+                log_warning("Failed to protect PID %d again after a failed restore: %s", (int) (intptr_t) userdata,
+                            err->message);
+}
+
+static void on_scope_restored(int r, const OpError *err, RestoreReport *rr, void *userdata) {
+        EngineOp *op = userdata;
+        Engine *e = op->engine;
+        Protection *p = op->p;
+
+        if (r < 0 && op->alive) {
+                /* Nothing is left half-restored: the process goes back under its protection. */
+                e->backend.vtable->freeze(&e->backend, p, false, on_thawed, NULL);
+                p->state = PROTECTION_ACTIVE;
+                e->backend.vtable->apply(&e->backend, p, on_scope_reapplied, (void *) (intptr_t) p->pid);
+                (void) apply_adj(e, p, NULL);
+                (void) persist(e);
+                if (!op->rollback) {
+                        op->result.r = r;
+                        op_error_set(&op->result.err, r, err->name, "Cannot restore PID %d from %s: %s", (int) p->pid,
+                                     strna(p->scope_cgroup), err->message);
+                }
+                op_finish(op);
+                return;
+        }
+        if (r < 0)
+                log_warning("PID %d exited, but what it left in %s cannot be moved back, leaving it: %s",
+                            (int) p->pid, strna(p->scope_cgroup), err->message);
+        else {
+                fault_point("unprotect:cgroup-restored");
+                restore_all_adj(e, p, op->alive, rr->pids, rr->n_pids);
+                op->result.report = (UnprotectReport) { .n_moved = rr->n_pids, .fallback = rr->fallback,
+                                                        .fallback_path = TAKE_PTR(rr->fallback_path) };
+        }
+        restore_forget(op);
+}
+
+static void on_scope_frozen(int r, const OpError *err, void *userdata) {
+        EngineOp *op = userdata;
+        Engine *e = op->engine;
+        Protection *p = op->p;
+        _cleanup_free_ pid_t *covered = NULL;
+        size_t n = 0;
+
+        /* A scope that cannot be frozen is restored all the same: the second adj pass catches late children. */
+        if (p->kind == PROTECTION_MOVED) {
+                if (e->backend.vtable->list_pids(&e->backend, p, &covered, &n) < 0)
+                        n = 0;
+        } else if (proc_get_descendants(e->procfd, p->pid, &covered, &n) < 0)
+                n = 0;
+        restore_all_adj(e, p, op->alive, covered, n);
+        fault_point("unprotect:adj-restored");
+        if (p->kind == PROTECTION_MOVED && e->backend.has_cgroup)
+                e->backend.vtable->restore(&e->backend, p, on_scope_restored, op);
+        else {
+                RestoreReport none = {};
+                on_scope_restored(0, NULL, &none, op);
+        }
+}
+
+/* Puts back oom_score_adj and cgroup of everything p covers; then forgets p. */
+static void restore_start(EngineOp *op) {
+        Engine *e = op->engine;
+        Protection *p = op->p;
+
+        if (op->alive && p->pidfd >= 0 && !proc_pidfd_alive(p->pidfd))
+                op->alive = false;
+        if (op->alive && !same_process(e, p->pid, p->starttime))
+                op->alive = false;
+        p->state = PROTECTION_RESTORING;
+        if (p->kind == PROTECTION_MOVED && e->backend.has_cgroup)
+                e->backend.vtable->freeze(&e->backend, p, true, on_scope_frozen, op);
+        else
+                on_scope_frozen(0, NULL, op);
+}
+
+static void restore_done(EngineOp *op) {
+        Engine *e = op->engine;
+        Protection *p = op->p;
+        int r;
+
+        if (op->join_error < 0)
+                log_warning("Failed to put back the memory protection of a cgroup PID %d was protected in, "
+                            "ignoring: %s", (int) p->pid, op->join_err.message);
+        if (!op->batch) {
+                r = persist(e);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to save state after unprotecting PID %d, ignoring: %m",
+                                          (int) p->pid);
+        }
+        fault_point("unprotect:forgotten");
+        if (!op->quiet)
+                notify(e, p, false, op->reason ? op->reason : "unprotected");
+        op->p = NULL;
+        protection_free(p);
+        if (!op->rollback)
+                op->result.r = 0;
+        op_finish(op);
+}
+
+static void restore_forget(EngineOp *op) {
+        Engine *e = op->engine;
+        Protection *p = op->p;
+
+        registry_remove(&e->registry, p->pid);
+        if (p->kind == PROTECTION_IN_PLACE)
+                holds_settle(op, restore_done);
+        else {
+                slice_update(e, on_slice_update_logged, NULL);
+                op->join_error = 0;
+                restore_done(op);
+        }
+}
+
+/* Starts the restore of p: persisted as restoring first, unless a batch persists for all. */
+static int restore_begin(Engine *e, Protection *p, bool alive, bool quiet, const char *reason, Batch *batch,
+                         EngineDone done, void *userdata, OpError *err) {
+        ProtectionState was = p->state;
+        EngineOp *op;
+        int r;
+
+        if (p->pending)
+                return op_error_set(err, -EBUSY, OOMPROTECT_ERROR_BUSY,
+                                    "Another operation on PID %d is under way; try again when it is done.",
+                                    (int) p->pid);
+        if (!batch) {
+                p->state = PROTECTION_RESTORING;
+                r = persist(e);
+                if (r < 0) {
+                        p->state = was;
+                        return op_error_set(err, r, NULL, "Cannot save the state to %s: %s; PID %d stays protected.",
+                                            e->config->state_directory, strerror(-r), (int) p->pid);
+                }
+        }
+        op = op_new(e, p, done, userdata, reason);
+        if (!op) {
+                p->state = was;
+                return op_error_set(err, -ENOMEM, NULL, "Out of memory.");
+        }
+        op->alive = alive;
+        op->quiet = quiet;
+        op->batch = batch;
+        if (batch)
+                batch->pending++;
+        restore_start(op);
+        return 0;
 }
 
 static int check_owner(const Protection *p, uid_t owner, OpError *err) {
@@ -583,37 +1123,93 @@ static int check_owner(const Protection *p, uid_t owner, OpError *err) {
         return 0;
 }
 
-int engine_unprotect(Engine *e, pid_t pid, uid_t owner, const char *reason, UnprotectReport *ret, OpError *err) {
+int engine_unprotect(Engine *e, pid_t pid, uid_t owner, const char *reason, EngineDone done, void *userdata) {
         Protection *p = registry_get(&e->registry, pid);
+        OpError err = {};
         int r;
 
         if (!p)
-                return op_error_set(err, -ENOENT, OOMPROTECT_ERROR_NOT_PROTECTED, "PID %d is not protected.",
-                                    (int) pid);
-        r = check_owner(p, owner, err);
+                r = op_error_set(&err, -ENOENT, OOMPROTECT_ERROR_NOT_PROTECTED, "PID %d is not protected.",
+                                 (int) pid);
+        else
+                r = check_owner(p, owner, &err);
+        if (r >= 0)
+                r = restore_begin(e, p, true, false, reason, NULL, done, userdata, &err);
         if (r < 0)
-                return r;
-        return finish_protection(e, p, true, reason, ret, err);
+                complete_now(e, done, userdata, r, &err, pid);
+        return 0;
 }
 
-/* Unprotects every record for which match() says yes; returns how many. */
-static int unprotect_matching(Engine *e, bool (*match)(const Protection *p, const void *arg), const void *arg,
-                              uid_t owner, const char *reason) {
-        _cleanup_free_ pid_t *pids = calloc(e->registry.n ? e->registry.n : 1, sizeof(pid_t));
-        size_t n = 0;
-        int count = 0;
+/* ---- many at once ---- */
 
-        if (!pids)
-                return -ENOMEM;
-        for (size_t i = 0; i < e->registry.n; i++) {
-                const Protection *p = e->registry.items[i];
-                if ((owner == UID_ANY || p->uid == owner) && match(p, arg))
-                        pids[n++] = p->pid;
+static void batch_finish(Batch *b) {
+        Engine *e = b->engine;
+        EngineResult res = { .r = (int) b->count };
+        int r;
+
+        r = persist(e);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the state, ignoring: %m");
+        if (b->done)
+                b->done(e, &res, b->userdata);
+        free(b);
+}
+
+static void batch_step_done(Batch *b, bool ok) {
+        if (ok)
+                b->count++;
+        if (--b->pending == 0)
+                batch_finish(b);
+}
+
+static Batch *batch_new(Engine *e, EngineDone done, void *userdata) {
+        Batch *b = calloc(1, sizeof(Batch));
+
+        if (!b)
+                return NULL;
+        /* One for the caller until every step is started: a step that completes at once cannot end the batch. */
+        *b = (Batch) { .engine = e, .done = done, .userdata = userdata, .pending = 1 };
+        return b;
+}
+
+/* Unprotects every record for which match() says yes: marked restoring and persisted once, then restored. */
+static int unprotect_matching(Engine *e, bool (*match)(const Protection *p, const void *arg), const void *arg,
+                              uid_t owner, const char *reason, EngineDone done, void *userdata) {
+        _cleanup_free_ pid_t *pids = calloc(e->registry.n ? e->registry.n : 1, sizeof(pid_t));
+        Batch *b = batch_new(e, done, userdata);
+        size_t n = 0;
+        int r;
+
+        if (!pids || !b) {
+                free(b);
+                complete_now(e, done, userdata, -ENOMEM, NULL, 0);
+                return 0;
         }
-        for (size_t i = 0; i < n; i++)
-                if (engine_unprotect(e, pids[i], owner, reason, NULL, NULL) >= 0)
-                        count++;
-        return count;
+        for (size_t i = 0; i < e->registry.n; i++) {
+                Protection *p = e->registry.items[i];
+                if ((owner == UID_ANY || p->uid == owner) && !p->pending && match(p, arg)) {
+                        pids[n++] = p->pid;
+                        p->state = PROTECTION_RESTORING;
+                }
+        }
+        r = n > 0 ? persist(e) : 0;
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        registry_get(&e->registry, pids[i])->state = PROTECTION_ACTIVE;
+                OpError err = {};
+                op_error_set(&err, r, NULL, "Cannot save the state to %s: %s; nothing was unprotected.",
+                             e->config->state_directory, strerror(-r));
+                free(b);
+                complete_now(e, done, userdata, r, &err, 0);
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+                Protection *p = registry_get(&e->registry, pids[i]);
+                if (p)
+                        (void) restore_begin(e, p, true, false, reason, b, NULL, NULL, NULL);
+        }
+        batch_step_done(b, false);
+        return 0;
 }
 
 static bool match_all(const Protection *p, const void *arg) {
@@ -624,12 +1220,13 @@ static bool match_tag(const Protection *p, const void *arg) {
         return p->tag && streq(p->tag, (const char *) arg);
 }
 
-int engine_unprotect_all(Engine *e, uid_t owner, const char *reason) {
-        return unprotect_matching(e, match_all, NULL, owner, reason);
+int engine_unprotect_all(Engine *e, uid_t owner, const char *reason, EngineDone done, void *userdata) {
+        return unprotect_matching(e, match_all, NULL, owner, reason, done, userdata);
 }
 
-int engine_unprotect_tag(Engine *e, const char *tag, uid_t owner, const char *reason) {
-        return unprotect_matching(e, match_tag, tag, owner, reason);
+int engine_unprotect_tag(Engine *e, const char *tag, uid_t owner, const char *reason, EngineDone done,
+                         void *userdata) {
+        return unprotect_matching(e, match_tag, tag, owner, reason, done, userdata);
 }
 
 int engine_process_exited(Engine *e, pid_t pid) {
@@ -637,7 +1234,9 @@ int engine_process_exited(Engine *e, pid_t pid) {
 
         if (!p)
                 return -ENOENT;
-        return finish_protection(e, p, false, "exited", NULL, NULL);
+        if (p->pending)
+                return 0; /* the operation under way finds it gone and cleans up */
+        return restore_begin(e, p, false, false, "exited", NULL, NULL, NULL, NULL);
 }
 
 int engine_check_oom_kills(Engine *e, uint64_t *ret_new) {
@@ -652,26 +1251,15 @@ int engine_check_oom_kills(Engine *e, uint64_t *ret_new) {
         return 0;
 }
 
-int engine_stop(Engine *e) {
-        if (!e->config->restore_on_stop)
+int engine_stop(Engine *e, EngineDone done, void *userdata) {
+        if (!e->config->restore_on_stop) {
+                complete_now(e, done, userdata, 0, NULL, 0);
                 return 0;
-        return engine_unprotect_all(e, UID_ANY, "daemon stopping");
+        }
+        return engine_unprotect_all(e, UID_ANY, "daemon stopping", done, userdata);
 }
 
-/* A record from state.json whose process still runs: re-open it and re-apply, idempotently. */
-static int revive(Engine *e, Protection *p) {
-        OpError err = {};
-        int r;
-
-        p->pidfd = proc_pidfd_open(p->pid);
-        if (p->pidfd < 0 || !same_process(e, p->pid, p->starttime))
-                return -ESRCH;
-        r = apply_protection(e, p, &err);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to re-apply the protection of PID %d (%s): %s", (int) p->pid,
-                                         p->comm, err.message);
-        return 0;
-}
+/* ---- start ---- */
 
 /* Scopes in the slice that no record names: remove the empty ones a crash may have left. */
 static void remove_stray_scopes(Engine *e) {
@@ -679,7 +1267,8 @@ static void remove_stray_scopes(Engine *e) {
         struct dirent *de;
         DIR *d;
 
-        if (!e->backend.has_cgroup)
+        /* Under systemd, empty scopes are systemd's to collect, never ours to remove. */
+        if (!e->backend.has_cgroup || e->backend.vtable != &backend_cgroupfs_vtable)
                 return;
         fd = openat(e->backend.rootfd, e->backend.slice_rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || !(d = fdopendir(fd)))
@@ -699,37 +1288,51 @@ static void remove_stray_scopes(Engine *e) {
         closedir(d);
 }
 
-static void reconcile_one(Engine *e, Protection *p, unsigned *alive) {
-        int r;
+/* A record from state.json: applied again if its process still runs and it was not being restored. */
+static void reconcile_one(Engine *e, Protection *p, Batch *b) {
+        bool alive = same_process(e, p->pid, p->starttime);
+        EngineOp *op;
 
-        r = registry_add(&e->registry, p);
-        if (r < 0) {
-                protection_free(p);
-                return;
+        if (alive && p->state != PROTECTION_RESTORING) {
+                p->pidfd = proc_pidfd_open(p->pid);
+                if (p->pidfd >= 0 && same_process(e, p->pid, p->starttime) && (op = op_new(e, p, NULL, NULL,
+                                                                                           "restored at start"))) {
+                        op->batch = b;
+                        b->pending++;
+                        protect_apply(op);
+                        return;
+                }
+                alive = false;
         }
-        if (same_process(e, p->pid, p->starttime) && revive(e, p) >= 0) {
-                (*alive)++;
-                notify(e, p, true, "restored at start");
-                return;
-        }
-        log_info("PID %d (%s) exited while oomprotectd was not running; restoring what it left.", (int) p->pid,
-                 p->comm);
-        r = restore_protection(e, p, same_process(e, p->pid, p->starttime), NULL);
-        if (r < 0)
-                log_warning_errno(r, "Failed to restore what PID %d left in %s: %m", (int) p->pid,
-                                  strna(p->scope_cgroup));
-        protection_free(registry_remove(&e->registry, p->pid));
+        if (!alive)
+                log_info("PID %d (%s) exited while oomprotectd was not running; restoring what it left.",
+                         (int) p->pid, p->comm);
+        else
+                log_info("PID %d (%s) was being unprotected when oomprotectd stopped; finishing that.", (int) p->pid,
+                         p->comm);
+        (void) restore_begin(e, p, alive, true, "restored at start", b, NULL, NULL, NULL);
 }
 
-int engine_start(Engine *e) {
+static void on_started(Engine *e, const EngineResult *res, void *userdata) {
+        Batch *start = userdata; /* the caller's done and userdata, nothing else */
+        EngineResult out = { .r = (int) e->registry.n };
+
+        remove_stray_scopes(e);
+        (void) engine_check_oom_kills(e, &(uint64_t) { 0 });
+        if (start->done)
+                start->done(e, &out, start->userdata);
+        free(start);
+}
+
+int engine_start(Engine *e, EngineDone done, void *userdata) {
         _cleanup_free_ Protection **records = NULL;
         _cleanup_free_ char *moved_to = NULL;
         const char *reason = NULL;
         size_t n = 0, skipped = 0;
-        unsigned alive = 0;
+        Batch *b, *caller;
         int r;
 
-        r = state_load(e->statefd, &records, &n, &skipped, &moved_to, &reason);
+        r = state_load_full(e->statefd, &records, &n, &e->holds, &skipped, &moved_to, &reason);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s/" OOMPROTECT_STATE_FILE ": %m",
                                        e->config->state_directory);
@@ -740,19 +1343,23 @@ int engine_start(Engine *e) {
                 log_warning("Skipped %zu unreadable record(s) in %s/" OOMPROTECT_STATE_FILE ".", skipped,
                             e->config->state_directory);
 
-        /* Budget first: the slice covers every scope before any is re-applied, and is not lowered meanwhile. */
+        caller = calloc(1, sizeof(Batch));
+        b = batch_new(e, on_started, caller);
+        if (!caller || !b) {
+                free(caller);
+                free(b);
+                protection_array_free(TAKE_PTR(records), n);
+                return log_oom();
+        }
+        caller->done = done;
+        caller->userdata = userdata;
+        /* Every record in the registry first: the slice and the holds cover them all before any is touched. */
         for (size_t i = 0; i < n; i++)
-                e->slice_min_floor += records[i]->memory_min;
-        (void) e->backend.vtable->set_slice_memory_min(&e->backend, e->slice_min_floor);
+                if (registry_add(&e->registry, records[i]) < 0)
+                        protection_free(TAKE_PTR(records[i]));
         for (size_t i = 0; i < n; i++)
-                reconcile_one(e, records[i], &alive);
-        e->slice_min_floor = 0;
-
-        remove_stray_scopes(e);
-        update_slice_min(e);
-        r = persist(e);
-        if (r < 0)
-                return log_error_errno(r, "Failed to save the state: %m");
-        (void) engine_check_oom_kills(e, &(uint64_t) { 0 });
-        return (int) alive;
+                if (records[i])
+                        reconcile_one(e, records[i], b);
+        batch_step_done(b, false);
+        return 0;
 }

@@ -4,9 +4,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <systemd/sd-event.h>
 
 #include "backend.h"
 #include "config.h"
+#include "hold.h"
 #include "op-error.h"
 #include "protection.h"
 #include "registry.h"
@@ -40,41 +42,70 @@ typedef struct UnprotectReport {
 
 void unprotect_report_done(UnprotectReport *r);
 
+/*
+ * How an operation ended. r < 0: it failed, err says why, and nothing was
+ * changed (or everything it changed was put back). Else, for protect: 1
+ * newly protected, 0 protected already (its settings updated where asked);
+ * for the unprotect of many: the number unprotected.
+ */
+typedef struct EngineResult {
+        int r;
+        OpError err;
+        pid_t pid;
+        UnprotectReport report; /* unprotect of one: where its processes went */
+} EngineResult;
+
+/*
+ * Every operation that changes something is asynchronous: it takes a
+ * completion, called exactly once, either before the call returns (the
+ * cgroupfs and adj-only backends) or later from the event loop (systemd
+ * jobs). The completion may be NULL (nobody waits). While an operation is
+ * under way on a record, another one on the same PID is refused with
+ * -EBUSY; the loop goes on serving everything else.
+ */
+typedef void (*EngineDone)(Engine *e, const EngineResult *result, void *userdata);
+
 struct Engine {
         const Config *config;
+        sd_event *event;
         Backend backend;
         char *backend_note; /* why a weaker backend than asked was chosen, NULL if none */
         int procfd;
         int statefd;
         Registry registry;
+        HoldTable holds;
         uint64_t budget; /* MemoryMinBudget= in bytes, 0 = no limit */
-        uint64_t slice_min_floor; /* while reconciling: the slice's memory.min is not lowered below this */
         uint64_t oom_kills;
+        unsigned n_pending; /* operations under way */
+        bool holds_dirty;  /* the hold values must be recomputed and written */
         pid_t self;
         EngineCallbacks callbacks;
         void *userdata;
 };
 
-/* Opens /proc, the state directory and the backend. Nothing is touched yet. */
-int engine_new(const Config *c, const EngineCallbacks *cb, void *userdata, Engine **ret, OpError *e);
+/* Opens /proc, the state directory and the backend (event: the loop it completes from). Nothing is touched yet. */
+int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void *userdata, Engine **ret,
+               OpError *e);
 Engine *engine_free(Engine *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free);
 
 /*
- * Loads state.json and reconciles: records whose (pid, starttime) still
- * match are re-applied (idempotently) and re-armed; the others are forgotten
- * and whatever they left in their scopes is restored. Returns the number of
- * live protections.
+ * Loads state.json and reconciles: applying and active records whose
+ * (pid, starttime) still match are applied again (idempotently) and
+ * re-armed; restoring ones and those of exited processes are restored and
+ * forgotten; the cgroups in-place protections raised get what the live ones
+ * need, the others their original values. done's result r: the number of
+ * live protections. A state directory that cannot be read at all is an
+ * error returned at once, without calling done.
  */
-int engine_start(Engine *e);
+int engine_start(Engine *e, EngineDone done, void *userdata);
 
-/* 1 when newly protected, 0 when it was protected already (*ret is set in both cases). */
-int engine_protect(Engine *e, const ProtectRequest *req, Protection **ret, OpError *err);
-
-int engine_unprotect(Engine *e, pid_t pid, uid_t owner, const char *reason, UnprotectReport *ret, OpError *err);
-/* Both return the number of protections removed. owner as above (UID_ANY for all). */
-int engine_unprotect_all(Engine *e, uid_t owner, const char *reason);
-int engine_unprotect_tag(Engine *e, const char *tag, uid_t owner, const char *reason);
+int engine_protect(Engine *e, const ProtectRequest *req, EngineDone done, void *userdata);
+int engine_unprotect(Engine *e, pid_t pid, uid_t owner, const char *reason, EngineDone done, void *userdata);
+/* The result counts the protections removed. owner as above (UID_ANY for all). */
+int engine_unprotect_all(Engine *e, uid_t owner, const char *reason, EngineDone done, void *userdata);
+int engine_unprotect_tag(Engine *e, const char *tag, uid_t owner, const char *reason, EngineDone done,
+                         void *userdata);
 
 /* The daemon saw p's pidfd become readable: the process exited. */
 int engine_process_exited(Engine *e, pid_t pid);
@@ -82,8 +113,8 @@ int engine_process_exited(Engine *e, pid_t pid);
 /* New oom_kill events in the slice since the last call (0 if none, -EOPNOTSUPP without memory controller). */
 int engine_check_oom_kills(Engine *e, uint64_t *ret_new);
 
-/* RestoreOnStop=: unprotect everything when true, else keep it all for the next start. */
-int engine_stop(Engine *e);
+/* RestoreOnStop=: unprotect everything when true (done when all is restored), else keep it all. */
+int engine_stop(Engine *e, EngineDone done, void *userdata);
 
 Protection *engine_get(Engine *e, pid_t pid);
 static inline size_t engine_count(const Engine *e) {
@@ -91,4 +122,7 @@ static inline size_t engine_count(const Engine *e) {
 }
 static inline uint64_t engine_memory_min_in_use(const Engine *e) {
         return e->registry.memory_min_sum;
+}
+static inline unsigned engine_pending(const Engine *e) {
+        return e->n_pending;
 }

@@ -325,3 +325,13 @@ int proc_get_descendants(int procfd, pid_t root, pid_t **ret, size_t *ret_n) {
 bool proc_pidfd_alive(int pidfd) {
         return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 || errno == EPERM;
 }
+
+int proc_read_cgroup(int procfd, pid_t pid, char **ret) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        r = read_pid_file(procfd, pid, "cgroup", &text);
+        if (r < 0)
+                return r;
+        return proc_parse_cgroup_v2(text, ret);
+}

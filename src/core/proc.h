@@ -46,6 +46,9 @@ int proc_parse_status_uid(const char *text, uid_t *ret);
 int proc_parse_status_tgid(const char *text, pid_t *ret);
 int proc_read_tgid(int procfd, pid_t pid, pid_t *ret);
 
+/* pid's cgroup v2 path ("/a/b"). */
+int proc_read_cgroup(int procfd, pid_t pid, char **ret);
+
 /* Reads stat, status, cgroup and oom_score_adj of pid. -ESRCH when it is gone. */
 int proc_read_info(int procfd, pid_t pid, ProcInfo *ret);
 

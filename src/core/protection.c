@@ -1,7 +1,42 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <stdlib.h>
+#include <string.h>
 
 #include "protection.h"
+
+static const char *const kind_names[_PROTECTION_KIND_MAX] = {
+        [PROTECTION_MOVED] = "moved",
+        [PROTECTION_IN_PLACE] = "in-place",
+};
+
+static const char *const state_names[_PROTECTION_STATE_MAX] = {
+        [PROTECTION_APPLYING] = "applying",
+        [PROTECTION_ACTIVE] = "active",
+        [PROTECTION_RESTORING] = "restoring",
+};
+
+static int lookup(const char *const *names, int n, const char *s) {
+        for (int i = 0; s && i < n; i++)
+                if (streq(names[i], s))
+                        return i;
+        return n;
+}
+
+const char *protection_kind_to_string(ProtectionKind k) {
+        return k >= 0 && k < _PROTECTION_KIND_MAX ? kind_names[k] : NULL;
+}
+
+ProtectionKind protection_kind_from_string(const char *s) {
+        return (ProtectionKind) lookup(kind_names, _PROTECTION_KIND_MAX, s);
+}
+
+const char *protection_state_to_string(ProtectionState st) {
+        return st >= 0 && st < _PROTECTION_STATE_MAX ? state_names[st] : NULL;
+}
+
+ProtectionState protection_state_from_string(const char *s) {
+        return (ProtectionState) lookup(state_names, _PROTECTION_STATE_MAX, s);
+}
 
 Protection *protection_new(void) {
         Protection *p = calloc(1, sizeof(Protection));
@@ -9,6 +44,7 @@ Protection *protection_new(void) {
         if (!p)
                 return NULL;
         p->pidfd = -EBADF;
+        p->state = PROTECTION_ACTIVE;
         return p;
 }
 
@@ -20,6 +56,7 @@ Protection *protection_free(Protection *p) {
         free(p->members);
         free(p->original_cgroup);
         free(p->scope_cgroup);
+        free(p->original_unit);
         free(p->source);
         free(p->tag);
         safe_close(p->pidfd);

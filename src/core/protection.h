@@ -22,13 +22,44 @@ typedef struct ProtectionMember {
         int original_adj;
 } ProtectionMember;
 
+/*
+ * moved: the process has its own scope under the slice. in place: nothing
+ * moves; its own cgroup (a unit's, a container's) gets memory.min/low, held
+ * in the engine's CgroupHold table with its ancestors.
+ */
+typedef enum ProtectionKind {
+        PROTECTION_MOVED,
+        PROTECTION_IN_PLACE,
+        _PROTECTION_KIND_MAX,
+} ProtectionKind;
+
+/*
+ * Where a protection is in its life, persisted so that a restart in the
+ * middle of a backend job knows what to finish: an applying record is
+ * applied again (idempotently), a restoring one restored.
+ */
+typedef enum ProtectionState {
+        PROTECTION_APPLYING,
+        PROTECTION_ACTIVE,
+        PROTECTION_RESTORING,
+        _PROTECTION_STATE_MAX,
+} ProtectionState;
+
+const char *protection_kind_to_string(ProtectionKind k);
+ProtectionKind protection_kind_from_string(const char *s); /* _PROTECTION_KIND_MAX if unknown */
+const char *protection_state_to_string(ProtectionState s);
+ProtectionState protection_state_from_string(const char *s);
+
 typedef struct Protection {
         pid_t pid;
         uint64_t starttime; /* /proc/PID/stat field 22: with pid, the identity */
         char comm[16];
         uid_t uid;             /* the process's real uid when protected */
         char *original_cgroup; /* as in /proc/PID/cgroup ("/user.slice/..."); NULL on adj-only */
-        char *scope_cgroup;    /* "/protected.slice/oomprotect-PID.scope"; NULL on adj-only */
+        char *scope_cgroup;    /* moved: "/protected.slice/oomprotect-PID.scope"; NULL in place and on adj-only */
+        char *original_unit;   /* the systemd unit of original_cgroup ("nginx.service"), NULL if none known */
+        ProtectionKind kind;
+        ProtectionState state;
         int original_adj;
         int applied_adj;
         uint64_t memory_min;
@@ -43,7 +74,8 @@ typedef struct Protection {
 
         /* runtime */
         int pidfd;
-        void *watch; /* the daemon's event source for pidfd */
+        void *watch;   /* the daemon's event source for pidfd */
+        void *pending; /* the engine operation under way on this record, NULL if none */
 } Protection;
 
 Protection *protection_new(void);
@@ -76,6 +108,7 @@ typedef struct ProtectOptions {
         int adj;
         bool oom_group;
         bool descendants;
-        bool in_place;
+        bool has_in_place;
+        bool in_place;   /* with has_in_place: asked for explicitly (else the engine decides) */
         const char *tag;
 } ProtectOptions;

@@ -19,6 +19,20 @@ static size_t lower_bound(const Registry *r, pid_t pid) {
         return lo;
 }
 
+void registry_account(Registry *r, const Protection *p, bool add) {
+        bool moved = p->kind == PROTECTION_MOVED;
+
+        if (add) {
+                r->memory_min_sum += p->memory_min;
+                r->slice_min_sum += moved ? p->memory_min : 0;
+                r->slice_low_sum += moved ? p->memory_low : 0;
+        } else {
+                r->memory_min_sum -= p->memory_min;
+                r->slice_min_sum -= moved ? p->memory_min : 0;
+                r->slice_low_sum -= moved ? p->memory_low : 0;
+        }
+}
+
 int registry_add(Registry *r, Protection *p) {
         size_t i = lower_bound(r, p->pid);
 
@@ -35,7 +49,7 @@ int registry_add(Registry *r, Protection *p) {
         memmove(r->items + i + 1, r->items + i, (r->n - i) * sizeof(Protection *));
         r->items[i] = p;
         r->n++;
-        r->memory_min_sum += p->memory_min;
+        registry_account(r, p, true);
         return 0;
 }
 
@@ -54,7 +68,7 @@ Protection *registry_remove(Registry *r, pid_t pid) {
         p = r->items[i];
         memmove(r->items + i, r->items + i + 1, (r->n - i - 1) * sizeof(Protection *));
         r->n--;
-        r->memory_min_sum -= p->memory_min;
+        registry_account(r, p, false);
         return p;
 }
 

@@ -15,8 +15,12 @@
 typedef struct Registry {
         Protection **items;
         size_t n, alloc;
-        uint64_t memory_min_sum; /* sum of memory_min over items */
+        uint64_t memory_min_sum; /* sum of memory_min over items: what MemoryMinBudget= counts */
+        uint64_t slice_min_sum, slice_low_sum; /* the same over moved protections: what the slice must carry */
 } Registry;
+
+/* Adds (or takes away) p's figures to the sums: around a change of an item's memory_min/low or kind. */
+void registry_account(Registry *r, const Protection *p, bool add);
 
 /* Takes ownership on success; -EEXIST if the pid is there already. */
 int registry_add(Registry *r, Protection *p);

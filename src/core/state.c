@@ -39,6 +39,8 @@ typedef enum FieldType {
         FIELD_BOOL,   /* bool */
         FIELD_STRING, /* char *, NULL as JSON null */
         FIELD_COMM,   /* char[16], truncated to 15 bytes on load */
+        FIELD_KIND,   /* ProtectionKind, by name */
+        FIELD_STATE,  /* ProtectionState, by name */
 } FieldType;
 
 typedef struct Field {
@@ -55,6 +57,9 @@ static const Field protection_fields[] = {
         { "uid", FIELD_UID, offsetof(Protection, uid), false },
         { "original_cgroup", FIELD_STRING, offsetof(Protection, original_cgroup), false },
         { "scope_cgroup", FIELD_STRING, offsetof(Protection, scope_cgroup), false },
+        { "original_unit", FIELD_STRING, offsetof(Protection, original_unit), false },
+        { "kind", FIELD_KIND, offsetof(Protection, kind), false },     /* version 1: moved */
+        { "state", FIELD_STATE, offsetof(Protection, state), false },  /* version 1: active */
         { "original_adj", FIELD_ADJ, offsetof(Protection, original_adj), false },
         { "applied_adj", FIELD_ADJ, offsetof(Protection, applied_adj), false },
         { "memory_min", FIELD_U64, offsetof(Protection, memory_min), false },
@@ -76,6 +81,13 @@ static const Field member_fields[] = {
 /* ---- serializing ---- */
 
 /* Takes ownership of v (NULL is JSON null); keys are the tables' string literals. */
+static const Field hold_fields[] = {
+        { "cgroup", FIELD_STRING, offsetof(CgroupHold, cgroup), true },
+        { "unit", FIELD_STRING, offsetof(CgroupHold, unit), false },
+        { "original_min", FIELD_U64, offsetof(CgroupHold, original_min), true },
+        { "original_low", FIELD_U64, offsetof(CgroupHold, original_low), true },
+};
+
 static int json_add(json_object *o, const char *key, json_object *v) {
         if (json_object_object_add_ex(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_ADD_CONSTANT_KEY) < 0) {
                 json_object_put(v);
@@ -114,6 +126,12 @@ static int field_to_json(const Field *f, const void *base, json_object **ret) {
         case FIELD_COMM:
                 /* Do not trust the NUL: at most the array's size. */
                 v = json_object_new_string_len(p, (int) strnlen(p, COMM_SIZE));
+                break;
+        case FIELD_KIND:
+                v = json_object_new_string(strna(protection_kind_to_string(*(const ProtectionKind *) p)));
+                break;
+        case FIELD_STATE:
+                v = json_object_new_string(strna(protection_state_to_string(*(const ProtectionState *) p)));
                 break;
         default:
                 return -EINVAL;
@@ -172,7 +190,32 @@ static int protection_to_json(const Protection *p, json_object **ret) {
         return 0;
 }
 
+static int holds_to_json(const HoldTable *holds, json_object *top) {
+        _cleanup_(json_object_putp) json_object *array = json_object_new_array();
+        int r;
+
+        if (!array)
+                return -ENOMEM;
+        for (size_t i = 0; holds && i < holds->n; i++) {
+                _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+                if (!o)
+                        return -ENOMEM;
+                r = fields_to_json(hold_fields, ELEMENTSOF(hold_fields), &holds->items[i], o);
+                if (r < 0)
+                        return r;
+                if (json_object_array_add(array, o) < 0)
+                        return -ENOMEM;
+                TAKE_PTR(o);
+        }
+        return json_add(top, "holds", TAKE_PTR(array));
+}
+
 int state_serialize(Protection *const *records, size_t n, char **ret) {
+        return state_serialize_full(records, n, NULL, ret);
+}
+
+int state_serialize_full(Protection *const *records, size_t n, const HoldTable *holds, char **ret) {
         _cleanup_(json_object_putp) json_object *top = NULL, *array = NULL;
         const char *text;
         size_t len;
@@ -199,6 +242,9 @@ int state_serialize(Protection *const *records, size_t n, char **ret) {
                 }
         }
         r = json_add(top, "protections", TAKE_PTR(array));
+        if (r < 0)
+                return r;
+        r = holds_to_json(holds, top);
         if (r < 0)
                 return r;
 
@@ -302,6 +348,30 @@ static int field_from_json(const Field *f, json_object *v, void *base) {
                 len = MIN(strlen(s), COMM_SIZE - 1);
                 memcpy(comm, s, len);
                 comm[len] = '\0';
+                return 0;
+        }
+        case FIELD_KIND: {
+                ProtectionKind k;
+
+                r = json_get_string(v, &s);
+                if (r < 0)
+                        return r;
+                k = protection_kind_from_string(s);
+                if (k == _PROTECTION_KIND_MAX)
+                        return -EBADMSG;
+                *(ProtectionKind *) p = k;
+                return 0;
+        }
+        case FIELD_STATE: {
+                ProtectionState st;
+
+                r = json_get_string(v, &s);
+                if (r < 0)
+                        return r;
+                st = protection_state_from_string(s);
+                if (st == _PROTECTION_STATE_MAX)
+                        return -EBADMSG;
+                *(ProtectionState *) p = st;
                 return 0;
         }
         default:
@@ -506,7 +576,43 @@ static int protections_from_json(json_object *array, ProtectionArray *out, size_
         return 0;
 }
 
+/* A bad hold is skipped and counted: the cgroup keeps its raised value, which is safe, never too little. */
+static int holds_from_json(json_object *top, HoldTable *ret, size_t *skipped) {
+        json_object *array;
+
+        if (!json_object_object_get_ex(top, "holds", &array) || !json_object_is_type(array, json_type_array))
+                return 0;
+        for (size_t i = 0; i < json_object_array_length(array); i++) {
+                json_object *o = json_object_array_get_idx(array, i);
+                CgroupHold h = {};
+                int r;
+
+                r = json_object_is_type(o, json_type_object)
+                            ? fields_from_json(hold_fields, ELEMENTSOF(hold_fields), o, &h)
+                            : -EBADMSG;
+                if (r >= 0 && (!h.cgroup || h.cgroup[0] != '/' || strstr(h.cgroup, "/../") || strstr(h.cgroup, "/./")))
+                        r = -EBADMSG;
+                if (r >= 0)
+                        r = hold_table_add(ret, h.cgroup, h.unit, h.original_min, h.original_low);
+                free(h.cgroup);
+                free(h.unit);
+                if (r == -EBADMSG || r == -EEXIST) {
+                        (*skipped)++;
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int state_parse(const char *text, Protection ***ret, size_t *ret_n, size_t *ret_skipped, const char **ret_reason) {
+        return state_parse_full(text, ret, ret_n, NULL, ret_skipped, ret_reason);
+}
+
+int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
+                     const char **ret_reason) {
+        _cleanup_(hold_table_done) HoldTable holds = {};
         _cleanup_(json_object_putp) json_object *top = NULL;
         _cleanup_(protection_array_done) ProtectionArray a = {};
         json_object *protections = NULL;
@@ -524,6 +630,11 @@ int state_parse(const char *text, Protection ***ret, size_t *ret_n, size_t *ret_
                 if (r < 0)
                         return r;
         }
+        if (ret_holds) {
+                r = holds_from_json(top, &holds, &skipped);
+                if (r < 0)
+                        return r;
+        }
 
         if (a.n == 0) {
                 free(a.items);
@@ -534,16 +645,24 @@ int state_parse(const char *text, Protection ***ret, size_t *ret_n, size_t *ret_
         a.n = 0;
         if (ret_skipped)
                 *ret_skipped = skipped;
+        if (ret_holds) {
+                *ret_holds = holds;
+                holds = (HoldTable) {};
+        }
         return 0;
 }
 
 /* ---- the file ---- */
 
 int state_save(int dirfd, Protection *const *records, size_t n) {
+        return state_save_full(dirfd, records, n, NULL);
+}
+
+int state_save_full(int dirfd, Protection *const *records, size_t n, const HoldTable *holds) {
         _cleanup_free_ char *text = NULL;
         int r;
 
-        r = state_serialize(records, n, &text);
+        r = state_serialize_full(records, n, holds, &text);
         if (r < 0)
                 return r;
         return write_file_atomic_at(dirfd, OOMPROTECT_STATE_FILE, text, strlen(text), 0600);
@@ -593,7 +712,8 @@ static int state_move_aside(int dirfd, char **ret) {
 }
 
 /* Reads and parses state.json; a corrupt file is reported through *ret_reason, not as an error. */
-static int state_read(int dirfd, Protection ***ret, size_t *ret_n, size_t *ret_skipped, const char **ret_reason) {
+static int state_read(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
+                      const char **ret_reason) {
         _cleanup_free_ char *text = NULL;
         size_t len;
         int r;
@@ -616,7 +736,7 @@ static int state_read(int dirfd, Protection ***ret, size_t *ret_n, size_t *ret_s
                 return 0;
         }
 
-        r = state_parse(text, ret, ret_n, ret_skipped, ret_reason);
+        r = state_parse_full(text, ret, ret_n, ret_holds, ret_skipped, ret_reason);
         if (r == -EBADMSG)
                 return 0;
         if (r < 0)
@@ -627,13 +747,18 @@ static int state_read(int dirfd, Protection ***ret, size_t *ret_n, size_t *ret_s
 
 int state_load(int dirfd, Protection ***ret, size_t *ret_n, size_t *ret_skipped, char **ret_moved_to,
                const char **ret_reason) {
+        return state_load_full(dirfd, ret, ret_n, NULL, ret_skipped, ret_moved_to, ret_reason);
+}
+
+int state_load_full(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
+                    char **ret_moved_to, const char **ret_reason) {
         _cleanup_free_ char *moved_to = NULL;
         Protection **records = NULL;
         const char *reason = NULL;
         size_t n = 0, skipped = 0;
         int r;
 
-        r = state_read(dirfd, &records, &n, &skipped, &reason);
+        r = state_read(dirfd, &records, &n, ret_holds, &skipped, &reason);
         if (r < 0)
                 return r;
         if (reason) {

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 
+#include "hold.h"
 #include "protection.h"
 
 /*
@@ -20,11 +21,18 @@
  *                        "members": [ { "pid": 1235, "starttime": 5690,
  *                                       "original_cgroup": "/...", "original_adj": 0 } ] } ] }
  *
+ * Version 2 adds to each record "kind" ("moved", "in-place"), "state"
+ * ("applying", "active", "restoring") and "original_unit", and at the top
+ * "holds": [ { "cgroup": "/system.slice", "unit": "system.slice",
+ * "original_min": 0, "original_low": 0 } ], the cgroups in-place
+ * protections raised with the values to put back. A version 1 file loads as
+ * moved, active records and no holds.
+ *
  * Unknown keys are ignored (a newer daemon may add some); a record without
  * pid or starttime is dropped with a reason.
  */
 
-#define STATE_FORMAT_VERSION 1
+#define STATE_FORMAT_VERSION 2
 
 /* Pure: records to JSON text (malloc'ed, NUL-terminated). */
 int state_serialize(Protection *const *records, size_t n, char **ret);
@@ -38,6 +46,14 @@ int state_parse(const char *text, Protection ***ret, size_t *ret_n, size_t *ret_
 
 /* Writes state.json in dirfd atomically (tmp, fsync, rename). */
 int state_save(int dirfd, Protection *const *records, size_t n);
+
+/* The same with the hold table (NULL: none). ret_holds NULL: holds are not read. */
+int state_serialize_full(Protection *const *records, size_t n, const HoldTable *holds, char **ret);
+int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
+                     const char **ret_reason);
+int state_save_full(int dirfd, Protection *const *records, size_t n, const HoldTable *holds);
+int state_load_full(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
+                    char **ret_moved_to, const char **ret_reason);
 
 /*
  * Reads state.json from dirfd. A missing file is an empty state. A corrupt

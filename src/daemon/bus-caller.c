@@ -13,9 +13,11 @@
 
 _Static_assert(sizeof(gid_t) == sizeof(uint32_t), "D-Bus carries gids as 'u'");
 
-#define CALLER_CREDS (SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID)
-/* Asked for as well: a later sd-bus may deliver them, and then the extra bus call is not needed. */
-#define CALLER_GROUP_CREDS (SD_BUS_CREDS_GID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS)
+typedef struct CallerQuery {
+        bool with_groups;
+        BusCallerDone done;
+        void *userdata;
+} CallerQuery;
 
 void bus_caller_done(BusCaller *c) {
         free(c->groups);
@@ -46,40 +48,6 @@ static int read_gid_array(sd_bus_message *reply, gid_t **ret, size_t *ret_n) {
         *ret = g;
         *ret_n = size / sizeof(gid_t);
         return 0;
-}
-
-/* 1 with the groups dbus-daemon recorded for the sender of m, 0 when the bus does not report groups. */
-static int groups_from_bus(sd_bus_message *m, gid_t **ret, size_t *ret_n) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        const char *sender = sd_bus_message_get_sender(m), *key;
-        int r;
-
-        if (!sender)
-                return -ENXIO;
-        r = sd_bus_call_method(sd_bus_message_get_bus(m), "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                               "org.freedesktop.DBus", "GetConnectionCredentials", &error, &reply, "s", sender);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                r = sd_bus_message_read(reply, "s", &key);
-                if (r < 0)
-                        return r;
-                if (streq(key, "UnixGroupIDs")) {
-                        r = read_gid_array(reply, ret, ret_n);
-                        return r < 0 ? r : 1;
-                }
-                r = sd_bus_message_skip(reply, "v");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return r;
-        }
-        return r < 0 ? r : 0;
 }
 
 /* The fallback: uid's user's primary group and its groups in the user database. */
@@ -120,79 +88,145 @@ static int groups_from_userdb(uid_t uid, gid_t **ret, size_t *ret_n) {
         return 0;
 }
 
-/* 1 with the groups sd-bus delivered itself (sd-bus 252 on dbus-daemon does not), 0 if none. */
-static int groups_from_creds(sd_bus_creds *creds, gid_t **ret, gid_t *ret_gid, size_t *ret_n) {
-        const gid_t *gids;
-        gid_t *g;
-        int n;
+/* What GetConnectionCredentials said, the cursor at its a{sv}. */
+typedef struct Credentials {
+        bool has_uid, has_pid, has_groups;
+        uint32_t uid, pid;
+        gid_t *groups;
+        size_t n_groups;
+} Credentials;
 
-        if (sd_bus_creds_get_augmented_mask(creds) & CALLER_GROUP_CREDS)
-                return 0;
-        n = sd_bus_creds_get_supplementary_gids(creds, &gids);
-        if (n < 0)
-                return 0;
-        g = malloc(n > 0 ? (size_t) n * sizeof(gid_t) : 1);
-        if (!g)
-                return -ENOMEM;
-        if (n > 0)
-                memcpy(g, gids, (size_t) n * sizeof(gid_t));
-        (void) sd_bus_creds_get_gid(creds, ret_gid);
-        *ret = g;
-        *ret_n = (size_t) n;
-        return 1;
-}
-
-static int caller_groups(sd_bus_message *m, sd_bus_creds *creds, BusCaller *c) {
-        size_t n = 0;
+static int read_credential(sd_bus_message *reply, Credentials *c) {
+        const char *key;
         int r;
 
-        r = groups_from_creds(creds, &c->groups, &c->auth.gid, &n);
-        if (r == 0)
-                r = groups_from_bus(m, &c->groups, &n);
-        if (r == 0) {
-                log_debug("The bus reports no groups for %s; using the user database for uid %u.",
-                          strna(sd_bus_message_get_sender(m)), (unsigned) c->auth.uid);
-                r = groups_from_userdb(c->auth.uid, &c->groups, &n);
+        r = sd_bus_message_read(reply, "s", &key);
+        if (r < 0)
+                return r;
+        if (streq(key, "UnixUserID")) {
+                c->has_uid = true;
+                return sd_bus_message_read(reply, "v", "u", &c->uid);
+        }
+        if (streq(key, "ProcessID")) {
+                c->has_pid = true;
+                return sd_bus_message_read(reply, "v", "u", &c->pid);
+        }
+        if (streq(key, "UnixGroupIDs") && !c->has_groups) {
+                c->has_groups = true;
+                return read_gid_array(reply, &c->groups, &c->n_groups);
+        }
+        return sd_bus_message_skip(reply, "v");
+}
+
+static int read_credentials(sd_bus_message *reply, Credentials *c) {
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                r = read_credential(reply, c);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
         }
         if (r < 0)
                 return r;
+        return sd_bus_message_exit_container(reply);
+}
+
+static void credentials_done(Credentials *c) {
+        free(c->groups);
+        *c = (Credentials) {};
+}
+
+/* The groups for a non-root caller: the bus's, else the user database's. */
+static int caller_groups(Credentials *creds, BusCaller *c) {
+        size_t n = creds->n_groups;
+        int r;
+
+        if (creds->has_groups)
+                c->groups = TAKE_PTR(creds->groups);
+        else {
+                log_debug("The bus reports no groups for uid %u; using the user database.", (unsigned) c->auth.uid);
+                r = groups_from_userdb(c->auth.uid, &c->groups, &n);
+                if (r < 0)
+                        return r;
+        }
         c->auth.groups = c->groups;
         c->auth.n_groups = n;
         return 0;
 }
 
-int bus_caller_get(sd_bus_message *m, bool with_groups, BusCaller *ret, sd_bus_error *error) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        BusCaller c = { .auth.gid = (gid_t) -1 };
-        uid_t uid;
-        pid_t pid;
+/* Fills c from the driver's reply; on failure error is set for the client. */
+static int caller_from_reply(sd_bus_message *reply, bool with_groups, BusCaller *c, sd_bus_error *error) {
+        _cleanup_(credentials_done) Credentials creds = {};
         int r;
 
-        r = sd_bus_query_sender_creds(m, CALLER_CREDS | (with_groups ? CALLER_GROUP_CREDS : 0), &creds);
+        if (sd_bus_message_is_method_error(reply, NULL)) {
+                const sd_bus_error *e = sd_bus_message_get_error(reply);
+                return sd_bus_error_setf(error, OOMPROTECT_ERROR_PERMISSION_DENIED,
+                                         "Cannot determine who is calling: %s",
+                                         e && e->message ? e->message : strerror(EIO));
+        }
+        r = read_credentials(reply, &creds);
         if (r < 0)
                 return sd_bus_error_setf(error, OOMPROTECT_ERROR_PERMISSION_DENIED,
                                          "Cannot determine who is calling: %s", strerror(-r));
-        /* We never ask for SD_BUS_CREDS_AUGMENT, so this cannot happen; refuse if it ever does. */
-        if (sd_bus_creds_get_augmented_mask(creds) & CALLER_CREDS)
-                return sd_bus_error_set(error, OOMPROTECT_ERROR_PERMISSION_DENIED,
-                                        "The bus offered only /proc-derived credentials for the caller.");
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
+        if (!creds.has_uid)
                 return sd_bus_error_set(error, OOMPROTECT_ERROR_PERMISSION_DENIED,
                                         "The bus did not tell the caller's uid.");
-        c.auth.uid = uid;
-        c.pid = sd_bus_creds_get_pid(creds, &pid) >= 0 ? pid : 0;
-
-        if (with_groups && uid != 0) {
-                r = caller_groups(m, creds, &c);
-                if (r < 0) {
-                        bus_caller_done(&c);
-                        log_warning_errno(r, "Failed to look up the groups of uid %u: %m", (unsigned) uid);
-                        return sd_bus_error_setf(error, OOMPROTECT_ERROR_PERMISSION_DENIED,
-                                                 "Cannot determine the groups of uid %u: %s", (unsigned) uid,
-                                                 strerror(-r));
-                }
+        *c = (BusCaller) { .auth.uid = creds.uid, .auth.gid = (gid_t) -1,
+                           .pid = creds.has_pid ? (pid_t) creds.pid : 0 };
+        if (!with_groups || c->auth.uid == 0)
+                return 0;
+        r = caller_groups(&creds, c);
+        if (r < 0) {
+                bus_caller_done(c);
+                log_warning_errno(r, "Failed to look up the groups of uid %u: %m", (unsigned) creds.uid);
+                return sd_bus_error_setf(error, OOMPROTECT_ERROR_PERMISSION_DENIED,
+                                         "Cannot determine the groups of uid %u: %s", (unsigned) creds.uid,
+                                         strerror(-r));
         }
-        *ret = c;
+        return 0;
+}
+
+static int on_credentials(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(bus_caller_done) BusCaller c = {};
+        CallerQuery *q = userdata;
+        int r;
+
+        r = caller_from_reply(reply, q->with_groups, &c, &error);
+        q->done(r < 0 ? NULL : &c, &error, q->userdata); /* may unref the slot, and with it q */
+        return 0;
+}
+
+int bus_caller_query(sd_bus_message *m, bool with_groups, BusCallerDone done, void *userdata,
+                     sd_bus_slot **ret_slot, sd_bus_error *error) {
+        const char *sender = sd_bus_message_get_sender(m);
+        sd_bus_slot *slot = NULL;
+        CallerQuery *q;
+        int r;
+
+        if (!sender)
+                return sd_bus_error_set(error, OOMPROTECT_ERROR_PERMISSION_DENIED,
+                                        "Cannot determine who is calling: the message names no sender.");
+        q = malloc(sizeof(CallerQuery));
+        if (!q)
+                return -ENOMEM;
+        *q = (CallerQuery) { .with_groups = with_groups, .done = done, .userdata = userdata };
+        r = sd_bus_call_method_async(sd_bus_message_get_bus(m), &slot, "org.freedesktop.DBus",
+                                     "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionCredentials",
+                                     on_credentials, q, "s", sender);
+        if (r < 0) {
+                free(q);
+                return sd_bus_error_setf(error, OOMPROTECT_ERROR_PERMISSION_DENIED,
+                                         "Cannot determine who is calling: %s", strerror(-r));
+        }
+        (void) sd_bus_slot_set_destroy_callback(slot, free);
+        *ret_slot = slot;
         return 0;
 }

@@ -6,8 +6,11 @@
  *
  * Every method validates its arguments, then authorizes the caller (writes
  * only: auth_check_modify() with credentials from the bus, see
- * bus-caller.h), then calls the engine, then replies. The bus policy lets
- * everyone call every method; this file is the real gate.
+ * bus-caller.h), then calls the engine, then replies. Nothing waits: the
+ * method call is held (a BusRequest) while the bus driver says who sent it
+ * and while the engine works, and the reply goes out from the completion
+ * (systemd-machined's machine_start_scope()/match_job_removed()). The bus
+ * policy lets everyone call every method; this file is the real gate.
  *
  * ListProtected() returns a(usssiittss), one struct per protection:
  *   u pid, s comm, s original cgroup, s scope cgroup,
@@ -32,6 +35,7 @@
 #include "auth.h"
 #include "bus-caller.h"
 #include "bus.h"
+#include "list.h"
 #include "log.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
@@ -114,31 +118,6 @@ static int check_tag(const char *tag, sd_bus_error *error) {
         return 0;
 }
 
-/* May the sender change protections? Fills *ret_owner (UID_ANY for root) and caller. */
-static int authorize_modify(Manager *m, sd_bus_message *msg, BusCaller *caller, uid_t *ret_owner,
-                            sd_bus_error *error) {
-        OpError err = {};
-        int r;
-
-        r = bus_caller_get(msg, true, caller, error);
-        if (r < 0)
-                return r;
-        r = auth_check_modify(&caller->auth, auth_resolve_group(m->config.allow_group), ret_owner, &err);
-        if (r < 0) {
-                static LogRateLimit rl = LOG_RATELIMIT_INIT(10 * 1000000ULL, 10);
-                unsigned suppressed;
-                if (log_ratelimit_ok(&rl, &suppressed))
-                        log_notice("Refused %s() from uid %u (PID %d): not root and not in AllowGroup=%s.%s",
-                                   sd_bus_message_get_member(msg), (unsigned) caller->auth.uid, (int) caller->pid,
-                                   strna(m->config.allow_group),
-                                   suppressed ? " (Earlier refusals were not logged.)" : "");
-                return reply_op_error(error, r, &err);
-        }
-        log_debug("%s() from uid %u (PID %d) authorized.", sd_bus_message_get_member(msg),
-                  (unsigned) caller->auth.uid, (int) caller->pid);
-        return 0;
-}
-
 /* ---- protection options (a{sv}) ---- */
 
 typedef enum OptionKey {
@@ -202,6 +181,7 @@ static void option_store(ProtectOptions *o, OptionKey k, const OptionValue *v) {
                 break;
         case OPTION_IN_PLACE:
                 o->in_place = v->b;
+                o->has_in_place = true;
                 break;
         case OPTION_TAG:
                 o->tag = v->s;
@@ -281,195 +261,326 @@ static int read_options(sd_bus_message *m, ProtectOptions *ret, sd_bus_error *er
         return 0;
 }
 
-/* ---- methods ---- */
+/* ---- requests held until their reply ---- */
 
-/* req is validated; authorizes the sender, protects, replies. */
-static int protect_and_reply(Manager *m, sd_bus_message *msg, ProtectRequest *req, sd_bus_error *error) {
-        _cleanup_(bus_caller_done) BusCaller caller = {};
+typedef enum BusAction {
+        ACTION_PROTECT,        /* Protect, ProtectWithOptions, ProtectPidfd */
+        ACTION_UNPROTECT,
+        ACTION_UNPROTECT_ALL,
+        ACTION_UNPROTECT_TAG,
+        ACTION_SET_SELF,
+        ACTION_GET_SELF,
+} BusAction;
+
+/*
+ * A method call on its way: first the caller's credentials are asked of
+ * the bus driver, then the engine works; the reply goes out when the last
+ * of the two completes. msg is held until then, so the strings and the fd
+ * read from it (req, tag) stay valid.
+ */
+struct BusRequest {
+        Manager *manager;
+        sd_bus_message *msg;
+        sd_bus_slot *slot; /* the credentials query, while it runs */
+        BusAction action;
+        ProtectRequest req; /* ACTION_PROTECT */
+        pid_t pid;          /* ACTION_UNPROTECT */
+        const char *tag;    /* ACTION_UNPROTECT_TAG */
+        bool enable;        /* ACTION_SET_SELF */
+        BusRequest *prev, *next;
+};
+
+static BusRequest *request_free(BusRequest *r) {
+        if (!r)
+                return NULL;
+        LIST_REMOVE(r->manager->bus_requests, r);
+        sd_bus_slot_unref(r->slot);
+        sd_bus_message_unref(r->msg);
+        free(r);
+        return NULL;
+}
+
+static BusRequest *request_new(Manager *m, sd_bus_message *msg, BusAction action) {
+        BusRequest *r = calloc(1, sizeof(BusRequest));
+
+        if (!r)
+                return NULL;
+        *r = (BusRequest) { .manager = m, .msg = sd_bus_message_ref(msg), .action = action, .req.pidfd = -EBADF };
+        LIST_PREPEND(m->bus_requests, r);
+        return r;
+}
+
+static void log_reply_failure(BusRequest *r, int q) {
+        if (q < 0)
+                log_debug_errno(q, "Failed to reply to %s(), ignoring: %m", sd_bus_message_get_member(r->msg));
+}
+
+/* Sends error (set) as the reply and forgets the request. */
+static void request_reply_error(BusRequest *r, const sd_bus_error *error) {
+        log_reply_failure(r, sd_bus_reply_method_error(r->msg, error));
+        request_free(r);
+}
+
+static void request_reply_op_error(BusRequest *r, int code, const OpError *err) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+        (void) reply_op_error(&error, code, err);
+        request_reply_error(r, &error);
+}
+
+static void request_reply_empty(BusRequest *r) {
+        log_reply_failure(r, sd_bus_reply_method_return(r->msg, NULL));
+        request_free(r);
+}
+
+/* The engine finished: the method's reply, or its named error with the sentence. */
+static void on_engine_done(Engine *e, const EngineResult *res, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        BusRequest *r = userdata;
+
+        switch (r->action) {
+        case ACTION_UNPROTECT_ALL:
+                if (res->r < 0) {
+                        (void) sd_bus_error_setf(&error, op_error_name_from_errno(res->r), "Cannot unprotect: %s.",
+                                                 strerror(-res->r));
+                        request_reply_error(r, &error);
+                        return;
+                }
+                log_reply_failure(r, sd_bus_reply_method_return(r->msg, "u", (uint32_t) res->r));
+                request_free(r);
+                return;
+        case ACTION_UNPROTECT_TAG:
+                if (res->r < 0) {
+                        (void) sd_bus_error_setf(&error, op_error_name_from_errno(res->r),
+                                                 "Cannot unprotect tag %s: %s.", r->tag, strerror(-res->r));
+                        request_reply_error(r, &error);
+                        return;
+                }
+                log_reply_failure(r, sd_bus_reply_method_return(r->msg, "u", (uint32_t) res->r));
+                request_free(r);
+                return;
+        default:
+                if (res->r < 0) {
+                        request_reply_op_error(r, res->r, &res->err);
+                        return;
+                }
+                manager_log_unprotect_report(res->pid, &res->report);
+                request_reply_empty(r);
+                return;
+        }
+}
+
+/* May the caller change protections? *ret_owner: UID_ANY for root, else its uid. Replies when not. */
+static int request_authorize(BusRequest *r, const BusCaller *c, uid_t *ret_owner) {
+        Manager *m = r->manager;
         OpError err = {};
-        Protection *p;
-        int r;
+        int q;
 
-        r = authorize_modify(m, msg, &caller, &req->owner, error);
-        if (r < 0)
-                return r;
-        req->source = BUS_SOURCE;
-        r = engine_protect(m->engine, req, &p, &err);
-        if (r < 0)
-                return reply_op_error(error, r, &err);
-        return sd_bus_reply_method_return(msg, NULL);
-}
-
-static int method_protect(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        ProtectRequest req = { .pidfd = -1 };
-        uint32_t pid;
-        int r;
-
-        r = sd_bus_message_read(msg, "u", &pid);
-        if (r < 0)
-                return r;
-        r = check_pid(pid, error);
-        if (r < 0)
-                return r;
-        req.pid = (pid_t) pid;
-        return protect_and_reply(userdata, msg, &req, error);
-}
-
-static int method_protect_with_options(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        ProtectRequest req = { .pidfd = -1 };
-        uint32_t pid;
-        int r;
-
-        r = sd_bus_message_read(msg, "u", &pid);
-        if (r < 0)
-                return r;
-        r = read_options(msg, &req.options, error);
-        if (r < 0)
-                return r;
-        r = check_pid(pid, error);
-        if (r < 0)
-                return r;
-        req.pid = (pid_t) pid;
-        return protect_and_reply(userdata, msg, &req, error);
-}
-
-static int method_protect_pidfd(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        ProtectRequest req = {};
-        int r;
-
-        r = sd_bus_message_read(msg, "h", &req.pidfd); /* owned by msg; the engine keeps a dup */
-        if (r < 0)
-                return r;
-        r = read_options(msg, &req.options, error);
-        if (r < 0)
-                return r;
-        return protect_and_reply(userdata, msg, &req, error);
-}
-
-static int unprotect_and_reply(Manager *m, sd_bus_message *msg, pid_t pid, uid_t owner, sd_bus_error *error) {
-        _cleanup_(unprotect_report_done) UnprotectReport report = {};
-        OpError err = {};
-        int r;
-
-        r = engine_unprotect(m->engine, pid, owner, "unprotected", &report, &err);
-        if (r < 0)
-                return reply_op_error(error, r, &err);
-        if (report.fallback)
-                log_notice("The original cgroup of PID %d is gone; its %zu process(es) went to %s instead.", (int) pid,
-                           report.n_moved, strna(report.fallback_path));
-        return sd_bus_reply_method_return(msg, NULL);
-}
-
-static int method_unprotect(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_(bus_caller_done) BusCaller caller = {};
-        Manager *m = userdata;
-        uint32_t pid;
-        uid_t owner;
-        int r;
-
-        r = sd_bus_message_read(msg, "u", &pid);
-        if (r < 0)
-                return r;
-        r = check_pid(pid, error);
-        if (r < 0)
-                return r;
-        r = authorize_modify(m, msg, &caller, &owner, error);
-        if (r < 0)
-                return r;
-        return unprotect_and_reply(m, msg, (pid_t) pid, owner, error);
-}
-
-static int method_unprotect_all(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_(bus_caller_done) BusCaller caller = {};
-        Manager *m = userdata;
-        uid_t owner;
-        int r;
-
-        r = authorize_modify(m, msg, &caller, &owner, error);
-        if (r < 0)
-                return r;
-        /* A group member's "all" is all of its own. */
-        r = engine_unprotect_all(m->engine, owner, "unprotected");
-        if (r < 0)
-                return sd_bus_error_setf(error, op_error_name_from_errno(r), "Cannot unprotect: %s.", strerror(-r));
-        return sd_bus_reply_method_return(msg, "u", (uint32_t) r);
-}
-
-static int method_unprotect_tag(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_(bus_caller_done) BusCaller caller = {};
-        Manager *m = userdata;
-        const char *tag;
-        uid_t owner;
-        int r;
-
-        r = sd_bus_message_read(msg, "s", &tag);
-        if (r < 0)
-                return r;
-        r = check_tag(tag, error);
-        if (r < 0)
-                return r;
-        r = authorize_modify(m, msg, &caller, &owner, error);
-        if (r < 0)
-                return r;
-        r = engine_unprotect_tag(m->engine, tag, owner, "unprotected");
-        if (r < 0)
-                return sd_bus_error_setf(error, op_error_name_from_errno(r), "Cannot unprotect tag %s: %s.", tag,
-                                         strerror(-r));
-        return sd_bus_reply_method_return(msg, "u", (uint32_t) r);
-}
-
-static int caller_pid(const BusCaller *c, sd_bus_error *error) {
-        if (c->pid <= 0)
-                return sd_bus_error_set(error, OOMPROTECT_ERROR_INVALID_PROCESS,
-                                        "The bus did not tell the caller's PID.");
+        q = auth_check_modify(&c->auth, m->allow_gid, ret_owner, &err);
+        if (q < 0) {
+                static LogRateLimit rl = LOG_RATELIMIT_INIT(10 * 1000000ULL, 10);
+                unsigned suppressed;
+                if (log_ratelimit_ok(&rl, &suppressed))
+                        log_notice("Refused %s() from uid %u (PID %d): not root and not in AllowGroup=%s.%s",
+                                   sd_bus_message_get_member(r->msg), (unsigned) c->auth.uid, (int) c->pid,
+                                   strna(m->config.allow_group),
+                                   suppressed ? " (Earlier refusals were not logged.)" : "");
+                request_reply_op_error(r, q, &err);
+                return q;
+        }
+        log_debug("%s() from uid %u (PID %d) authorized.", sd_bus_message_get_member(r->msg), (unsigned) c->auth.uid,
+                  (int) c->pid);
         return 0;
 }
 
+/* The caller's own PID, for the self-protection methods; replies when the bus did not tell it. */
+static int request_caller_pid(BusRequest *r, const BusCaller *c) {
+        if (c->pid > 0)
+                return 0;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        (void) sd_bus_error_set(&error, OOMPROTECT_ERROR_INVALID_PROCESS, "The bus did not tell the caller's PID.");
+        request_reply_error(r, &error);
+        return -ESRCH;
+}
+
 /* The 2006 module's ioctl OOMSETPROTECTCMD: the caller's own process, by its PID on the bus. */
-static int method_set_self_protection(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_(bus_caller_done) BusCaller caller = {};
-        Manager *m = userdata;
-        int enable, r;
+static void run_set_self(BusRequest *r, const BusCaller *c, uid_t owner) {
+        Engine *e = r->manager->engine;
+
+        if (request_caller_pid(r, c) < 0)
+                return;
+        if (r->enable) {
+                r->req = (ProtectRequest) { .pid = c->pid, .pidfd = -EBADF, .owner = owner, .source = BUS_SOURCE };
+                (void) engine_protect(e, &r->req, on_engine_done, r);
+                return;
+        }
+        /* Setting "off" on an unprotected caller is a no-op, not an error. */
+        if (!engine_get(e, c->pid)) {
+                request_reply_empty(r);
+                return;
+        }
+        (void) engine_unprotect(e, c->pid, owner, "unprotected", on_engine_done, r);
+}
+
+/* The caller is known: authorize, then hand over to the engine (which may complete at once). */
+static void on_caller(const BusCaller *c, const sd_bus_error *error, void *userdata) {
+        BusRequest *r = userdata;
+        Engine *e = r->manager->engine;
         uid_t owner;
+
+        r->slot = sd_bus_slot_unref(r->slot);
+        if (!c) {
+                request_reply_error(r, error);
+                return;
+        }
+        if (r->action == ACTION_GET_SELF) { /* The module's OOMGETPROTECTCMD: a read, no authorization. */
+                if (request_caller_pid(r, c) < 0)
+                        return;
+                log_reply_failure(r, sd_bus_reply_method_return(r->msg, "b", engine_get(e, c->pid) != NULL));
+                request_free(r);
+                return;
+        }
+        if (request_authorize(r, c, &owner) < 0)
+                return;
+        switch (r->action) {
+        case ACTION_PROTECT:
+                r->req.owner = owner;
+                r->req.source = BUS_SOURCE;
+                (void) engine_protect(e, &r->req, on_engine_done, r);
+                break;
+        case ACTION_UNPROTECT:
+                (void) engine_unprotect(e, r->pid, owner, "unprotected", on_engine_done, r);
+                break;
+        case ACTION_UNPROTECT_ALL: /* A group member's "all" is all of its own. */
+                (void) engine_unprotect_all(e, owner, "unprotected", on_engine_done, r);
+                break;
+        case ACTION_UNPROTECT_TAG:
+                (void) engine_unprotect_tag(e, r->tag, owner, "unprotected", on_engine_done, r);
+                break;
+        case ACTION_SET_SELF:
+                run_set_self(r, c, owner);
+                break;
+        default:
+                request_reply_op_error(r, -EINVAL, &(OpError) {});
+        }
+}
+
+/*
+ * Holds msg and asks who sent it; the reply comes later, from on_caller()
+ * or the engine's completion. Returns 1 (nothing to reply now), or a
+ * negative errno with error set.
+ */
+static int request_start(Manager *m, sd_bus_message *msg, BusRequest *template, sd_bus_error *error) {
+        BusRequest *r = request_new(m, msg, template->action);
+        int q;
+
+        if (!r)
+                return -ENOMEM;
+        r->req = template->req;
+        r->pid = template->pid;
+        r->tag = template->tag;
+        r->enable = template->enable;
+        q = bus_caller_query(msg, r->action != ACTION_GET_SELF, on_caller, r, &r->slot, error);
+        if (q < 0) {
+                request_free(r);
+                return q;
+        }
+        return 1;
+}
+
+/* ---- methods ---- */
+
+static int method_protect(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusRequest t = { .action = ACTION_PROTECT, .req.pidfd = -EBADF };
+        uint32_t pid;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &pid);
+        if (r < 0)
+                return r;
+        r = check_pid(pid, error);
+        if (r < 0)
+                return r;
+        t.req.pid = (pid_t) pid;
+        return request_start(userdata, msg, &t, error);
+}
+
+static int method_protect_with_options(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusRequest t = { .action = ACTION_PROTECT, .req.pidfd = -EBADF };
+        uint32_t pid;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &pid);
+        if (r < 0)
+                return r;
+        r = read_options(msg, &t.req.options, error);
+        if (r < 0)
+                return r;
+        r = check_pid(pid, error);
+        if (r < 0)
+                return r;
+        t.req.pid = (pid_t) pid;
+        return request_start(userdata, msg, &t, error);
+}
+
+static int method_protect_pidfd(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusRequest t = { .action = ACTION_PROTECT };
+        int r;
+
+        r = sd_bus_message_read(msg, "h", &t.req.pidfd); /* owned by msg, held with it; the engine keeps a dup */
+        if (r < 0)
+                return r;
+        r = read_options(msg, &t.req.options, error);
+        if (r < 0)
+                return r;
+        return request_start(userdata, msg, &t, error);
+}
+
+static int method_unprotect(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusRequest t = { .action = ACTION_UNPROTECT };
+        uint32_t pid;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &pid);
+        if (r < 0)
+                return r;
+        r = check_pid(pid, error);
+        if (r < 0)
+                return r;
+        t.pid = (pid_t) pid;
+        return request_start(userdata, msg, &t, error);
+}
+
+static int method_unprotect_all(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return request_start(userdata, msg, &(BusRequest) { .action = ACTION_UNPROTECT_ALL }, error);
+}
+
+static int method_unprotect_tag(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusRequest t = { .action = ACTION_UNPROTECT_TAG };
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &t.tag); /* points into msg, held with it */
+        if (r < 0)
+                return r;
+        r = check_tag(t.tag, error);
+        if (r < 0)
+                return r;
+        return request_start(userdata, msg, &t, error);
+}
+
+static int method_set_self_protection(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusRequest t = { .action = ACTION_SET_SELF };
+        int enable, r;
 
         r = sd_bus_message_read(msg, "b", &enable);
         if (r < 0)
                 return r;
-        r = authorize_modify(m, msg, &caller, &owner, error);
-        if (r < 0)
-                return r;
-        r = caller_pid(&caller, error);
-        if (r < 0)
-                return r;
-        if (enable) {
-                ProtectRequest req = { .pid = caller.pid, .pidfd = -1, .owner = owner, .source = BUS_SOURCE };
-                OpError err = {};
-                Protection *p;
-
-                r = engine_protect(m->engine, &req, &p, &err);
-                if (r < 0)
-                        return reply_op_error(error, r, &err);
-                return sd_bus_reply_method_return(msg, NULL);
-        }
-        /* Setting "off" on an unprotected caller is a no-op, not an error. */
-        if (!engine_get(m->engine, caller.pid))
-                return sd_bus_reply_method_return(msg, NULL);
-        return unprotect_and_reply(m, msg, caller.pid, owner, error);
+        t.enable = enable;
+        return request_start(userdata, msg, &t, error);
 }
 
-/* The module's OOMGETPROTECTCMD. */
 static int method_get_self_protection(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_(bus_caller_done) BusCaller caller = {};
-        Manager *m = userdata;
-        int r;
-
-        r = bus_caller_get(msg, false, &caller, error);
-        if (r < 0)
-                return r;
-        r = caller_pid(&caller, error);
-        if (r < 0)
-                return r;
-        return sd_bus_reply_method_return(msg, "b", engine_get(m->engine, caller.pid) != NULL);
+        return request_start(userdata, msg, &(BusRequest) { .action = ACTION_GET_SELF }, error);
 }
 
 static int method_is_protected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -707,5 +818,8 @@ int bus_setup(Manager *m) {
 }
 
 void bus_done(Manager *m) {
+        /* Requests still waiting get no reply: the engine is freed next and calls no completion then. */
+        while (m->bus_requests)
+                request_free(m->bus_requests);
         m->bus = sd_bus_flush_close_unref(m->bus);
 }

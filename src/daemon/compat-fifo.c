@@ -32,6 +32,13 @@
  * there a pending line without '\n' is taken as complete once
  * COMPAT_FIFO_PARTIAL_USEC have passed without new bytes (a one-shot timer
  * armed only while such a line is pending: an idle daemon never wakes up).
+ *
+ * One line at a time: while the engine works on a line's command (the
+ * backend may answer later, from the loop), the FIFO is not read and the
+ * rest of the last read waits in the buffer; the command's completion takes
+ * it up again. So "setprotection P 1\nsetprotection P 0\n" in one write is
+ * executed in that order, and a writer that floods the FIFO meanwhile blocks
+ * (or gets EAGAIN) in its write instead of making the daemon grow.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +65,13 @@ struct CompatFifo {
         sd_event_source *io;
         sd_event_source *timer; /* socket activation only: completes a pending partial line */
         CtlReader reader;
+        char in[COMPAT_FIFO_READ_SIZE];
+        size_t in_pos, in_len; /* read, not yet executed: held back while a command is under way */
+        bool pending;          /* a line's command is under way */
+        bool executing;        /* inside compat_execute(): a completion there must not resume */
+        bool hangup;           /* every writer went: complete the last line and reopen, once the buffer is done */
+        bool broken;           /* could not be opened again: no longer served */
+        CtlCommand cmd;        /* the pending one, for the log */
 };
 
 /* ---- the FIFO node ---- */
@@ -119,10 +133,24 @@ static void log_rejected(CompatFifo *f, const char *line, size_t len, const char
                     reason, strna(quoted));
 }
 
+static void fifo_resume(CompatFifo *f);
+static void fifo_update(CompatFifo *f);
+
+static void on_executed(int r, const OpError *err, void *userdata) {
+        CompatFifo *f = userdata;
+
+        f->pending = false;
+        if (r < 0)
+                log_warning("\"" OOMPROTECT_CTL_VERB " %d %d\" written to %s/" OOMPROTECT_CTL_FILE " failed: %s",
+                            (int) f->cmd.pid, (int) f->cmd.protect, f->compat->directory,
+                            err->code != 0 ? err->message : strerror(-r));
+        if (!f->executing) /* later, from the loop: take up what waits */
+                fifo_resume(f);
+}
+
 static void on_line(const char *line, size_t len, bool too_long, void *userdata) {
         CompatFifo *f = userdata;
         const char *reason = CTL_REASON_TOO_LONG;
-        OpError err = {};
         CtlCommand cmd;
         int r;
 
@@ -133,11 +161,10 @@ static void on_line(const char *line, size_t len, bool too_long, void *userdata)
                 log_rejected(f, line, len, reason);
                 return;
         }
-        r = compat_execute(f->compat, &cmd, UID_ANY, COMPAT_SOURCE_FIFO, &err);
-        if (r < 0)
-                log_warning("\"" OOMPROTECT_CTL_VERB " %d %d\" written to %s/" OOMPROTECT_CTL_FILE " failed: %s",
-                            (int) cmd.pid, (int) cmd.protect, f->compat->directory,
-                            err.code != 0 ? err.message : strerror(-r));
+        f->cmd = cmd;
+        f->pending = f->executing = true;
+        compat_execute(f->compat, &cmd, UID_ANY, COMPAT_SOURCE_FIFO, on_executed, f);
+        f->executing = false;
 }
 
 /* ---- reading ---- */
@@ -161,18 +188,34 @@ static void fifo_hangup(CompatFifo *f) {
                 log_error_errno(r, "Failed to open %s/" OOMPROTECT_CTL_FILE " again, no longer serving it: %m",
                                 f->compat->directory);
                 (void) sd_event_source_set_enabled(f->io, SD_EVENT_OFF);
+                f->broken = true;
                 return;
         }
         safe_close(f->fd);
         f->fd = TAKE_FD(fd);
 }
 
+/* Executes the buffered input line by line, until a command is under way; then a hangup's last line. */
+static void fifo_process(CompatFifo *f) {
+        while (!f->pending && f->in_pos < f->in_len)
+                f->in_pos += compat_feed_one_line(&f->reader, f->in + f->in_pos, f->in_len - f->in_pos, on_line, f);
+        if (f->in_pos == f->in_len)
+                f->in_pos = f->in_len = 0;
+        if (f->hangup && !f->pending && f->in_len == 0) {
+                f->hangup = false;
+                fifo_hangup(f);
+        }
+}
+
 static int on_partial_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         CompatFifo *f = userdata;
 
+        if (f->pending || f->in_len > 0)
+                return 0; /* re-armed when the command is done */
         compat_batch_begin(f->compat);
         ctl_reader_flush(&f->reader, on_line, f);
         compat_batch_end(f->compat);
+        fifo_update(f); /* the line's command may be under way now */
         return 0;
 }
 
@@ -180,37 +223,50 @@ static int on_partial_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 static void arm_partial_timer(CompatFifo *f) {
         int r;
 
-        if (!line_pending(&f->reader)) {
+        if (!line_pending(&f->reader) || f->pending) {
                 if (f->timer)
                         (void) sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
                 return;
         }
-        if (!f->timer)
-                r = sd_event_add_time_relative(sd_event_source_get_event(f->io), &f->timer, CLOCK_MONOTONIC,
-                                               COMPAT_FIFO_PARTIAL_USEC, COMPAT_FIFO_PARTIAL_ACCURACY_USEC,
-                                               on_partial_timeout, f);
-        else {
-                r = sd_event_source_set_time_relative(f->timer, COMPAT_FIFO_PARTIAL_USEC);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
-        }
+        r = manager_arm_timer(f->compat->manager, &f->timer, COMPAT_FIFO_PARTIAL_USEC,
+                              COMPAT_FIFO_PARTIAL_ACCURACY_USEC, on_partial_timeout, f);
         if (r < 0)
                 log_warning_errno(r, "Failed to arm the timer for a line without newline in %s/"
                                   OOMPROTECT_CTL_FILE ", it waits for its newline: %m", f->compat->directory);
 }
 
+/* Reading goes on only when nothing waits: no command under way, nothing left in the buffer. */
+static void fifo_update(CompatFifo *f) {
+        bool idle = !f->pending && f->in_len == 0;
+
+        if (f->broken)
+                return;
+        (void) sd_event_source_set_enabled(f->io, idle ? SD_EVENT_ON : SD_EVENT_OFF);
+        if (!f->sees_hangup)
+                arm_partial_timer(f);
+}
+
+static void fifo_resume(CompatFifo *f) {
+        compat_batch_begin(f->compat);
+        fifo_process(f);
+        compat_batch_end(f->compat);
+        fifo_update(f);
+}
+
 static int on_fifo_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         CompatFifo *f = userdata;
         bool drained = false, writers_gone = false;
-        char buf[COMPAT_FIFO_READ_SIZE];
 
         compat_batch_begin(f->compat);
-        for (unsigned i = 0; i < COMPAT_FIFO_READS_PER_DISPATCH && !drained; i++) {
-                ssize_t n = read(fd, buf, sizeof(buf));
+        for (unsigned i = 0; i < COMPAT_FIFO_READS_PER_DISPATCH && !drained && !f->pending && f->in_len == 0;
+             i++) {
+                ssize_t n = read(fd, f->in, sizeof(f->in));
 
-                if (n > 0)
-                        ctl_reader_feed(&f->reader, buf, (size_t) n, on_line, f);
-                else if (n == 0)
+                if (n > 0) {
+                        f->in_pos = 0;
+                        f->in_len = (size_t) n;
+                        fifo_process(f);
+                } else if (n == 0)
                         drained = writers_gone = true;
                 else if (errno != EINTR) {
                         if (errno != EAGAIN)
@@ -220,11 +276,12 @@ static int on_fifo_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                 }
         }
         /* Not drained: more next time round, after the other event sources had their turn. */
-        if (f->sees_hangup && drained && (writers_gone || (revents & EPOLLHUP)))
-                fifo_hangup(f);
+        if (f->sees_hangup && drained && (writers_gone || (revents & EPOLLHUP))) {
+                f->hangup = true;
+                fifo_process(f);
+        }
         compat_batch_end(f->compat);
-        if (!f->sees_hangup)
-                arm_partial_timer(f);
+        fifo_update(f);
         return 0;
 }
 

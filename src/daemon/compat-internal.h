@@ -23,6 +23,7 @@
 
 typedef struct CompatFifo CompatFifo;
 typedef struct CompatServer CompatServer;
+typedef struct CompatOp CompatOp;
 
 typedef struct Compat {
         Manager *manager;
@@ -38,6 +39,7 @@ typedef struct Compat {
         bool status_dirty;
         CompatFifo *fifo;
         CompatServer *server;
+        CompatOp *ops; /* commands the engine is working on */
 } Compat;
 
 /* "<directory>/<name>"; NULL on OOM. */
@@ -49,10 +51,24 @@ void compat_batch_begin(Compat *c);
 void compat_batch_end(Compat *c);
 
 /*
- * Protects (source recorded) or unprotects cmd->pid for owner (UID_ANY: any
- * process). Returns what the engine returned; err says why on failure.
+ * Feeds r the input up to and including its first newline (all of it when
+ * there is none), so that f sees at most one line; returns the bytes taken.
+ * The front ends execute one line at a time with it.
  */
-int compat_execute(Compat *c, const CtlCommand *cmd, uid_t owner, const char *source, OpError *err);
+size_t compat_feed_one_line(CtlReader *r, const char *data, size_t n, ctl_line_func_t f, void *userdata);
+
+/* How a command ended: r as the engine's result, err (never NULL) says why when r < 0. */
+typedef void (*CompatDone)(int r, const OpError *err, void *userdata);
+
+/*
+ * Protects (source recorded) or unprotects cmd->pid for owner (UID_ANY: any
+ * process). done is called exactly once: before this returns (the backend
+ * answered at once) or later from the event loop. Until then the caller
+ * executes nothing more from the same input, so that replies and effects
+ * keep the order of the lines.
+ */
+void compat_execute(Compat *c, const CtlCommand *cmd, uid_t owner, const char *source, CompatDone done,
+                    void *userdata);
 
 /*
  * Serve ctl from fd (a FIFO the service manager passed), or from a FIFO

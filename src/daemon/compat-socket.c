@@ -29,6 +29,13 @@
  *  - one read per wake-up and connection: busy clients take turns with each
  *    other, the FIFO and D-Bus.
  *
+ * One line at a time: while the engine works on a line's command (the
+ * backend may answer later, from the loop), that connection reads and
+ * executes nothing more and is not even polled; when the command is done its
+ * reply is queued and the rest of what the client sent is taken up again.
+ * A connection is freed only once no command of its is under way: one whose
+ * client goes away meanwhile waits for the completion.
+ *
  * End of input: complete lines are executed even when the client hangs up
  * without reading the replies (those are dropped), as on the FIFO. A last
  * line without '\n' is NOT executed, unlike on the FIFO: a stream write is
@@ -51,6 +58,7 @@
 
 #include "auth.h"
 #include "compat-internal.h"
+#include "list.h"
 #include "log.h"
 #include "oomprotect/protocol.h"
 
@@ -79,6 +87,10 @@ struct Connection {
         bool eof;       /* the client will send nothing more */
         bool finished;  /* ...and all it sent has been handled */
         bool peer_gone; /* replies cannot be delivered: they are dropped */
+        bool pending;   /* the command of a line is under way: nothing more is read or executed */
+        bool executing; /* inside compat_execute(): a completion there must not resume processing */
+        bool dead;      /* to be freed when the pending command completes */
+        CtlCommand cmd; /* the pending one, for the log */
         char in[COMPAT_READ_SIZE];
         size_t in_pos, in_len; /* read, not yet parsed: held back while replies are queued up */
         char *out;
@@ -103,12 +115,7 @@ static Connection *connection_free(Connection *conn) {
         if (!conn)
                 return NULL;
         if (conn->server) {
-                if (conn->prev)
-                        conn->prev->next = conn->next;
-                else
-                        conn->server->connections = conn->next;
-                if (conn->next)
-                        conn->next->prev = conn->prev;
+                LIST_REMOVE(conn->server->connections, conn);
                 conn->server->n_connections--;
         }
         sd_event_source_disable_unref(conn->io);
@@ -145,12 +152,12 @@ static void queue_reply(Connection *conn, int code, const char *reason) {
 }
 
 static int authorize(Connection *conn, const CtlCommand *cmd, uid_t *ret_owner, OpError *err) {
-        const Config *config = &conn->server->compat->manager->config;
+        const Manager *m = conn->server->compat->manager;
+        const Config *config = &m->config;
         Caller caller = { .uid = conn->uid, .gid = conn->gid, .groups = conn->groups, .n_groups = conn->n_groups };
         int r;
 
-        r = auth_check_modify(&caller, caller.uid == 0 ? (gid_t) -1 : auth_resolve_group(config->allow_group),
-                              ret_owner, err);
+        r = auth_check_modify(&caller, m->allow_gid, ret_owner, err);
         static LogRateLimit rl = LOG_RATELIMIT_INIT(10 * 1000000ULL, 10);
         unsigned suppressed;
         if (r < 0 && log_ratelimit_ok(&rl, &suppressed))
@@ -159,6 +166,25 @@ static int authorize(Connection *conn, const CtlCommand *cmd, uid_t *ret_owner, 
                            (int) cmd->pid, (int) cmd->protect, (unsigned) conn->uid, (int) conn->pid,
                            strna(config->allow_group), suppressed ? " (Earlier refusals were not logged.)" : "");
         return r;
+}
+
+static void connection_resume(Connection *conn);
+
+static void on_executed(int r, const OpError *err, void *userdata) {
+        Connection *conn = userdata;
+
+        conn->pending = false;
+        if (conn->dead) {
+                connection_free(conn);
+                return;
+        }
+        if (r < 0)
+                log_debug("\"" OOMPROTECT_CTL_VERB " %d %d\" from uid %u (PID %d) on " OOMPROTECT_CTL_SOCKET
+                          " failed: %s", (int) conn->cmd.pid, (int) conn->cmd.protect, (unsigned) conn->uid,
+                          (int) conn->pid, err->code != 0 ? err->message : strerror(-r));
+        queue_reply(conn, r, err->code != 0 ? err->message : NULL);
+        if (!conn->executing) /* later, from the loop: take up the rest of the input */
+                connection_resume(conn);
 }
 
 static void on_line(const char *line, size_t len, bool too_long, void *userdata) {
@@ -179,14 +205,14 @@ static void on_line(const char *line, size_t len, bool too_long, void *userdata)
                 queue_reply(conn, r, reason);
                 return;
         }
+        conn->cmd = cmd;
+        conn->pending = conn->executing = true;
         r = authorize(conn, &cmd, &owner, &err);
-        if (r >= 0)
-                r = compat_execute(conn->server->compat, &cmd, owner, COMPAT_SOURCE_SOCKET, &err);
         if (r < 0)
-                log_debug("\"" OOMPROTECT_CTL_VERB " %d %d\" from uid %u (PID %d) on " OOMPROTECT_CTL_SOCKET
-                          " failed: %s", (int) cmd.pid, (int) cmd.protect, (unsigned) conn->uid, (int) conn->pid,
-                          err.code != 0 ? err.message : strerror(-r));
-        queue_reply(conn, r, err.code != 0 ? err.message : NULL);
+                on_executed(r, &err, conn);
+        else
+                compat_execute(conn->server->compat, &cmd, owner, COMPAT_SOURCE_SOCKET, on_executed, conn);
+        conn->executing = false;
 }
 
 /* End of input with a line pending that has no '\n'. */
@@ -200,20 +226,15 @@ static void on_unterminated_line(const char *line, size_t len, bool too_long, vo
         queue_reply(conn, -EINVAL, REASON_NO_NEWLINE);
 }
 
-/* Executes the input read so far, line by line, while there is room for replies. */
+/* Executes the input read so far, line by line, while there is room for replies and no command is under way. */
 static void connection_process(Connection *conn) {
-        while (conn->in_pos < conn->in_len && conn->out_len < COMPAT_REPLY_QUEUE_MAX) {
-                const char *p = conn->in + conn->in_pos;
-                size_t n = conn->in_len - conn->in_pos;
-                const char *nl = memchr(p, '\n', n);
-                size_t k = nl ? (size_t) (nl - p) + 1 : n;
-
-                ctl_reader_feed(&conn->reader, p, k, on_line, conn);
-                conn->in_pos += k;
-        }
+        while (!conn->pending && conn->in_pos < conn->in_len && conn->out_len < COMPAT_REPLY_QUEUE_MAX)
+                conn->in_pos += compat_feed_one_line(&conn->reader, conn->in + conn->in_pos,
+                                                     conn->in_len - conn->in_pos, on_line, conn);
         if (conn->in_pos == conn->in_len)
                 conn->in_pos = conn->in_len = 0;
-        if (conn->eof && conn->in_len == 0 && !conn->finished && conn->out_len < COMPAT_REPLY_QUEUE_MAX) {
+        if (conn->eof && conn->in_len == 0 && !conn->finished && !conn->pending &&
+            conn->out_len < COMPAT_REPLY_QUEUE_MAX) {
                 ctl_reader_flush(&conn->reader, on_unterminated_line, conn);
                 conn->finished = true;
         }
@@ -260,32 +281,41 @@ static void connection_flush(Connection *conn) {
         }
 }
 
+/*
+ * While a command is under way with no reply to send, the connection is not
+ * polled at all: epoll reports a hangup whatever the mask, and it would spin.
+ */
 static int connection_update_events(Connection *conn) {
         uint32_t events = 0;
+        int r;
 
-        if (!conn->eof && conn->in_len == 0 && conn->out_len < COMPAT_REPLY_QUEUE_MAX)
+        if (!conn->eof && !conn->pending && conn->in_len == 0 && conn->out_len < COMPAT_REPLY_QUEUE_MAX)
                 events |= EPOLLIN;
         if (conn->out_len > 0)
                 events |= EPOLLOUT;
-        return sd_event_source_set_io_events(conn->io, events);
+        if (events == 0 && conn->pending)
+                return sd_event_source_set_enabled(conn->io, SD_EVENT_OFF);
+        r = sd_event_source_set_io_events(conn->io, events);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(conn->io, SD_EVENT_ON);
 }
 
-static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Connection *conn = userdata;
+/* Gone now, or, while its command is under way, when that completes. */
+static void connection_drop(Connection *conn) {
+        if (!conn->pending) {
+                connection_free(conn);
+                return;
+        }
+        conn->dead = conn->peer_gone = true;
+        (void) sd_event_source_set_enabled(conn->io, SD_EVENT_OFF);
+}
+
+/* Executes what is buffered, sends the replies, and watches for what comes next. */
+static void connection_resume(Connection *conn) {
         Compat *c = conn->server->compat;
         int r;
 
-        connection_flush(conn); /* first make room, then take more */
-        if (!conn->eof && conn->in_len == 0 && conn->out_len < COMPAT_REPLY_QUEUE_MAX &&
-            (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
-                r = connection_read(conn);
-                if (r < 0) {
-                        log_debug_errno(r, "Failed to read from a client of " OOMPROTECT_CTL_SOCKET
-                                           ", dropping it: %m");
-                        connection_free(conn);
-                        return 0;
-                }
-        }
         compat_batch_begin(c);
         connection_process(conn);
         compat_batch_end(c); /* status is current before the replies go out */
@@ -293,13 +323,31 @@ static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *
 
         if (conn->finished && conn->out_len == 0) {
                 connection_free(conn);
-                return 0;
+                return;
         }
         r = connection_update_events(conn);
         if (r < 0) {
                 log_warning_errno(r, "Failed to watch a client of " OOMPROTECT_CTL_SOCKET ", dropping it: %m");
-                connection_free(conn);
+                connection_drop(conn);
         }
+}
+
+static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *conn = userdata;
+        int r;
+
+        connection_flush(conn); /* first make room, then take more */
+        if (!conn->eof && !conn->pending && conn->in_len == 0 && conn->out_len < COMPAT_REPLY_QUEUE_MAX &&
+            (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+                r = connection_read(conn);
+                if (r < 0) {
+                        log_debug_errno(r, "Failed to read from a client of " OOMPROTECT_CTL_SOCKET
+                                           ", dropping it: %m");
+                        connection_drop(conn);
+                        return 0;
+                }
+        }
+        connection_resume(conn);
         return 0;
 }
 
@@ -395,10 +443,8 @@ static void connection_new(CompatServer *s, int fd) {
         }
         (void) sd_event_source_set_description(conn->io, "compat-ctl-sock-connection");
         conn->server = s;
-        conn->next = s->connections;
-        if (s->connections)
-                s->connections->prev = conn;
-        s->connections = TAKE_PTR(conn);
+        LIST_PREPEND(s->connections, conn);
+        TAKE_PTR(conn);
         s->n_connections++;
         log_debug("Connection to %s from uid %u (PID %d).", s->path, (unsigned) cred.uid, (int) cred.pid);
 }
@@ -415,14 +461,7 @@ static void pause_accepting(CompatServer *s) {
         int r;
 
         (void) sd_event_source_set_enabled(s->io, SD_EVENT_OFF);
-        if (!s->retry)
-                r = sd_event_add_time_relative(s->compat->manager->event, &s->retry, CLOCK_MONOTONIC,
-                                               COMPAT_ACCEPT_RETRY_USEC, 0, on_retry, s);
-        else {
-                r = sd_event_source_set_time_relative(s->retry, COMPAT_ACCEPT_RETRY_USEC);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(s->retry, SD_EVENT_ONESHOT);
-        }
+        r = manager_arm_timer(s->compat->manager, &s->retry, COMPAT_ACCEPT_RETRY_USEC, 0, on_retry, s);
         if (r < 0) {
                 log_warning_errno(r, "Failed to arm a timer, accepting on %s again at once: %m", s->path);
                 (void) sd_event_source_set_enabled(s->io, SD_EVENT_ON);

@@ -25,6 +25,7 @@
 
 #include "compat-internal.h"
 #include "fileio.h"
+#include "list.h"
 #include "log.h"
 #include "oomprotect/protocol.h"
 
@@ -127,22 +128,59 @@ static void on_protection_changed(Manager *m, const Protection *p, bool protecte
 
 /* ---- executing a command ---- */
 
-int compat_execute(Compat *c, const CtlCommand *cmd, uid_t owner, const char *source, OpError *err) {
-        _cleanup_(unprotect_report_done) UnprotectReport report = {};
-        Engine *e = c->manager->engine;
-        int r;
+size_t compat_feed_one_line(CtlReader *r, const char *data, size_t n, ctl_line_func_t f, void *userdata) {
+        const char *nl = memchr(data, '\n', n);
+        size_t k = nl ? (size_t) (nl - data) + 1 : n;
 
+        ctl_reader_feed(r, data, k, f, userdata);
+        return k;
+}
+
+struct CompatOp {
+        Compat *compat;
+        pid_t pid;
+        CompatDone done;
+        void *userdata;
+        CompatOp *prev, *next;
+};
+
+static CompatOp *compat_op_free(CompatOp *op) {
+        if (!op)
+                return NULL;
+        LIST_REMOVE(op->compat->ops, op);
+        free(op);
+        return NULL;
+}
+
+static void on_executed(Engine *e, const EngineResult *res, void *userdata) {
+        CompatOp *op = userdata;
+        CompatDone done = op->done;
+        void *done_userdata = op->userdata;
+
+        if (res->r >= 0)
+                manager_log_unprotect_report(op->pid, &res->report);
+        compat_op_free(op);
+        done(res->r, &res->err, done_userdata);
+}
+
+void compat_execute(Compat *c, const CtlCommand *cmd, uid_t owner, const char *source, CompatDone done,
+                    void *userdata) {
+        Engine *e = c->manager->engine;
+        CompatOp *op = calloc(1, sizeof(CompatOp));
+
+        if (!op) {
+                OpError err = {};
+                (void) op_error_set(&err, -ENOMEM, NULL, "Out of memory.");
+                done(-ENOMEM, &err, userdata);
+                return;
+        }
+        *op = (CompatOp) { .compat = c, .pid = cmd->pid, .done = done, .userdata = userdata };
+        LIST_PREPEND(c->ops, op);
         if (cmd->protect) {
                 ProtectRequest req = { .pid = cmd->pid, .pidfd = -EBADF, .source = source, .owner = owner };
-                Protection *p;
-
-                return engine_protect(e, &req, &p, err);
-        }
-        r = engine_unprotect(e, cmd->pid, owner, "unprotected", &report, err);
-        if (r >= 0 && report.fallback)
-                log_notice("The original cgroup of PID %d is gone; its %zu process(es) went to %s instead.",
-                           (int) cmd->pid, report.n_moved, strna(report.fallback_path));
-        return r;
+                (void) engine_protect(e, &req, on_executed, op);
+        } else
+                (void) engine_unprotect(e, cmd->pid, owner, "unprotected", on_executed, op);
 }
 
 /* ---- the directory and the descriptors the service manager passed ---- */
@@ -218,6 +256,9 @@ static Compat *compat_free(Compat *c) {
                 return NULL;
         compat_fifo_free(c->fifo);
         compat_server_free(c->server);
+        /* Commands still under way: the engine is freed next and calls no completion then. */
+        while (c->ops)
+                compat_op_free(c->ops);
         safe_close(c->dirfd);
         free(c->directory);
         free(c);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
@@ -16,6 +17,8 @@
  */
 
 typedef struct Manager Manager;
+typedef struct Compat Compat;
+typedef struct BusRequest BusRequest;
 
 typedef struct ManagerListener {
         void (*changed)(Manager *m, const Protection *p, bool protected, const char *reason, void *userdata);
@@ -26,23 +29,44 @@ typedef struct ManagerListener {
 #define MANAGER_LISTENERS_MAX 4
 
 struct Manager {
-        Config config;
+        Config config; /* the engine and backend point into it: updated in place on reload */
         char *config_path;
+        gid_t allow_gid; /* AllowGroup= resolved at start and on SIGHUP, (gid_t) -1 when none */
         Engine *engine;
         sd_event *event;
         sd_event_source *oom_source;
+        sd_event_source *stop_timer; /* RestoreOnStop=yes: the longest a stop waits for the restores */
+        bool started;                /* engine_start() completed */
+        int start_result;
+        bool stopping;
         ManagerListener listeners[MANAGER_LISTENERS_MAX];
         size_t n_listeners;
-        void *bus;    /* front ends' own state, owned by them */
-        void *compat;
+        /* front ends' own state, owned by them */
+        sd_bus *bus;
+        BusRequest *bus_requests; /* method calls waiting for the caller's credentials or the engine */
+        Compat *compat;
 };
 
 int manager_new(const char *config_path, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
-/* Opens the engine and reconciles the saved state; then the loop can run. */
+/*
+ * Opens the engine and reconciles the saved state, running the loop until
+ * that completed (the backend may answer later); then the front ends can
+ * be set up and the loop run.
+ */
 int manager_start(Manager *m);
 int manager_run(Manager *m);
+
+/* SIGHUP: reads the configuration again and applies what is safe at runtime. */
+int manager_reload(Manager *m);
+
+/* Arms *s (made on first use) to call cb once, usec from now. */
+int manager_arm_timer(Manager *m, sd_event_source **s, uint64_t usec, uint64_t accuracy, sd_event_time_handler_t cb,
+                      void *userdata);
+
+/* Says where the processes went when an unprotect found their original cgroup gone. */
+void manager_log_unprotect_report(pid_t pid, const UnprotectReport *report);
 
 int manager_add_listener(Manager *m, const ManagerListener *l);

@@ -418,6 +418,100 @@ bool file_contains(const char *path, const char *needle) {
         return read_full_file_at(AT_FDCWD, path, 64 << 20, &text, NULL) >= 0 && strstr(text, needle);
 }
 
+#define ITEST_WAIT_USEC (30 * 1000000ULL)
+
+void itest_on_done(Engine *e, const EngineResult *res, void *userdata) {
+        Waiter *w = userdata;
+
+        assert_false(w->done); /* exactly once */
+        w->done = true;
+        w->result = *res;
+        w->result.report.fallback_path = res->report.fallback_path ? strdup(res->report.fallback_path) : NULL;
+}
+
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000U + (uint64_t) ts.tv_nsec / 1000U;
+}
+
+int itest_wait(Engine *e, Waiter *w) {
+        uint64_t deadline = monotonic_usec() + ITEST_WAIT_USEC;
+
+        while (!w->done) {
+                assert_true(monotonic_usec() < deadline);
+                assert_true(sd_event_run(e->event, 100 * 1000) >= 0);
+        }
+        return w->result.r;
+}
+
+/* The result of w, with its err and report handed out (or dropped). */
+static int waiter_finish(Waiter *w, OpError *err, UnprotectReport *ret_report) {
+        if (err)
+                *err = w->result.err;
+        if (ret_report)
+                *ret_report = w->result.report;
+        else
+                unprotect_report_done(&w->result.report);
+        return w->result.r;
+}
+
+int itest_start(Engine *e) {
+        Waiter w = {};
+        int r;
+
+        r = engine_start(e, itest_on_done, &w);
+        if (r < 0)
+                return r;
+        (void) itest_wait(e, &w);
+        return waiter_finish(&w, NULL, NULL);
+}
+
+int itest_engine_open(const Config *c, Engine **ret, OpError *err) {
+        int r;
+
+        r = engine_new(c, NULL, NULL, NULL, ret, err);
+        if (r < 0)
+                return r;
+        return itest_start(*ret);
+}
+
+int itest_protect(Engine *e, const ProtectRequest *req, Protection **ret, OpError *err) {
+        Waiter w = {};
+
+        assert_int_equal(engine_protect(e, req, itest_on_done, &w), 0);
+        (void) itest_wait(e, &w);
+        if (w.result.r >= 0 && ret)
+                *ret = engine_get(e, w.result.pid);
+        return waiter_finish(&w, err, NULL);
+}
+
+int itest_unprotect(Engine *e, pid_t pid, uid_t owner, const char *reason, UnprotectReport *ret_report,
+                    OpError *err) {
+        Waiter w = {};
+
+        assert_int_equal(engine_unprotect(e, pid, owner, reason, itest_on_done, &w), 0);
+        (void) itest_wait(e, &w);
+        return waiter_finish(&w, err, ret_report);
+}
+
+int itest_unprotect_all(Engine *e, uid_t owner, const char *reason) {
+        Waiter w = {};
+
+        assert_int_equal(engine_unprotect_all(e, owner, reason, itest_on_done, &w), 0);
+        (void) itest_wait(e, &w);
+        return waiter_finish(&w, NULL, NULL);
+}
+
+int itest_unprotect_tag(Engine *e, const char *tag, uid_t owner, const char *reason) {
+        Waiter w = {};
+
+        assert_int_equal(engine_unprotect_tag(e, tag, owner, reason, itest_on_done, &w), 0);
+        (void) itest_wait(e, &w);
+        return waiter_finish(&w, NULL, NULL);
+}
+
 void engine_killed_at(const Config *c, pid_t target, const char *point) {
         pid_t pid = fork();
         int status;
@@ -427,14 +521,13 @@ void engine_killed_at(const Config *c, pid_t target, const char *point) {
                 ProtectRequest req = { .pid = target, .pidfd = -1, .source = "test", .owner = UID_ANY };
                 Engine *e = NULL;
                 OpError err = {};
-                Protection *p = NULL;
 
                 setenv("OOMPROTECT_FAULT", point, 1);
-                if (engine_new(c, NULL, NULL, &e, &err) < 0 || engine_start(e) < 0)
+                if (itest_engine_open(c, &e, &err) < 0)
                         _exit(2);
-                if (engine_protect(e, &req, &p, &err) < 0)
+                if (itest_protect(e, &req, NULL, &err) < 0)
                         _exit(3);
-                (void) engine_unprotect(e, target, UID_ANY, "test", NULL, &err);
+                (void) itest_unprotect(e, target, UID_ANY, "test", NULL, &err);
                 _exit(4); /* the point was not reached */
         }
         assert_int_equal(waitpid(pid, &status, 0), pid);

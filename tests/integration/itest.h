@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "engine.h"
 
 /*
  * A private cgroup2 subtree and real child processes for the integration
@@ -82,3 +83,30 @@ bool notify_wait_ready(int fd, pid_t pid);
 int daemon_stop(pid_t pid, int sig);
 /* Whether the file at path contains needle. */
 bool file_contains(const char *path, const char *needle);
+
+/*
+ * The engine's asynchronous API, waited for: each starts the operation and
+ * runs the engine's event loop (for at most 30 s, asserting) until its
+ * completion ran; with the cgroupfs backend that is before the call
+ * returns. They return the result's r, and what the old synchronous calls
+ * gave back: the protection (engine_get() after a protect), the report of
+ * an unprotect (fallback_path is the caller's), err.
+ */
+int itest_start(Engine *e);
+
+/* A completion to wait for: pass itest_on_done and a Waiter, then itest_wait() runs the loop until it ran. */
+typedef struct Waiter {
+        bool done;
+        EngineResult result; /* result.report.fallback_path is a copy, the Waiter's */
+} Waiter;
+void itest_on_done(Engine *e, const EngineResult *res, void *userdata);
+/* Runs e's loop (for at most 30 s, asserting) until w's completion ran; returns its r. */
+int itest_wait(Engine *e, Waiter *w);
+
+int itest_protect(Engine *e, const ProtectRequest *req, Protection **ret, OpError *err);
+int itest_unprotect(Engine *e, pid_t pid, uid_t owner, const char *reason, UnprotectReport *ret_report,
+                    OpError *err);
+int itest_unprotect_all(Engine *e, uid_t owner, const char *reason);
+int itest_unprotect_tag(Engine *e, const char *tag, uid_t owner, const char *reason);
+/* engine_new() (its own loop, no callbacks) and itest_start(); the start's result, or the error. */
+int itest_engine_open(const Config *c, Engine **ret, OpError *err);

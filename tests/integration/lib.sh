@@ -75,3 +75,46 @@ name_has_owner() {
         [[ $(busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s \
                 org.oomprotect 2>/dev/null) == "b true" ]]
 }
+
+# sandbox_cleanup RC PID...: the end of a test run, whatever fails on the way: kills each PID given (empty ones
+# are skipped), everything in the sandbox $CG/$top and the ${children[@]} the test spawned, shows the end of
+# $tmp/daemon.log after a failure, removes $CG/$top and $tmp, and exits RC.
+# shellcheck disable=SC2154 # the sourcing test owns children, top and tmp
+sandbox_cleanup() {
+        local rc=$1 pid
+        shift
+        set +e
+        for pid in "$@"; do
+                [[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null
+        done
+        echo 1 >"$CG/$top/cgroup.kill" 2>/dev/null
+        for pid in "${children[@]}"; do
+                kill -KILL "$pid" 2>/dev/null
+        done
+        wait 2>/dev/null
+        if [[ $rc -ne 0 && $rc -ne 77 && -f $tmp/daemon.log ]]; then
+                echo "--- daemon log (last 40 lines) ---"
+                tail -n 40 "$tmp/daemon.log"
+        fi
+        for _ in $(seq 100); do
+                find "$CG/$top" -depth -type d -exec rmdir {} + 2>/dev/null
+                [[ -d $CG/$top ]] || break
+                sleep 0.02 # the kernel frees killed cgroups asynchronously
+        done
+        [[ -d $CG/$top ]] && echo "# warning: could not remove $CG/$top"
+        rm -rf "$tmp"
+        exit "$rc"
+}
+
+cg_of() {
+        sed -n 's/^0:://p' "/proc/$1/cgroup"
+}
+adj_of() {
+        cat "/proc/$1/oom_score_adj"
+}
+is_comm() {
+        [[ $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]]
+}
+prop() {
+        busctl get-property org.oomprotect /org/oomprotect org.oomprotect.Manager "$1"
+}

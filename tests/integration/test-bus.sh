@@ -37,29 +37,9 @@ dbus_pid='' daemon_pid='' monitor_pid=''
 children=()
 
 cleanup() {
-        local rc=$? pid
+        local rc=$?
         trap - ERR
-        set +e # clean up everything, whatever fails on the way
-        for pid in "$monitor_pid" "$daemon_pid" "$dbus_pid"; do
-                [[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null
-        done
-        echo 1 >"$CG/$top/cgroup.kill" 2>/dev/null
-        for pid in "${children[@]}"; do
-                kill -KILL "$pid" 2>/dev/null
-        done
-        wait 2>/dev/null
-        if [[ $rc -ne 0 && $rc -ne 77 && -f $tmp/daemon.log ]]; then
-                echo "--- daemon log (last 40 lines) ---"
-                tail -n 40 "$tmp/daemon.log"
-        fi
-        for _ in $(seq 100); do
-                find "$CG/$top" -depth -type d -exec rmdir {} + 2>/dev/null
-                [[ -d $CG/$top ]] || break
-                sleep 0.02 # the kernel frees killed cgroups asynchronously
-        done
-        [[ -d $CG/$top ]] && echo "# warning: could not remove $CG/$top"
-        rm -rf "$tmp"
-        exit "$rc"
+        sandbox_cleanup "$rc" "$monitor_pid" "$daemon_pid" "$dbus_pid"
 }
 trap cleanup EXIT
 set -E
@@ -71,9 +51,6 @@ trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited with $?" >&2' ERR
 
 
 
-prop() {
-        busctl get-property org.oomprotect /org/oomprotect org.oomprotect.Manager "$1"
-}
 as_nobody() {
         setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
 }
@@ -81,15 +58,6 @@ as_member() {
         setpriv --reuid=65534 --regid=65534 --groups="$users_gid" "$@"
 }
 
-cg_of() {
-        sed -n 's/^0:://p' "/proc/$1/cgroup"
-}
-adj_of() {
-        cat "/proc/$1/oom_score_adj"
-}
-is_comm() {
-        [[ $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]]
-}
 assert_protected() { # PID [ADJ]
         assert_eq "$(cg_of "$1")" "/$slice_rel/oomprotect-$1.scope" "cgroup of $1"
         assert_eq "$(adj_of "$1")" "${2:-$protect_adj}" "oom_score_adj of $1"
@@ -311,6 +279,19 @@ test_protect_pidfd() {
         ok "ProtectPidfd with a pidfd (and Tag); an exited process and a non-pidfd are refused; UnprotectAll"
 }
 
+test_protect_in_place() {
+        spawn inplace "$child_adj" sleep sleep 1000
+        local pid=$spawned
+        mgr ProtectWithOptions 'ua{sv}' "$pid" 1 InPlace b true >/dev/null
+        assert_eq "$(cg_of "$pid")" "/$top/inplace" "cgroup of $pid protected in place"
+        assert_eq "$(adj_of "$pid")" "$protect_adj" "oom_score_adj of $pid protected in place"
+        assert_eq "$(mgr IsProtected u "$pid")" "b true" "IsProtected in place"
+        list_has "\[$pid,\"sleep\",\"/$top/inplace\",\"\"," || fail "ListProtected: no in-place record without a scope"
+        mgr Unprotect u "$pid" >/dev/null
+        assert_unchanged "$pid" inplace "$child_adj"
+        ok "ProtectWithOptions InPlace=true protects where the process is (no scope) and Unprotect restores it"
+}
+
 self_in_cgroup() { # SUB WRAPPER...: bus-helper self, run inside <top>/SUB
         local sub=$1
         shift
@@ -422,7 +403,6 @@ test_bad_arguments_get_named_errors_and_change_nothing() {
         expect_error org.oomprotect.Error.InvalidArgument mgr ProtectWithOptions 'ua{sv}' "$victim" 1 Tag s ""
         expect_error org.oomprotect.Error.InvalidArgument mgr ProtectWithOptions 'ua{sv}' "$victim" 1 \
                 OOMScoreAdjust i 1001
-        expect_error org.oomprotect.Error.InvalidArgument mgr ProtectWithOptions 'ua{sv}' "$victim" 1 InPlace b true
         expect_error org.oomprotect.Error.OverBudget mgr ProtectWithOptions 'ua{sv}' "$victim" 1 \
                 MemoryMin t $((128 * 1024 * 1024))
         expect_error org.oomprotect.Error.NotProtected mgr Unprotect u "$victim"
@@ -659,6 +639,7 @@ test_properties
 test_protect_unprotect_with_signals
 test_protect_with_options_and_unprotect_tag
 test_protect_pidfd
+test_protect_in_place
 test_self_protection
 test_bad_arguments_get_named_errors_and_change_nothing
 test_others_may_read_but_not_write

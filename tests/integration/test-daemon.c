@@ -49,8 +49,8 @@ static int teardown(void **state) {
         Engine *e = NULL;
         OpError err = {};
         sandbox_config(&sb, &c);
-        if (engine_new(&c, NULL, NULL, &e, &err) >= 0 && engine_start(e) >= 0)
-                engine_unprotect_all(e, UID_ANY, "teardown");
+        if (itest_engine_open(&c, &e, &err) >= 0)
+                itest_unprotect_all(e, UID_ANY, "teardown");
         engine_free(e);
         config_done(&c);
         return 0;

@@ -38,8 +38,8 @@ static Child kid;
 static void start_engine(void) {
         OpError err = {};
 
-        assert_int_equal(engine_new(&cfg, NULL, NULL, &engine, &err), 0);
-        assert_true(engine_start(engine) >= 0);
+        assert_int_equal(engine_new(&cfg, NULL, NULL, NULL, &engine, &err), 0);
+        assert_true(itest_start(engine) >= 0);
 }
 
 static int setup(void **state) {
@@ -51,7 +51,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         if (engine)
-                (void) engine_unprotect_all(engine, UID_ANY, "test teardown");
+                (void) itest_unprotect_all(engine, UID_ANY, "test teardown");
         engine = engine_free(engine);
         child_kill(&kid);
         config_done(&cfg);
@@ -114,7 +114,7 @@ static void test_protect_moves_process_into_scope_and_sets_adj(void **state) {
         Protection *p = NULL;
         OpError err = {};
 
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         assert_protected(kid.pid);
         assert_non_null(engine_get(engine, kid.pid));
         _cleanup_free_ char *orig = sandbox_path(&sb, "orig-a");
@@ -133,8 +133,8 @@ static void test_protect_twice_is_idempotent(void **state) {
         Protection *p1 = NULL, *p2 = NULL;
         OpError err = {};
 
-        assert_int_equal(engine_protect(engine, &req, &p1, &err), 1);
-        assert_int_equal(engine_protect(engine, &req, &p2, &err), 0);
+        assert_int_equal(itest_protect(engine, &req, &p1, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p2, &err), 0);
         assert_ptr_equal(p1, p2);
         assert_int_equal(engine_count(engine), 1);
 }
@@ -146,9 +146,9 @@ static void test_unprotect_restores_exact_cgroup_and_adj(void **state) {
         OpError err = {};
         _cleanup_free_ char *scope = scope_of(kid.pid);
 
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         assert_true(cgroup_exists(&sb, scope));
-        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", &report, &err), 0);
+        assert_int_equal(itest_unprotect(engine, kid.pid, UID_ANY, "test", &report, &err), 0);
         assert_restored(kid.pid, "orig-a", sb.child_adj);
         assert_false(report.fallback);
         assert_false(cgroup_exists(&sb, scope));
@@ -160,7 +160,7 @@ static void test_unprotect_restores_exact_cgroup_and_adj(void **state) {
 static void test_unprotect_of_unknown_pid_is_not_protected(void **state) {
         OpError err = {};
 
-        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), -ENOENT);
+        assert_int_equal(itest_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), -ENOENT);
         assert_string_equal(err.name, OOMPROTECT_ERROR_NOT_PROTECTED);
         assert_restored(kid.pid, "orig-a", sb.child_adj);
 }
@@ -224,12 +224,12 @@ static void test_unprotect_that_cannot_restore_keeps_the_record_and_says_why(voi
 
         assert_int_equal(sandbox_spawn(&sb, "busy", sb.child_adj, &c), 0);
         ProtectRequest req = request(c.pid);
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         if (!make_unattachable("busy")) {
                 child_kill(&c);
                 skip(); /* no controller to enable in this cgroup2: nothing can make a restore fail here */
         }
-        assert_true(engine_unprotect(engine, c.pid, UID_ANY, "test", NULL, &err) < 0);
+        assert_true(itest_unprotect(engine, c.pid, UID_ANY, "test", NULL, &err) < 0);
         assert_non_null(strstr(err.message, "Cannot restore"));
         fprintf(stderr, "# %s\n", err.message);
         assert_non_null(engine_get(engine, c.pid));
@@ -253,7 +253,7 @@ static void test_exited_process_is_forgotten_and_scope_removed(void **state) {
         pid_t pid = kid.pid;
         _cleanup_free_ char *scope = scope_of(pid);
 
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         child_kill(&kid);
         wait_pidfd(p);
         assert_int_equal(engine_process_exited(engine, pid), 0);
@@ -271,10 +271,10 @@ static void test_restore_goes_to_nearest_ancestor_when_original_is_gone(void **s
 
         assert_int_equal(sandbox_spawn(&sb, "gone-a/gone-b", sb.child_adj, &c), 0);
         ProtectRequest req = request(c.pid);
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         snprintf(gone, sizeof(gone), "%s/%s/gone-a/gone-b", sb.mount, sb.top);
         assert_int_equal(rmdir(gone), 0);
-        assert_int_equal(engine_unprotect(engine, c.pid, UID_ANY, "test", &report, &err), 0);
+        assert_int_equal(itest_unprotect(engine, c.pid, UID_ANY, "test", &report, &err), 0);
         assert_true(report.fallback);
         _cleanup_free_ char *ancestor = sandbox_path(&sb, "gone-a");
         assert_string_equal(report.fallback_path, ancestor);
@@ -289,7 +289,7 @@ static void test_children_born_in_scope_are_restored_with_adj(void **state) {
         OpError err = {};
         pid_t g;
 
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         g = child_fork(&kid);
         assert_true(g > 0);
         /* Born in its parent's scope with the applied adj: covered. */
@@ -299,9 +299,9 @@ static void test_children_born_in_scope_are_restored_with_adj(void **state) {
         /* Protecting it on its own is refused: its parent's protection covers it. */
         ProtectRequest child_req = request(g);
         Protection *q = NULL;
-        assert_int_equal(engine_protect(engine, &child_req, &q, &err), -EEXIST);
+        assert_int_equal(itest_protect(engine, &child_req, &q, &err), -EEXIST);
         assert_string_equal(err.name, OOMPROTECT_ERROR_ALREADY_PROTECTED);
-        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+        assert_int_equal(itest_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
         assert_restored(kid.pid, "orig-a", sb.child_adj);
         assert_restored(g, "orig-a", sb.child_adj);
         kill(g, SIGKILL);
@@ -327,14 +327,14 @@ static void test_descendants_moves_the_tree_and_restores_each_origin(void **stat
 
         ProtectRequest req = request(kid.pid);
         req.options.descendants = true;
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         assert_int_equal(p->n_members, 1);
         assert_protected(kid.pid);
         _cleanup_free_ char *cg = pid_cgroup(g), *scope = scope_of(kid.pid);
         assert_string_equal(cg + 1, scope);
         assert_int_equal(pid_adj(g), sb.protect_adj);
 
-        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+        assert_int_equal(itest_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
         assert_restored(kid.pid, "orig-a", sb.child_adj);
         assert_restored(g, "orig-g", sb.child_adj + 100);
         kill(g, SIGKILL);
@@ -390,9 +390,9 @@ static void test_children_forked_during_unprotect_get_the_original_adj(void **st
         for (int round = 0; round < 5; round++) {
                 ProtectRequest req = request(forker);
                 memset(&err, 0, sizeof(err));
-                assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+                assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
                 usleep(20000); /* children born in the scope with the applied adj */
-                assert_int_equal(engine_unprotect(engine, forker, UID_ANY, "test", NULL, &err), 0);
+                assert_int_equal(itest_unprotect(engine, forker, UID_ANY, "test", NULL, &err), 0);
         }
         usleep(20000);
         kill(forker, SIGSTOP); /* no more children while we look */
@@ -428,11 +428,11 @@ static void test_descendants_of_a_group_member_leave_out_other_users_processes(v
         ProtectRequest req = request(kid.pid);
         req.owner = 0; /* a caller who may touch uid 0's processes only */
         req.options.descendants = true;
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         assert_int_equal(p->n_members, 1);
         assert_int_equal(p->members[0].pid, mine);
         assert_restored(theirs, "orig-a", sb.child_adj); /* untouched */
-        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+        assert_int_equal(itest_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
         kill(mine, SIGKILL);
         kill(theirs, SIGKILL);
 }
@@ -444,20 +444,20 @@ static void test_descendants_leaves_out_what_is_protected_already(void **state) 
 
         assert_true(g > 0);
         ProtectRequest child_req = request(g);
-        assert_int_equal(engine_protect(engine, &child_req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &child_req, &p, &err), 1);
         ProtectRequest req = request(kid.pid);
         req.options.descendants = true;
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         assert_int_equal(p->n_members, 0);
         _cleanup_free_ char *cg = pid_cgroup(g), *own = scope_of(g);
         assert_string_equal(cg + 1, own);
 
-        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+        assert_int_equal(itest_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
         assert_restored(kid.pid, "orig-a", sb.child_adj);
         _cleanup_free_ char *still = pid_cgroup(g);
         assert_string_equal(still + 1, own); /* still protected on its own */
         assert_int_equal(pid_adj(g), sb.protect_adj);
-        assert_int_equal(engine_unprotect(engine, g, UID_ANY, "test", NULL, &err), 0);
+        assert_int_equal(itest_unprotect(engine, g, UID_ANY, "test", NULL, &err), 0);
         assert_restored(g, "orig-a", sb.child_adj);
         kill(g, SIGKILL);
 }
@@ -484,7 +484,7 @@ static void test_leftover_scope_with_processes_is_not_joined(void **state) {
         assert_int_equal(cgroup_create(fd, scope), 0);
         assert_int_equal(cgroup_attach(fd, scope, stray.pid), 0);
         ProtectRequest req = request(kid.pid);
-        assert_int_equal(engine_protect(engine, &req, &p, &err), -EBUSY);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), -EBUSY);
         assert_non_null(strstr(err.message, "earlier protection"));
         assert_restored(kid.pid, "orig-a", sb.child_adj);
         assert_null(engine_get(engine, kid.pid));
@@ -506,7 +506,7 @@ static void test_over_budget_is_refused_and_changes_nothing(void **state) {
         engine->budget = 1 << 20;
         req.options.has_memory_min = true;
         req.options.memory_min = 2 << 20;
-        assert_int_equal(engine_protect(engine, &req, &p, &err), -ENOSPC);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), -ENOSPC);
         assert_string_equal(err.name, OOMPROTECT_ERROR_OVER_BUDGET);
         assert_non_null(strstr(err.message, "MemoryMinBudget"));
         assert_untouched(kid.pid);
@@ -514,7 +514,7 @@ static void test_over_budget_is_refused_and_changes_nothing(void **state) {
         /* Within budget, the same works, and the sum counts. */
         req.options.memory_min = 1 << 20;
         memset(&err, 0, sizeof(err));
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         assert_int_equal(engine_memory_min_in_use(engine), 1 << 20);
 }
 
@@ -525,7 +525,7 @@ static void test_huge_or_bad_options_are_refused_and_change_nothing(void **state
 
         req.options.has_memory_min = true;
         req.options.memory_min = UINT64_MAX;
-        assert_int_equal(engine_protect(engine, &req, &p, &err), -ERANGE);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), -ERANGE);
         assert_string_equal(err.name, OOMPROTECT_ERROR_INVALID_ARGUMENT);
         assert_untouched(kid.pid);
 
@@ -533,13 +533,13 @@ static void test_huge_or_bad_options_are_refused_and_change_nothing(void **state
         req.options.has_adj = true;
         req.options.adj = -1001;
         memset(&err, 0, sizeof(err));
-        assert_int_equal(engine_protect(engine, &req, &p, &err), -ERANGE);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), -ERANGE);
         assert_untouched(kid.pid);
 
         req = request(kid.pid);
         req.options.tag = "bad\ntag";
         memset(&err, 0, sizeof(err));
-        assert_int_equal(engine_protect(engine, &req, &p, &err), -EINVAL);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), -EINVAL);
         assert_untouched(kid.pid);
 }
 
@@ -554,7 +554,7 @@ static void expect_refusal(pid_t pid, int code, const char *name) {
         Protection *p = NULL;
         OpError err = {};
 
-        assert_int_equal(engine_protect(engine, &req, &p, &err), code);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), code);
         assert_string_equal(err.name, name);
         assert_true(strlen(err.message) > 10);
         fprintf(stderr, "# PID %d refused: %s\n", (int) pid, err.message);
@@ -595,7 +595,7 @@ static void test_refuses_another_uids_process_when_owner_is_set(void **state) {
         OpError err = {};
 
         req.owner = 65534;
-        assert_int_equal(engine_protect(engine, &req, &p, &err), -EPERM);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), -EPERM);
         assert_string_equal(err.name, OOMPROTECT_ERROR_PERMISSION_DENIED);
         assert_untouched(kid.pid);
 }
@@ -607,10 +607,10 @@ static void test_max_protected_is_enforced(void **state) {
 
         cfg.max_protected = 1;
         ProtectRequest req = request(kid.pid);
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         assert_int_equal(sandbox_spawn(&sb, "orig-b", sb.child_adj, &c2), 0);
         req = request(c2.pid);
-        assert_int_equal(engine_protect(engine, &req, &p, &err), -EUSERS);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), -EUSERS);
         assert_string_equal(err.name, OOMPROTECT_ERROR_TOO_MANY);
         assert_restored(c2.pid, "orig-b", sb.child_adj);
         child_kill(&c2);
@@ -625,14 +625,14 @@ static void test_unprotect_tag_and_all_count_what_they_did(void **state) {
         assert_int_equal(sandbox_spawn(&sb, "orig-b", sb.child_adj, &c2), 0);
         ProtectRequest req = request(kid.pid);
         req.options.tag = "container-1";
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         req = request(c2.pid);
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
-        assert_int_equal(engine_unprotect_tag(engine, "container-2", UID_ANY, "test"), 0);
-        assert_int_equal(engine_unprotect_tag(engine, "container-1", UID_ANY, "test"), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_unprotect_tag(engine, "container-2", UID_ANY, "test"), 0);
+        assert_int_equal(itest_unprotect_tag(engine, "container-1", UID_ANY, "test"), 1);
         assert_restored(kid.pid, "orig-a", sb.child_adj);
         assert_protected(c2.pid);
-        assert_int_equal(engine_unprotect_all(engine, UID_ANY, "test"), 1);
+        assert_int_equal(itest_unprotect_all(engine, UID_ANY, "test"), 1);
         assert_restored(c2.pid, "orig-b", sb.child_adj);
         child_kill(&c2);
 }
@@ -642,13 +642,13 @@ static void test_protection_survives_a_restart(void **state) {
         Protection *p = NULL;
         OpError err = {};
 
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         engine = engine_free(engine); /* a stop with RestoreOnStop=no */
         assert_protected(kid.pid);
         start_engine();
         assert_non_null(engine_get(engine, kid.pid));
         assert_true(engine_get(engine, kid.pid)->pidfd >= 0);
-        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+        assert_int_equal(itest_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
         assert_restored(kid.pid, "orig-a", sb.child_adj);
 }
 
@@ -659,7 +659,7 @@ static void test_record_of_process_dead_while_stopped_is_dropped_at_start(void *
         pid_t pid = kid.pid, g;
         _cleanup_free_ char *scope = scope_of(pid);
 
-        assert_int_equal(engine_protect(engine, &req, &p, &err), 1);
+        assert_int_equal(itest_protect(engine, &req, &p, &err), 1);
         g = child_fork(&kid); /* outlives its parent inside the scope */
         engine = engine_free(engine);
         child_kill(&kid);
@@ -711,7 +711,7 @@ static void test_sigkill_at_every_step_leaves_protected_or_fully_restored(void *
                         assert_int_equal(frozen, 0);
                         fprintf(stderr, "# killed at %s: still protected after restart\n", points[i]);
                         OpError err = {};
-                        assert_int_equal(engine_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+                        assert_int_equal(itest_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
                 } else {
                         fprintf(stderr, "# killed at %s: fully restored after restart\n", points[i]);
                 }
@@ -721,6 +721,37 @@ static void test_sigkill_at_every_step_leaves_protected_or_fully_restored(void *
                 engine = engine_free(engine);
         }
         start_engine();
+}
+
+/* A backend that answers 300 ms late (the test hook): the engine completes from its loop, and refuses meanwhile. */
+static void test_late_backend_completes_from_the_loop_and_refuses_a_second_operation(void **state) {
+        ProtectRequest req = request(kid.pid);
+        Waiter first = {}, second = {};
+        OpError err = {};
+
+        engine = engine_free(engine);
+        assert_int_equal(setenv("OOMPROTECT_TEST_BACKEND_DELAY_USEC", "300000", 1), 0);
+        start_engine();
+        assert_int_equal(unsetenv("OOMPROTECT_TEST_BACKEND_DELAY_USEC"), 0);
+
+        assert_int_equal(engine_protect(engine, &req, itest_on_done, &first), 0);
+        assert_false(first.done);
+        assert_non_null(engine_get(engine, kid.pid));
+        assert_non_null(engine_get(engine, kid.pid)->pending);
+        assert_int_equal(engine_pending(engine), 1);
+
+        assert_int_equal(engine_protect(engine, &req, itest_on_done, &second), 0);
+        assert_true(second.done); /* refused at once */
+        assert_int_equal(second.result.r, -EBUSY);
+        assert_string_equal(second.result.err.name, OOMPROTECT_ERROR_BUSY);
+        assert_int_equal(itest_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), -EBUSY);
+
+        assert_int_equal(itest_wait(engine, &first), 1);
+        assert_int_equal(engine_pending(engine), 0);
+        assert_null(engine_get(engine, kid.pid)->pending);
+        assert_protected(kid.pid);
+        assert_int_equal(itest_unprotect(engine, kid.pid, UID_ANY, "test", NULL, &err), 0);
+        assert_restored(kid.pid, "orig-a", sb.child_adj);
 }
 
 int main(void) {
@@ -749,6 +780,7 @@ int main(void) {
                 T(test_record_of_process_dead_while_stopped_is_dropped_at_start),
                 T(test_corrupt_state_is_moved_aside_at_start),
                 T(test_sigkill_at_every_step_leaves_protected_or_fully_restored),
+                T(test_late_backend_completes_from_the_loop_and_refuses_a_second_operation),
 #undef T
         };
         int r;

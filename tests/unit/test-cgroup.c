@@ -129,9 +129,44 @@ static void test_registry_keeps_pid_order_and_the_memory_sum(void **state) {
         assert_int_equal(r.n, 0);
 }
 
+static void test_limit_text_max_is_no_limit(void **state) {
+        static const char *const files[] = { "memory.max", "memory.high", "memory.swap.max", "pids.max" };
+
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+                assert_false(cgroup_limit_text_limits(files[i], "max\n", UINT64_MAX));
+                assert_false(cgroup_limit_text_limits(files[i], "max", UINT64_MAX));
+                assert_true(cgroup_limit_text_limits(files[i], "536870912\n", UINT64_MAX));
+                assert_true(cgroup_limit_text_limits(files[i], "0\n", UINT64_MAX));
+                assert_true(cgroup_limit_text_limits(files[i], "maximum\n", UINT64_MAX));
+        }
+}
+
+/* systemd gives every scope DefaultTasksMax=: a pids.max no lower than that is nothing a move escapes. */
+static void test_limit_text_pids_counts_only_below_the_floor(void **state) {
+        assert_false(cgroup_limit_text_limits("pids.max", "4915\n", 4915));
+        assert_false(cgroup_limit_text_limits("pids.max", "10813\n", 4915));
+        assert_true(cgroup_limit_text_limits("pids.max", "8\n", 4915));
+        assert_false(cgroup_limit_text_limits("pids.max", "max\n", 4915));
+        /* Other limits know no floor. */
+        assert_true(cgroup_limit_text_limits("memory.max", "67108864\n", UINT64_MAX - 1));
+}
+
+static void test_limit_text_cpu_max_quota_max_is_no_limit(void **state) {
+        assert_false(cgroup_limit_text_limits("cpu.max", "max 100000\n", UINT64_MAX));
+        assert_false(cgroup_limit_text_limits("cpu.max", "max\n", UINT64_MAX));
+        assert_true(cgroup_limit_text_limits("cpu.max", "50000 100000\n", UINT64_MAX));
+}
+
+static void test_limit_text_io_max_limits_when_any_device_is_listed(void **state) {
+        assert_false(cgroup_limit_text_limits("io.max", "", UINT64_MAX));
+        assert_false(cgroup_limit_text_limits("io.max", "\n", UINT64_MAX));
+        assert_true(cgroup_limit_text_limits("io.max", "8:0 rbps=1048576 wbps=max riops=max wiops=max\n", UINT64_MAX));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_slice_names_map_to_nested_paths),
+                cmocka_unit_test(test_limit_text_pids_counts_only_below_the_floor),
                 cmocka_unit_test(test_bad_slice_names_are_refused),
                 cmocka_unit_test(test_paths_become_relative_for_at_calls),
                 cmocka_unit_test(test_controller_lists_match_whole_words),
@@ -139,6 +174,9 @@ int main(void) {
                 cmocka_unit_test(test_mountinfo_finds_the_cgroup2_mount),
                 cmocka_unit_test(test_budget_arithmetic_refuses_over_budget_and_overflow),
                 cmocka_unit_test(test_registry_keeps_pid_order_and_the_memory_sum),
+                cmocka_unit_test(test_limit_text_max_is_no_limit),
+                cmocka_unit_test(test_limit_text_cpu_max_quota_max_is_no_limit),
+                cmocka_unit_test(test_limit_text_io_max_limits_when_any_device_is_listed),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

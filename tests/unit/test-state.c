@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "fileio.h"
+#include "hold.h"
 #include "macro.h"
 #include "protection.h"
 #include "state.h"
@@ -304,14 +305,14 @@ static void test_parse_truncates_long_comm_to_15_bytes(void **state) {
         protection_array_free(out, n);
 }
 
-static void test_serialize_writes_version_1_and_no_runtime_fields(void **state) {
+static void test_serialize_writes_version_2_and_no_runtime_fields(void **state) {
         _cleanup_(protection_freep) Protection *p = make_protection(42, "x", "t");
         _cleanup_free_ char *text = NULL;
         static const char *const keys[] = {
                 "pid",          "starttime",  "comm",       "uid",         "original_cgroup",
                 "scope_cgroup", "original_adj", "applied_adj", "memory_min", "memory_low",
                 "oom_group",    "descendants", "since_usec", "source",      "tag",
-                "members",
+                "members",      "original_unit", "kind",     "state",
         };
         json_object *top, *rec;
 
@@ -329,6 +330,7 @@ static void test_serialize_writes_version_1_and_no_runtime_fields(void **state) 
         assert_int_equal(json_object_object_length(rec), ELEMENTSOF(keys));
         assert_false(json_object_object_get_ex(rec, "pidfd", NULL));
         assert_false(json_object_object_get_ex(rec, "watch", NULL));
+        assert_false(json_object_object_get_ex(rec, "pending", NULL));
         json_object_put(top);
 }
 
@@ -757,6 +759,117 @@ static void test_save_of_empty_state_loads_empty(void **state) {
 
 #define DIR_TEST(t) cmocka_unit_test_setup_teardown(t, setup_dir, teardown_dir)
 
+/* ---- version 2: kind, state, original_unit, holds ---- */
+
+static void test_version_2_fields_round_trip(void **state) {
+        _cleanup_(protection_freep) Protection *p = make_protection(42, "nginx", NULL);
+        _cleanup_free_ char *text = NULL;
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+
+        p->kind = PROTECTION_IN_PLACE;
+        p->state = PROTECTION_RESTORING;
+        p->original_unit = strdup("ssh.service");
+        assert_non_null(p->original_unit);
+        free(p->scope_cgroup);
+        p->scope_cgroup = NULL; /* in place: no scope */
+        assert_int_equal(state_serialize(&p, 1, &text), 0);
+        assert_non_null(strstr(text, "\"kind\":\"in-place\""));
+        assert_non_null(strstr(text, "\"state\":\"restoring\""));
+        assert_int_equal(state_parse(text, &out, &n, &skipped, NULL), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(skipped, 0);
+        assert_int_equal(out[0]->kind, PROTECTION_IN_PLACE);
+        assert_int_equal(out[0]->state, PROTECTION_RESTORING);
+        assert_string_equal(out[0]->original_unit, "ssh.service");
+        assert_null(out[0]->scope_cgroup);
+        protection_array_free(out, n);
+}
+
+static void test_every_state_round_trips(void **state) {
+        for (int st = 0; st < _PROTECTION_STATE_MAX; st++) {
+                _cleanup_(protection_freep) Protection *p = make_protection(7, "x", NULL);
+                _cleanup_free_ char *text = NULL;
+                Protection **out = NULL;
+                size_t n = 0;
+
+                p->state = (ProtectionState) st;
+                assert_int_equal(state_serialize(&p, 1, &text), 0);
+                assert_int_equal(state_parse(text, &out, &n, NULL, NULL), 0);
+                assert_int_equal(n, 1);
+                assert_int_equal(out[0]->state, st);
+                assert_int_equal(out[0]->kind, PROTECTION_MOVED);
+                protection_array_free(out, n);
+        }
+}
+
+static void test_version_1_file_loads_as_moved_and_active(void **state) {
+        const char *text = "{\"version\":1,\"protections\":[{\"pid\":5,\"starttime\":1,\"comm\":\"old\","
+                           "\"original_cgroup\":\"/user.slice\","
+                           "\"scope_cgroup\":\"/protected.slice/oomprotect-5.scope\"}]}";
+        _cleanup_(hold_table_done) HoldTable holds = {};
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+
+        assert_int_equal(state_parse_full(text, &out, &n, &holds, &skipped, NULL), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(skipped, 0);
+        assert_int_equal(out[0]->kind, PROTECTION_MOVED);
+        assert_int_equal(out[0]->state, PROTECTION_ACTIVE);
+        assert_null(out[0]->original_unit);
+        assert_int_equal(holds.n, 0);
+        protection_array_free(out, n);
+}
+
+static void test_holds_round_trip(void **state) {
+        _cleanup_(hold_table_done) HoldTable holds = {}, back = {};
+        _cleanup_free_ char *text = NULL;
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+        CgroupHold *h;
+
+        assert_int_equal(hold_table_add(&holds, "/system.slice", "system.slice", 0, 1 << 20), 0);
+        assert_int_equal(hold_table_add(&holds, "/system.slice/docker-1.scope/payload", NULL, 5 << 20, 0), 0);
+        holds.items[0].applied = true; /* runtime: not saved */
+        holds.items[0].applied_min = 99;
+        assert_int_equal(state_serialize_full(NULL, 0, &holds, &text), 0);
+        assert_null(strstr(text, "applied"));
+        assert_int_equal(state_parse_full(text, &out, &n, &back, &skipped, NULL), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(skipped, 0);
+        assert_int_equal(back.n, 2);
+        h = hold_table_get(&back, "/system.slice");
+        assert_non_null(h);
+        assert_string_equal(h->unit, "system.slice");
+        assert_int_equal(h->original_min, 0);
+        assert_int_equal(h->original_low, 1 << 20);
+        assert_false(h->applied);
+        h = hold_table_get(&back, "/system.slice/docker-1.scope/payload");
+        assert_non_null(h);
+        assert_null(h->unit);
+        assert_int_equal(h->original_min, 5 << 20);
+}
+
+static void test_bad_hold_is_skipped_and_counted(void **state) {
+        const char *text = "{\"version\":2,\"protections\":[],\"holds\":["
+                           "{\"cgroup\":\"/good.slice\",\"unit\":\"good.slice\",\"original_min\":1,\"original_low\":2},"
+                           "{\"cgroup\":\"relative.slice\",\"original_min\":0,\"original_low\":0},"
+                           "{\"cgroup\":\"/a/../etc\",\"original_min\":0,\"original_low\":0},"
+                           "{\"unit\":\"no-cgroup.slice\",\"original_min\":0,\"original_low\":0},"
+                           "{\"cgroup\":\"/no-originals.slice\"},"
+                           "{\"cgroup\":\"/good.slice\",\"original_min\":7,\"original_low\":7},"
+                           "\"not an object\"]}";
+        _cleanup_(hold_table_done) HoldTable holds = {};
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+
+        assert_int_equal(state_parse_full(text, &out, &n, &holds, &skipped, NULL), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(holds.n, 1);
+        assert_int_equal(holds.items[0].original_min, 1); /* the first of a duplicate stays */
+        assert_int_equal(skipped, 6);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip_keeps_every_field_of_full_records_with_members),
@@ -765,7 +878,7 @@ int main(void) {
                 cmocka_unit_test(test_round_trip_keeps_comm_of_15_chars),
                 cmocka_unit_test(test_serialize_stops_at_16_bytes_of_unterminated_comm),
                 cmocka_unit_test(test_parse_truncates_long_comm_to_15_bytes),
-                cmocka_unit_test(test_serialize_writes_version_1_and_no_runtime_fields),
+                cmocka_unit_test(test_serialize_writes_version_2_and_no_runtime_fields),
                 cmocka_unit_test(test_serialize_of_no_records_parses_back_empty),
                 cmocka_unit_test(test_parse_ignores_unknown_keys_at_every_level),
                 cmocka_unit_test(test_parse_fills_missing_optional_keys_with_defaults),
@@ -782,6 +895,11 @@ int main(void) {
                 cmocka_unit_test(test_parse_skips_each_bad_record_and_loads_the_good_ones),
                 cmocka_unit_test(test_parse_counts_every_skipped_record),
                 cmocka_unit_test(test_parse_keeps_the_first_of_duplicate_pids),
+                cmocka_unit_test(test_version_2_fields_round_trip),
+                cmocka_unit_test(test_every_state_round_trips),
+                cmocka_unit_test(test_version_1_file_loads_as_moved_and_active),
+                cmocka_unit_test(test_holds_round_trip),
+                cmocka_unit_test(test_bad_hold_is_skipped_and_counted),
                 DIR_TEST(test_load_of_missing_file_is_empty_state),
                 DIR_TEST(test_load_moves_aside_garbage),
                 DIR_TEST(test_load_moves_aside_truncated_json),

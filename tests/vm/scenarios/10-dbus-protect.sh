@@ -16,14 +16,8 @@ expect_eq "$OP_UNIT BusName" "$(unit_prop "$OP_UNIT" BusName)" org.oomprotect
 expect_eq "$OP_UNIT ActiveState" "$(unit_prop "$OP_UNIT" ActiveState)" active
 backend=$(op_prop Backend)
 info "daemon: version $(op_prop Version), backend $backend, slice $(op_prop Slice)"
-# DESIGN.md 2 wants Backend=auto to pick systemd here; that backend is a later
-# step, and until then auto picks cgroupfs. The systemd unit checks below run
-# once it exists; everything else is checked on the kernel's files either way.
-case $backend in
-systemd) ;;
-cgroupfs) info "backend cgroupfs: the systemd backend is not built yet, so its unit checks are left out" ;;
-*) defer_fail "Backend property is '$backend'; with a cgroup2 memory controller it must be systemd or cgroupfs" ;;
-esac
+# DESIGN.md 2: under systemd, Backend=auto is the systemd backend.
+[[ $backend == systemd ]] || defer_fail "Backend property is '$backend'; under systemd auto must pick systemd"
 expect_eq "Slice property" "$(op_prop Slice)" protected.slice
 
 start_sleeper 123

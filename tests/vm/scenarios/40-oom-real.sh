@@ -43,14 +43,16 @@ TRIAL_PIDS=()
 on_exit 'for p in "${TRIAL_PIDS[@]}"; do kill_tail "$p"; done'
 
 # start_tail UNIT SLICE: starts a memory holder (`tail` on a fresh FIFO), in a
-# transient scope UNIT.scope in SLICE, or where this script runs when SLICE
-# is empty. Sets TAIL_PID and TAIL_FD, the FIFO's write end.
+# transient scope UNIT.scope in SLICE (system.slice when SLICE is "-", a bare
+# scope the daemon moves into its own slice). Sets TAIL_PID and TAIL_FD, the
+# FIFO's write end.
 TAIL_PID="" TAIL_FD=""
 start_tail() {
         local fifo=$PWD/$1.fifo cmd=(tail)
         mkfifo "$fifo"
         # systemd-run --scope places itself in the scope, then execs tail.
-        [[ -z $2 ]] || cmd=(systemd-run --quiet --collect --scope --unit="$1" -p Slice="$2" tail)
+        cmd=(systemd-run --quiet --collect --scope --unit="$1" tail)
+        [[ $2 == - ]] || cmd=(systemd-run --quiet --collect --scope --unit="$1" -p Slice="$2" tail)
         # Started from a subshell that exits at once: the holder is no job of
         # this shell (no "Killed" job notices; init reaps it when the OOM
         # killer strikes). stdout is redirected before the FIFO is opened
@@ -74,7 +76,7 @@ trial() {
         kills0=$(oom_kills)
 
         if [[ $mode == protected ]]; then
-                start_tail "oomtest-holder-$n" ""
+                start_tail "oomtest-holder-$n" -
                 hpid=$TAIL_PID hfd=$TAIL_FD
                 op Protect u "$hpid" || fail "trial $n: Protect($hpid) failed"
                 expect_eq "trial $n: holder cgroup" "$(cgroup_of "$hpid")" "$(scope_path "$hpid" "$PSLICE")"

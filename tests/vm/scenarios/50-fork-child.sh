@@ -15,8 +15,9 @@ pidfile=$PWD/child.pid
 mkfifo "$gate"
 # The parent waits on the gate, then forks a sleep and writes its PID.
 # shellcheck disable=SC2016 # expanded by the inner bash
-bash -c 'read -r _ <"$1"; sleep 100000 & echo $! >"$2"; wait' parent "$gate" "$pidfile" 2>/dev/null &
+"${IN_SCOPE[@]}" bash -c 'read -r _ <"$1"; sleep 100000 & echo $! >"$2"; wait' parent "$gate" "$pidfile" 2>/dev/null &
 parent=$!
+wait_until 5 comm_is "$parent" bash || fail "parent $parent never exec'd bash"
 on_exit "pkill -KILL -P $parent; kill -KILL $parent; wait $parent"
 echo 123 >"/proc/$parent/oom_score_adj"
 orig_cg=$(cgroup_of "$parent")

@@ -18,8 +18,12 @@ daemon_fresh_start
 slice_rel=$(slice_path oomsig-protected.slice)
 slice=$CG$slice_rel
 [[ -f $slice/memory.events ]] || fail "$slice has no memory.events: the memory controller was not enabled there"
-echo 64M >"$slice/memory.max"
-on_exit "echo max >'$slice/memory.max' 2>/dev/null || true"
+# Through systemd, the owner of the slice: a direct write would be undone the
+# next time the daemon sets the slice's MemoryMin (systemd applies all of a
+# unit's cgroup settings then).
+systemctl set-property --runtime oomsig-protected.slice MemoryMax=64M
+on_exit "systemctl set-property --runtime oomsig-protected.slice MemoryMax=infinity; rm -rf /run/systemd/system.control/oomsig-protected.slice.d; systemctl daemon-reload"
+expect_eq "memory.max of the slice" "$(cat "$slice/memory.max")" $((64 * 1024 * 1024))
 
 busctl --system monitor --json=short org.oomprotect >"$PWD/monitor.json" 2>&1 &
 monitor=$!
@@ -33,7 +37,7 @@ wait_until 10 monitor_sees_ping || fail "busctl monitor did not start"
 
 fifo=$PWD/hog.fifo
 mkfifo "$fifo"
-hog=$( (tail >/dev/null 2>&1 <"$fifo" & echo $!))
+hog=$( ("${IN_SCOPE[@]}" tail >/dev/null 2>&1 <"$fifo" & echo $!))
 exec {hog_fd}>"$fifo"
 on_exit "kill -KILL $hog 2>/dev/null || true"
 wait_until 10 comm_is "$hog" tail || fail "tail $hog did not start"

@@ -104,12 +104,22 @@ alive() {
 gone() { ! alive "$1"; }
 comm_is() { [[ $(comm_of "$1" 2>/dev/null) == "$2" ]]; }
 
-# start_sleeper [ADJ]: starts a `sleep` child with oom_score_adj ADJ (default
-# 123, so a restore to the default 0 would be noticed). Sets SLEEPER_PID.
+# "${IN_SCOPE[@]}" CMD... &: runs CMD in a bare transient scope of its own
+# (run-uN.scope in system.slice), like a process of `systemd-run --scope`: a
+# place a move into protected.slice escapes nothing. The scripts themselves
+# run in a service, whose processes are protected in place. systemd-run
+# --scope execs CMD, so $! is CMD's PID (an array, not a function: a function
+# in the background would be a subshell with a PID of its own).
+# shellcheck disable=SC2034 # used by the scenarios
+IN_SCOPE=(systemd-run --quiet --collect --scope)
+
+# start_sleeper [ADJ]: starts a `sleep` child, in a bare scope, with
+# oom_score_adj ADJ (default 123, so a restore to the default 0 would be
+# noticed). Sets SLEEPER_PID.
 SLEEPER_PID=
 start_sleeper() {
         local adj=${1:-123}
-        sleep 100000 >/dev/null 2>&1 &
+        "${IN_SCOPE[@]}" sleep 100000 >/dev/null 2>&1 &
         SLEEPER_PID=$!
         on_exit "kill -KILL $SLEEPER_PID; wait $SLEEPER_PID"
         # The fork is bash until it has exec'd sleep: the daemon records comm.

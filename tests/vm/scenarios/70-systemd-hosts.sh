@@ -1,0 +1,151 @@
+#!/bin/bash
+# Issue 9, what an administrator does around a protection on a systemd host:
+#  1. a protected process is a unit (systemctl status oomprotect-PID.scope,
+#     with its MemoryMin), and `systemctl daemon-reload` and `daemon-reexec`
+#     keep every figure (systemd owns them now), and protecting still works
+#     after them;
+#  2. a limited, sandboxed service's main PID is protected in place: it
+#     keeps its cgroup, MemoryMax, TasksMax, IPAddressDeny and its journal;
+#     its unit and every ancestor carry the MemoryMin; restart and stop work;
+#     unprotect restores the unit's original MemoryMin exactly;
+#  3. the only process of a bare scope is protected and unprotected without
+#     EBUSY, back at the very same cgroup path;
+#  4. a kill -9 of the daemon right after a Protect is sent loses nothing;
+#  5. D-Bus activation starts a stopped daemon.
+# vm-timeout: 240
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2317 # functions called through wait_until
+. "$(dirname "$0")/lib.sh"
+
+readonly MB=$((1024 * 1024))
+daemon_config_default
+daemon_fresh_start
+expect_eq "Backend property" "$(op_prop Backend)" systemd
+
+# --- 1. a unit, kept across daemon-reload and daemon-reexec ----------------------
+start_sleeper 123
+a=$SLEEPER_PID
+a_cg=$(cgroup_of "$a")
+op Protect u "$a" || fail "Protect($a) failed"
+assert_protected "$a"
+scope=oomprotect-$a.scope
+expect_eq "$scope ActiveState" "$(unit_prop "$scope" ActiveState)" active
+expect_eq "$scope MemoryMin" "$(unit_prop "$scope" MemoryMin)" $((16 * MB))
+expect_eq "$scope ManagedOOMPreference" "$(unit_prop "$scope" ManagedOOMPreference)" omit
+systemctl status "$scope" --no-pager >/dev/null || true # exit 0 for active; output only for the log
+info "systemctl status $scope: $(systemctl status "$scope" --no-pager 2>&1 | head -n 3 | tr '\n' '|')"
+
+check_figures() {
+        expect_eq "$1: memory.min of $scope" "$(cat "$CG/protected.slice/$scope/memory.min")" $((16 * MB))
+        local slice_min
+        slice_min=$(cat "$CG/protected.slice/memory.min")
+        ((slice_min >= 16 * MB)) || fail "$1: protected.slice memory.min is $slice_min"
+        grep -qw memory "$CG/protected.slice/cgroup.subtree_control" ||
+                fail "$1: protected.slice lost the memory controller"
+        expect_eq "$1: adj of $a" "$(adj_of "$a")" "$ADJ_PROTECTED"
+}
+check_figures "before reload"
+systemctl daemon-reload
+check_figures "after daemon-reload"
+systemctl daemon-reexec
+wait_until 20 systemctl is-system-running --quiet ||
+        [[ $(systemctl is-system-running) == degraded ]] || true
+check_figures "after daemon-reexec"
+start_sleeper 124
+b=$SLEEPER_PID
+op Protect u "$b" || fail "Protect($b) failed after daemon-reload and daemon-reexec"
+assert_protected "$b"
+info "1: $scope survived daemon-reload and daemon-reexec with memory.min 16M; protect works after them"
+op Unprotect u "$b" || fail "Unprotect($b) failed"
+op Unprotect u "$a" || fail "Unprotect($a) failed"
+assert_restored "$a" "$a_cg" 123
+
+# --- 2. a limited, sandboxed service, protected in place -----------------------
+svc=vmtest-limited.service
+mkdir -p /run/systemd/system
+cat >/run/systemd/system/$svc <<'EOF'
+[Service]
+ExecStart=/bin/sh -c 'while :; do echo vmtest-tick; sleep 0.5; done'
+MemoryMax=64M
+TasksMax=8
+IPAddressDeny=any
+EOF
+on_exit "systemctl stop $svc; rm -rf /run/systemd/system/$svc /run/systemd/system.control/$svc.d; systemctl daemon-reload"
+systemctl daemon-reload
+systemctl start "$svc"
+main=$(unit_prop "$svc" MainPID)
+svc_cg=$(cgroup_of "$main")
+orig_min=$(unit_prop "$svc" MemoryMin)
+orig_sys_min=$(cat "$CG/system.slice/memory.min")
+adj0=$(adj_of "$main")
+op Protect u "$main" || fail "Protect($main) of $svc's main PID failed"
+expect_eq "cgroup of $svc's main PID (in place)" "$(cgroup_of "$main")" "$svc_cg"
+expect_eq "adj of $svc's main PID" "$(adj_of "$main")" "$ADJ_PROTECTED"
+expect_eq "$svc MemoryMin" "$(unit_prop "$svc" MemoryMin)" $((16 * MB))
+expect_eq "$svc memory.min" "$(cat "$CG$svc_cg/memory.min")" $((16 * MB))
+sys_min=$(cat "$CG/system.slice/memory.min")
+((sys_min >= orig_sys_min + 16 * MB)) || fail "system.slice memory.min $sys_min does not cover the 16M of $svc"
+expect_eq "$svc memory.max" "$(cat "$CG$svc_cg/memory.max")" $((64 * MB))
+expect_eq "$svc pids.max" "$(cat "$CG$svc_cg/pids.max")" 8
+[[ -n $(unit_prop "$svc" IPAddressDeny) ]] || fail "$svc lost its IPAddressDeny="
+since=$(date +%s)
+sleep 1.5
+ticks=$(journalctl -u "$svc" --since "@$since" --no-pager -o cat | grep -c vmtest-tick || true)
+((ticks >= 1)) || fail "$svc logged nothing to its journal after being protected"
+info "2: $svc main PID $main protected in place: cgroup $svc_cg, memory.min 16M, system.slice $sys_min, MemoryMax 64M, TasksMax 8, $ticks journal lines since"
+systemctl restart "$svc" || fail "systemctl restart $svc failed while protected"
+new_main=$(unit_prop "$svc" MainPID)
+[[ $new_main != "$main" && $new_main != 0 ]] || fail "$svc did not restart"
+not_protected() { [[ $(op_is_protected "$1") == false ]]; }
+nothing_protected() { [[ $(op_prop ProtectedCount) == 0 ]]; }
+daemon_answers() { [[ -n $(op_prop ProtectedCount) ]]; }
+wait_until 5 not_protected "$main" || fail "the old main PID $main is still listed"
+op Protect u "$new_main" || fail "Protect($new_main) failed"
+op Unprotect u "$new_main" || fail "Unprotect($new_main) failed"
+expect_eq "$svc MemoryMin after unprotect" "$(unit_prop "$svc" MemoryMin)" "$orig_min"
+expect_eq "system.slice memory.min after unprotect" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
+expect_eq "adj of $new_main after unprotect" "$(adj_of "$new_main")" "$adj0"
+op Protect u "$new_main" || fail "Protect($new_main) failed (second time)"
+systemctl stop "$svc" || fail "systemctl stop $svc failed while protected"
+wait_until 5 nothing_protected || fail "a stopped service's PID is still protected"
+expect_eq "system.slice memory.min after stop" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
+info "2: restart, unprotect and stop kept $svc supervised and restored MemoryMin=$orig_min"
+
+# --- 3. the only process of a bare scope ---------------------------------------
+start_sleeper 77
+c=$SLEEPER_PID
+c_cg=$(cgroup_of "$c")
+op Protect u "$c" || fail "Protect($c) failed"
+assert_protected "$c"
+op Unprotect u "$c" || fail "Unprotect($c) of a bare scope's only process failed"
+assert_restored "$c" "$c_cg" 77
+info "3: the only process of ${c_cg##*/} went back to $c_cg"
+
+# --- 4. kill -9 of the daemon with a Protect in flight --------------------------
+start_sleeper 55
+d=$SLEEPER_PID
+d_cg=$(cgroup_of "$d")
+busctl --system --timeout=5 call "${OP_BUS[@]}" Protect u "$d" >/dev/null 2>&1 &
+sleep 0.05
+systemctl kill -s KILL "$OP_UNIT"
+wait $! 2>/dev/null || true
+wait_until 15 bus_has_name org.oomprotect || daemon_start
+wait_until 10 daemon_answers || fail "the restarted daemon does not answer"
+if [[ $(op_is_protected "$d") == true ]]; then
+        assert_protected "$d"
+        op Unprotect u "$d" || fail "Unprotect($d) after the kill failed"
+        verdict="protected after the restart"
+else
+        verdict="fully restored by the restart"
+fi
+assert_restored "$d" "$d_cg" 55
+info "4: a kill -9 with a Protect in flight: PID $d was $verdict; unprotected, it is back exactly"
+
+# --- 5. D-Bus activation ---------------------------------------------------------
+systemctl stop "$OP_UNIT"
+busctl --system --timeout=20 get-property "${OP_BUS[@]}" Version >/dev/null ||
+        fail "a bus call did not activate the stopped daemon"
+expect_eq "$OP_UNIT after a bus call" "$(unit_prop "$OP_UNIT" ActiveState)" active
+
+exposure=$(systemd-analyze security "$OP_UNIT" --no-pager 2>/dev/null | sed -n 's/.*Overall exposure level for .*: //p')
+info "systemd-analyze security $OP_UNIT: ${exposure:-not available}"
+pass_unless_deferred "daemon-reload/reexec kept the scope's figures; a limited service was protected in place and restored; a bare scope's process went back; kill -9 lost nothing; activation works"
