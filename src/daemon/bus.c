@@ -361,6 +361,14 @@ static void on_engine_done(Engine *e, const EngineResult *res, void *userdata) {
                 return;
         default:
                 if (res->r < 0) {
+                        /* Logged as well as replied: an administrator reads the journal, not the client's terminal. */
+                        static LogRateLimit rl = LOG_RATELIMIT_INIT(10 * 1000000ULL, 20);
+                        unsigned suppressed;
+                        if (log_ratelimit_ok(&rl, &suppressed))
+                                log_notice("%s() for PID %d from %s failed: %s%s", sd_bus_message_get_member(r->msg),
+                                           (int) res->pid, strna(sd_bus_message_get_sender(r->msg)),
+                                           res->err.code != 0 ? res->err.message : strerror(-res->r),
+                                           suppressed ? " (Earlier failures were not logged.)" : "");
                         request_reply_op_error(r, res->r, &res->err);
                         return;
                 }
