@@ -16,8 +16,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "oomprotect.h"
@@ -469,6 +475,172 @@ static int verb_status(int argc, char *argv[]) {
         return EXIT_OK;
 }
 
+/* ---- run ---- */
+
+/*
+ * run: the command starts inside its protection. The child made by fork()
+ * waits on a socket until the parent has protected its PID (the daemon moves
+ * it into its scope and sets its adj), then execs the command: its first
+ * instruction runs in the scope, every page it touches is charged there.
+ * The parent stays, forwards signals and passes the exit status on; the
+ * daemon's pidfd watch ends the protection when the command exits.
+ */
+
+/* Forwarded to the command. Those the kernel sends to the whole foreground process group (a key on the
+ * terminal, a hangup, a resize) reach the command already and are not sent twice. */
+static const int forwarded_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH, SIGCONT };
+
+static void help_run(void) {
+        printf(PROGRAM " run [OPTIONS] [--] COMMAND [ARGUMENTS...]\n\n"
+               "Run COMMAND protected from its first instruction: it is moved into its own\n"
+               "scope under the protected slice and gets its oom_score_adj before it execs, so\n"
+               "all its memory is charged inside the protection. The protection ends when it\n"
+               "exits.\n\n"
+               "  --min SIZE     memory.min of the scope (bytes, K/M/G/T, or N%% of RAM)\n"
+               "  --low SIZE     memory.low of the scope\n"
+               "  --adj N        oom_score_adj to apply (-1000..1000)\n"
+               "  --oom-group    set memory.oom.group: an OOM kill takes the whole scope\n"
+               "  --tag TAG      label the protection\n"
+               "  -h --help      show this help\n\n"
+               "Exit status: COMMAND's; if it was killed by a signal, " PROGRAM " kills itself\n"
+               "with the same signal (128+N if that does not end it). 126/127: COMMAND could\n"
+               "not be executed / was not found; 1, 3, 4 as for protect when the protection\n"
+               "failed (COMMAND is not run then). HUP, INT, QUIT, TERM, USR1, USR2, ALRM,\n"
+               "WINCH and CONT sent to " PROGRAM " are passed on to COMMAND.\n");
+}
+
+static void run_signal_set(sigset_t *set) {
+        sigemptyset(set);
+        sigaddset(set, SIGCHLD);
+        for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
+                sigaddset(set, forwarded_signals[i]);
+}
+
+/* The child: name itself after the command, say it is ready, wait for "go", exec. Never returns. */
+_noreturn_ static void run_child(int fd, const sigset_t *old_mask, char *argv[]) {
+        const char *slash = strrchr(argv[0], '/');
+        char c = 'r';
+
+        (void) sigprocmask(SIG_SETMASK, old_mask, NULL);
+        (void) prctl(PR_SET_NAME, slash ? slash + 1 : argv[0]); /* the comm the daemon records */
+        if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1 || c != 'g')
+                _exit(EXIT_NEGATIVE); /* the parent failed to protect us and said why */
+        close(fd);
+        execvp(argv[0], argv);
+        fprintf(stderr, PROGRAM ": cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+}
+
+/* The parent, after fork: protect the child once it is ready, then let it go. EXIT_OK or the error's code. */
+static int run_protect_child(int fd, pid_t child, const struct oomprotect_options *o) {
+        char c;
+        int r;
+
+        if (read(fd, &c, 1) != 1) {
+                fprintf(stderr, PROGRAM ": run: the command's process ended before it could be protected.\n");
+                return EXIT_NEGATIVE;
+        }
+        r = oomprotect_protect(child, o);
+        if (r < 0)
+                return report_error(r);
+        c = 'g';
+        if (write(fd, &c, 1) != 1)
+                return EXIT_NEGATIVE;
+        return EXIT_OK;
+}
+
+/* Waits for the child, passing signals on; its wait status. */
+static int run_wait(pid_t child, const sigset_t *set) {
+        siginfo_t si;
+        int status;
+
+        for (;;) {
+                if (sigwaitinfo(set, &si) < 0)
+                        continue; /* EINTR */
+                if (si.si_signo != SIGCHLD) {
+                        bool to_group = si.si_code == SI_KERNEL && getpgid(child) == getpgrp();
+                        if (!to_group)
+                                (void) kill(child, si.si_signo);
+                        continue;
+                }
+                pid_t p = waitpid(child, &status, WNOHANG);
+                if (p == child)
+                        return status;
+        }
+}
+
+/* Ends this process the way the command ended. */
+static int run_pass_status(int status) {
+        struct rlimit no_core = {};
+        sigset_t set;
+        int sig;
+
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        sig = WTERMSIG(status);
+        (void) setrlimit(RLIMIT_CORE, &no_core); /* the command dumped its core, if any; not us again */
+        (void) signal(sig, SIG_DFL);
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        (void) sigprocmask(SIG_UNBLOCK, &set, NULL);
+        (void) raise(sig);
+        return 128 + sig;
+}
+
+static int parse_run_args(int argc, char *argv[], struct oomprotect_options *o, bool *ret_help) {
+        static const struct option options[] = { { "help", no_argument, NULL, 'h' }, PROTECTION_OPTIONS, {} };
+        int c, r = EXIT_OK;
+
+        reset_getopt();
+        while (r == EXIT_OK && (c = next_option(argc, argv, "+:h", options)) >= 0) {
+                if (c == 'h') {
+                        *ret_help = true;
+                        return EXIT_OK;
+                }
+                r = parse_protection_option("run", c, o);
+        }
+        if (r == EXIT_OK && optind >= argc)
+                return usage_error("run: which command? See " PROGRAM " run --help.");
+        return r;
+}
+
+static int verb_run(int argc, char *argv[]) {
+        struct oomprotect_options o = OOMPROTECT_OPTIONS_INIT;
+        _cleanup_close_ int fd = -1;
+        sigset_t set, old_mask;
+        bool help = false;
+        int pair[2], r;
+        pid_t child;
+
+        r = parse_run_args(argc, argv, &o, &help);
+        if (r != EXIT_OK || help) {
+                if (help)
+                        help_run();
+                return r;
+        }
+        run_signal_set(&set);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0 || sigprocmask(SIG_BLOCK, &set, &old_mask) < 0)
+                return report_error(-errno);
+        fflush(NULL);
+        child = fork();
+        if (child < 0)
+                return report_error(-errno);
+        if (child == 0) {
+                close(pair[0]);
+                run_child(pair[1], &old_mask, argv + optind);
+        }
+        close(pair[1]);
+        fd = pair[0];
+        r = run_protect_child(fd, child, &o);
+        fd = safe_close(fd); /* a child still waiting for "go" reads EOF and exits */
+        if (r != EXIT_OK) {
+                (void) kill(child, SIGKILL);
+                (void) waitpid(child, NULL, 0);
+                return r;
+        }
+        return run_pass_status(run_wait(child, &set));
+}
+
 /* ---- the program ---- */
 
 static const Verb verbs[] = {
@@ -476,6 +648,7 @@ static const Verb verbs[] = {
         { "protect", verb_protect, "protect a process" },
         { "unprotect", verb_unprotect, "put a process (or all, or a tag) back as it was" },
         { "is-protected", verb_is_protected, "tell whether a process is protected" },
+        { "run", verb_run, "run a command protected from its first instruction" },
 };
 
 static const Verb *find_verb(const char *name) {
