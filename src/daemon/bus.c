@@ -31,6 +31,7 @@
 
 #include "auth.h"
 #include "bus-caller.h"
+#include "bus-trusted.h"
 #include "bus.h"
 #include "log.h"
 #include "oomprotect/protocol.h"
@@ -693,6 +694,8 @@ int bus_setup(Manager *m) {
         int r;
 
         r = bus_connect(m, &bus);
+        if (r >= 0)
+                r = bus_trusted_setup(m, bus); /* org.oomprotect.Trusted, for oomprotect-cuse (issue 14) */
         if (r < 0)
                 return r;
         r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);

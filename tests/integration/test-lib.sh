@@ -16,6 +16,7 @@ source "$(dirname "$0")/lib.sh"
 
 : "${OOMPROTECT_DAEMON:?}" "${OOMPROTECT_CTL:?}" "${OOMPROTECT_LIB_HELPER:?}" "${OOMPROTECT_README_EXAMPLE:?}"
 : "${OOMPROTECT_SRCDIR:?}"
+TRUSTED=${OOMPROTECT_TRUSTED_HELPER:-}
 
 require_root_and dbus-daemon busctl setpriv pgrep
 find_cgroup2
@@ -68,10 +69,12 @@ in_cgroup() {
         mkdir -p "$CG/$top/$sub"
         sh -c "$join_and_exec" in_cgroup "$CG/$top/$sub" "$child_adj" "$@"
 }
-# spawn SUB: a sleep in <top>/SUB at $child_adj; $spawned is its pid once it runs sleep.
+# spawn SUB [WRAPPER...]: a sleep in <top>/SUB at $child_adj; $spawned is its pid once it runs sleep.
 spawn() {
-        mkdir -p "$CG/$top/$1"
-        sh -c "$join_and_exec" spawn "$CG/$top/$1" "$child_adj" sleep 1000 &
+        local sub=$1
+        shift
+        mkdir -p "$CG/$top/$sub"
+        sh -c "$join_and_exec" spawn "$CG/$top/$sub" "$child_adj" "$@" sleep 1000 &
         spawned=$!
         children+=("$spawned")
         wait_until 5 is_comm "$spawned" sleep || fail "child $spawned did not start"
@@ -249,7 +252,7 @@ test_every_error_is_mapped() {
         kill -CONT "$daemon_pid"
         expect is-protected "ETIMEDOUT oomprotectd did not answer in time" "$out"
         note "AlreadyProtected (-EEXIST) is not sent by this daemon (protecting again succeeds); -EACCES (the bus" \
-                "policy) is checked with org.oomprotect.Trusted; -EPROTO needs a daemon of another version"
+                "policy) cannot happen on org.oomprotect.Manager, which the policy opens to all; -EPROTO needs another daemon version"
         ok "ESRCH, ENOENT, ENOSPC, EINVAL (process, argument), EPERM, EIO, EUSERS, ETIMEDOUT, each with the daemon's sentence"
 }
 
@@ -329,6 +332,60 @@ test_run_forwards_signals() {
         ok "run: TERM, INT, HUP and USR2 sent to oomprotectctl reach the command, and it dies of them as they were"
 }
 
+# ---- org.oomprotect.Trusted: what oomprotect-cuse asks for an ioctl's caller ----
+
+test_trusted_acts_for_the_caller_as_set_self_protection() {
+        local nobody member
+        [[ -n $TRUSTED ]] || { note "built without libfuse3: no oomprotect-cuse, org.oomprotect.Trusted not tested"; return; }
+        assert_eq "$("$TRUSTED" tgid)" $'tid-differs=yes\ntgid=ok' "a thread's TID maps to its process"
+        expect set ok "$("$TRUSTED" set "$victim" 0 1)"
+        assert_eq "$("$TRUSTED" get "$victim")" get=yes "GetProtectionFor after set"
+        assert_eq "$(cg_of "$victim")" "/$slice_rel/oomprotect-$victim.scope" "cgroup after SetProtectionFor"
+        assert_eq "$(adj_of "$victim")" "$protect_adj" "adj after SetProtectionFor"
+        expect entry "$victim sleep /$slice_rel/oomprotect-$victim.scope $child_adj $protect_adj 0 cuse" "$("$HELPER" status)"
+        expect set ok "$("$TRUSTED" set "$victim" 0 0)"
+        assert_eq "$("$TRUSTED" get "$victim")" get=no "GetProtectionFor after unset"
+        assert_eq "$(cg_of "$victim")" "/$top/orig" "cgroup restored"
+        assert_eq "$(adj_of "$victim")" "$child_adj" "adj restored"
+        expect set ok "$("$TRUSTED" set "$victim" 0 0)" # unset when not protected: a no-op, as SetSelfProtection
+
+        spawn trusted-nobody "${as_nobody[@]}"
+        nobody=$spawned
+        spawn trusted-member "${as_member[@]}"
+        member=$spawned
+        expect set EPERM "$("$TRUSTED" set "$nobody" 65534 1)"
+        expect set EPERM "$("$TRUSTED" set "$nobody" 0 1)" # a uid that is not the process's
+        expect set ok "$("$TRUSTED" set "$member" 65534 1)" # its groups, read from the process itself
+        assert_eq "$("$TRUSTED" get "$member")" get=yes "a member's own process"
+        expect set ok "$("$TRUSTED" set "$member" 65534 0)"
+        expect set EINVAL "$("$TRUSTED" set 1 0 1)"
+        expect set ESRCH "$("$TRUSTED" set "$(dead_pid)" 0 1)"
+        ok "SetProtectionFor/GetProtectionFor: a thread maps to its process; root, a member's own process; others EPERM"
+}
+
+test_trusted_is_root_only_and_never_hangs() {
+        local out rc=0
+        [[ -n $TRUSTED ]] || return 0
+        # busctl cannot pass a pidfd: a call without one is refused by the policy, or (root) by the daemon.
+        out=$("${as_member[@]}" busctl call org.oomprotect /org/oomprotect org.oomprotect.Trusted GetProtectionFor 2>&1) ||
+                rc=$?
+        [[ $rc -ne 0 && $out == *"ccess denied"* ]] || fail "Trusted as a group member: rc $rc, $out"
+        rc=0
+        out=$(busctl call org.oomprotect /org/oomprotect org.oomprotect.Trusted GetProtectionFor 2>&1) || rc=$?
+        [[ $rc -ne 0 && $out != *"ccess denied"* ]] || fail "Trusted as root: rc $rc, $out"
+        kill -STOP "$daemon_pid"
+        SECONDS=0
+        out=$("$TRUSTED" get "$victim")
+        kill -CONT "$daemon_pid"
+        assert_eq "$out" get=EIO "GetProtectionFor of a stopped daemon"
+        ((SECONDS <= 7)) || fail "the call took ${SECONDS}s, more than its 5 s timeout"
+        kill -KILL "$daemon_pid"
+        wait "$daemon_pid" 2>/dev/null || true
+        daemon_pid=
+        assert_eq "$("$TRUSTED" set "$victim" 0 1)" set=EIO "SetProtectionFor without a daemon"
+        ok "org.oomprotect.Trusted: the bus policy refuses non-root; no daemon or a stuck one gives EIO within 5 s"
+}
+
 echo "# cgroup2 at $CG, sandbox $top, work directory $tmp"
 test_options_are_checked_in_the_library
 start_private_bus "$tmp"
@@ -342,4 +399,6 @@ test_pkg_config_file
 test_run_starts_inside_the_scope
 test_run_passes_the_exit_status_on
 test_run_forwards_signals
+test_trusted_acts_for_the_caller_as_set_self_protection
+test_trusted_is_root_only_and_never_hangs
 echo "# all $n_ok passed"
