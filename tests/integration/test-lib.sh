@@ -251,8 +251,8 @@ test_every_error_is_mapped() {
         out=$("$HELPER" is-protected "$victim")
         kill -CONT "$daemon_pid"
         expect is-protected "ETIMEDOUT oomprotectd did not answer in time" "$out"
-        note "AlreadyProtected (-EEXIST) is not sent by this daemon (protecting again succeeds); -EACCES (the bus" \
-                "policy) cannot happen on org.oomprotect.Manager, which the policy opens to all; -EPROTO needs another daemon version"
+        note "AlreadyProtected (-EEXIST) is not sent by this daemon (protecting again succeeds); -EPROTO needs" \
+                "a daemon of another version"
         ok "ESRCH, ENOENT, ENOSPC, EINVAL (process, argument), EPERM, EIO, EUSERS, ETIMEDOUT, each with the daemon's sentence"
 }
 
@@ -280,6 +280,33 @@ test_pkg_config_file() {
                 grep -v '^oomprotect_' || true)
         assert_eq "$out" "" "exported symbols outside oomprotect_*"
         ok "liboomprotect.so.0: soname, only libsystemd, only oomprotect_* exported (version script), pkg-config file"
+}
+
+test_bus_policy_refusal_is_eacces() {
+        local pid2 bus2_pid out
+        # A second private bus whose policy shuts uid 65534 out of org.oomprotect, with a second daemon on it.
+        sed -e "s|$tmp/bus.sock|$tmp/bus2.sock|" \
+                -e 's|</busconfig>|<policy user="nobody"><deny send_destination="org.oomprotect"/></policy></busconfig>|' \
+                "$tmp/bus.conf" >"$tmp/bus2.conf"
+        (
+                umask 000
+                exec dbus-daemon --config-file="$tmp/bus2.conf" --nofork --nopidfile 2>"$tmp/dbus2.log"
+        ) &
+        bus2_pid=$!
+        children+=("$bus2_pid")
+        wait_until 10 test -S "$tmp/bus2.sock" || fail "the second dbus-daemon did not start"
+        sed -e "s|^Slice=.*|Slice=$name-second-protected.slice|" -e "s|$tmp/state|$tmp/state2|" \
+                "$tmp/oomprotectd.conf" >"$tmp/second.conf"
+        DBUS_SYSTEM_BUS_ADDRESS=unix:path=$tmp/bus2.sock "$OOMPROTECT_DAEMON" --config="$tmp/second.conf" \
+                >"$tmp/second.log" 2>&1 &
+        pid2=$!
+        children+=("$pid2")
+        DBUS_SYSTEM_BUS_ADDRESS=unix:path=$tmp/bus2.sock wait_until 10 name_has_owner ||
+                fail "the second oomprotectd did not start: $(cat "$tmp/second.log")"
+        out=$(DBUS_SYSTEM_BUS_ADDRESS=unix:path=$tmp/bus2.sock "${as_nobody[@]}" "$HELPER" is-protected 1)
+        expect is-protected "EACCES" "$out"
+        kill -TERM "$pid2" "$bus2_pid"
+        ok "a call the bus policy refuses is -EACCES"
 }
 
 # ---- oomprotectctl run ----
@@ -394,6 +421,7 @@ start_daemon
 test_set_get_self
 test_protect_unprotect
 test_every_error_is_mapped
+test_bus_policy_refusal_is_eacces
 test_readme_example
 test_pkg_config_file
 test_run_starts_inside_the_scope
