@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(
         gcc make cmake pkg-config
-        libsystemd-dev libjson-c-dev libcgroup-dev libinih-dev libcmocka-dev
+        libsystemd-dev libjson-c-dev libcgroup-dev libinih-dev libcmocka-dev libfuse3-dev
         dbus-daemon systemd util-linux procps socat shellcheck
 )
 if [[ "${1:-}" == "--vm" ]]; then

@@ -139,6 +139,11 @@ install -d "$root$GUEST_DIR/scenarios"
 install -m 0644 "$VM_DIR"/scenarios/*.sh "$root$GUEST_DIR/scenarios/"
 chmod 0755 "$root$GUEST_DIR"/scenarios/[0-9][0-9]-*.sh
 install -m 0755 "$VM_DIR/guest/runner.sh" "$root$GUEST_DIR/runner.sh"
+# Test programs built for the guest (tests/vm/CMakeLists.txt), which has no compiler.
+if compgen -G "$build/tests/vm/guest-bin/*" >/dev/null; then
+        install -d "$root$GUEST_DIR/bin"
+        install -m 0755 "$build"/tests/vm/guest-bin/* "$root$GUEST_DIR/bin/"
+fi
 install -m 0644 "$VM_DIR/guest/$DRIVER_UNIT" "$root/etc/systemd/system/$DRIVER_UNIT"
 echo oomprotect-vm >"$root/etc/hostname"
 
