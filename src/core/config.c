@@ -225,7 +225,7 @@ static const char *size_error(const char *value, int r) {
                 return "a percentage, but the machine's RAM size is unknown";
         if (r == -ERANGE)
                 return strchr(value, '%') ? "percentage out of range 0..100" : "too large";
-        return "not a size (bytes, with an optional K, M, G or T suffix, or N% of RAM)";
+        return "not a size (bytes, with an optional K, M, G or T suffix and then decimals, as in 1.5G, or N% of RAM)";
 }
 
 static int parse_budget(const char *s, uint64_t total_ram, uint64_t *ret) {
@@ -280,7 +280,8 @@ static int config_parse_memory_min_budget(Config *c, const char *v, const char *
         r = parse_budget(v, physical_memory(), &bytes);
         if (r == -EINVAL)
                 return reject(ret_reason,
-                              "not a size (bytes, with an optional K, M, G or T suffix, N% of RAM, or infinity)", r);
+                              "not a size (bytes, with an optional K, M, G or T suffix and then decimals, as in 1.5G, "
+                              "N% of RAM, or infinity)", r);
         if (r < 0)
                 return reject(ret_reason, size_error(v, r), r);
         return set_string(&c->memory_min_budget, v);

@@ -29,9 +29,13 @@ wait_until 10 test -c "$DEV" || fail "$DEV did not appear"
 expect_eq "owner, group and mode of $DEV" "$(stat -c '%U %G %a' "$DEV")" "root oomprotect 660"
 info "$DEV: $(stat -c '%U:%G %a, char %t:%T' "$DEV")"
 
-# seed_start WRAPPER...: the program as a coprocess (adj 123), its first line in $line and PID in $seed.
+# seed_start WRAPPER...: the program as a coprocess (adj 123) in a bare scope of its own (as from a login
+# shell: this script runs in a service, whose processes are protected in place), its first line in $line,
+# its PID in $seed, the cgroup it started in in $orig_cg.
 seed_start() {
-        coproc SEED_CO { echo 123 >/proc/self/oom_score_adj && exec "$@" "$SEED" 2>&1; }
+        local unit=vmtest-seed-$RANDOM$RANDOM
+        orig_cg=/system.slice/$unit.scope
+        coproc SEED_CO { echo 123 >/proc/self/oom_score_adj && exec "${IN_SCOPE[@]}" --unit="$unit" "$@" "$SEED" 2>&1; }
         # shellcheck disable=SC2153 # set by coproc
         seed_co_pid=$SEED_CO_PID
         on_exit "kill -KILL $seed_co_pid"
@@ -50,7 +54,6 @@ seed_stop() {
         wait "$seed_co_pid" 2>/dev/null || true
 }
 
-orig_cg=$(cgroup_of $$)
 
 # --- root: the seed's snippet protects the program --------------------------
 seed_start
