@@ -294,6 +294,8 @@ static int parse_size_field(uint64_t *field, const char *v, const char **ret_rea
         r = parse_size(v, physical_memory(), &bytes);
         if (r < 0)
                 return reject(ret_reason, size_error(v, r), r);
+        if (bytes == UINT64_MAX)
+                return reject(ret_reason, "infinity would protect more than the machine has; give a size", -ERANGE);
         *field = bytes;
         return 0;
 }
