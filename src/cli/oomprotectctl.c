@@ -23,6 +23,7 @@
 #include "macro.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
+#include "verbs.h"
 
 #define PROGRAM "oomprotectctl"
 
@@ -683,6 +684,7 @@ static const Verb verbs[] = {
         { "protect", verb_protect, "protect a process" },
         { "unprotect", verb_unprotect, "put a process (or all, or a tag) back as it was" },
         { "is-protected", verb_is_protected, "tell whether a process is protected" },
+        { "doctor", verb_doctor, "explain what decides whether a process survives an OOM (read-only)" },
 };
 
 static const Verb *find_verb(const char *name) {
