@@ -422,13 +422,14 @@ static const char *unit_interface(const char *unit) {
         return NULL;
 }
 
-/* 1 when unit has ManagedOOMSwap= or ManagedOOMMemoryPressure=kill, 0 when not, negative when systemd cannot say. */
-static int unit_oomd_kill(sd_bus *bus, const char *unit) {
+/* Which of ManagedOOMSwap=, ManagedOOMMemoryPressure= are "kill" on unit, as "A=kill B=kill"; NULL when systemd cannot say. */
+static int unit_oomd_kill(sd_bus *bus, const char *unit, char *buf, size_t size) {
         static const char *const props[] = { "ManagedOOMSwap", "ManagedOOMMemoryPressure" };
         _cleanup_free_ char *path = NULL;
         const char *iface = unit_interface(unit);
-        int r = 0;
+        int r;
 
+        buf[0] = 0;
         if (!iface)
                 return 0;
         r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &path);
@@ -438,14 +439,15 @@ static int unit_oomd_kill(sd_bus *bus, const char *unit) {
 
                 r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, iface, props[i], &e, &value);
                 if (r >= 0 && streq(value, "kill"))
-                        return 1;
+                        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s=kill", buf[0] ? " " : "", props[i]);
         }
-        return r < 0 ? r : 0;
+        return r;
 }
 
-/* Does a unit on the chain (the root slice included) hand its cgroups to systemd-oomd? */
+/* Which units on the chain (the root slice included) hand their cgroups to systemd-oomd? */
 static void read_oomd_watch(Doctor *d) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        char watched[1024] = "";
         int answered = 0;
 
         d->target.oomd_watched = -1;
@@ -453,20 +455,20 @@ static void read_oomd_watch(Doctor *d) {
                 return;
         for (size_t i = 0; i <= d->n_links; i++) {
                 const char *unit = i == 0 ? "-.slice" : strrchr(d->links[i - 1].path, '/') + 1;
-                int r = unit_oomd_kill(bus, unit);
+                char props[128];
 
-                if (r < 0)
+                if (unit_oomd_kill(bus, unit, props, sizeof(props)) < 0)
                         continue;
                 answered++;
-                if (r > 0) {
-                        d->target.oomd_watched = 1;
-                        d->oomd_watched_by = strdup(unit);
-                        d->target.oomd_watched_by = d->oomd_watched_by;
-                        return;
-                }
+                if (props[0])
+                        snprintf(watched + strlen(watched), sizeof(watched) - strlen(watched), "%s%s (%s)",
+                                 watched[0] ? ", " : "", unit, props);
         }
-        if (answered > 0)
-                d->target.oomd_watched = 0;
+        if (answered == 0)
+                return;
+        d->target.oomd_watched = watched[0] ? 1 : 0;
+        d->oomd_watched_by = watched[0] ? strdup(watched) : NULL;
+        d->target.oomd_watched_by = d->oomd_watched_by;
 }
 
 static int judge_killers(Doctor *d) {
@@ -535,10 +537,11 @@ static void advise_memory(const Doctor *d, Advice *a) {
                           "raise that or lower theirs",
                        d->links[cap.link].path, bytes(b1, d->links[cap.link].siblings_min_usage),
                        d->links[cap.link - 1].path, bytes(b2, d->links[cap.link - 1].emin));
-        if (d->pid > 0 && d->procs_in_cgroup == 1 && d->rss > leaf->usage)
+        /* Pages charged before a move stay behind; shared file pages are charged to whoever read them first. */
+        if (d->pid > 0 && d->procs_in_cgroup == 1 && d->rss > leaf->usage && d->rss - leaf->usage > d->rss / 4)
                 advise(a, "about %s of its memory (VmRSS %s) is charged to other cgroups, where it ran before a move "
-                          "(only new allocations land in its cgroup): start it protected (oomprotectctl run) or "
-                          "restart it",
+                          "(only new allocations land in its cgroup) or as pages shared with others: start it "
+                          "protected (oomprotectctl run) or restart it",
                        bytes(b1, d->rss - leaf->usage), bytes(b2, d->rss));
 }
 

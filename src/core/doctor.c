@@ -185,8 +185,8 @@ static int judge_systemd_oomd(const DoctorTarget *t, DoctorJudgement *ret) {
                               "cannot tell whether a unit on its chain has ManagedOOM…=kill (systemd did not "
                               "answer), and its cgroup is not marked to be omitted");
         return judged(ret, DOCTOR_VERDICT_NOT_HONOURED, oomd_advice,
-                      "%s has ManagedOOM…=kill: systemd-oomd kills whole cgroups under it by memory pressure or "
-                      "swap use, whatever their oom_score_adj%s",
+                      "watched through %s: systemd-oomd kills whole cgroups below by memory pressure or swap use, "
+                      "whatever their oom_score_adj%s",
                       strna(t->oomd_watched_by), t->oomd_avoid ? " (user.oomd_avoid: it is picked last)" : "");
 }
 

@@ -111,7 +111,7 @@ typedef struct DoctorTarget {
         bool oomd_omit;         /* user.oomd_omit=1 on its cgroup */
         bool oomd_avoid;        /* user.oomd_avoid=1 on its cgroup */
         int oomd_watched;       /* a unit on its chain has ManagedOOM*=kill: 1, none: 0, unknown: -1 */
-        const char *oomd_watched_by;
+        const char *oomd_watched_by; /* "UNIT (ManagedOOMSwap=kill), ..." */
         bool fb_avoid; /* trusted.oomd_avoid on its cgroup or an ancestor */
 } DoctorTarget;
 
