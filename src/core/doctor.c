@@ -151,6 +151,8 @@ static int judge_kernel(const DoctorTarget *t, DoctorJudgement *ret) {
         _cleanup_free_ char *advice = NULL;
         int r;
 
+        if (t->pid == 1)
+                return judged(ret, DOCTOR_VERDICT_HONOURED, NULL, "PID 1, the init process: the kernel never picks it");
         if (t->oom_score_adj == -1000)
                 return judged(ret, DOCTOR_VERDICT_HONOURED, NULL,
                               "oom_score_adj is -1000: the kernel never picks it, for the whole machine or a "

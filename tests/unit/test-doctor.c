@@ -184,6 +184,8 @@ static void test_kernel_honours_only_adj_minus_1000(void **state) {
         t.oom_score_adj = -999;
         t.oom_score = 1;
         assert_int_equal(judge(DOCTOR_KILLER_KERNEL, 0, NULL, &t, "-999"), DOCTOR_VERDICT_NOT_HONOURED);
+        t.pid = 1; /* init: oom_unkillable_task(), whatever its adj */
+        assert_int_equal(judge(DOCTOR_KILLER_KERNEL, 0, NULL, &t, "init"), DOCTOR_VERDICT_HONOURED);
 }
 
 static void test_earlyoom_skips_minus_1000_unless_it_kills_the_process_group(void **state) {
