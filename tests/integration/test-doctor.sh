@@ -9,8 +9,9 @@
 set -euo pipefail
 
 : "${OOMPROTECT_CTL:?}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 ctl=$OOMPROTECT_CTL
-n_ok=0
 pids=()
 cgdir=
 cleanup() {
@@ -19,14 +20,6 @@ cleanup() {
         [[ -z $cgdir ]] || rmdir "$cgdir" 2>/dev/null || true
 }
 trap cleanup EXIT
-fail() {
-        echo "FAIL: $*" >&2
-        exit 1
-}
-ok() {
-        n_ok=$((n_ok + 1))
-        echo "ok $n_ok - $*"
-}
 # json_value JSON KEY: the first "KEY":VALUE of json-c's pretty output, quotes dropped.
 json_value() { sed -n "s/^ *\"$2\":\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" <<<"$1" | head -n1; }
 
@@ -65,7 +58,8 @@ rc=0
 ((rc == 2)) || fail "doctor --bogus exited $rc, expected 2"
 ok "no such process: exit 1; unknown option: exit 2"
 
-mount=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+mount=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
+        /proc/self/mountinfo)
 if [[ -n $mount ]] && mkdir "$mount/oomptest-doctor$$.scope" 2>/dev/null; then
         cgdir=$mount/oomptest-doctor$$.scope
         echo "$pid" >"$cgdir/cgroup.procs" || fail "cannot move $pid into $cgdir"
@@ -74,6 +68,6 @@ if [[ -n $mount ]] && mkdir "$mount/oomptest-doctor$$.scope" 2>/dev/null; then
         echo "$pid" >"$mount/cgroup.procs"
         ok "doctor UNIT finds the cgroup by name and its process"
 else
-        echo "# skip: no writable cgroup2 here, the UNIT lookup is not checked"
+        note "no writable cgroup2 here: the UNIT lookup is not checked"
 fi
 echo "test-doctor: $n_ok checks passed"
