@@ -29,6 +29,7 @@
 #include "oomprotect.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
+#include "verbs.h"
 
 #define PROGRAM "oomprotectctl"
 
@@ -649,6 +650,7 @@ static const Verb verbs[] = {
         { "unprotect", verb_unprotect, "put a process (or all, or a tag) back as it was" },
         { "is-protected", verb_is_protected, "tell whether a process is protected" },
         { "run", verb_run, "run a command protected from its first instruction" },
+        { "doctor", verb_doctor, "explain what decides whether a process survives an OOM (read-only)" },
 };
 
 static const Verb *find_verb(const char *name) {

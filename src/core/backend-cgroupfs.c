@@ -57,8 +57,10 @@ static int cgroupfs_init(Backend *b, OpError *e) {
         }
         r = cgroup_enable_controller(b->rootfd, b->slice_rel, "memory");
         if (r < 0) {
-                (void) asprintf(&b->memory_note, "cannot enable the memory controller down to %s: %s",
-                                b->slice_rel, strerror(-r));
+                /* The note is informative: without memory for it, the backend still works, unexplained. */
+                if (asprintf(&b->memory_note, "cannot enable the memory controller down to %s: %s", b->slice_rel,
+                             strerror(-r)) < 0)
+                        b->memory_note = NULL;
                 return 0;
         }
         b->has_memory = true;

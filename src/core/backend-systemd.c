@@ -332,9 +332,9 @@ static bool register_refused(Backend *b, const sd_bus_error *e) {
                         log_notice("systemd %u does not accept %s on scopes; leaving it out from now on.", d->version,
                                    optional_names[o]);
                         free(b->memory_note);
-                        b->memory_note = NULL;
-                        (void) asprintf(&b->memory_note, "systemd %u does not accept %s", d->version,
-                                        optional_names[o]);
+                        if (asprintf(&b->memory_note, "systemd %u does not accept %s", d->version,
+                                     optional_names[o]) < 0)
+                                b->memory_note = NULL;
                         return true;
                 }
         return false;
