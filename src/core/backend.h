@@ -21,8 +21,9 @@
  * completion and calls it exactly once, either before it returns (cgroupfs,
  * adj-only: the kernel answers at once) or later from the event loop
  * (systemd: a job of PID 1 ends with JobRemoved). A caller therefore touches
- * nothing it does not own after starting one. backend_done() cancels what is
- * still pending without calling the completions.
+ * nothing it does not own after starting one. backend_close() (through the
+ * vtable's done) cancels what is still pending without calling the
+ * completions.
  */
 
 typedef struct Backend Backend;
@@ -93,8 +94,10 @@ extern const BackendVTable backend_systemd_vtable;
 
 /*
  * Chooses and initializes the backend for c->backend. With "auto": systemd
- * where PID 1 is systemd and its bus answers, cgroupfs where a writable
- * cgroup2 is found, adj-only elsewhere (the reason is in *ret_note).
+ * where PID 1 is systemd (a failure to reach it is an error, not a reason
+ * to write systemd's tree behind its back) unless CgroupRoot= names a tree
+ * of our own, cgroupfs where a writable cgroup2 is found, adj-only
+ * elsewhere (the reason is in *ret_note).
  */
 int backend_open(Backend *b, const Config *c, sd_event *event, int procfd, char **ret_note, OpError *e);
 void backend_close(Backend *b);
@@ -103,12 +106,17 @@ void backend_close(Backend *b);
 int backend_scope_path(const Backend *b, pid_t pid, char **ret);
 
 /*
+ * memory.min and memory.low written directly (no-op without the memory
+ * controller): cgroupfs's way, and the systemd backend's inside a
+ * delegated subtree. Defined in backend-cgroupfs.c.
+ */
+int backend_write_memory_protection(Backend *b, const char *cgroup, uint64_t min, uint64_t low, OpError *e);
+
+/*
  * For the implementations: calls done now, or after test_delay_usec from
  * the event loop (the test hook that lets the build machine, which has no
  * systemd, see every front end wait for a backend that answers later).
  */
-/* memory.min and memory.low written directly (no-op without the memory controller). */
-int backend_write_memory_protection(Backend *b, const char *cgroup, uint64_t min, uint64_t low, OpError *e);
 
 void backend_complete(Backend *b, BackendDone done, int r, const OpError *err, void *userdata);
 void backend_complete_restore(Backend *b, BackendRestoreDone done, int r, const OpError *err, RestoreReport *report,

@@ -197,6 +197,8 @@ static int holds_to_json(const HoldTable *holds, json_object *top) {
         if (!array)
                 return -ENOMEM;
         for (size_t i = 0; holds && i < holds->n; i++) {
+                if (holds->items[i].released)
+                        continue; /* its original is back: nothing to put back after a crash */
                 _cleanup_(json_object_putp) json_object *o = json_object_new_object();
 
                 if (!o)
