@@ -47,6 +47,7 @@ extern "C" {
 #define OOMPROTECT_OPTION_OOM_GROUP (UINT64_C(1) << 3)
 #define OOMPROTECT_OPTION_DESCENDANTS (UINT64_C(1) << 4)
 #define OOMPROTECT_OPTION_TAG (UINT64_C(1) << 5)
+#define OOMPROTECT_OPTION_IN_PLACE (UINT64_C(1) << 6) /* since 0.2: in_place below */
 
 /*
  * Options of oomprotect_protect(). It grows at its end only: set size to
@@ -63,6 +64,9 @@ struct oomprotect_options {
         int oom_group;         /* memory.oom.group: an OOM kill takes the whole scope */
         int descendants;       /* move the process's current children too */
         const char *tag;       /* a label, for UnprotectTag */
+        /* since 0.2 */
+        int in_place;          /* 1: never move it (its own cgroup protected); 0: a scope of its own (root only
+                                  where that would take it out of a limit); unset: the daemon decides */
 };
 
 #define OOMPROTECT_OPTIONS_INIT { .size = sizeof(struct oomprotect_options) }
@@ -72,7 +76,7 @@ int oomprotect_set_self(int protect);
 /* *ret_protected = 1 if the calling process is protected, else 0: the module's OOMGETPROTECTCMD. */
 int oomprotect_get_self(int *ret_protected);
 
-/* Protect pid; options may be NULL for the daemon's defaults. Protecting again changes nothing. */
+/* Protect pid; options may be NULL for the daemon's defaults. Protecting again changes the settings given. */
 int oomprotect_protect(pid_t pid, const struct oomprotect_options *options);
 /* Put pid back exactly as it was. */
 int oomprotect_unprotect(pid_t pid);

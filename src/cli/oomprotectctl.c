@@ -122,8 +122,10 @@ typedef struct ProtectArgs {
 
 static void help_protect(void) {
         printf(PROGRAM " protect PID [OPTIONS]\n\n"
-               "Protect a process from the OOM killer: move it into its own scope under the\n"
-               "protected slice, set memory.min there and lower its oom_score_adj.\n\n"
+               "Protect a process from the OOM killer: lower its oom_score_adj and reserve\n"
+               "memory for it, in its own scope under the protected slice, or in place (its\n"
+               "own cgroup and every ancestor raised) where a move would take it out of its\n"
+               "unit's limits: a service's process, a container's, a limited cgroup's.\n\n"
                "  --min SIZE     memory.min of the scope (bytes, K/M/G/T, or N%% of RAM)\n"
                "  --low SIZE     memory.low of the scope\n"
                "  --adj N        oom_score_adj to apply (-1000..1000)\n"
@@ -131,8 +133,12 @@ static void help_protect(void) {
                "                 you could protect on their own)\n"
                "  --oom-group    set memory.oom.group: an OOM kill takes the whole scope\n"
                "  --tag TAG      label the protection (see unprotect --tag)\n"
+               "  --in-place     never move it: protect its own cgroup where it is\n"
+               "  --move         a scope of its own even where that leaves its unit's limits\n"
+               "                 (root only)\n"
                "  -h --help      show this help\n\n"
-               "Unset options take the daemon's configured defaults.\n");
+               "Unset options take the daemon's configured defaults; without --in-place or\n"
+               "--move the daemon decides. Protecting again changes the settings given.\n");
 }
 
 static int parse_size_arg(const char *verb, const char *opt, const char *s, uint64_t *ret) {
@@ -144,11 +150,12 @@ static int parse_size_arg(const char *verb, const char *opt, const char *s, uint
 }
 
 /* The options protect and run share. */
-enum { ARG_MIN = 0x100, ARG_LOW, ARG_ADJ, ARG_TREE, ARG_OOM_GROUP, ARG_TAG };
+enum { ARG_MIN = 0x100, ARG_LOW, ARG_ADJ, ARG_TREE, ARG_OOM_GROUP, ARG_TAG, ARG_IN_PLACE, ARG_MOVE };
 #define PROTECTION_OPTIONS                                                                                  \
         { "min", required_argument, NULL, ARG_MIN }, { "low", required_argument, NULL, ARG_LOW },         \
                 { "adj", required_argument, NULL, ARG_ADJ }, { "oom-group", no_argument, NULL, ARG_OOM_GROUP }, \
-                { "tag", required_argument, NULL, ARG_TAG }
+                { "tag", required_argument, NULL, ARG_TAG }, { "in-place", no_argument, NULL, ARG_IN_PLACE },       \
+                { "move", no_argument, NULL, ARG_MOVE }
 
 /* One of PROTECTION_OPTIONS (or --tree) into o; EXIT_OK, or the usage error. */
 static int parse_protection_option(const char *verb, int c, struct oomprotect_options *o) {
@@ -178,6 +185,13 @@ static int parse_protection_option(const char *verb, int c, struct oomprotect_op
                         return usage_error("%s: --tag needs a non-empty TAG.", verb);
                 o->set |= OOMPROTECT_OPTION_TAG;
                 o->tag = optarg;
+                return EXIT_OK;
+        case ARG_IN_PLACE:
+        case ARG_MOVE:
+                if (o->set & OOMPROTECT_OPTION_IN_PLACE)
+                        return usage_error("%s: give --in-place or --move, not both.", verb);
+                o->set |= OOMPROTECT_OPTION_IN_PLACE;
+                o->in_place = c == ARG_IN_PLACE;
                 return EXIT_OK;
         default:
                 return EXIT_USAGE;

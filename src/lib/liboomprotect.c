@@ -4,6 +4,7 @@
  * of org.oomprotect.Manager over its own system bus connection.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -16,7 +17,11 @@
 
 #define KNOWN_OPTIONS                                                                              \
         (OOMPROTECT_OPTION_MEMORY_MIN | OOMPROTECT_OPTION_MEMORY_LOW | OOMPROTECT_OPTION_OOM_SCORE_ADJ | \
-         OOMPROTECT_OPTION_OOM_GROUP | OOMPROTECT_OPTION_DESCENDANTS | OOMPROTECT_OPTION_TAG)
+         OOMPROTECT_OPTION_OOM_GROUP | OOMPROTECT_OPTION_DESCENDANTS | OOMPROTECT_OPTION_TAG |           \
+         OOMPROTECT_OPTION_IN_PLACE)
+
+/* The size of the first version of struct oomprotect_options (up to tag): programs built then pass that. */
+#define OPTIONS_SIZE_V0 (offsetof(struct oomprotect_options, tag) + sizeof(const char *))
 
 static int check_pid(pid_t pid) {
         if (pid <= 0 || pid > LIB_PID_MAX_LIMIT)
@@ -52,18 +57,24 @@ LIB_EXPORT int oomprotect_get_self(int *ret_protected) {
         return read_bool_reply(reply, ret_protected);
 }
 
-/* The caller's struct, checked against the one this library knows (see struct oomprotect_options). */
+/*
+ * The caller's struct, checked against the one this library knows (see
+ * struct oomprotect_options): an older program's is shorter (its later
+ * fields are unset), a newer one's longer (its extra fields must be zero).
+ */
 static int check_options(const struct oomprotect_options *o) {
         const unsigned char *extra = (const unsigned char *) o + sizeof(*o);
 
-        if (o->size < sizeof(*o))
+        if (o->size < OPTIONS_SIZE_V0)
                 return lib_error_set(-EINVAL, "struct oomprotect_options has size %zu, less than the first "
                                               "version's %zu: set size with OOMPROTECT_OPTIONS_INIT.",
-                                     o->size, sizeof(*o));
-        for (size_t i = 0; i < o->size - sizeof(*o); i++)
+                                     o->size, (size_t) OPTIONS_SIZE_V0);
+        for (size_t i = 0; o->size > sizeof(*o) && i < o->size - sizeof(*o); i++)
                 if (extra[i] != 0)
                         return lib_error_set(-E2BIG, "struct oomprotect_options has fields this version of "
                                                      "liboomprotect does not know.");
+        if ((o->set & OOMPROTECT_OPTION_IN_PLACE) && o->size < offsetof(struct oomprotect_options, in_place) + sizeof(int))
+                return lib_error_set(-EINVAL, "OOMPROTECT_OPTION_IN_PLACE is set but the struct has no in_place field.");
         if (o->set & ~KNOWN_OPTIONS)
                 return lib_error_set(-EINVAL, "Unknown option bits 0x%llx in struct oomprotect_options.",
                                      (unsigned long long) (o->set & ~KNOWN_OPTIONS));
@@ -86,6 +97,8 @@ static int append_options(sd_bus_message *m, const struct oomprotect_options *o)
                 r = sd_bus_message_append(m, "{sv}", "Descendants", "b", o->descendants ? 1 : 0);
         if (r >= 0 && (o->set & OOMPROTECT_OPTION_TAG))
                 r = sd_bus_message_append(m, "{sv}", "Tag", "s", o->tag ? o->tag : "");
+        if (r >= 0 && (o->set & OOMPROTECT_OPTION_IN_PLACE))
+                r = sd_bus_message_append(m, "{sv}", "InPlace", "b", o->in_place ? 1 : 0);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r < 0)
