@@ -32,7 +32,8 @@ run_ctest --test-dir "$build" --output-on-failure -j2 --timeout 600 "${skip_pack
 if [[ "$vm" == 1 && $rc -eq 0 ]]; then
         cmake -S . -B "$build-vm" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOOMPROTECT_WERROR=ON \
                 -DCMAKE_INSTALL_PREFIX=/usr -DOOMPROTECT_VM_TESTS=ON >/dev/null
-        # Nothing to compile here: the tier installs the package it builds (package.deb).
+        # The tier installs the package it builds (package.deb); only the guest's test programs are compiled here.
+        cmake --build "$build-vm" -j"$(nproc)" --target vm-guest-bin
         run_ctest --test-dir "$build-vm" --output-on-failure -L 'vm|package' --timeout 1800 || rc=$?
         results="$build-vm/tests/vm/results/results.txt"
         if [[ -f $results ]]; then

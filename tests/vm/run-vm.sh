@@ -108,17 +108,21 @@ make_upgrade_package() {
         rm -rf "$tree"
 }
 
-# install_package ROOT: the package (and its upgrade) into ROOT$GUEST_DIR/debs.
+# install_package ROOT: the package (and its upgrade) into ROOT$GUEST_DIR/debs,
+# with the client library it depends on (liboomprotect0, from the same build).
 install_package() {
-        local deb
+        local deb lib
         deb=$(find_package)
-        log "guest gets $(basename "$deb") (apt install in the guest)"
-        install -d "$1$GUEST_DIR/debs/upgrade"
+        lib=$(find "$(dirname "$deb")" -maxdepth 1 -name 'liboomprotect0_*.deb' | sort | tail -n1)
+        [[ -n $lib ]] || die "no liboomprotect0_*.deb beside $(basename "$deb")"
+        log "guest gets $(basename "$deb") and $(basename "$lib") (apt install in the guest)"
+        install -d "$1$GUEST_DIR/debs/upgrade" "$1$GUEST_DIR/debs/deps"
         install -m 0644 "$deb" "$1$GUEST_DIR/debs/"
+        install -m 0644 "$lib" "$1$GUEST_DIR/debs/deps/"
         make_upgrade_package "$deb" "$1$GUEST_DIR/debs/upgrade"
         if [[ $mode == shell ]]; then
-                chroot "$1" dpkg -i "$GUEST_DIR/debs/$(basename "$deb")" 2>&1 | sed 's/^/  /' >&2 ||
-                        die "dpkg -i $(basename "$deb") in the guest root failed"
+                chroot "$1" dpkg -i "$GUEST_DIR/debs/deps/$(basename "$lib")" "$GUEST_DIR/debs/$(basename "$deb")" 2>&1 |
+                        sed 's/^/  /' >&2 || die "dpkg -i $(basename "$deb") in the guest root failed"
         fi
 }
 

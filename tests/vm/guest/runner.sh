@@ -47,7 +47,8 @@ say "BEGIN uptime=$uptime kernel=$(uname -r) systemd=$systemd_version"
 # 05-package-installed checks the result; the log is kept for it.
 for deb in "$DIR"/debs/oomprotect_*.deb; do
         [[ -f $deb ]] || continue
-        apt-get install -y --no-install-recommends "$deb" >"$LOGDIR/package-install.log" 2>&1
+        # With the library it depends on, from the same build (no archive has it).
+        apt-get install -y --no-install-recommends "$DIR"/debs/deps/*.deb "$deb" >"$LOGDIR/package-install.log" 2>&1
         say "PACKAGE $(basename "$deb") apt-get install exit $?"
 done
 

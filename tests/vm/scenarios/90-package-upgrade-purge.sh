@@ -45,7 +45,7 @@ info "upgraded to $new_version: daemon $main_before -> $main_after, protection o
 
 # --- purge -------------------------------------------------------------------------
 mapfile -t files < <(dpkg-query -L oomprotect)
-apt-get purge -y oomprotect >/tmp/purge.log 2>&1 || {
+apt-get purge -y oomprotect liboomprotect0 >/tmp/purge.log 2>&1 || {
         sed 's/^/  apt: /' /tmp/purge.log
         fail "apt-get purge oomprotect failed"
 }
