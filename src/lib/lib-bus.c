@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,9 +64,27 @@ static int local_code(int r) {
         return r;
 }
 
+/*
+ * The bus could not start oomprotectd: the service is disabled (its
+ * activation alias dbus-org.oomprotect.service is gone), masked, or failed
+ * to start. dbus-daemon passes on systemd's error or its own Spawn.* one.
+ */
+static bool activation_failed(const sd_bus_error *error) {
+        static const char *const prefixes[] = { "org.freedesktop.DBus.Error.Spawn.", "org.freedesktop.systemd1." };
+
+        for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+                if (strncmp(error->name, prefixes[i], strlen(prefixes[i])) == 0)
+                        return true;
+        return false;
+}
+
 int lib_error_from_bus(const sd_bus_error *error, int r) {
         if (!error || !error->name)
                 return lib_error_set(local_code(r), "Talking to oomprotectd failed: %s.", strerror(-r));
+        if (activation_failed(error))
+                return lib_error_set(-ECONNREFUSED, "oomprotectd is not running and the bus could not start it "
+                                                    "(is oomprotectd.service disabled or masked?): %s",
+                                     error->message ? error->message : error->name);
         for (size_t i = 0; i < sizeof(error_table) / sizeof(error_table[0]); i++) {
                 if (!sd_bus_error_has_name(error, error_table[i].name))
                         continue;

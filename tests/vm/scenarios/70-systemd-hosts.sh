@@ -14,7 +14,8 @@
 #  5. a scope emptied behind the daemon's back (its process moved elsewhere
 #     by another tool): the daemon notices, drops the protection, gives the
 #     adj back and says so in the journal;
-#  6. D-Bus activation starts a stopped daemon; systemd-analyze security.
+#  6. D-Bus activation starts a stopped daemon, but not a disabled one
+#     (oomprotectctl then exits 3, "not reachable"); systemd-analyze security.
 # vm-timeout: 240
 # shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2317 # functions called through wait_until
 . "$(dirname "$0")/lib.sh"
@@ -157,11 +158,19 @@ dropped() { journalctl -b -u "$OP_UNIT" --no-pager -o cat | grep -q "scope of pr
 wait_until 5 dropped || fail "the journal does not say why the protection of $e was dropped"
 info "5: $e moved out of its scope by someone else: dropped, adj back to 66, logged"
 
-# --- 6. D-Bus activation ---------------------------------------------------------
+# --- 6. D-Bus activation, and `systemctl disable` honoured ------------------------
 systemctl stop "$OP_UNIT"
+systemctl disable --quiet "$OP_UNIT"
+on_exit "systemctl enable --quiet $OP_UNIT"
+rc=0
+oomprotectctl status >/dev/null 2>&1 || rc=$?
+expect_eq "exit code of oomprotectctl status with the daemon disabled" "$rc" 3
+expect_eq "$OP_UNIT after a bus call while disabled" "$(unit_prop "$OP_UNIT" ActiveState)" inactive
+systemctl enable --quiet "$OP_UNIT"
 busctl --system --timeout=20 get-property "${OP_BUS[@]}" Version >/dev/null ||
-        fail "a bus call did not activate the stopped daemon"
+        fail "a bus call did not activate the stopped (enabled) daemon"
 expect_eq "$OP_UNIT after a bus call" "$(unit_prop "$OP_UNIT" ActiveState)" active
+info "6: disabled, a bus call does not start it (oomprotectctl exit 3); enabled, it is activated"
 
 exposure_of() { systemd-analyze security "$1" --no-pager 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p'; }
 ours=$(exposure_of "$OP_UNIT")
