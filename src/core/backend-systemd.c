@@ -714,9 +714,13 @@ static int on_unit_properties_set(sd_bus_message *reply, void *userdata, sd_bus_
         return 0;
 }
 
-static void systemd_set_memory_protection(Backend *b, const char *cgroup, const char *unit, uint64_t min,
-                                          uint64_t low, BackendDone done, void *userdata) {
+static void systemd_set_memory_protection(Backend *b, const char *cgroup, const char *unit,
+                                          const CgroupProtection *want, BackendDone done, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_free_ char *slice_path = NULL;
+        const char *pref = want->oomd_preference >= 0
+                                   ? managed_oom_preference_to_string((ManagedOOMPreference) want->oomd_preference)
+                                   : NULL;
         Task *t;
         int r;
 
@@ -725,7 +729,7 @@ static void systemd_set_memory_protection(Backend *b, const char *cgroup, const 
         if (!unit) {
                 /* Inside a delegated subtree: the delegate may write it, and so may we. */
                 OpError e = {};
-                r = backend_write_memory_protection(b, cgroup, min, low, &e);
+                r = backend_write_memory_protection(b, cgroup, want, &e);
                 return backend_complete(b, done, r, &e, userdata);
         }
         t = task_new(b, NULL, userdata);
@@ -735,9 +739,20 @@ static void systemd_set_memory_protection(Backend *b, const char *cgroup, const 
                 return backend_complete(b, done, -ENOMEM, NULL, userdata);
         }
         t->done = done;
-        r = sd_bus_call_method_async(data(b)->bus, &t->slot, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                     "SetUnitProperties", on_unit_properties_set, t, "sba(sv)", unit, 1, 2,
-                                     "MemoryMin", "t", min, "MemoryLow", "t", low);
+        r = sd_bus_message_new_method_call(data(b)->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                           "SetUnitProperties");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sb", unit, 1);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)(sv)", "MemoryMin", "t", want->min, "MemoryLow", "t", want->low);
+        if (r >= 0 && pref && optional_ok(b, OPT_MANAGED_OOM_PREFERENCE))
+                r = sd_bus_message_append(m, "(sv)", "ManagedOOMPreference", "s", pref);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_call_async(data(b)->bus, &t->slot, m, on_unit_properties_set, t, CALL_TIMEOUT_USEC);
         if (r < 0)
                 task_finish(t, r);
 }

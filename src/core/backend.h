@@ -45,6 +45,12 @@ typedef void (*BackendDone)(int r, const OpError *err, void *userdata);
 /* report is the callee's: take what you need (TAKE_PTR) before returning. */
 typedef void (*BackendRestoreDone)(int r, const OpError *err, RestoreReport *report, void *userdata);
 
+/* What a cgroup that is not ours is given: memory protection, and systemd-oomd's preference. */
+typedef struct CgroupProtection {
+        uint64_t min, low;
+        int oomd_preference; /* a ManagedOOMPreference, or -1: leave it as it is */
+} CgroupProtection;
+
 typedef struct BackendVTable {
         const char *name;
         /* Create the slice, enable the memory controller where needed, fill has_cgroup/has_memory. Synchronous. */
@@ -59,11 +65,12 @@ typedef struct BackendVTable {
         /* Moved protections: everything left in the scope back to where it came from, then the scope gone. */
         void (*restore)(Backend *b, const Protection *p, BackendRestoreDone done, void *userdata);
         /*
-         * memory.min/memory.low of a cgroup that is not ours (an in-place
-         * target, its ancestors) or of the slice; unit: its systemd unit
-         * when it is one (NULL inside a delegated subtree, on cgroupfs).
+         * memory.min/memory.low (and systemd-oomd's preference) of a cgroup
+         * that is not ours (an in-place target, its ancestors) or of the
+         * slice; unit: its systemd unit when it is one (NULL inside a
+         * delegated subtree, on cgroupfs).
          */
-        void (*set_memory_protection)(Backend *b, const char *cgroup, const char *unit, uint64_t min, uint64_t low,
+        void (*set_memory_protection)(Backend *b, const char *cgroup, const char *unit, const CgroupProtection *want,
                                       BackendDone done, void *userdata);
         /* memory.events' oom_kill count of the slice (-EOPNOTSUPP without the memory controller). */
         int (*read_oom_kills)(Backend *b, uint64_t *ret);
@@ -110,7 +117,10 @@ int backend_scope_path(const Backend *b, pid_t pid, char **ret);
  * controller): cgroupfs's way, and the systemd backend's inside a
  * delegated subtree. Defined in backend-cgroupfs.c.
  */
-int backend_write_memory_protection(Backend *b, const char *cgroup, uint64_t min, uint64_t low, OpError *e);
+int backend_write_memory_protection(Backend *b, const char *cgroup, const CgroupProtection *want, OpError *e);
+
+/* The preference systemd-oomd reads from the cgroup's xattrs (user.oomd_omit, user.oomd_avoid; trusted.* too). */
+int backend_read_oomd_preference(Backend *b, const char *cgroup);
 
 /*
  * For the implementations: calls done now, or after test_delay_usec from

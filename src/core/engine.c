@@ -369,6 +369,9 @@ static int holds_prepare(Engine *e, const Protection *p, OpError *err) {
                 }
                 if (!h) {
                         r = hold_table_add(&e->holds, paths[i], units[i], min, low);
+                        if (r >= 0)
+                                e->holds.items[e->holds.n - 1].original_preference =
+                                        backend_read_oomd_preference(&e->backend, paths[i]);
                         continue;
                 }
                 if (!(min == h->raised_min && low == h->raised_low) && !(min == h->original_min && low == h->original_low)) {
@@ -427,7 +430,7 @@ static void on_hold_written(int r, const OpError *err, void *userdata) {
         joiner_step(j, r, err);
 }
 
-static void hold_write(Engine *e, Joiner *j, CgroupHold *h, uint64_t min, uint64_t low, bool releasing) {
+static void hold_write(Engine *e, Joiner *j, CgroupHold *h, const CgroupProtection *want, bool releasing) {
         HoldWrite *w = calloc(1, sizeof(HoldWrite));
 
         if (!w || !(w->cgroup = strdup(h->cgroup))) {
@@ -438,7 +441,25 @@ static void hold_write(Engine *e, Joiner *j, CgroupHold *h, uint64_t min, uint64
         }
         *w = (HoldWrite) { .engine = e, .joiner = j, .cgroup = w->cgroup, .releasing = releasing };
         LIST_PREPEND(e->writes, w);
-        e->backend.vtable->set_memory_protection(&e->backend, h->cgroup, h->unit, min, low, on_hold_written, w);
+        e->backend.vtable->set_memory_protection(&e->backend, h->cgroup, h->unit, want, on_hold_written, w);
+}
+
+/*
+ * systemd-oomd's preference for h: ManagedOOMPreference= as configured on
+ * the cgroup an in-place protection is in (never on its ancestors: oomd
+ * kills whole cgroups, and omitting a slice would omit its every service),
+ * the original back once nothing leans on it; -1: leave it as it is.
+ */
+static int hold_preference(const Engine *e, const CgroupHold *h, bool in_use, const HoldDemand *d, size_t n) {
+        bool target = false;
+
+        for (size_t k = 0; k < n && !target; k++)
+                target = streq(d[k].cgroup, h->cgroup);
+        if (in_use && target && e->config->managed_oom_preference != MANAGED_OOM_PREFERENCE_NONE)
+                return (int) e->config->managed_oom_preference;
+        if (h->applied_preference >= 0 && h->original_preference >= 0)
+                return h->original_preference; /* we changed it: back */
+        return -1;
 }
 
 /*
@@ -470,6 +491,7 @@ static void holds_settle(Engine *e, Joiner *j) {
                 bool in_use = hold_in_use(e, h);
                 uint64_t want_min = in_use ? min[i] : h->original_min;
                 uint64_t want_low = in_use ? low[i] : h->original_low;
+                int want_pref = hold_preference(e, h, in_use, demands, n);
 
                 if (h->released)
                         continue;
@@ -480,15 +502,18 @@ static void holds_settle(Engine *e, Joiner *j) {
                                 h->raised_low = h->applied_low;
                         }
                 }
-                if (h->applied && h->applied_min == want_min && h->applied_low == want_low)
+                if (h->applied && h->applied_min == want_min && h->applied_low == want_low &&
+                    (want_pref < 0 || h->applied_preference == want_pref))
                         continue;
                 if (!in_use && !h->applied)
                         continue; /* never raised: nothing to put back */
                 h->applied = true;
                 h->applied_min = want_min;
                 h->applied_low = want_low;
+                if (want_pref >= 0)
+                        h->applied_preference = want_pref;
                 j->joins++;
-                hold_write(e, j, h, want_min, want_low, !in_use);
+                hold_write(e, j, h, &(CgroupProtection) { want_min, want_low, want_pref }, !in_use);
         }
         joiner_step(j, 0, NULL);
 }
@@ -934,8 +959,10 @@ static void slice_update(Engine *e, BackendDone done, void *userdata) {
                         done(0, NULL, userdata);
                 return;
         }
-        e->backend.vtable->set_memory_protection(&e->backend, path, NULL, e->registry.slice_min_sum,
-                                                 e->registry.slice_low_sum, done, userdata);
+        e->backend.vtable->set_memory_protection(&e->backend, path, NULL,
+                                                 &(CgroupProtection) { e->registry.slice_min_sum,
+                                                                       e->registry.slice_low_sum, -1 },
+                                                 done, userdata);
 }
 
 static void on_slice_update_logged(int r, const OpError *err, void *userdata) {

@@ -11,7 +11,8 @@ static uint64_t add_sat(uint64_t a, uint64_t b) {
 }
 
 int hold_table_add(HoldTable *t, const char *cgroup, const char *unit, uint64_t original_min, uint64_t original_low) {
-        CgroupHold h = { .original_min = original_min, .original_low = original_low };
+        CgroupHold h = { .original_min = original_min, .original_low = original_low, .original_preference = -1,
+                         .applied_preference = -1 };
 
         if (hold_table_get(t, cgroup))
                 return -EEXIST;

@@ -25,9 +25,11 @@ typedef struct CgroupHold {
         char *cgroup; /* "/system.slice/nginx.service" */
         char *unit;   /* "nginx.service"; NULL when it is no unit of its own (inside a delegated one) */
         uint64_t original_min, original_low;
+        int original_preference; /* systemd-oomd's (a ManagedOOMPreference) before; -1 unknown */
         /* runtime */
         bool applied; /* the values below were written */
         uint64_t applied_min, applied_low;
+        int applied_preference; /* -1: never written */
         bool released; /* nothing leans on it: its original is back (or on its way), not persisted */
         uint64_t raised_min, raised_low; /* what it had before its release, to tell a stale read */
 } CgroupHold;

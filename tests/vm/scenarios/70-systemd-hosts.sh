@@ -85,6 +85,8 @@ op Protect u "$main" || fail "Protect($main) of $svc's main PID failed"
 expect_eq "cgroup of $svc's main PID (in place)" "$(cgroup_of "$main")" "$svc_cg"
 expect_eq "adj of $svc's main PID" "$(adj_of "$main")" "$ADJ_PROTECTED"
 expect_eq "$svc MemoryMin" "$(unit_prop "$svc" MemoryMin)" $((16 * MB))
+expect_eq "$svc ManagedOOMPreference" "$(unit_prop "$svc" ManagedOOMPreference)" omit
+expect_eq "system.slice ManagedOOMPreference (never on an ancestor)" "$(unit_prop system.slice ManagedOOMPreference)" none
 expect_eq "$svc memory.min" "$(cat "$CG$svc_cg/memory.min")" $((16 * MB))
 sys_min=$(cat "$CG/system.slice/memory.min")
 ((sys_min >= orig_sys_min + 16 * MB)) || fail "system.slice memory.min $sys_min does not cover the 16M of $svc"
@@ -106,6 +108,7 @@ wait_until 5 not_protected "$main" || fail "the old main PID $main is still list
 op Protect u "$new_main" || fail "Protect($new_main) failed"
 op Unprotect u "$new_main" || fail "Unprotect($new_main) failed"
 expect_eq "$svc MemoryMin after unprotect" "$(unit_prop "$svc" MemoryMin)" "$orig_min"
+expect_eq "$svc ManagedOOMPreference after unprotect" "$(unit_prop "$svc" ManagedOOMPreference)" none
 expect_eq "system.slice memory.min after unprotect" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
 expect_eq "adj of $new_main after unprotect" "$(adj_of "$new_main")" "$adj0"
 op Protect u "$new_main" || fail "Protect($new_main) failed (second time)"
