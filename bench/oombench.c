@@ -64,6 +64,7 @@ typedef struct Options {
         int adj, orig_adj;
         unsigned count;
         double seconds;
+        unsigned gap_us; /* a pause between rounds, not measured */
 } Options;
 
 typedef int (*RoundFn)(const Options *o, void *ctx);
@@ -115,6 +116,8 @@ static int measure(const Options *o, RoundFn fn, void *ctx, const char *extra) {
                         return r;
                 samples[n] = now_ns() - t;
                 total += samples[n++];
+                if (o->gap_us > 0)
+                        usleep(o->gap_us);
         }
         qsort(samples, n, sizeof(uint64_t), cmp_u64);
         printf("n=%zu p50_us=%.1f p99_us=%.1f mean_us=%.1f per_s=%.1f%s%s\n", n, percentile_us(samples, n, 0.50),
@@ -503,7 +506,7 @@ static int parse_args(int argc, char **argv, Options *o) {
                 { "status", required_argument, NULL, 'S' }, { "method", required_argument, NULL, 'm' },
                 { "pid", required_argument, NULL, 'p' },    { "adj", required_argument, NULL, 'a' },
                 { "orig-adj", required_argument, NULL, 'A' }, { "count", required_argument, NULL, 'n' },
-                { "seconds", required_argument, NULL, 't' }, {},
+                { "seconds", required_argument, NULL, 't' }, { "gap-us", required_argument, NULL, 'g' }, {},
         };
         int c;
 
@@ -521,6 +524,7 @@ static int parse_args(int argc, char **argv, Options *o) {
                 case 'A': o->orig_adj = atoi(optarg); break;
                 case 'n': o->count = (unsigned) strtoul(optarg, NULL, 10); break;
                 case 't': o->seconds = strtod(optarg, NULL); break;
+                case 'g': o->gap_us = (unsigned) strtoul(optarg, NULL, 10); break;
                 default: return -EINVAL;
                 }
         if (optind != argc - 1)
@@ -551,7 +555,7 @@ int main(int argc, char **argv) {
 
         if (parse_args(argc, argv, &o) < 0) {
                 fprintf(stderr, "usage: oombench [--pid PID --root MOUNT --parent REL --orig REL --adj N "
-                                "--orig-adj N --socket PATH --status PATH --method ping|get --count N --seconds S] "
+                                "--orig-adj N --socket PATH --status PATH --method ping|get --count N --seconds S --gap-us N] "
                                 "raw|noop|dbus-pair|ctl-pair|shell-pair|list|status-read|status-fresh\n");
                 return 2;
         }
