@@ -62,7 +62,11 @@ adj_prot=0
 mkdir "$CG/$top" 2>/dev/null || skip "the cgroup2 mount $CG is not writable"
 mkdir "$CG/$top/victims" "$CG/$top/load" "$CG/$top/raw"
 
-tmp=$(mktemp -d /tmp/oomprotect-bench.XXXXXX)
+# StateDirectory= and CompatDirectory= live in /run on a real host, a tmpfs: fsync costs nothing there.
+# Here /run may be on disk, so the bench puts them on a tmpfs of its own choosing.
+tmpbase=/tmp
+[[ $(stat -f -c %T /dev/shm 2>/dev/null) == tmpfs ]] && tmpbase=/dev/shm
+tmp=$(mktemp -d "$tmpbase/oomprotect-bench.XXXXXX")
 out=${out:-$bindir/bench-results}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -209,7 +213,8 @@ machine() {
                 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
                 echo "host: $(uname -srm), $(nproc) CPUs: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
                 echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-                echo "cgroup2: $CG, controllers: $(cat "$CG/cgroup.controllers")"
+                echo "cgroup2: $CG ($(awk -v m="$CG" '$2 == m { print $4 }' /proc/mounts)), controllers: $(cat "$CG/cgroup.controllers")"
+                echo "state and compat directories on: $(stat -f -c %T "$tmp")"
                 echo "commit: $(git -C "$OOMPROTECT_SRCDIR" describe --always --dirty 2>/dev/null || echo unknown)"
                 echo "mode: $mode ($rounds round(s), up to $count rounds or ${seconds} s per figure)"
         } >"$out/machine.txt"
