@@ -18,6 +18,7 @@
  *               (--method ping: org.freedesktop.DBus.Peer.Ping, answered by
  *               sd-bus; --method get: the Version property, through the vtable)
  *   dbus-pair   Protect(u) + Unprotect(u) over D-Bus (sd-bus, one connection)
+ *   protect     Protect(u) alone; the Unprotect after it is not measured
  *   ctl-pair    "setprotection PID 1" + "setprotection PID 0" on ctl.sock
  *   shell-pair  the shell way, one fork/exec per step: mkdir, sh -c 'echo PID
  *               > cgroup.procs', choom -p PID -n ADJ, and back
@@ -93,8 +94,11 @@ static double percentile_us(const uint64_t *sorted, size_t n, double q) {
         return (double) sorted[MIN(rank, n) - 1] / 1000.0;
 }
 
-/* Runs fn WARMUP times unmeasured, then up to o->count times (at least MIN_ROUNDS, at most o->seconds). */
-static int measure(const Options *o, RoundFn fn, void *ctx, const char *extra) {
+/*
+ * Runs fn WARMUP times unmeasured, then up to o->count times (at least MIN_ROUNDS, at most o->seconds);
+ * before, if set, runs ahead of every round, untimed.
+ */
+static int measure_with(const Options *o, RoundFn before, RoundFn fn, void *ctx, const char *extra) {
         _cleanup_free_ uint64_t *samples = calloc(MAX(o->count, 1), sizeof(uint64_t));
         uint64_t begin, deadline, total = 0;
         size_t n = 0;
@@ -103,13 +107,18 @@ static int measure(const Options *o, RoundFn fn, void *ctx, const char *extra) {
         if (!samples)
                 return -ENOMEM;
         for (int i = 0; i < WARMUP; i++) {
-                r = fn(o, ctx);
+                r = before ? before(o, ctx) : 0;
+                if (r >= 0)
+                        r = fn(o, ctx);
                 if (r < 0)
                         return r;
         }
         begin = now_ns();
         deadline = begin + (uint64_t) (o->seconds * 1e9);
         while (n < o->count && (n < MIN_ROUNDS || now_ns() < deadline)) {
+                r = before ? before(o, ctx) : 0;
+                if (r < 0)
+                        return r;
                 uint64_t t = now_ns();
                 r = fn(o, ctx);
                 if (r < 0)
@@ -124,6 +133,10 @@ static int measure(const Options *o, RoundFn fn, void *ctx, const char *extra) {
                percentile_us(samples, n, 0.99), (double) total / (double) n / 1000.0,
                (double) n * 1e9 / (double) total, extra ? " " : "", strempty(extra));
         return 0;
+}
+
+static int measure(const Options *o, RoundFn fn, void *ctx, const char *extra) {
+        return measure_with(o, NULL, fn, ctx, extra);
 }
 
 /* ---- the kernel floor ---- */
@@ -257,6 +270,25 @@ static int dbus_pair_round(const Options *o, void *ctx) {
         return call_manager("Unprotect", NULL, "u", (uint32_t) o->pid);
 }
 
+/* The Protect is timed; the Unprotect that undoes the one before runs ahead of it, untimed. */
+static int unprotect_if_armed(const Options *o, void *ctx) {
+        bool *armed = ctx;
+
+        if (!*armed)
+                return 0;
+        *armed = false;
+        return call_manager("Unprotect", NULL, "u", (uint32_t) o->pid);
+}
+
+static int protect_round(const Options *o, void *ctx) {
+        bool *armed = ctx;
+        int r;
+
+        r = call_manager("Protect", NULL, "u", (uint32_t) o->pid);
+        *armed = r >= 0;
+        return r;
+}
+
 static int list_round(const Options *o, void *ctx) {
         sd_bus_message *reply = NULL;
         unsigned *entries = ctx;
@@ -279,6 +311,16 @@ static int verb_noop(const Options *o) {
 
 static int verb_dbus_pair(const Options *o) {
         return measure(o, dbus_pair_round, NULL, NULL);
+}
+
+static int verb_protect(const Options *o) {
+        bool armed = false;
+        int r;
+
+        r = measure_with(o, unprotect_if_armed, protect_round, &armed, NULL);
+        if (r >= 0)
+                r = unprotect_if_armed(o, &armed);
+        return r;
 }
 
 static int verb_list(const Options *o) {
@@ -544,6 +586,7 @@ int main(int argc, char **argv) {
                 { "raw", verb_raw, false },
                 { "noop", verb_noop, true },
                 { "dbus-pair", verb_dbus_pair, true },
+                { "protect", verb_protect, true },
                 { "ctl-pair", verb_ctl_pair, false },
                 { "shell-pair", verb_shell_pair, false },
                 { "status-read", verb_status_read, false },
@@ -556,7 +599,7 @@ int main(int argc, char **argv) {
         if (parse_args(argc, argv, &o) < 0) {
                 fprintf(stderr, "usage: oombench [--pid PID --root MOUNT --parent REL --orig REL --adj N "
                                 "--orig-adj N --socket PATH --status PATH --method ping|get --count N --seconds S --gap-us N] "
-                                "raw|noop|dbus-pair|ctl-pair|shell-pair|list|status-read|status-fresh\n");
+                                "raw|noop|dbus-pair|protect|ctl-pair|shell-pair|list|status-read|status-fresh\n");
                 return 2;
         }
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {

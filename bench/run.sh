@@ -11,7 +11,8 @@
 #   bench/run.sh [--quick|--smoke] [--no-callgrind] [--out DIR]
 #
 #   (default)  3 interleaved rounds, scaling up to 10,000 protections, 30 s
-#              idle window, callgrind and strace of the daemon: ~10 minutes
+#              idle window, strace and perf of the daemon, callgrind of the
+#              per-change work: ~10 minutes
 #   --quick    1 round, scaling up to 1,000, 5 s idle window, no callgrind
 #   --smoke    seconds: that every binary builds and one short run of each
 #              kind works (ctest's bench/smoke)
@@ -45,10 +46,12 @@ quick) rounds=1 count=200 seconds=2 levels=(10 100 1000) idle=5 shell_count=50 g
 smoke) rounds=1 count=10 seconds=0.5 levels=(10) idle=1 shell_count=5 gap_count=5 ;;
 esac
 
-DAEMON=$bindir/oomprotectd
+# OOMPROTECT_DAEMON: another oomprotectd to measure with the same bench (say, a build of main, for a before/after).
+DAEMON=${OOMPROTECT_DAEMON:-$bindir/oomprotectd}
 BENCH=$bindir/bench/oombench
 SLEEPERS=$bindir/bench/oombench-sleepers
-for f in "$DAEMON" "$BENCH" "$SLEEPERS"; do
+CORE=$bindir/bench/oombench-core
+for f in "$DAEMON" "$BENCH" "$SLEEPERS" "$CORE"; do
         [[ -x $f ]] || fail "$f is missing: build first (scripts/bench.sh does)"
 done
 require_root_and dbus-daemon busctl choom
@@ -157,20 +160,19 @@ MemoryMinBudget=infinity
 EOF
 }
 
-# start_daemon [WRAPPER...]: the daemon (under WRAPPER, e.g. valgrind), ready when it owns its name; sets
-# daemon_pid and start_ms (how long until ready: the state reload at start included).
+# start_daemon: the daemon, ready when it owns its name; sets daemon_pid and start_ms (how long until
+# ready: the state reload at start included).
 start_daemon() {
         local t0
         t0=$(date +%s%N)
         # A pidfd per protection: 10,000 protections need more than the usual 1,024 descriptors.
         (
                 ulimit -n "$(ulimit -Hn)"
-                exec "$@" "$DAEMON" --config="$tmp/oomprotectd.conf"
+                exec "$DAEMON" --config="$tmp/oomprotectd.conf"
         ) 2>>"$tmp/daemon.log" &
         daemon_pid=$!
         wait_until 600 name_has_owner || fail "oomprotectd did not start: $(tail -n 5 "$tmp/daemon.log")"
         start_ms=$((($(date +%s%N) - t0) / 1000000))
-        # Under a wrapper, $! is the wrapper's pid, which exec'ed into valgrind: the same process.
 }
 
 stop_daemon() {
@@ -183,6 +185,9 @@ stop_daemon() {
 # rss_kb PID, uss_kb PID: resident set, and what only this process holds (private pages).
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 uss_kb() { awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s }' "/proc/$1/smaps_rollup"; }
+# cpu_ns PID: time on a CPU so far (/proc/PID/schedstat): what a request costs the daemon, waits excluded,
+# and far less disturbed by the other users of a shared machine than wall time.
+cpu_ns() { cut -d' ' -f1 "/proc/$1/schedstat"; }
 # switches PID: voluntary + involuntary context switches so far (each wakeup is at least one).
 switches() { awk '/ctxt_switches:/ { s += $2 } END { print s }' "/proc/$1/status"; }
 
@@ -215,7 +220,7 @@ machine() {
                 echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
                 echo "cgroup2: $CG ($(awk -v m="$CG" '$2 == m { print $4 }' /proc/mounts)), controllers: $(cat "$CG/cgroup.controllers")"
                 echo "state and compat directories on: $(stat -f -c %T "$tmp")"
-                echo "commit: $(git -C "$OOMPROTECT_SRCDIR" describe --always --dirty 2>/dev/null || echo unknown)"
+                echo "commit: $(git -C "$OOMPROTECT_SRCDIR" describe --always --dirty 2>/dev/null || echo unknown); daemon: $DAEMON"
                 echo "mode: $mode ($rounds round(s), up to $count rounds or ${seconds} s per figure)"
         } >"$out/machine.txt"
 }
@@ -256,7 +261,7 @@ idle_and_rss() {
 
 # One round of the pair and its baselines, interleaved so that they share the machine's noise.
 pair_round() {
-        local i=$1 line common=(--pid "$victim_pid" --adj "$adj_prot" --orig-adj "$adj_orig")
+        local i=$1 line c0 common=(--pid "$victim_pid" --adj "$adj_prot" --orig-adj "$adj_orig")
         line=$(bench raw "${common[@]}" --root "$CG" --parent "$top/raw" --orig "$top/victims")
         fig "raw_p50.$i" "$(key p50_us "$line")"
         fig "raw_p99.$i" "$(key p99_us "$line")"
@@ -274,7 +279,9 @@ pair_round() {
         fig "ping_p99.$i" "$(key p99_us "$line")"
         line=$(bench noop --method get)
         fig "get_p50.$i" "$(key p50_us "$line")"
+        c0=$(cpu_ns "$daemon_pid")
         line=$(bench dbus-pair "${common[@]}")
+        fig "pair_cpu.$i" "$(calc "($(cpu_ns "$daemon_pid") - $c0) / 1000 / ($(key n "$line") + 3)")"
         fig "pair_p50.$i" "$(key p50_us "$line")"
         fig "pair_p99.$i" "$(key p99_us "$line")"
         fig "pair_rate.$i" "$(key per_s "$line")"
@@ -290,7 +297,7 @@ pair_round() {
 # The median over the rounds of name.1, name.2, ...
 fold_rounds() {
         local k vals
-        for k in raw_p50 raw_p99 rawgap_p50 rawgap_mean rawgap_p99 ping_p50 ping_p99 get_p50 pair_p50 pair_p99 pair_rate ctl_p50 ctl_p99 shell_p50; do
+        for k in raw_p50 raw_p99 rawgap_p50 rawgap_mean rawgap_p99 ping_p50 ping_p99 get_p50 pair_p50 pair_p99 pair_rate pair_cpu ctl_p50 ctl_p99 shell_p50; do
                 mapfile -t vals < <(awk -v k="$k" 'index($1, k ".") == 1 { print $2 }' "$out/figures.txt")
                 fig "$k" "$(median "${vals[@]}")"
         done
@@ -300,7 +307,7 @@ fold_rounds() {
 # reloads at start (what a restart does; protecting 10,000 one by one costs O(N^2) today, see
 # BENCHMARKS.md), then the pair on the victim as before.
 scale_level() {
-        local n=$1 have=0 line
+        local n=$1 have=0 line c0
         [[ -f $tmp/load.pids ]] && have=$(wc -l <"$tmp/load.pids")
         ((n > have)) && spawn_sleepers load $((n - have))
         stop_daemon
@@ -310,8 +317,11 @@ scale_level() {
         [[ $(busctl get-property org.oomprotect /org/oomprotect org.oomprotect.Manager ProtectedCount) == "u $n" ]] ||
                 fail "the daemon did not take up the $n protections of state.json"
         # Few rounds at large N: a pair costs up to a tenth of a second there.
+        c0=$(cpu_ns "$daemon_pid")
         line=$("$BENCH" --count "$count" --seconds "$seconds" --pid "$victim_pid" dbus-pair) || fail "dbus-pair at $n"
         echo "dbus-pair at $n: $line" >>"$out/runs.log"
+        fig "scale_cpu.$n" "$(calc "($(cpu_ns "$daemon_pid") - $c0) / 1000 / ($(key n "$line") + 3)")"
+        profile_daemon "$n"
         fig "scale_p50.$n" "$(key p50_us "$line")"
         fig "scale_p99.$n" "$(key p99_us "$line")"
         fig "scale_n.$n" "$(key n "$line")"
@@ -330,6 +340,11 @@ scale_level() {
         fig "status_fresh_max.$n" "$(key fresh_max_us "$line")"
         fig "rss_kb.$n" "$(rss_kb "$daemon_pid")"
         fig "uss_kb.$n" "$(uss_kb "$daemon_pid")"
+        # What of that is free heap glibc keeps (the peaks of whole-state rebuilds), not live data.
+        if command -v gdb >/dev/null && [[ $mode != smoke ]]; then
+                gdb -q -p "$daemon_pid" -batch -ex 'call (int) malloc_trim(0)' >/dev/null 2>&1 || true
+                fig "rss_trimmed_kb.$n" "$(rss_kb "$daemon_pid")"
+        fi
 }
 
 # syscalls the daemon makes: strace -c over K protects of distinct processes, then K unprotects.
@@ -352,30 +367,36 @@ strace_daemon() {
         done
 }
 
-# callgrind of the daemon: instructions of K pairs = run with K pairs minus run with none (startup and
-# shutdown cancel out), at N = 0 and N = 1,000 (state.json seeded as in scale_level).
-callgrind_daemon() {
-        local n k=20 total0 totalk
+# perf record (cpu-clock samples: this machine has no hardware counters) of the daemon over a few seconds
+# of pairs, after the measured ones: where its CPU time goes at N protections. Top symbols in $out.
+profile_daemon() {
+        local n=$1 ppid
+        [[ $mode == full ]] && command -v perf >/dev/null || return 0
+        perf record -q -e cpu-clock -F 2000 -g -p "$daemon_pid" -o "$tmp/perf.data" >/dev/null 2>&1 &
+        ppid=$!
+        sleep 0.3
+        "$BENCH" --count 100000 --seconds 3 --pid "$victim_pid" dbus-pair >/dev/null || true
+        kill -INT "$ppid"
+        wait "$ppid" 2>/dev/null || true
+        perf report -q -i "$tmp/perf.data" --stdio --no-children --sort symbol -g none --percent-limit 1 \
+                2>/dev/null | head -n 30 >"$out/perf-daemon-N$n.txt" || true
+}
+
+# callgrind instruction counts of the per-change work that grows with N, without a daemon
+# (oombench-core; valgrind 3.19 cannot run the daemon: it lacks pidfd_open).
+callgrind_core() {
+        local verb n ir repeat
         command -v valgrind >/dev/null || return 0
-        for n in 0 1000; do
-                for pairs in 0 "$k"; do
-                        stop_daemon 2>/dev/null || true
-                        if ((n > 0)); then seed_state "$n"; else rm -f "$tmp/state/state.json"; fi
-                        start_daemon valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.N$n.pairs$pairs" \
-                                --dump-instr=no
-                        ((pairs > 0)) && "$BENCH" --count "$pairs" --seconds 600 --pid "$victim_pid" dbus-pair \
-                                >>"$out/runs.log"
-                        stop_daemon
+        for verb in serialize status registry; do
+                for n in 10 1000 10000; do
+                        repeat=$(valgrind --tool=callgrind --collect-atstart=no --toggle-collect='measured_*' \
+                                --callgrind-out-file="$out/callgrind.$verb.$n" "$CORE" "$verb" "$n" 2>"$tmp/cg.log" |
+                                sed -n 's/^repeat=//p')
+                        ir=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$tmp/cg.log")
+                        fig "ir_$verb.$n" "$((ir / repeat))"
                 done
-                total0=$(callgrind_annotate "$out/callgrind.N$n.pairs0" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
-                totalk=$(callgrind_annotate "$out/callgrind.N$n.pairs$k" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
-                # Warm-up pairs (3) are part of the run too.
-                fig "callgrind_ir_per_pair.$n" "$(( (totalk - total0) / (k + 3) ))"
-                callgrind_annotate --inclusive=yes "$out/callgrind.N$n.pairs$k" 2>/dev/null | head -n 45 \
-                        >"$out/callgrind-N$n-inclusive.txt"
-                callgrind_annotate "$out/callgrind.N$n.pairs$k" 2>/dev/null | head -n 40 >"$out/callgrind-N$n-self.txt"
         done
-        start_daemon
+        callgrind_annotate "$out/callgrind.serialize.10000" 2>/dev/null | head -n 30 >"$out/callgrind-serialize-10000.txt"
 }
 
 # ---- the report ----
@@ -403,6 +424,8 @@ report() {
         ratio=$(calc "$(figv pair_p99) / $floor99")
         row "same, p99" "$(figv pair_p99) µs" "floor p99 $floor99 µs" "${ratio}×" "≤ 4× floor p99" "$(verdict "$ratio <= 4")"
         row "same, pairs/s" "$(figv pair_rate)" "raw floor $(calc "1000000 / $raw") /s" "" "" ""
+        row "daemon CPU time per pair (schedstat)" "$(figv pair_cpu) µs" "raw floor $raw µs (all of it in the kernel)" \
+                "$(calc "$(figv pair_cpu) / $raw")×" "" ""
         ratio=$(calc "$shell / $pair")
         row "vs the shell way (6 fork/execs a pair)" "$pair µs" "shell $shell µs" "${ratio}× faster" "≥ 10× faster" \
                 "$(verdict "$ratio >= 10")"
@@ -412,7 +435,8 @@ report() {
         row "D-Bus no-op: Get(Version), p50" "$(figv get_p50) µs" "Ping $ping µs" "$(calc "$(figv get_p50) / $ping")×" "" ""
         local first=${levels[0]} n last
         for n in "${levels[@]}"; do
-                row "pair at N=$n protected, p50 (p99; pairs)" "$(figv "scale_p50.$n") µs ($(figv "scale_p99.$n") µs; $(figv "scale_n.$n"))" \
+                row "pair at N=$n protected, p50 (p99; pairs; daemon CPU)" \
+                        "$(figv "scale_p50.$n") µs ($(figv "scale_p99.$n") µs; $(figv "scale_n.$n"); $(figv "scale_cpu.$n") µs)" \
                         "N=$first: $(figv "scale_p50.$first") µs" "$(calc "$(figv "scale_p50.$n") / $(figv "scale_p50.$first")")×" \
                         "≤ 1.3×" "$(verdict "$(figv "scale_p50.$n") <= 1.3 * $(figv "scale_p50.$first")")"
                 last=$n
@@ -441,13 +465,20 @@ report() {
         per=$(calc "($(figv "rss_kb.$last") - $(figv rss_idle_kb)) / $last")
         row "RSS with N=$last protections (USS)" "$(figv "rss_kb.$last") kB ($(figv "uss_kb.$last") kB)" "idle $(figv rss_idle_kb) kB" \
                 "$per kB per protection" "≤ 1 kB each" "$(verdict "$per <= 1")"
+        if [[ -n $(figv "rss_trimmed_kb.$last") ]]; then
+                per=$(calc "($(figv "rss_trimmed_kb.$last") - $(figv rss_idle_kb)) / $last")
+                row "same after malloc_trim(0) in the daemon (gdb)" "$(figv "rss_trimmed_kb.$last") kB" "idle $(figv rss_idle_kb) kB" \
+                        "$per kB per protection" "" ""
+        fi
         if [[ -n $(figv syscalls_per_Protect) ]]; then
                 row "syscalls per Protect / Unprotect (strace -c of the daemon)" \
                         "$(figv syscalls_per_Protect) / $(figv syscalls_per_Unprotect)" "raw: 4 / 4 (plus open/close per file)" "" "" ""
         fi
-        for n in 0 1000; do
-                [[ -n $(figv "callgrind_ir_per_pair.$n") ]] || continue
-                row "callgrind: daemon user-space instructions per pair at N=$n" "$(figv "callgrind_ir_per_pair.$n")" "" "" "" ""
+        for verb in serialize status registry; do
+                [[ -n $(figv "ir_$verb.10") ]] || continue
+                row "callgrind instructions: $verb (per call) at N=10 / 1000 / 10000" \
+                        "$(figv "ir_$verb.10") / $(figv "ir_$verb.1000") / $(figv "ir_$verb.10000")" "" \
+                        "$(calc "$(figv "ir_$verb.10000") / $(figv "ir_$verb.10")")× from 10 to 10000" "" ""
         done
         echo
         echo "Raw figures: $out/figures.txt; every run: $out/runs.log; strace and callgrind reports beside them."
@@ -477,7 +508,7 @@ for n in "${levels[@]}"; do
         scale_level "$n"
 done
 if ((callgrind)); then
-        log "callgrind of the daemon at N=0 and N=1000"
-        callgrind_daemon
+        log "callgrind: the per-change work at N=10, 1000, 10000"
+        callgrind_core
 fi
 report | tee "$out/report.md"
