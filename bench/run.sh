@@ -16,6 +16,7 @@
 #   --quick    1 round, scaling up to 1,000, 5 s idle window, no callgrind
 #   --smoke    seconds: that every binary builds and one short run of each
 #              kind works (ctest's bench/smoke)
+#   --report-only  print the table again from the figures in --out DIR
 #
 # Environment: OOMPROTECT_BINDIR (the build, default build-bench),
 # OOMPROTECT_SRCDIR (default: this checkout). Results: a table on stdout and
@@ -28,14 +29,15 @@ bindir=${OOMPROTECT_BINDIR:-$OOMPROTECT_SRCDIR/build-bench}
 # shellcheck source=tests/integration/lib.sh
 source "$OOMPROTECT_SRCDIR/tests/integration/lib.sh"
 
-mode=full callgrind=1 out=''
+mode=full callgrind=1 out='' report_only=0
 while [[ $# -gt 0 ]]; do
         case $1 in
+        --report-only) report_only=1 ;;
         --quick) mode=quick callgrind=0 ;;
         --smoke) mode=smoke callgrind=0 ;;
         --no-callgrind) callgrind=0 ;;
         --out) out=$2 && shift ;;
-        *) echo "usage: bench/run.sh [--quick|--smoke] [--no-callgrind] [--out DIR]" >&2 && exit 2 ;;
+        *) echo "usage: bench/run.sh [--quick|--smoke] [--no-callgrind] [--out DIR] [--report-only]" >&2 && exit 2 ;;
         esac
         shift
 done
@@ -73,7 +75,7 @@ tmp=$(mktemp -d "$tmpbase/oomprotect-bench.XXXXXX")
 out=${out:-$bindir/bench-results}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-rm -f "$out"/*.txt "$out"/*.log "$out"/callgrind.* 2>/dev/null || true
+((report_only)) || rm -f "$out"/*.txt "$out"/*.log "$out"/callgrind.* 2>/dev/null || true
 dbus_pid='' daemon_pid='' earlyoom_pid='' victim_pid=''
 sleeper_parents=()
 
@@ -396,7 +398,8 @@ callgrind_core() {
                         fig "ir_$verb.$n" "$((ir / repeat))"
                 done
         done
-        callgrind_annotate "$out/callgrind.serialize.10000" 2>/dev/null | head -n 30 >"$out/callgrind-serialize-10000.txt"
+        callgrind_annotate "$out/callgrind.serialize.10000" 2>/dev/null >"$tmp/cg.txt" || true
+        head -n 30 "$tmp/cg.txt" >"$out/callgrind-serialize-10000.txt"
 }
 
 # ---- the report ----
@@ -485,6 +488,14 @@ report() {
 }
 
 # ---- main ----
+
+if ((report_only)); then
+        [[ -f $out/figures.txt ]] || fail "no $out/figures.txt to report on"
+        mapfile -t levels < <(sed -n 's/^scale_p50\.\([0-9]*\) .*/\1/p' "$out/figures.txt")
+        mode=$(sed -n 's/^mode: \([a-z]*\).*/\1/p' "$out/machine.txt")
+        report | tee "$out/report.md"
+        exit 0
+fi
 
 machine
 : >"$out/figures.txt" && : >"$out/runs.log"
