@@ -373,7 +373,7 @@ strace_daemon() {
 # of pairs, after the measured ones: where its CPU time goes at N protections. Top symbols in $out.
 profile_daemon() {
         local n=$1 ppid
-        [[ $mode == full ]] && command -v perf >/dev/null || return 0
+        [[ $mode != smoke ]] && command -v perf >/dev/null || return 0
         perf record -q -e cpu-clock -F 2000 -g -p "$daemon_pid" -o "$tmp/perf.data" >/dev/null 2>&1 &
         ppid=$!
         sleep 0.3
@@ -381,7 +381,13 @@ profile_daemon() {
         kill -INT "$ppid"
         wait "$ppid" 2>/dev/null || true
         perf report -q -i "$tmp/perf.data" --stdio --no-children --sort symbol -g none --percent-limit 1 \
-                2>/dev/null | head -n 30 >"$out/perf-daemon-N$n.txt" || true
+                >"$tmp/perf.txt" 2>/dev/null || true
+        head -n 30 "$tmp/perf.txt" >"$out/perf-daemon-N$n.txt"
+        # Kernel, libc, libjson-c, libsystemd, the daemon: who spends its CPU.
+        perf report -q -i "$tmp/perf.data" --stdio --no-children --sort dso -g none --percent-limit 1 \
+                >"$out/perf-daemon-N$n-dso.txt" 2>/dev/null || true
+        fig "perf_dso.$n" "$(awk 'NF >= 2 { sub(/%/, "", $1); printf "%s%s=%s%%", (k++ ? "," : ""), $2, $1 }' \
+                "$out/perf-daemon-N$n-dso.txt" | head -c 200)"
 }
 
 # callgrind instruction counts of the per-change work that grows with N, without a daemon
@@ -443,6 +449,10 @@ report() {
                         "N=$first: $(figv "scale_p50.$first") µs" "$(calc "$(figv "scale_p50.$n") / $(figv "scale_p50.$first")")×" \
                         "≤ 1.3×" "$(verdict "$(figv "scale_p50.$n") <= 1.3 * $(figv "scale_p50.$first")")"
                 last=$n
+        done
+        for n in "$first" "$last"; do
+                [[ -n $(figv "perf_dso.$n") ]] || continue
+                row "daemon CPU by object at N=$n (perf cpu-clock)" "$(figv "perf_dso.$n" | sed 's/,/, /g')" "" "" "" ""
         done
         row "ListProtected at N=$last, p50" "$(figv "list_p50.$last") µs" "" "" "< 50 ms" "$(verdict "$(figv "list_p50.$last") < 50000")"
         row "status at N=$last: read ($(figv "status_bytes.$last") bytes), p50" "$(figv "status_read_p50.$last") µs" "" "" \
