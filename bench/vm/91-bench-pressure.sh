@@ -26,7 +26,7 @@ total_mb=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024))
 limit_mb=$((total_mb - 96))
 # A hog that is restarted by its own loop each time the OOM killer takes it: `tail /dev/zero` keeps all it reads.
 systemd-run --quiet --collect --unit=bench-hog -p Slice=bench-hog.slice -p MemoryMax="${limit_mb}M" \
-        -p MemorySwapMax=0 /bin/sh -c 'while :; do tail /dev/zero; done'
+        -p MemorySwapMax=0 -p OOMPolicy=continue /bin/sh -c 'while :; do tail /dev/zero; done'
 on_exit "systemctl stop bench-hog.service"
 hog_cg=$CG/bench-hog.slice
 wait_until 60 sh -c "[ \$(cat $hog_cg/memory.current) -gt $(((limit_mb - 32) * 1024 * 1024)) ]" ||
