@@ -26,6 +26,10 @@
  *   status-read open + read the whole compat status file (also prints bytes=)
  *   status-fresh  Protect over D-Bus, then how long until status lists the
  *               pid (0 when it already does as the reply arrives); Unprotect
+ *   burst       --pids FILE ("PID ..." lines): one Protect per pid sent at
+ *               once on one connection (pipelined), then one Unprotect each;
+ *               how long each burst takes (bench/run.sh counts the status
+ *               rewrites meanwhile with strace: inotify merges the renames)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +65,7 @@ typedef struct Options {
         const char *socket; /* ctl.sock */
         const char *status; /* the compat status file */
         const char *method; /* noop: ping or get */
+        const char *pids;   /* burst: a file of "PID ..." lines */
         pid_t pid;
         int adj, orig_adj;
         unsigned count;
@@ -539,6 +544,64 @@ static int verb_status_fresh(const Options *o) {
         return 0;
 }
 
+/* ---- a burst ---- */
+
+static int on_burst_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        unsigned *pending = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        if (e)
+                fprintf(stderr, "oombench: burst call failed: %s\n", e->message ? e->message : e->name);
+        (*pending)--;
+        return 0;
+}
+
+/* Sends method(pid) for every pid at once, then waits for every reply; returns the time taken in ns. */
+static int64_t burst_calls(const char *method, const pid_t *pids, size_t n) {
+        unsigned pending = 0;
+        uint64_t t = now_ns();
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                r = sd_bus_call_method_async(bus, NULL, OOMPROTECT_BUS_NAME, OOMPROTECT_OBJECT_PATH,
+                                             OOMPROTECT_MANAGER_INTERFACE, method, on_burst_reply, &pending, "u",
+                                             (uint32_t) pids[i]);
+                if (r < 0)
+                        return r;
+                pending++;
+        }
+        while (pending > 0) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r == 0 && (r = sd_bus_wait(bus, UINT64_MAX)) < 0)
+                        return r;
+        }
+        return (int64_t) (now_ns() - t);
+}
+
+static int verb_burst(const Options *o) {
+        pid_t pids[4096];
+        int64_t on, off;
+        size_t n = 0;
+        FILE *f;
+        int pid;
+
+        if (!o->pids || !(f = fopen(o->pids, "re")))
+                return -EINVAL;
+        while (n < ELEMENTSOF(pids) && fscanf(f, "%d%*[^\n]", &pid) == 1)
+                pids[n++] = pid;
+        fclose(f);
+        on = burst_calls("Protect", pids, n);
+        if (on < 0)
+                return (int) on;
+        off = burst_calls("Unprotect", pids, n);
+        if (off < 0)
+                return (int) off;
+        printf("n=%zu protect_ms=%.1f unprotect_ms=%.1f\n", n, (double) on / 1e6, (double) off / 1e6);
+        return 0;
+}
+
 /* ---- main ---- */
 
 static int parse_args(int argc, char **argv, Options *o) {
@@ -548,7 +611,8 @@ static int parse_args(int argc, char **argv, Options *o) {
                 { "status", required_argument, NULL, 'S' }, { "method", required_argument, NULL, 'm' },
                 { "pid", required_argument, NULL, 'p' },    { "adj", required_argument, NULL, 'a' },
                 { "orig-adj", required_argument, NULL, 'A' }, { "count", required_argument, NULL, 'n' },
-                { "seconds", required_argument, NULL, 't' }, { "gap-us", required_argument, NULL, 'g' }, {},
+                { "seconds", required_argument, NULL, 't' }, { "gap-us", required_argument, NULL, 'g' },
+                { "pids", required_argument, NULL, 'f' }, {},
         };
         int c;
 
@@ -567,6 +631,7 @@ static int parse_args(int argc, char **argv, Options *o) {
                 case 'n': o->count = (unsigned) strtoul(optarg, NULL, 10); break;
                 case 't': o->seconds = strtod(optarg, NULL); break;
                 case 'g': o->gap_us = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 'f': o->pids = optarg; break;
                 default: return -EINVAL;
                 }
         if (optind != argc - 1)
@@ -592,14 +657,15 @@ int main(int argc, char **argv) {
                 { "status-read", verb_status_read, false },
                 { "list", verb_list, true },
                 { "status-fresh", verb_status_fresh, true },
+                { "burst", verb_burst, true },
         };
         Options o;
         int r = -EINVAL;
 
         if (parse_args(argc, argv, &o) < 0) {
                 fprintf(stderr, "usage: oombench [--pid PID --root MOUNT --parent REL --orig REL --adj N "
-                                "--orig-adj N --socket PATH --status PATH --method ping|get --count N --seconds S --gap-us N] "
-                                "raw|noop|dbus-pair|protect|ctl-pair|shell-pair|list|status-read|status-fresh\n");
+                                "--orig-adj N --socket PATH --status PATH --method ping|get --count N --seconds S --gap-us N --pids FILE] "
+                                "raw|noop|dbus-pair|protect|ctl-pair|shell-pair|list|status-read|status-fresh|burst\n");
                 return 2;
         }
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {

@@ -351,7 +351,7 @@ scale_level() {
 
 # syscalls the daemon makes: strace -c over K protects of distinct processes, then K unprotects.
 strace_daemon() {
-        local k=50 pids pid spid
+        local k=50 pids pid spid line f
         command -v strace >/dev/null || return 0
         spawn_sleepers strace "$k"
         mapfile -t pids < <(awk '{ print $1 }' "$tmp/strace.pids")
@@ -367,6 +367,22 @@ strace_daemon() {
                 fig "syscalls_per_$phase" "$(awk -v k="$k" '$NF == "total" { printf "%.0f", $4 / k }' \
                         "$out/strace-$phase.txt")"
         done
+        # The same processes in one burst each way, pipelined on one connection: how long (untraced), and
+        # how often are status and state.json rewritten (traced, a second time)?
+        line=$("$BENCH" --pids "$tmp/strace.pids" burst) || fail "oombench burst failed"
+        echo "burst: $line" >>"$out/runs.log"
+        for f in n protect_ms unprotect_ms; do
+                fig "burst_$f" "$(key "$f" "$line")"
+        done
+        strace -f -e trace=rename,renameat,renameat2 -o "$tmp/renames.txt" -p "$daemon_pid" 2>/dev/null &
+        spid=$!
+        sleep 0.5
+        "$BENCH" --pids "$tmp/strace.pids" burst >>"$out/runs.log" || fail "oombench burst failed"
+        sleep 0.3 # the rewrite after the last reply
+        kill -INT "$spid"
+        wait "$spid" 2>/dev/null || true
+        fig burst_rewrites "$(grep -c '"status")' "$tmp/renames.txt" || true)"
+        fig burst_state_saves "$(grep -c '"state.json")' "$tmp/renames.txt" || true)"
 }
 
 # perf record (cpu-clock samples: this machine has no hardware counters) of the daemon over a few seconds
@@ -486,6 +502,12 @@ report() {
         if [[ -n $(figv syscalls_per_Protect) ]]; then
                 row "syscalls per Protect / Unprotect (strace -c of the daemon)" \
                         "$(figv syscalls_per_Protect) / $(figv syscalls_per_Unprotect)" "raw: 4 / 4 (plus open/close per file)" "" "" ""
+        fi
+        if [[ -n $(figv burst_n) ]]; then
+                row "a burst of $(figv burst_n) Protects, then of $(figv burst_n) Unprotects, pipelined" \
+                        "$(figv burst_protect_ms) ms, $(figv burst_unprotect_ms) ms" \
+                        "$((2 * $(figv burst_n))) changes: status rewritten $(figv burst_rewrites) times, state.json $(figv burst_state_saves)" \
+                        "" "" ""
         fi
         for verb in serialize status registry; do
                 [[ -n $(figv "ir_$verb.10") ]] || continue
