@@ -16,6 +16,8 @@
 
 readonly ROUNDS=${BENCH_ROUNDS:-200}
 bench_setup
+systemctl is-active -q "$OP_UNIT" || systemctl restart "$OP_UNIT"
+wait_until 10 systemctl is-active -q "$OP_UNIT" || fail "oomprotectd is not running"
 bench=${bench:?} # set by bench-bin.sh
 
 start_sleeper 0
