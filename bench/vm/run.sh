@@ -42,6 +42,6 @@ cp "$src"/bench/vm/[0-9][0-9]-bench-*.sh "$stage/vm/scenarios/"
 } >"$stage/vm/scenarios/bench-bin.sh"
 
 mkdir -p "$results"
-OOMPROTECT_VM_ONLY='^9[0-9]-bench' OOMPROTECT_VM_TIMEOUT=${OOMPROTECT_VM_TIMEOUT:-1200} \
+OOMPROTECT_VM_ONLY=${OOMPROTECT_VM_ONLY:-'^9[0-9]-bench'} OOMPROTECT_VM_TIMEOUT=${OOMPROTECT_VM_TIMEOUT:-1200} \
         flock /tmp/oomprotect-vm.lock "$stage/vm/run-vm.sh" "$build" "$results"
 grep -E '^(RESULT|DETAIL) 9[0-9]-bench' "$results/results.txt" || true
