@@ -6,6 +6,8 @@
 # daemon's own text included unless they are locked or protected. Then
 # oombench times Protect (Unprotect untimed) of a sleeper, beside the same
 # with no holder as the baseline in this run. Target: p99 < 50 ms under pressure.
+# Seen: on the disk-backed guest root the whole guest thrashed at this margin
+# (BENCHMARKS.md); it needs a RAM-backed root or one memcg around daemon and holder.
 # OOM survival (protected vs unprotected twin over N trials) is 40-oom-real.
 # vm-timeout: 600
 # shellcheck source=tests/vm/scenarios/lib.sh # copied beside it by bench/vm/run.sh
