@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
         gcc make cmake pkg-config
         libsystemd-dev libjson-c-dev libcgroup-dev libinih-dev libcmocka-dev libfuse3-dev
-        dbus-daemon systemd util-linux procps socat shellcheck
+        dbus-daemon systemd util-linux procps socat shellcheck zsh
         debhelper dpkg-dev fakeroot lintian # the Debian package and its lintian check
 )
 if [[ "${1:-}" == "--vm" ]]; then

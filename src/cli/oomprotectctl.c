@@ -658,6 +658,8 @@ static int verb_run(int argc, char *argv[]) {
 
 /* ---- the program ---- */
 
+static int verb_help(int argc, char *argv[]);
+
 static const Verb verbs[] = {
         { "status", verb_status, "list the protected processes (the default)" },
         { "protect", verb_protect, "protect a process" },
@@ -665,6 +667,7 @@ static const Verb verbs[] = {
         { "is-protected", verb_is_protected, "tell whether a process is protected" },
         { "run", verb_run, "run a command protected from its first instruction" },
         { "doctor", verb_doctor, "explain what decides whether a process survives an OOM (read-only)" },
+        { "help", verb_help, "show this help, or a command's (help COMMAND)" },
 };
 
 static const Verb *find_verb(const char *name) {
@@ -685,6 +688,23 @@ static void help(void) {
                "     --version   show the version\n\n"
                "Exit status: 0 success, 1 failure or \"no\", 2 usage error,\n"
                "3 oomprotectd not reachable, 4 permission denied.\n");
+}
+
+/* help [COMMAND]: as systemctl has it; the command's own --help for one. */
+static int verb_help(int argc, char *argv[]) {
+        const Verb *verb;
+
+        if (argc < 2) {
+                help();
+                return EXIT_OK;
+        }
+        if (argc > 2)
+                return usage_error("help takes at most one COMMAND.");
+        verb = find_verb(argv[1]);
+        if (!verb || verb->run == verb_help)
+                return usage_error("unknown command \"%s\"; see " PROGRAM " help.", argv[1]);
+        char *sub_argv[] = { argv[1], (char *) "--help", NULL };
+        return verb->run(2, sub_argv);
 }
 
 int main(int argc, char *argv[]) {

@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# bash completion for oomprotectctl(1): verbs, their options, PIDs (protected
+# ones where only those make sense), unit names for doctor.
+
+_oomprotectctl_protected_pids() {
+        oomprotectctl status --json 2>/dev/null | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$'
+}
+
+_oomprotectctl_pids() {
+        local p
+        for p in /proc/[0-9]*; do
+                printf '%s\n' "${p#/proc/}"
+        done
+}
+
+_oomprotectctl_units() {
+        systemctl list-units --no-legend --plain --type=service,scope 2>/dev/null | awk '{ print $1 }'
+}
+
+_oomprotectctl() {
+        local cur prev verb="" i
+        local verbs="status protect unprotect is-protected run doctor help"
+        local protect_opts="--min --low --adj --tree --oom-group --tag --in-place --move --help"
+        local run_opts="--min --low --adj --oom-group --tag --in-place --move --help"
+        COMPREPLY=()
+        cur=${COMP_WORDS[COMP_CWORD]}
+        prev=${COMP_WORDS[COMP_CWORD - 1]}
+
+        for ((i = 1; i < COMP_CWORD; i++)); do
+                case ${COMP_WORDS[i]} in
+                -*) ;;
+                *)
+                        verb=${COMP_WORDS[i]}
+                        break
+                        ;;
+                esac
+        done
+        if [[ -z $verb ]]; then
+                mapfile -t COMPREPLY < <(compgen -W "$verbs --help --version" -- "$cur")
+                return
+        fi
+        case $prev in
+        --min | --low | --adj | --tag) return ;; # a value: nothing to offer
+        esac
+        case $verb in
+        protect)
+                if [[ $cur == -* ]]; then
+                        mapfile -t COMPREPLY < <(compgen -W "$protect_opts" -- "$cur")
+                else
+                        mapfile -t COMPREPLY < <(compgen -W "$(_oomprotectctl_pids)" -- "$cur")
+                fi
+                ;;
+        unprotect | is-protected)
+                if [[ $cur == -* ]]; then
+                        mapfile -t COMPREPLY < <(compgen -W "--all --tag --quiet --help" -- "$cur")
+                else
+                        mapfile -t COMPREPLY < <(compgen -W "$(_oomprotectctl_protected_pids)" -- "$cur")
+                fi
+                ;;
+        status)
+                mapfile -t COMPREPLY < <(compgen -W "--json --help" -- "$cur")
+                ;;
+        doctor)
+                if [[ $cur == -* ]]; then
+                        mapfile -t COMPREPLY < <(compgen -W "--json --help" -- "$cur")
+                else
+                        mapfile -t COMPREPLY < <(compgen -W "$(_oomprotectctl_pids) $(_oomprotectctl_units)" -- "$cur")
+                fi
+                ;;
+        run)
+                if [[ $cur == -* ]]; then
+                        mapfile -t COMPREPLY < <(compgen -W "$run_opts --" -- "$cur")
+                else
+                        mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+                fi
+                ;;
+        help)
+                mapfile -t COMPREPLY < <(compgen -W "$verbs" -- "$cur")
+                ;;
+        esac
+}
+
+complete -F _oomprotectctl oomprotectctl
