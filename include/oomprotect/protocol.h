@@ -51,3 +51,13 @@
 /* The module's OOM_DISABLE, in today's oom_score_adj range. */
 #define OOMPROTECT_OOM_SCORE_ADJ_MIN (-1000)
 #define OOMPROTECT_OOM_SCORE_ADJ_MAX 1000
+
+/*
+ * Journal message IDs of oomprotectd's log lines (journalctl MESSAGE_ID=...),
+ * with OOMPROTECT_PID= and OOMPROTECT_UNIT= fields. Fixed forever.
+ */
+#define OOMPROTECT_MESSAGE_PROTECTED "3d8d0f5f2b8e4c3c9a51f0b7a4e6c2d1"
+#define OOMPROTECT_MESSAGE_UNPROTECTED "6b1e2c4a9d7f4e0b8c3a5d2f1e9b7c60"
+#define OOMPROTECT_MESSAGE_EXITED "a4f7c2e9b1d34a6e8f0c5b7d2e1a9c38"
+#define OOMPROTECT_MESSAGE_FAILED "c9e2a7d4f1b64c8e9a3d5f0b7c2e1d45"
+#define OOMPROTECT_MESSAGE_OOM_KILL "e1b5d8a3c7f24e9a8b6d0c4f2a7e3b19"

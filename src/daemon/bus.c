@@ -37,6 +37,7 @@
 #include "bus-trusted.h"
 #include "bus.h"
 #include "list.h"
+#include "log-struct.h"
 #include "log.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
@@ -373,10 +374,12 @@ static void on_engine_done(Engine *e, const EngineResult *res, void *userdata) {
                         static LogRateLimit rl = LOG_RATELIMIT_INIT(10 * 1000000ULL, 20);
                         unsigned suppressed;
                         if (log_ratelimit_ok(&rl, &suppressed))
-                                log_notice("%s() for PID %d from %s failed: %s%s", sd_bus_message_get_member(r->msg),
-                                           (int) res->pid, strna(sd_bus_message_get_sender(r->msg)),
-                                           res->err.code != 0 ? res->err.message : strerror(-res->r),
-                                           suppressed ? " (Earlier failures were not logged.)" : "");
+                                log_struct_internal(LOG_NOTICE, 0, OOMPROTECT_MESSAGE_FAILED, res->pid, NULL,
+                                                    "%s() for PID %d from %s failed: %s%s",
+                                                    sd_bus_message_get_member(r->msg), (int) res->pid,
+                                                    strna(sd_bus_message_get_sender(r->msg)),
+                                                    res->err.code != 0 ? res->err.message : strerror(-res->r),
+                                                    suppressed ? " (Earlier failures were not logged.)" : "");
                         request_reply_op_error(r, res->r, &res->err);
                         return;
                 }

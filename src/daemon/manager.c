@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "bus.h"
 #include "compat.h"
+#include "log-struct.h"
 #include "log.h"
 #include "manager.h"
 #include "oomprotect/protocol.h"
@@ -196,13 +197,19 @@ static void on_engine_changed(Engine *e, Protection *p, bool protected, const ch
                 r = watch_process(m, p);
                 if (r < 0)
                         log_warning_errno(r, "Failed to watch PID %d for its exit, ignoring: %m", (int) p->pid);
-                log_info("Protected PID %d (%s) through %s%s%s: oom_score_adj %d -> %d%s%s.", (int) p->pid, p->comm,
-                         p->source, streq(reason, "protected") ? "" : ", ", streq(reason, "protected") ? "" : reason,
-                         p->original_adj, p->applied_adj, p->scope_cgroup ? ", in " : "", strempty(p->scope_cgroup));
+                log_struct_internal(LOG_INFO, 0, OOMPROTECT_MESSAGE_PROTECTED, p->pid, p->original_unit,
+                                    "Protected PID %d (%s) through %s%s%s: oom_score_adj %d -> %d%s%s.", (int) p->pid,
+                                    p->comm, p->source, streq(reason, "protected") ? "" : ", ",
+                                    streq(reason, "protected") ? "" : reason, p->original_adj, p->applied_adj,
+                                    p->scope_cgroup ? ", in " : p->original_cgroup ? ", in place in " : "",
+                                    p->scope_cgroup ? p->scope_cgroup : strempty(p->original_cgroup));
         } else {
                 p->watch = sd_event_source_disable_unref(p->watch);
-                log_info("Unprotected PID %d (%s), %s%s%s.", (int) p->pid, p->comm, reason,
-                         p->original_cgroup ? ": back in " : "", strempty(p->original_cgroup));
+                log_struct_internal(LOG_INFO, 0, streq(reason, "exited") ? OOMPROTECT_MESSAGE_EXITED
+                                                                        : OOMPROTECT_MESSAGE_UNPROTECTED,
+                                    p->pid, p->original_unit, "Unprotected PID %d (%s), %s%s%s.", (int) p->pid,
+                                    p->comm, reason, p->original_cgroup ? ": back in " : "",
+                                    strempty(p->original_cgroup));
         }
         for (size_t i = 0; i < m->n_listeners; i++)
                 if (m->listeners[i].changed)
@@ -218,9 +225,10 @@ static int on_memory_events(sd_event_source *s, const struct inotify_event *ev, 
         if (engine_check_oom_kills(m->engine, &n) < 0 || n == 0)
                 return 0;
         snprintf(cgroup, sizeof(cgroup), "/%s", m->engine->backend.slice_rel);
-        log_crit("The kernel OOM-killed %" PRIu64 " process(es) inside %s: protection failed. "
-                 "Is MemoryMinBudget= too small, or the protected processes themselves out of memory?",
-                 n, cgroup);
+        log_struct_internal(LOG_CRIT, 0, OOMPROTECT_MESSAGE_OOM_KILL, 0, m->config.slice,
+                            "The kernel OOM-killed %" PRIu64 " process(es) inside %s: protection failed. "
+                            "Is MemoryMinBudget= too small, or the protected processes themselves out of memory?",
+                            n, cgroup);
         for (size_t i = 0; i < m->n_listeners; i++)
                 if (m->listeners[i].oom_kill)
                         m->listeners[i].oom_kill(m, cgroup, n, m->listeners[i].userdata);

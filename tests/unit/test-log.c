@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "log-struct.h"
 #include "log.h"
 
 static void test_ratelimit_lets_a_burst_through_then_counts_what_it_drops(void **state) {
@@ -87,8 +88,20 @@ static void test_log_line_longer_than_the_stack_buffer_is_whole_and_one_write(vo
         assert_int_equal(memcmp(buf, msg, sizeof(msg) - 1), 0);
 }
 
+/* $JOURNAL_STREAM is "DEV:INO" of the stream systemd connected stderr to; anything else is no journal. */
+static void test_journal_stream_matches_only_the_same_file(void **state) {
+        assert_true(journal_stream_matches("8:12345", 8, 12345));
+        assert_false(journal_stream_matches("8:12345", 8, 12346));
+        assert_false(journal_stream_matches("9:12345", 8, 12345));
+        assert_false(journal_stream_matches(NULL, 8, 12345));
+        assert_false(journal_stream_matches("", 8, 12345));
+        assert_false(journal_stream_matches("8:12345x", 8, 12345));
+        assert_false(journal_stream_matches("8", 8, 12345));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_journal_stream_matches_only_the_same_file),
                 cmocka_unit_test(test_ratelimit_lets_a_burst_through_then_counts_what_it_drops),
                 cmocka_unit_test(test_log_returns_the_negative_errno_it_was_given),
                 cmocka_unit_test(test_log_line_is_one_write_with_prefix_message_and_newline),

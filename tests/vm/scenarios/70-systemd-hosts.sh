@@ -59,6 +59,9 @@ b=$SLEEPER_PID
 op Protect u "$b" || fail "Protect($b) failed after daemon-reload and daemon-reexec"
 assert_protected "$b"
 info "1: $scope survived daemon-reload and daemon-reexec with memory.min 16M; protect works after them"
+# The log line of a protection has journal fields an administrator can filter on.
+protected_line=$(journalctl -b --no-pager -o cat MESSAGE_ID=3d8d0f5f2b8e4c3c9a51f0b7a4e6c2d1 OOMPROTECT_PID="$b")
+[[ $protected_line == "Protected PID $b "* ]] || fail "journalctl MESSAGE_ID=... OOMPROTECT_PID=$b finds '$protected_line'"
 op Unprotect u "$b" || fail "Unprotect($b) failed"
 op Unprotect u "$a" || fail "Unprotect($a) failed"
 assert_restored "$a" "$a_cg" 123
