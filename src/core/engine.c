@@ -13,6 +13,7 @@
 #include "cgroup.h"
 #include "engine.h"
 #include "fault.h"
+#include "fileio.h"
 #include "log.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
@@ -499,6 +500,9 @@ static int check_target(Engine *e, const ProtectRequest *req, const ProcInfo *in
                 return op_error_set(err, -EPERM, OOMPROTECT_ERROR_PERMISSION_DENIED,
                                     "PID %d belongs to uid %u: you may only protect your own processes.",
                                     (int) info->pid, (unsigned) info->uid);
+        /* Its real uid alone is not enough: a setuid program the caller started has the caller's real uid. */
+        if (req->owner != UID_ANY)
+                return proc_check_owned_by(info, req->owner, err);
         return 0;
 }
 
@@ -590,7 +594,7 @@ static int collect_members(Engine *e, Protection *p, uid_t owner) {
                 if (proc_read_info(e->procfd, pids[i], &info) < 0)
                         continue; /* exited meanwhile */
                 if (proc_check_protectable(&info, e->self, NULL) < 0 || registry_get(&e->registry, pids[i]) ||
-                    inside_slice(e, info.cgroup) || (owner != UID_ANY && info.uid != owner)) {
+                    inside_slice(e, info.cgroup) || (owner != UID_ANY && proc_check_owned_by(&info, owner, NULL) < 0)) {
                         proc_info_done(&info);
                         continue;
                 }
@@ -1288,6 +1292,61 @@ static void remove_stray_scopes(Engine *e) {
         closedir(d);
 }
 
+/* A pid a record may act on: never PID 1, the daemon, or a kernel thread (checked where it still runs). */
+static int check_record_pid(Engine *e, pid_t pid, OpError *err) {
+        _cleanup_free_ char *text = NULL;
+        char path[32];
+        ProcStat st;
+
+        if (pid == 1 || pid == e->self)
+                return op_error_set(err, -EPERM, OOMPROTECT_ERROR_INVALID_PROCESS, "PID %d is %s", (int) pid,
+                                    pid == 1 ? "the init process" : "oomprotectd itself");
+        snprintf(path, sizeof(path), "%d/stat", (int) pid);
+        if (read_full_file_at(e->procfd, path, 4096, &text, NULL) >= 0 && proc_parse_stat(text, &st) >= 0 &&
+            (st.flags & PF_KTHREAD_FLAG))
+                return op_error_set(err, -EPERM, OOMPROTECT_ERROR_INVALID_PROCESS, "PID %d is a kernel thread",
+                                    (int) pid);
+        return 0;
+}
+
+/*
+ * A record from state.json is input like a Protect request: the file may
+ * have been written by someone else. Its processes are checked like a
+ * request's, its cgroup paths must be clean, and a moved record's scope must
+ * be exactly the one this backend makes for its pid, inside the slice.
+ */
+static int check_record(Engine *e, const Protection *p, OpError *err) {
+        _cleanup_free_ char *scope = NULL;
+        int r;
+
+        r = check_record_pid(e, p->pid, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < p->n_members; i++) {
+                r = check_record_pid(e, p->members[i].pid, err);
+                if (r < 0)
+                        return r;
+                if (p->members[i].original_cgroup && !cgroup_path_is_clean(p->members[i].original_cgroup))
+                        return op_error_set(err, -EINVAL, NULL, "member %d has an unclean cgroup path",
+                                            (int) p->members[i].pid);
+        }
+        if (!e->backend.has_cgroup)
+                return 0;
+        if (!cgroup_path_is_clean(p->original_cgroup) || !cgroup_path_to_rel(p->original_cgroup))
+                return op_error_set(err, -EINVAL, NULL, "its original cgroup is not a clean absolute path");
+        if (inside_slice(e, p->original_cgroup))
+                return op_error_set(err, -EINVAL, NULL, "its original cgroup %s is inside the slice",
+                                    p->original_cgroup);
+        if (p->kind == PROTECTION_IN_PLACE)
+                return p->scope_cgroup ? op_error_set(err, -EINVAL, NULL, "an in-place record names a scope") : 0;
+        r = backend_scope_path(&e->backend, p->pid, &scope);
+        if (r < 0)
+                return op_error_set(err, r, NULL, "out of memory");
+        if (!p->scope_cgroup || !streq(p->scope_cgroup, scope))
+                return op_error_set(err, -EINVAL, NULL, "its scope %s is not %s", strna(p->scope_cgroup), scope);
+        return 0;
+}
+
 /* A record from state.json: applied again if its process still runs and it was not being restored. */
 static void reconcile_one(Engine *e, Protection *p, Batch *b) {
         bool alive = same_process(e, p->pid, p->starttime);
@@ -1354,9 +1413,15 @@ int engine_start(Engine *e, EngineDone done, void *userdata) {
         caller->done = done;
         caller->userdata = userdata;
         /* Every record in the registry first: the slice and the holds cover them all before any is touched. */
-        for (size_t i = 0; i < n; i++)
-                if (registry_add(&e->registry, records[i]) < 0)
+        for (size_t i = 0; i < n; i++) {
+                OpError err = {};
+                if (check_record(e, records[i], &err) < 0) {
+                        log_error("Ignoring the record of PID %d in %s/" OOMPROTECT_STATE_FILE ": %s; that process "
+                                  "is left as it is.", (int) records[i]->pid, e->config->state_directory, err.message);
                         protection_free(TAKE_PTR(records[i]));
+                } else if (registry_add(&e->registry, records[i]) < 0)
+                        protection_free(TAKE_PTR(records[i]));
+        }
         for (size_t i = 0; i < n; i++)
                 if (records[i])
                         reconcile_one(e, records[i], b);

@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "cgroup.h"
 #include "fileio.h"
 #include "macro.h"
 #include "oomprotect/protocol.h"
@@ -590,7 +591,7 @@ static int holds_from_json(json_object *top, HoldTable *ret, size_t *skipped) {
                 r = json_object_is_type(o, json_type_object)
                             ? fields_from_json(hold_fields, ELEMENTSOF(hold_fields), o, &h)
                             : -EBADMSG;
-                if (r >= 0 && (!h.cgroup || h.cgroup[0] != '/' || strstr(h.cgroup, "/../") || strstr(h.cgroup, "/./")))
+                if (r >= 0 && !cgroup_path_is_clean(h.cgroup))
                         r = -EBADMSG;
                 if (r >= 0)
                         r = hold_table_add(ret, h.cgroup, h.unit, h.original_min, h.original_low);

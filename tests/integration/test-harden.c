@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Issue 10, the engine against hostile callers, files and processes: a
+ * setuid-like process, crafted records in state.json, a state directory that
+ * cannot be written, per-user limits, a multi-threaded process whose main
+ * thread exited.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cgroup.h"
+#include "engine.h"
+#include "fileio.h"
+#include "itest.h"
+#include "oomprotect/protocol.h"
+#include "proc.h"
+#include "state.h"
+
+#define NOBODY ((uid_t) 65534)
+
+static Sandbox sb;
+static Config cfg;
+static Engine *engine;
+static pid_t kids[16];
+static size_t n_kids;
+
+typedef struct Creds {
+        uid_t ruid, euid, suid;
+        bool undumpable;
+        bool leader_exits; /* start a thread, then end the main thread alone */
+} Creds;
+
+static int thread_ready = -1;
+
+static void *thread_main(void *arg) {
+        pid_t tid = (pid_t) syscall(SYS_gettid);
+
+        (void) !write(thread_ready, &tid, sizeof(tid));
+        for (;;)
+                pause();
+        return NULL;
+}
+
+/* A child in <top>/<sub> with the given uids; returns its pid (and the live thread's id in *ret_tid). */
+static pid_t spawn(const char *sub, const Creds *c, pid_t *ret_tid) {
+        char rel[256], value[16];
+        int ready[2], rootfd;
+        pid_t pid, tid = 0;
+
+        snprintf(rel, sizeof(rel), "%s/%s", sb.top, sub);
+        assert_int_equal(cgroup_open_root(sb.mount, &rootfd), 0);
+        assert_true(cgroup_create(rootfd, rel) >= 0);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                pthread_t t;
+                snprintf(value, sizeof(value), "%d", sb.child_adj);
+                if (cgroup_write(rootfd, rel, "cgroup.procs", "0") < 0 ||
+                    write_string_file_at(AT_FDCWD, "/proc/self/oom_score_adj", value) < 0)
+                        _exit(1);
+                if (c && setresuid(c->ruid, c->euid, c->suid) < 0)
+                        _exit(2);
+                /* A change of euid makes a process undumpable (and clears the death signal): set both as asked. */
+                (void) prctl(PR_SET_DUMPABLE, c && c->undumpable ? 0 : 1);
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                thread_ready = ready[1];
+                if (c && c->leader_exits) {
+                        if (pthread_create(&t, NULL, thread_main, NULL) != 0)
+                                _exit(3);
+                        syscall(SYS_exit, 0); /* the main thread alone */
+                }
+                tid = getpid();
+                (void) !write(ready[1], &tid, sizeof(tid));
+                for (;;)
+                        pause();
+        }
+        close(ready[1]);
+        close(rootfd);
+        assert_int_equal(read(ready[0], &tid, sizeof(tid)), sizeof(tid));
+        close(ready[0]);
+        kids[n_kids++] = pid;
+        if (ret_tid)
+                *ret_tid = tid;
+        return pid;
+}
+
+static void start_engine(void) {
+        OpError err = {};
+
+        assert_int_equal(engine_new(&cfg, NULL, NULL, NULL, &engine, &err), 0);
+        assert_true(itest_start(engine) >= 0);
+}
+
+static int setup(void **state) {
+        sandbox_config(&sb, &cfg);
+        return 0;
+}
+
+static int teardown(void **state) {
+        char path[256];
+
+        if (engine)
+                (void) itest_unprotect_all(engine, UID_ANY, "test teardown");
+        engine = engine_free(engine);
+        for (size_t i = 0; i < n_kids; i++) {
+                kill(kids[i], SIGKILL);
+                waitpid(kids[i], NULL, 0);
+        }
+        n_kids = 0;
+        config_done(&cfg);
+        (void) umount2(sb.statedir, MNT_DETACH);
+        snprintf(path, sizeof(path), "%s/state.json", sb.statedir);
+        unlink(path);
+        return 0;
+}
+
+static ProtectRequest request(pid_t pid, uid_t owner) {
+        return (ProtectRequest) { .pid = pid, .pidfd = -1, .source = "test", .owner = owner };
+}
+
+static char *scope_of(pid_t pid) {
+        char *s = NULL;
+
+        assert_true(asprintf(&s, "/%s/" OOMPROTECT_SCOPE_PREFIX "%d" OOMPROTECT_SCOPE_SUFFIX, sb.slice_rel,
+                             (int) pid) > 0);
+        return s;
+}
+
+static void assert_untouched(pid_t pid, const char *sub) {
+        _cleanup_free_ char *cg = pid_cgroup(pid), *want = sandbox_path(&sb, sub);
+
+        assert_non_null(cg);
+        assert_string_equal(cg, want);
+        assert_int_equal(pid_adj(pid), sb.child_adj);
+}
+
+/* ---- class 2: no privilege through protection ---- */
+
+static void test_group_member_cannot_protect_a_setuid_like_process(void **state) {
+        const Creds setuid_root = { .ruid = NOBODY };      /* a setuid-root program it started */
+        const Creds saved_root = { .ruid = NOBODY, .euid = NOBODY };    /* one that can switch back to root */
+        const Creds undumpable = { .ruid = NOBODY, .euid = NOBODY, .suid = NOBODY, .undumpable = true };
+        const Creds mine = { .ruid = NOBODY, .euid = NOBODY, .suid = NOBODY };
+        pid_t a = spawn("suid", &setuid_root, NULL), b = spawn("saved", &saved_root, NULL);
+        pid_t c = spawn("nodump", &undumpable, NULL), d = spawn("mine", &mine, NULL);
+        ProtectRequest req;
+        OpError err = {};
+
+        start_engine();
+        req = request(a, NOBODY);
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), -EPERM);
+        assert_string_equal(err.name, OOMPROTECT_ERROR_PERMISSION_DENIED);
+        assert_non_null(strstr(err.message, "effective uid 0"));
+        assert_untouched(a, "suid");
+        err = (OpError) {};
+        req = request(b, NOBODY);
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), -EPERM);
+        assert_non_null(strstr(err.message, "saved uid 0"));
+        assert_untouched(b, "saved");
+        err = (OpError) {};
+        req = request(c, NOBODY);
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), -EPERM);
+        assert_non_null(strstr(err.message, "not dumpable"));
+        assert_untouched(c, "nodump");
+        assert_int_equal(engine_count(engine), 0);
+
+        /* Its own, dumpable process it may protect; root may protect any of them. */
+        err = (OpError) {};
+        req = request(d, NOBODY);
+        if (itest_protect(engine, &req, NULL, &err) != 1)
+                fail_msg("%s", err.message);
+        req = request(a, UID_ANY);
+        if (itest_protect(engine, &req, NULL, &err) != 1)
+                fail_msg("%s", err.message);
+}
+
+/* ---- class 9: processes as Linux has them ---- */
+
+static void test_process_whose_main_thread_exited_is_alive_and_protectable(void **state) {
+        const Creds leader_exits = { .leader_exits = true };
+        pid_t tid = 0, pid = spawn("threads", &leader_exits, &tid);
+        _cleanup_free_ char *scope = scope_of(pid), *cg = NULL, *stat = NULL, *v2 = NULL;
+        char path[64];
+        ProtectRequest req = request(pid, UID_ANY);
+        OpError err = {};
+        ProcStat st;
+
+        assert_true(tid != pid);
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        for (int i = 0; i < 200; i++) { /* the main thread's exit is seen a moment later */
+                free(stat);
+                stat = NULL;
+                assert_int_equal(read_full_file_at(AT_FDCWD, path, 4096, &stat, NULL), 0);
+                assert_int_equal(proc_parse_stat(stat, &st), 0);
+                if (st.state == 'Z')
+                        break;
+                usleep(10000);
+        }
+        assert_int_equal(st.state, 'Z');
+        start_engine();
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), 1);
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int) pid, (int) tid);
+        assert_int_equal(read_full_file_at(AT_FDCWD, path, 4096, &cg, NULL), 0);
+        assert_int_equal(proc_parse_cgroup_v2(cg, &v2), 0);
+        assert_string_equal(v2, scope);
+        assert_int_equal(pid_adj(pid), sb.protect_adj);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+                T(test_group_member_cannot_protect_a_setuid_like_process),
+                T(test_process_whose_main_thread_exited_is_alive_and_protectable),
+#undef T
+        };
+        int r;
+
+        if (sandbox_setup_or_skip(&sb, false) != 0)
+                return 77;
+        r = cmocka_run_group_tests(tests, NULL, NULL);
+        sandbox_teardown(&sb);
+        return r;
+}
