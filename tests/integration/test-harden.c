@@ -224,11 +224,85 @@ static void test_process_whose_main_thread_exited_is_alive_and_protectable(void 
         assert_int_equal(pid_adj(pid), sb.protect_adj);
 }
 
+/* ---- class 5: records are input too ---- */
+
+/* A record as a crafted state.json would hold it: pid's real starttime, comm "crafted". */
+static Protection *crafted(pid_t pid, ProtectionState state, const char *original, const char *scope) {
+        _cleanup_close_ int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        Protection *p = protection_new();
+
+        assert_non_null(p);
+        p->pid = pid;
+        assert_int_equal(proc_read_starttime(procfd, pid, &p->starttime), 0);
+        strcpy(p->comm, "crafted");
+        p->state = state;
+        p->kind = PROTECTION_MOVED;
+        p->original_adj = p->applied_adj = pid_adj(pid);
+        p->original_cgroup = original ? strdup(original) : pid_cgroup(pid);
+        p->scope_cgroup = scope ? strdup(scope) : scope_of(pid);
+        p->source = strdup("crafted");
+        return p;
+}
+
+static void save_records(Protection **records, size_t n) {
+        _cleanup_close_ int fd = open(sb.statedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        assert_true(fd >= 0);
+        assert_int_equal(state_save(fd, records, n), 0);
+        for (size_t i = 0; i < n; i++)
+                protection_free(records[i]);
+}
+
+static bool is_kernel_thread(pid_t pid) {
+        _cleanup_free_ char *text = NULL;
+        char path[32];
+        ProcStat st;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        return read_full_file_at(AT_FDCWD, path, 4096, &text, NULL) >= 0 && proc_parse_stat(text, &st) >= 0 &&
+               (st.flags & PF_KTHREAD_FLAG);
+}
+
+static void test_crafted_records_never_move_the_daemon_pid1_or_out_of_the_slice(void **state) {
+        pid_t outside = spawn("outside", NULL, NULL), dotdot = spawn("dotdot", NULL, NULL);
+        pid_t fine = spawn("fine", NULL, NULL);
+        _cleanup_free_ char *self_cgroup = pid_cgroup(getpid()), *pid1_cgroup = pid_cgroup(1);
+        _cleanup_free_ char *elsewhere = sandbox_path(&sb, "elsewhere"), *bad = NULL;
+        Protection *records[6];
+        size_t n = 0;
+
+        assert_true(asprintf(&bad, "/%s/../../x", sb.top) > 0);
+        records[n++] = crafted(1, PROTECTION_RESTORING, NULL, NULL);
+        records[n++] = crafted(getpid(), PROTECTION_ACTIVE, NULL, NULL); /* the "daemon" is this test */
+        records[n++] = crafted(outside, PROTECTION_ACTIVE, NULL, elsewhere);
+        records[n++] = crafted(dotdot, PROTECTION_RESTORING, bad, NULL);
+        records[n++] = crafted(fine, PROTECTION_ACTIVE, NULL, NULL);
+        if (is_kernel_thread(2))
+                records[n++] = crafted(2, PROTECTION_ACTIVE, "/", NULL);
+        else
+                print_message("# note: PID 2 is no kernel thread here: that record is not tried\n");
+        save_records(records, n);
+
+        start_engine();
+        _cleanup_free_ char *self_now = pid_cgroup(getpid()), *pid1_now = pid_cgroup(1);
+        assert_string_equal(self_now, self_cgroup);
+        assert_string_equal(pid1_now, pid1_cgroup);
+        assert_untouched(outside, "outside");
+        assert_untouched(dotdot, "dotdot");
+        assert_false(cgroup_exists(&sb, elsewhere));
+        /* Only the clean record was taken, and the file no longer holds the others. */
+        assert_int_equal(engine_count(engine), 1);
+        assert_non_null(engine_get(engine, fine));
+        _cleanup_free_ char *fine_now = pid_cgroup(fine), *fine_scope = scope_of(fine);
+        assert_string_equal(fine_now, fine_scope);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
                 T(test_group_member_cannot_protect_a_setuid_like_process),
                 T(test_process_whose_main_thread_exited_is_alive_and_protectable),
+                T(test_crafted_records_never_move_the_daemon_pid1_or_out_of_the_slice),
 #undef T
         };
         int r;
