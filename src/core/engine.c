@@ -18,6 +18,7 @@
 #include "oomprotect/protocol.h"
 #include "parse.h"
 #include "proc.h"
+#include "quota.h"
 #include "state.h"
 
 /*
@@ -119,6 +120,7 @@ static void on_scope_gone(Backend *b, pid_t pid, void *userdata) {
 int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void *userdata, Engine **ret,
                OpError *err) {
         _cleanup_(engine_freep) Engine *e = NULL;
+        struct stat st = {};
         int r;
 
         e = calloc(1, sizeof(Engine));
@@ -132,6 +134,7 @@ int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void
                 e->callbacks = *cb;
         e->userdata = userdata;
         e->budget = config_budget_bytes(c, physical_memory());
+        e->budget_per_user = config_budget_per_user_bytes(c, physical_memory());
         if (event)
                 e->event = sd_event_ref(event);
         else {
@@ -147,10 +150,20 @@ int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void
         if (r < 0)
                 return op_error_set(err, r, NULL, "Cannot create StateDirectory=%s: %s", c->state_directory,
                                     strerror(-r));
-        e->statefd = open(c->state_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (e->statefd < 0)
-                return op_error_set(err, negative_errno(), NULL, "Cannot open StateDirectory=%s: %m",
-                                    c->state_directory);
+        r = open_private_directory(c->state_directory, &e->statefd, &st);
+        if (r == -ELOOP)
+                return op_error_set(err, r, NULL, "StateDirectory=%s is or goes through a symbolic link; "
+                                    "refusing it.", c->state_directory);
+        if (r == -EPERM)
+                return op_error_set(err, r, NULL, "StateDirectory=%s belongs to uid %u with mode %04o: it must "
+                                    "be root's and not writable by group or others.", c->state_directory,
+                                    (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+        if (r < 0)
+                return op_error_set(err, r, NULL, "Cannot open StateDirectory=%s: %s", c->state_directory,
+                                    strerror(-r));
+        r = remove_stale_temp_files_at(e->statefd, OOMPROTECT_STATE_FILE);
+        if (r > 0)
+                log_info("Removed %d temporary file(s) that killed daemons left in %s.", r, c->state_directory);
         r = backend_open(&e->backend, c, e->event, e->procfd, &e->backend_note, err);
         if (r < 0)
                 return r;
@@ -798,6 +811,32 @@ static int check_scope_unused(Engine *e, const Protection *p, OpError *err) {
                             p->scope_cgroup, n, (int) p->pid);
 }
 
+/*
+ * A caller who is not root (owner) may add want_min of memory.min, and a
+ * new protection when adding: its uid's share and all non-root uids' share,
+ * counted over the protected processes' uids.
+ */
+static int check_quota(Engine *e, uid_t owner, uint64_t want_min, bool adding, OpError *err) {
+        QuotaLimits l = { .max_total = e->config->max_protected, .max_per_user = e->config->max_protected_per_user,
+                          .budget = e->budget, .budget_per_user = e->budget_per_user };
+        QuotaUsage u = {};
+
+        if (owner == UID_ANY)
+                return 0;
+        for (size_t i = 0; i < e->registry.n; i++) {
+                const Protection *p = e->registry.items[i];
+                if (p->uid == owner) {
+                        u.user_count++;
+                        u.user_min += p->memory_min;
+                }
+                if (p->uid != 0) {
+                        u.nonroot_count++;
+                        u.nonroot_min += p->memory_min;
+                }
+        }
+        return quota_check(&l, &u, (unsigned) owner, want_min, adding, err);
+}
+
 /* ProtectWithOptions on a protected process: its new settings, applied again. */
 static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, EngineDone done, void *userdata,
                           OpError *err) {
@@ -819,6 +858,11 @@ static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, E
             !budget_allows(e->registry.memory_min_sum, want.memory_min - p->memory_min, e->budget))
                 return op_error_set(err, -ENOSPC, OOMPROTECT_ERROR_OVER_BUDGET,
                                     "Raising memory.min of PID %d exceeds MemoryMinBudget=.", (int) p->pid);
+        if (want.memory_min > p->memory_min) {
+                r = check_quota(e, req->owner, want.memory_min - p->memory_min, false, err);
+                if (r < 0)
+                        return r;
+        }
         op = op_new(e, p, done, userdata, "updated");
         if (!op)
                 return -ENOMEM;
@@ -873,6 +917,9 @@ static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info,
                                     "%zu processes are protected already (MaxProtected=%u).", e->registry.n,
                                     e->config->max_protected);
         r = build_protection(e, req, info, &p, err);
+        if (r < 0)
+                return r;
+        r = check_quota(e, req->owner, p->memory_min, true, err);
         if (r < 0)
                 return r;
         if (p->kind == PROTECTION_MOVED) {

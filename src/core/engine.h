@@ -75,6 +75,7 @@ struct Engine {
         Registry registry;
         HoldTable holds;
         uint64_t budget; /* MemoryMinBudget= in bytes, 0 = no limit */
+        uint64_t budget_per_user; /* MemoryMinBudgetPerUser= in bytes, 0 = no limit */
         uint64_t oom_kills;
         unsigned n_pending; /* operations under way */
         bool holds_dirty;  /* the hold values must be recomputed and written */

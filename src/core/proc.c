@@ -351,16 +351,11 @@ static int read_all_pairs(int procfd, PidPair **ret, size_t *ret_n) {
         size_t n = 0, alloc = 0;
         struct dirent *de;
         DIR *d;
-        int fd;
+        int r;
 
-        fd = openat(procfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
-                safe_close(fd);
-                return -ENOMEM;
-        }
+        r = opendir_at(procfd, ".", &d);
+        if (r < 0)
+                return r;
         while ((de = readdir(d))) {
                 _cleanup_free_ char *text = NULL;
                 ProcStat s;

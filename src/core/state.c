@@ -719,7 +719,12 @@ static int state_read(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *re
         size_t len;
         int r;
 
-        r = read_full_file_at(dirfd, OOMPROTECT_STATE_FILE, STATE_FILE_MAX, &text, &len);
+        r = read_regular_file_at(dirfd, OOMPROTECT_STATE_FILE, STATE_FILE_MAX, &text, &len);
+        if (r == -ELOOP || r == -EBADFD) {
+                /* Planted, not written by us: never followed, never read (a FIFO would block the start). */
+                *ret_reason = r == -ELOOP ? "a symbolic link" : "not a regular file";
+                return 0;
+        }
         if (r == -ENOENT) {
                 *ret = NULL;
                 *ret_n = *ret_skipped = 0;

@@ -126,9 +126,12 @@ int main(int argc, char *argv[]) {
         r = manager_start(m);
         if (r < 0)
                 return EXIT_FAILURE;
+        /* The historic files are one front end: when they cannot be served, D-Bus still is. */
         r = compat_setup(m);
-        if (r < 0)
+        if (r < 0 && !arg_bus)
                 return EXIT_FAILURE;
+        if (r < 0)
+                log_error("Not serving CompatDirectory=%s (see above); D-Bus goes on.", m->config.compat_directory);
         if (arg_bus) {
                 r = bus_setup(m);
                 if (r < 0)

@@ -297,12 +297,151 @@ static void test_crafted_records_never_move_the_daemon_pid1_or_out_of_the_slice(
         assert_string_equal(fine_now, fine_scope);
 }
 
+/* ---- class 6: failures are failures ---- */
+
+static void assert_in_scope(pid_t pid) {
+        _cleanup_free_ char *cg = pid_cgroup(pid), *scope = scope_of(pid);
+
+        assert_non_null(cg);
+        assert_string_equal(cg, scope);
+        assert_int_equal(pid_adj(pid), sb.protect_adj);
+}
+
+/* An engine that protected pid and went away (RestoreOnStop=no keeps it), so the next one loads it. */
+static void protect_with_earlier_engine(pid_t pid) {
+        ProtectRequest req = request(pid, UID_ANY);
+        OpError err = {};
+
+        start_engine();
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), 1);
+        engine = engine_free(engine);
+        assert_in_scope(pid);
+}
+
+/* Unprotect, UnprotectAll and Protect against a state directory that takes no writes: each fails and changes nothing. */
+static void assert_nothing_changes_without_persisting(pid_t protected, pid_t other, const char *other_sub) {
+        ProtectRequest req = request(other, UID_ANY);
+        OpError err = {};
+
+        start_engine();
+        assert_in_scope(protected);
+        assert_true(itest_unprotect(engine, protected, UID_ANY, "test", NULL, &err) < 0);
+        assert_non_null(strstr(err.message, "Cannot save the state"));
+        assert_non_null(strstr(err.message, "stays protected"));
+        assert_non_null(engine_get(engine, protected));
+        assert_in_scope(protected);
+        assert_true(itest_unprotect_all(engine, UID_ANY, "test") < 0);
+        assert_in_scope(protected);
+        err = (OpError) {};
+        assert_true(itest_protect(engine, &req, NULL, &err) < 0);
+        assert_non_null(strstr(err.message, "nothing was changed"));
+        assert_null(engine_get(engine, other));
+        assert_untouched(other, other_sub);
+        engine = engine_free(engine);
+}
+
+static void test_read_only_state_directory_fails_every_change_and_changes_nothing(void **state) {
+        pid_t a = spawn("ro-a", NULL, NULL), b = spawn("ro-b", NULL, NULL);
+
+        protect_with_earlier_engine(a);
+        if (mount(sb.statedir, sb.statedir, NULL, MS_BIND, NULL) < 0 ||
+            mount(NULL, sb.statedir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
+                print_message("# note: cannot bind-mount %s read-only (%m): not tested here\n", sb.statedir);
+                skip();
+        }
+        assert_nothing_changes_without_persisting(a, b, "ro-b");
+        assert_int_equal(umount2(sb.statedir, MNT_DETACH), 0);
+}
+
+static void test_full_state_directory_fails_every_change_and_changes_nothing(void **state) {
+        pid_t a = spawn("full-a", NULL, NULL), b = spawn("full-b", NULL, NULL);
+        _cleanup_free_ char *saved = NULL, *fill = NULL, *path = NULL;
+        size_t len = 0;
+        int fd;
+
+        protect_with_earlier_engine(a);
+        assert_true(asprintf(&path, "%s/state.json", sb.statedir) > 0);
+        assert_int_equal(read_full_file_at(AT_FDCWD, path, 1 << 20, &saved, &len), 0);
+        if (mount("tmpfs", sb.statedir, "tmpfs", 0, "size=16k,mode=0700") < 0) {
+                print_message("# note: cannot mount a tmpfs on %s (%m): not tested here\n", sb.statedir);
+                skip();
+        }
+        fd = open(sb.statedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write_file_atomic_at(fd, "state.json", saved, len, 0600), 0);
+        close(fd);
+        assert_true(asprintf(&fill, "%s/fill", sb.statedir) > 0);
+        fd = open(fill, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        for (char block[512] = {}; write(fd, block, sizeof(block)) > 0;)
+                ;
+        close(fd);
+        assert_nothing_changes_without_persisting(a, b, "full-b");
+        assert_int_equal(umount2(sb.statedir, MNT_DETACH), 0);
+}
+
+/* ---- class 3: no starvation of root ---- */
+
+static void test_a_member_fills_its_share_and_root_can_still_protect(void **state) {
+        const Creds mine = { .ruid = NOBODY, .euid = NOBODY, .suid = NOBODY };
+        pid_t theirs[5], root_kid = spawn("root-kid", NULL, NULL), root_kid2 = spawn("root-kid2", NULL, NULL);
+        ProtectRequest req;
+        OpError err = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(theirs); i++)
+                theirs[i] = spawn("member", &mine, NULL);
+        config_set(&cfg, "MaxProtected", "4", "test", 1); /* non-root uids together: 3 */
+        config_set(&cfg, "MaxProtectedPerUser", "2", "test", 2);
+        config_set(&cfg, "MemoryMinBudget", "100M", "test", 3); /* non-root uids together: 90M */
+        config_set(&cfg, "MemoryMinBudgetPerUser", "infinity", "test", 4);
+        start_engine();
+
+        /* Per uid: two. */
+        for (size_t i = 0; i < 2; i++) {
+                req = request(theirs[i], NOBODY);
+                assert_int_equal(itest_protect(engine, &req, NULL, &err), 1);
+        }
+        req = request(theirs[2], NOBODY);
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), -EUSERS);
+        assert_non_null(strstr(err.message, "MaxProtectedPerUser=2"));
+        assert_untouched(theirs[2], "member");
+
+        /* All of them together: 3 of 4, then root's share is all that is left. */
+        cfg.max_protected_per_user = 100;
+        req = request(theirs[2], NOBODY);
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), 1);
+        err = (OpError) {};
+        req = request(theirs[3], NOBODY);
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), -EUSERS);
+        assert_non_null(strstr(err.message, "kept for root"));
+        req = request(root_kid, UID_ANY);
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), 1);
+        assert_int_equal(itest_unprotect_all(engine, UID_ANY, "test"), 4);
+
+        /* memory.min: 90M for them together, the last 10M root's. */
+        err = (OpError) {};
+        req = request(theirs[0], NOBODY);
+        req.options = (ProtectOptions) { .has_memory_min = true, .memory_min = 90 << 20 };
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), 1);
+        req = request(theirs[1], NOBODY);
+        req.options = (ProtectOptions) { .has_memory_min = true, .memory_min = 1 << 20 };
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), -ENOSPC);
+        assert_non_null(strstr(err.message, "kept for root"));
+        req = request(root_kid2, UID_ANY);
+        req.options = (ProtectOptions) { .has_memory_min = true, .memory_min = 10 << 20 };
+        err = (OpError) {};
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
                 T(test_group_member_cannot_protect_a_setuid_like_process),
                 T(test_process_whose_main_thread_exited_is_alive_and_protectable),
                 T(test_crafted_records_never_move_the_daemon_pid1_or_out_of_the_slice),
+                T(test_read_only_state_directory_fails_every_change_and_changes_nothing),
+                T(test_a_member_fills_its_share_and_root_can_still_protect),
+                T(test_full_state_directory_fails_every_change_and_changes_nothing),
 #undef T
         };
         int r;
