@@ -20,6 +20,7 @@
 #include <systemd/sd-bus.h>
 #include <time.h>
 
+#include "escape.h"
 #include "macro.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
@@ -517,14 +518,9 @@ static int read_entries(sd_bus_message *reply, Entry **ret, size_t *ret_n) {
         return sd_bus_message_exit_container(reply);
 }
 
-/* Control characters would let a process name forge table rows. */
+/* Control characters would let a process name forge table rows or drive the terminal: escaped (escape.h). */
 static char *printable(const char *s) {
-        char *t = strdup(s);
-
-        for (char *p = t; p && *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        *p = '?';
-        return t;
+        return text_escape(s);
 }
 
 static void format_since(uint64_t usec, char *buf, size_t size) {

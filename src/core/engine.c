@@ -12,6 +12,7 @@
 
 #include "cgroup.h"
 #include "engine.h"
+#include "escape.h"
 #include "fault.h"
 #include "fileio.h"
 #include "log.h"
@@ -568,9 +569,9 @@ static int resolve_options(Engine *e, const ProtectOptions *o, Protection *p, Op
                                     "(%" PRIu64 " bytes).",
                                     MAX(p->memory_min, p->memory_low), ram);
         if (o->tag) {
-                if (strlen(o->tag) > 255 || strpbrk(o->tag, "\n\r\t"))
+                if (strlen(o->tag) > 255 || !text_is_safe(o->tag))
                         return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
-                                            "A tag must be at most 255 bytes without control characters.");
+                                            "A tag must be at most 255 bytes of UTF-8 without control characters.");
                 p->tag = strdup(o->tag);
                 if (!p->tag)
                         return -ENOMEM;

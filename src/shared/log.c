@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "escape.h"
 #include "log.h"
 
 static int max_level = LOG_INFO;
@@ -36,6 +37,7 @@ int log_parse_level(const char *s) {
 
 int log_internal(int level, int error, const char *fmt, ...) {
         int saved = errno;
+        char *text = NULL;
         va_list ap;
 
         error = abs(error);
@@ -44,14 +46,23 @@ int log_internal(int level, int error, const char *fmt, ...) {
 
         /* %m in fmt prints strerror(error), as in systemd's log functions. */
         errno = error;
+        va_start(ap, fmt);
+        if (vasprintf(&text, fmt, ap) < 0)
+                text = NULL;
+        va_end(ap);
+        /* What clients and processes named (tags, comms, paths) is data: it cannot forge lines or drive a terminal. */
+        if (text && !text_is_safe(text)) {
+                char *escaped = text_escape(text);
+                free(text);
+                text = escaped;
+        }
         flockfile(stderr);
         if (with_prefix)
                 fprintf(stderr, "<%d>", level);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
+        fputs(text ? text : "(out of memory formatting a log message)", stderr);
         fputc('\n', stderr);
         funlockfile(stderr);
+        free(text);
 out:
         errno = saved;
         return -error;

@@ -172,10 +172,44 @@ test_stale_temp_files_of_killed_daemons_are_removed() {
         ok "temporary files of dead writers are removed at start, a live writer's kept"
 }
 
+test_names_and_tags_from_clients_reach_no_output_raw() {
+        if ! command -v python3 >/dev/null; then
+                note "no python3 to name a process with escape sequences: not tested here"
+                return 0
+        fi
+        : "${OOMPROTECT_CTL:?}"
+        config text
+        start
+        wait_until 10 serving || fail "oomprotectd did not come up"
+        mkdir -p "$CG/$top/orig"
+        # A process that names itself ESC[2J, a C1 CSI and a stray byte, then waits.
+        python3 -c '
+import ctypes, sys, time
+open(sys.argv[1] + "/cgroup.procs", "w").write("0")
+ctypes.CDLL(None).prctl(15, b"\x1b[2Jx\xc2\x9b\xffend", 0, 0, 0)
+time.sleep(1000)' "$CG/$top/orig" &
+        local evil=$! esc=$'\033' got
+        children+=("$evil")
+        wait_until 5 grep -q end "/proc/$evil/comm" || fail "the python child did not rename itself"
+        if mgr ProtectWithOptions 'ua{sv}' "$evil" 1 Tag s "$esc[31mred" >/dev/null 2>&1; then
+                fail "a tag with an escape sequence was accepted"
+        fi
+        mgr ProtectWithOptions 'ua{sv}' "$evil" 1 Tag s "ok-tag" >/dev/null
+        got=$(mgr ListProtected)
+        [[ $got != *"$esc"* && $got == *'x1b[2Jx'* ]] || fail "ListProtected: $(cat -v <<<"$got")"
+        got=$("$OOMPROTECT_CTL" status)
+        [[ $got != *"$esc"* && $got == *'\x1b[2Jx\xc2\x9b\xffend'* ]] || fail "oomprotectctl status: $got"
+        ! grep -q "$esc" "$dir/daemon.log" || fail "the log holds a raw ESC: $(cat -v "$dir/daemon.log")"
+        grep -qF 'x1b[2Jx' "$dir/daemon.log" || fail "the log does not name the process escaped"
+        stop
+        ok "an escape-sequence comm and tag reach neither ListProtected, the CLI nor the log raw"
+}
+
 test_fifo_at_state_json_does_not_hang_the_start
 test_symlink_at_state_json_is_not_followed
 test_directory_at_status_leaves_dbus_and_ctl_sock_serving
 test_symlinked_compat_directory_is_refused
 test_group_writable_state_directory_is_refused
 test_stale_temp_files_of_killed_daemons_are_removed
+test_names_and_tags_from_clients_reach_no_output_raw
 echo "1..$n_ok"
