@@ -191,7 +191,7 @@ time.sleep(1000)' "$CG/$top/orig" &
         local evil=$! esc=$'\033' got
         children+=("$evil")
         wait_until 5 grep -q end "/proc/$evil/comm" || fail "the python child did not rename itself"
-        if mgr ProtectWithOptions 'ua{sv}' "$evil" 1 Tag s "$esc[31mred" >/dev/null 2>&1; then
+        if mgr ProtectWithOptions 'ua{sv}' "$evil" 1 Tag s "${esc}[31mred" >/dev/null 2>&1; then
                 fail "a tag with an escape sequence was accepted"
         fi
         mgr ProtectWithOptions 'ua{sv}' "$evil" 1 Tag s "ok-tag" >/dev/null
