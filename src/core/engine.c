@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,9 @@
  * the whole chain runs before engine_protect() returns, with systemd it
  * runs as PID 1's jobs end.
  */
+
+/* Descriptors kept for everything but pidfds: the bus, ctl.sock's 64 clients, files, inotify. */
+#define ENGINE_FD_RESERVE 128U
 
 typedef struct Batch Batch;
 
@@ -122,6 +126,7 @@ int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void
                OpError *err) {
         _cleanup_(engine_freep) Engine *e = NULL;
         struct stat st = {};
+        struct rlimit rl;
         int r;
 
         e = calloc(1, sizeof(Engine));
@@ -136,6 +141,7 @@ int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void
         e->userdata = userdata;
         e->budget = config_budget_bytes(c, physical_memory());
         e->budget_per_user = config_budget_per_user_bytes(c, physical_memory());
+        e->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : UINT64_MAX;
         if (event)
                 e->event = sd_event_ref(event);
         else {
@@ -785,10 +791,29 @@ static void on_slice_update_logged(int r, const OpError *err, void *userdata) {
                 log_warning("Failed to update the memory protection of the slice, ignoring: %s", err->message);
 }
 
+/*
+ * A member (a child moved along with Descendants=true) whose PID no longer
+ * names the recorded process (it exited and the PID may be reused) is
+ * forgotten right before the record is applied: never moved, never given
+ * an adj. (Restores check each member's start time again.)
+ */
+static void drop_stale_members(Engine *e, Protection *p) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < p->n_members; i++) {
+                if (same_process(e, p->members[i].pid, p->members[i].starttime))
+                        p->members[k++] = p->members[i];
+                else
+                        free(p->members[i].original_cgroup);
+        }
+        p->n_members = k;
+}
+
 /* Touches the system for a persisted record: memory protection, scope, oom_score_adj; idempotent. */
 static void protect_apply(EngineOp *op) {
         Engine *e = op->engine;
 
+        drop_stale_members(e, op->p);
         if (op->p->kind == PROTECTION_IN_PLACE)
                 holds_settle(op, protect_after_memory);
         else
@@ -917,6 +942,12 @@ static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info,
                 return op_error_set(err, -EUSERS, OOMPROTECT_ERROR_TOO_MANY,
                                     "%zu processes are protected already (MaxProtected=%u).", e->registry.n,
                                     e->config->max_protected);
+        /* Refused before descriptors run out, not with an EMFILE from somewhere in the middle. */
+        if (e->registry.n + ENGINE_FD_RESERVE >= e->fd_limit)
+                return op_error_set(err, -EUSERS, OOMPROTECT_ERROR_TOO_MANY,
+                                    "%zu processes are protected, and oomprotectd may open %" PRIu64 " files "
+                                    "(one per protection, %u kept for the rest): raise LimitNOFILE=.",
+                                    e->registry.n, e->fd_limit, ENGINE_FD_RESERVE);
         r = build_protection(e, req, info, &p, err);
         if (r < 0)
                 return r;

@@ -76,6 +76,7 @@ struct Engine {
         HoldTable holds;
         uint64_t budget; /* MemoryMinBudget= in bytes, 0 = no limit */
         uint64_t budget_per_user; /* MemoryMinBudgetPerUser= in bytes, 0 = no limit */
+        uint64_t fd_limit; /* RLIMIT_NOFILE when the engine started: one pidfd per protection */
         uint64_t oom_kills;
         unsigned n_pending; /* operations under way */
         bool holds_dirty;  /* the hold values must be recomputed and written */

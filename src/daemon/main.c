@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bus.h"
@@ -99,6 +100,18 @@ static int check_config(void) {
         return 0;
 }
 
+/* One pidfd per protection: the soft limit (1024 by default) goes up to the hard one (LimitNOFILE=). */
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_warning_errno(errno, "Failed to raise the open-file limit to %llu, ignoring: %m",
+                                  (unsigned long long) rl.rlim_max);
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
         sigset_t mask;
@@ -120,6 +133,7 @@ int main(int argc, char *argv[]) {
         signal(SIGPIPE, SIG_IGN);
 
         log_info("oomprotectd %s starting with %s.", OOMPROTECT_VERSION_STRING, arg_config);
+        raise_fd_limit();
         r = manager_new(arg_config, &m);
         if (r < 0)
                 return EXIT_FAILURE;

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -433,6 +434,58 @@ static void test_a_member_fills_its_share_and_root_can_still_protect(void **stat
         assert_int_equal(itest_protect(engine, &req, NULL, &err), 1);
 }
 
+/* ---- class 7: load; class 1: PID reuse of members ---- */
+
+static void test_protect_is_refused_cleanly_before_descriptors_run_out(void **state) {
+        struct rlimit saved, low;
+        pid_t kids_[3];
+        ProtectRequest req;
+        OpError err = {};
+        int open_now = 0;
+
+        for (int fd = 0; fd < 1024; fd++) /* new descriptors take the lowest free numbers: count them */
+                if (fcntl(fd, F_GETFD) >= 0)
+                        open_now++;
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        for (size_t i = 0; i < ELEMENTSOF(kids_); i++)
+                kids_[i] = spawn("fds", NULL, NULL);
+        /* Room for two pidfds above the engine's reserve. */
+        low = (struct rlimit) { .rlim_cur = 128 + 2, .rlim_max = saved.rlim_max };
+        assert_true((int) low.rlim_cur > open_now + 8);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        start_engine();
+        for (size_t i = 0; i < 2; i++) {
+                req = request(kids_[i], UID_ANY);
+                assert_int_equal(itest_protect(engine, &req, NULL, &err), 1);
+        }
+        req = request(kids_[2], UID_ANY);
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), -EUSERS);
+        assert_non_null(strstr(err.message, "raise LimitNOFILE="));
+        assert_untouched(kids_[2], "fds");
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+
+static void test_member_whose_pid_names_another_process_is_never_moved(void **state) {
+        pid_t parent = spawn("reuse-parent", NULL, NULL), stranger = spawn("reuse-stranger", NULL, NULL);
+        Protection *p = crafted(parent, PROTECTION_ACTIVE, NULL, NULL);
+
+        /* The member that was at this PID exited; the PID now names a stranger (another start time). */
+        p->descendants = true;
+        p->members = calloc(1, sizeof(ProtectionMember));
+        assert_non_null(p->members);
+        p->members[0] = (ProtectionMember) { .pid = stranger, .original_cgroup = pid_cgroup(stranger),
+                                             .original_adj = pid_adj(stranger) };
+        p->members[0].starttime = p->starttime + 1000000; /* not the stranger's */
+        p->n_members = 1;
+        save_records(&p, 1);
+
+        start_engine();
+        _cleanup_free_ char *cg = pid_cgroup(parent), *scope = scope_of(parent);
+        assert_string_equal(cg, scope);
+        assert_untouched(stranger, "reuse-stranger");
+        assert_int_equal(engine_get(engine, parent)->n_members, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -441,6 +494,8 @@ int main(void) {
                 T(test_crafted_records_never_move_the_daemon_pid1_or_out_of_the_slice),
                 T(test_read_only_state_directory_fails_every_change_and_changes_nothing),
                 T(test_a_member_fills_its_share_and_root_can_still_protect),
+                T(test_protect_is_refused_cleanly_before_descriptors_run_out),
+                T(test_member_whose_pid_names_another_process_is_never_moved),
                 T(test_full_state_directory_fails_every_change_and_changes_nothing),
 #undef T
         };
