@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs every package oomprotect needs to build and to run all its tests on
 # Debian 12. Idempotent: quiet when everything is there already.
-#   scripts/install-deps.sh          build + unit/integration test dependencies
+#   scripts/install-deps.sh          build + unit/integration test + packaging dependencies
 #   scripts/install-deps.sh --vm     also the VM tier's (qemu, mmdebstrap)
 set -euo pipefail
 
 packages=(
         gcc make cmake pkg-config
-        libsystemd-dev libjson-c-dev libcgroup-dev libinih-dev libcmocka-dev
+        libsystemd-dev libjson-c-dev libcgroup-dev libinih-dev libcmocka-dev libfuse3-dev
         dbus-daemon systemd util-linux procps socat shellcheck
+        debhelper dpkg-dev fakeroot lintian # the Debian package and its lintian check
 )
 if [[ "${1:-}" == "--vm" ]]; then
         packages+=(qemu-system-x86 mmdebstrap e2fsprogs zstd)

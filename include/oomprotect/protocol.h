@@ -13,6 +13,8 @@
 #define OOMPROTECT_BUS_NAME "org.oomprotect"
 #define OOMPROTECT_OBJECT_PATH "/org/oomprotect"
 #define OOMPROTECT_MANAGER_INTERFACE "org.oomprotect.Manager"
+/* Requests made on behalf of another process, for oomprotect-cuse only (root; see conf/org.oomprotect.conf). */
+#define OOMPROTECT_TRUSTED_INTERFACE "org.oomprotect.Trusted"
 
 #define OOMPROTECT_ERROR_PREFIX "org.oomprotect.Error."
 #define OOMPROTECT_ERROR_NO_SUCH_PROCESS OOMPROTECT_ERROR_PREFIX "NoSuchProcess"

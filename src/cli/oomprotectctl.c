@@ -16,14 +16,21 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
-#include <systemd/sd-bus.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "escape.h"
 #include "macro.h"
+#include "oomprotect.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
+#include "verbs.h"
 
 #define PROGRAM "oomprotectctl"
 
@@ -34,6 +41,8 @@ enum {
         EXIT_UNREACHABLE = 3,
         EXIT_DENIED = 4,
 };
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct oomprotect_status *, oomprotect_status_free);
 
 typedef struct Verb {
         const char *name;
@@ -73,67 +82,19 @@ static void reset_getopt(void) {
         opterr = 0;
 }
 
-/* why: NULL when nobody owns the name; else what went wrong on the way to the daemon. */
-static int report_unreachable(const char *why) {
-        if (why)
-                fprintf(stderr, PROGRAM ": cannot reach oomprotectd: %s\n", why);
-        else
-                fprintf(stderr, PROGRAM ": oomprotectd is not running (no " OOMPROTECT_BUS_NAME " on the system bus)\n");
-        return EXIT_UNREACHABLE;
-}
-
-/* Prints the daemon's sentence (or what went wrong here, e == NULL) and returns the exit code for it. */
-static int report_bus_error(const sd_bus_error *e, int r) {
-        int k;
-
-        if (!e || !e->name) {
-                fprintf(stderr, PROGRAM ": %s\n", strerror(-r));
+/* Prints what went wrong (the daemon's sentence where it gave one) and returns the exit code for it. */
+static int report_error(int r) {
+        fprintf(stderr, PROGRAM ": %s\n", oomprotect_strerror(r));
+        switch (r) {
+        case -ECONNREFUSED:
+        case -ETIMEDOUT:
+                return EXIT_UNREACHABLE;
+        case -EPERM:
+        case -EACCES:
+                return EXIT_DENIED;
+        default:
                 return EXIT_NEGATIVE;
         }
-        k = sd_bus_error_get_errno(e);
-        if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER,
-                                   SD_BUS_ERROR_DISCONNECTED, SD_BUS_ERROR_NO_SERVER) ||
-            k == ECONNRESET || k == ENOTCONN || k == ECONNREFUSED)
-                return report_unreachable(NULL);
-        if (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) || k == ETIMEDOUT)
-                return report_unreachable("it did not answer in time (is it stuck?)");
-        fprintf(stderr, PROGRAM ": %s\n", e->message ? e->message : e->name);
-        if (sd_bus_error_has_names(e, OOMPROTECT_ERROR_PERMISSION_DENIED, SD_BUS_ERROR_ACCESS_DENIED))
-                return EXIT_DENIED;
-        return EXIT_NEGATIVE;
-}
-
-static int connect_bus(sd_bus **ret) {
-        int r;
-
-        r = sd_bus_open_system(ret);
-        if (r < 0) {
-                char why[256];
-                snprintf(why, sizeof(why), "cannot connect to the system bus: %s", strerror(-r));
-                return report_unreachable(why);
-        }
-        return EXIT_OK;
-}
-
-static int call_manager(sd_bus *bus, const char *method, sd_bus_message **reply, const char *types, ...) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        va_list ap;
-        int r;
-
-        r = sd_bus_message_new_method_call(bus, &m, OOMPROTECT_BUS_NAME, OOMPROTECT_OBJECT_PATH,
-                                           OOMPROTECT_MANAGER_INTERFACE, method);
-        if (r >= 0 && types) {
-                va_start(ap, types);
-                r = sd_bus_message_appendv(m, types, ap);
-                va_end(ap);
-        }
-        if (r < 0)
-                return report_bus_error(NULL, r);
-        r = sd_bus_call(bus, m, 0, &e, reply);
-        if (r < 0)
-                return report_bus_error(&e, r);
-        return EXIT_OK;
 }
 
 static int parse_pid_arg(const char *verb, const char *s, pid_t *ret) {
@@ -156,18 +117,16 @@ static int pid_operand(int argc, char *argv[], pid_t *ret) {
 
 typedef struct ProtectArgs {
         pid_t pid;
-        bool has_min, has_low, has_adj;
-        uint64_t min, low;
-        int adj;
-        bool tree, oom_group;
-        const char *tag;
+        struct oomprotect_options options;
         bool help;
 } ProtectArgs;
 
 static void help_protect(void) {
         printf(PROGRAM " protect PID [OPTIONS]\n\n"
-               "Protect a process from the OOM killer: move it into its own scope under the\n"
-               "protected slice, set memory.min there and lower its oom_score_adj.\n\n"
+               "Protect a process from the OOM killer: lower its oom_score_adj and reserve\n"
+               "memory for it, in its own scope under the protected slice, or in place (its\n"
+               "own cgroup and every ancestor raised) where a move would take it out of its\n"
+               "unit's limits: a service's process, a container's, a limited cgroup's.\n\n"
                "  --min SIZE     memory.min of the scope (bytes, K/M/G/T, or N%% of RAM)\n"
                "  --low SIZE     memory.low of the scope\n"
                "  --adj N        oom_score_adj to apply (-1000..1000)\n"
@@ -175,92 +134,92 @@ static void help_protect(void) {
                "                 you could protect on their own)\n"
                "  --oom-group    set memory.oom.group: an OOM kill takes the whole scope\n"
                "  --tag TAG      label the protection (see unprotect --tag)\n"
+               "  --in-place     never move it: protect its own cgroup where it is\n"
+               "  --move         a scope of its own even where that leaves its unit's limits\n"
+               "                 (root only)\n"
                "  -h --help      show this help\n\n"
-               "Unset options take the daemon's configured defaults.\n");
+               "Unset options take the daemon's configured defaults; without --in-place or\n"
+               "--move the daemon decides. Protecting again changes the settings given.\n");
 }
 
-static int parse_size_arg(const char *opt, const char *s, uint64_t *ret) {
+static int parse_size_arg(const char *verb, const char *opt, const char *s, uint64_t *ret) {
         if (parse_size(s, physical_memory(), ret) < 0)
-                return usage_error("protect: %s \"%s\" is not a size: give bytes with an optional K, M, G or T, "
+                return usage_error("%s: %s \"%s\" is not a size: give bytes with an optional K, M, G or T, "
                                    "or a percentage of RAM such as 5%%.",
-                                   opt, s);
+                                   verb, opt, s);
         return EXIT_OK;
 }
 
+/* The options protect and run share. */
+enum { ARG_MIN = 0x100, ARG_LOW, ARG_ADJ, ARG_TREE, ARG_OOM_GROUP, ARG_TAG, ARG_IN_PLACE, ARG_MOVE };
+#define PROTECTION_OPTIONS                                                                                  \
+        { "min", required_argument, NULL, ARG_MIN }, { "low", required_argument, NULL, ARG_LOW },         \
+                { "adj", required_argument, NULL, ARG_ADJ }, { "oom-group", no_argument, NULL, ARG_OOM_GROUP }, \
+                { "tag", required_argument, NULL, ARG_TAG }, { "in-place", no_argument, NULL, ARG_IN_PLACE },       \
+                { "move", no_argument, NULL, ARG_MOVE }
+
+/* One of PROTECTION_OPTIONS (or --tree) into o; EXIT_OK, or the usage error. */
+static int parse_protection_option(const char *verb, int c, struct oomprotect_options *o) {
+        switch (c) {
+        case ARG_MIN:
+                o->set |= OOMPROTECT_OPTION_MEMORY_MIN;
+                return parse_size_arg(verb, "--min", optarg, &o->memory_min);
+        case ARG_LOW:
+                o->set |= OOMPROTECT_OPTION_MEMORY_LOW;
+                return parse_size_arg(verb, "--low", optarg, &o->memory_low);
+        case ARG_ADJ:
+                o->set |= OOMPROTECT_OPTION_OOM_SCORE_ADJ;
+                if (parse_int_range(optarg, OOMPROTECT_OOM_SCORE_ADJ_MIN, OOMPROTECT_OOM_SCORE_ADJ_MAX,
+                                    &o->oom_score_adj) < 0)
+                        return usage_error("%s: --adj \"%s\" is not a number from -1000 to 1000.", verb, optarg);
+                return EXIT_OK;
+        case ARG_TREE:
+                o->set |= OOMPROTECT_OPTION_DESCENDANTS;
+                o->descendants = 1;
+                return EXIT_OK;
+        case ARG_OOM_GROUP:
+                o->set |= OOMPROTECT_OPTION_OOM_GROUP;
+                o->oom_group = 1;
+                return EXIT_OK;
+        case ARG_TAG:
+                if (isempty(optarg))
+                        return usage_error("%s: --tag needs a non-empty TAG.", verb);
+                o->set |= OOMPROTECT_OPTION_TAG;
+                o->tag = optarg;
+                return EXIT_OK;
+        case ARG_IN_PLACE:
+        case ARG_MOVE:
+                if (o->set & OOMPROTECT_OPTION_IN_PLACE)
+                        return usage_error("%s: give --in-place or --move, not both.", verb);
+                o->set |= OOMPROTECT_OPTION_IN_PLACE;
+                o->in_place = c == ARG_IN_PLACE;
+                return EXIT_OK;
+        default:
+                return EXIT_USAGE;
+        }
+}
+
 static int parse_protect_args(int argc, char *argv[], ProtectArgs *a) {
-        enum { ARG_MIN = 0x100, ARG_LOW, ARG_ADJ, ARG_TREE, ARG_OOM_GROUP, ARG_TAG };
         static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },         { "min", required_argument, NULL, ARG_MIN },
-                { "low", required_argument, NULL, ARG_LOW }, { "adj", required_argument, NULL, ARG_ADJ },
-                { "tree", no_argument, NULL, ARG_TREE },     { "oom-group", no_argument, NULL, ARG_OOM_GROUP },
-                { "tag", required_argument, NULL, ARG_TAG }, {},
+                { "help", no_argument, NULL, 'h' }, { "tree", no_argument, NULL, ARG_TREE }, PROTECTION_OPTIONS, {},
         };
         int c, r = EXIT_OK;
 
         reset_getopt();
-        while (r == EXIT_OK && (c = next_option(argc, argv, ":h", options)) >= 0)
-                switch (c) {
-                case 'h':
+        while (r == EXIT_OK && (c = next_option(argc, argv, ":h", options)) >= 0) {
+                if (c == 'h') {
                         a->help = true;
                         return EXIT_OK;
-                case ARG_MIN:
-                        r = parse_size_arg("--min", optarg, &a->min);
-                        a->has_min = true;
-                        break;
-                case ARG_LOW:
-                        r = parse_size_arg("--low", optarg, &a->low);
-                        a->has_low = true;
-                        break;
-                case ARG_ADJ:
-                        if (parse_int_range(optarg, OOMPROTECT_OOM_SCORE_ADJ_MIN, OOMPROTECT_OOM_SCORE_ADJ_MAX, &a->adj) < 0)
-                                r = usage_error("protect: --adj \"%s\" is not a number from -1000 to 1000.", optarg);
-                        a->has_adj = true;
-                        break;
-                case ARG_TREE:
-                        a->tree = true;
-                        break;
-                case ARG_OOM_GROUP:
-                        a->oom_group = true;
-                        break;
-                case ARG_TAG:
-                        if (isempty(optarg))
-                                r = usage_error("protect: --tag needs a non-empty TAG.");
-                        a->tag = optarg;
-                        break;
-                default:
-                        return EXIT_USAGE;
                 }
+                r = parse_protection_option("protect", c, &a->options);
+        }
         if (r != EXIT_OK)
                 return r;
         return pid_operand(argc, argv, &a->pid);
 }
 
-static int append_protect_options(sd_bus_message *m, const ProtectArgs *a) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && a->has_min)
-                r = sd_bus_message_append(m, "{sv}", "MemoryMin", "t", a->min);
-        if (r >= 0 && a->has_low)
-                r = sd_bus_message_append(m, "{sv}", "MemoryLow", "t", a->low);
-        if (r >= 0 && a->has_adj)
-                r = sd_bus_message_append(m, "{sv}", "OOMScoreAdjust", "i", (int32_t) a->adj);
-        if (r >= 0 && a->tree)
-                r = sd_bus_message_append(m, "{sv}", "Descendants", "b", 1);
-        if (r >= 0 && a->oom_group)
-                r = sd_bus_message_append(m, "{sv}", "OOMGroup", "b", 1);
-        if (r >= 0 && a->tag)
-                r = sd_bus_message_append(m, "{sv}", "Tag", "s", a->tag);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        return r;
-}
-
 static int verb_protect(int argc, char *argv[]) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        ProtectArgs a = {};
+        ProtectArgs a = { .options = OOMPROTECT_OPTIONS_INIT };
         int r;
 
         r = parse_protect_args(argc, argv, &a);
@@ -270,23 +229,9 @@ static int verb_protect(int argc, char *argv[]) {
                 help_protect();
                 return EXIT_OK;
         }
-        r = connect_bus(&bus);
-        if (r != EXIT_OK)
-                return r;
-        if (!a.has_min && !a.has_low && !a.has_adj && !a.tree && !a.oom_group && !a.tag)
-                return call_manager(bus, "Protect", NULL, "u", (uint32_t) a.pid);
-
-        r = sd_bus_message_new_method_call(bus, &m, OOMPROTECT_BUS_NAME, OOMPROTECT_OBJECT_PATH,
-                                           OOMPROTECT_MANAGER_INTERFACE, "ProtectWithOptions");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "u", (uint32_t) a.pid);
-        if (r >= 0)
-                r = append_protect_options(m, &a);
+        r = oomprotect_protect(a.pid, &a.options);
         if (r < 0)
-                return report_bus_error(NULL, r);
-        r = sd_bus_call(bus, m, 0, &e, NULL);
-        if (r < 0)
-                return report_bus_error(&e, r);
+                return report_error(r);
         return EXIT_OK;
 }
 
@@ -301,30 +246,21 @@ static void help_unprotect(void) {
                "  -h --help      show this help\n");
 }
 
-static int unprotect_many(sd_bus *bus, const char *method, const char *tag) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        uint32_t n;
-        int r;
-
-        r = tag ? call_manager(bus, method, &reply, "s", tag) : call_manager(bus, method, &reply, NULL);
-        if (r != EXIT_OK)
-                return r;
-        r = sd_bus_message_read(reply, "u", &n);
-        if (r < 0)
-                return report_bus_error(NULL, r);
-        printf("Unprotected %" PRIu32 " process%s.\n", n, n == 1 ? "" : "es");
+static int report_unprotected(int n) {
+        if (n < 0)
+                return report_error(n);
+        printf("Unprotected %d process%s.\n", n, n == 1 ? "" : "es");
         return EXIT_OK;
 }
 
 static int verb_unprotect(int argc, char *argv[]) {
-        enum { ARG_ALL = 0x100, ARG_TAG };
+        enum { ARG_ALL = 0x200 };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "all", no_argument, NULL, ARG_ALL },
                 { "tag", required_argument, NULL, ARG_TAG },
                 {},
         };
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         const char *tag = NULL;
         bool all = false;
         pid_t pid = 0;
@@ -354,14 +290,14 @@ static int verb_unprotect(int argc, char *argv[]) {
                 if (r != EXIT_OK)
                         return r;
         }
-        r = connect_bus(&bus);
-        if (r != EXIT_OK)
-                return r;
         if (all)
-                return unprotect_many(bus, "UnprotectAll", NULL);
+                return report_unprotected(oomprotect_unprotect_all());
         if (tag)
-                return unprotect_many(bus, "UnprotectTag", tag);
-        return call_manager(bus, "Unprotect", NULL, "u", (uint32_t) pid);
+                return report_unprotected(oomprotect_unprotect_tag(tag));
+        r = oomprotect_unprotect(pid);
+        if (r < 0)
+                return report_error(r);
+        return EXIT_OK;
 }
 
 /* ---- is-protected ---- */
@@ -379,8 +315,6 @@ static int verb_is_protected(int argc, char *argv[]) {
                 { "quiet", no_argument, NULL, 'q' },
                 {},
         };
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         bool quiet = false;
         int c, r, yes;
         pid_t pid;
@@ -400,123 +334,15 @@ static int verb_is_protected(int argc, char *argv[]) {
         r = pid_operand(argc, argv, &pid);
         if (r != EXIT_OK)
                 return r;
-        r = connect_bus(&bus);
-        if (r != EXIT_OK)
-                return r;
-        r = call_manager(bus, "IsProtected", &reply, "u", (uint32_t) pid);
-        if (r != EXIT_OK)
-                return r;
-        r = sd_bus_message_read(reply, "b", &yes);
+        r = oomprotect_is_protected(pid, &yes);
         if (r < 0)
-                return report_bus_error(NULL, r);
+                return report_error(r);
         if (!quiet)
                 puts(yes ? "yes" : "no");
         return yes ? EXIT_OK : EXIT_NEGATIVE;
 }
 
 /* ---- status ---- */
-
-typedef struct Status {
-        char *version, *backend, *backend_note, *slice;
-        uint32_t count;
-        uint64_t budget, in_use;
-} Status;
-
-static void status_done(Status *s) {
-        free(s->version);
-        free(s->backend);
-        free(s->backend_note);
-        free(s->slice);
-}
-
-typedef struct Entry {
-        uint32_t pid;
-        const char *comm, *original_cgroup, *scope_cgroup, *source, *tag;
-        int32_t original_adj, applied_adj;
-        uint64_t memory_min, since_usec;
-} Entry;
-
-static int read_string_property(sd_bus_message *m, char **ret) {
-        const char *s;
-        int r;
-
-        r = sd_bus_message_read(m, "v", "s", &s);
-        if (r < 0)
-                return r;
-        free(*ret);
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int read_property(sd_bus_message *m, const char *name, Status *s) {
-        if (streq(name, "Version"))
-                return read_string_property(m, &s->version);
-        if (streq(name, "Backend"))
-                return read_string_property(m, &s->backend);
-        if (streq(name, "BackendNote"))
-                return read_string_property(m, &s->backend_note);
-        if (streq(name, "Slice"))
-                return read_string_property(m, &s->slice);
-        if (streq(name, "ProtectedCount"))
-                return sd_bus_message_read(m, "v", "u", &s->count);
-        if (streq(name, "MemoryMinBudget"))
-                return sd_bus_message_read(m, "v", "t", &s->budget);
-        if (streq(name, "MemoryMinInUse"))
-                return sd_bus_message_read(m, "v", "t", &s->in_use);
-        return sd_bus_message_skip(m, "v"); /* a newer daemon's */
-}
-
-static int get_status(sd_bus *bus, Status *s) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        const char *name;
-        int r;
-
-        r = sd_bus_call_method(bus, OOMPROTECT_BUS_NAME, OOMPROTECT_OBJECT_PATH, "org.freedesktop.DBus.Properties",
-                               "GetAll", &e, &reply, "s", OOMPROTECT_MANAGER_INTERFACE);
-        if (r < 0)
-                return report_bus_error(&e, r);
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                r = sd_bus_message_read(reply, "s", &name);
-                if (r >= 0)
-                        r = read_property(reply, name, s);
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(reply);
-        }
-        if (r < 0)
-                return report_bus_error(NULL, r);
-        return EXIT_OK;
-}
-
-/* Reads ListProtected's a(usssiittss); the strings point into reply. */
-static int read_entries(sd_bus_message *reply, Entry **ret, size_t *ret_n) {
-        _cleanup_free_ Entry *list = NULL;
-        size_t n = 0, alloc = 0;
-        Entry e;
-        int r;
-
-        r = sd_bus_message_enter_container(reply, 'a', "(usssiittss)");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_read(reply, "(usssiittss)", &e.pid, &e.comm, &e.original_cgroup,
-                                        &e.scope_cgroup, &e.original_adj, &e.applied_adj, &e.memory_min,
-                                        &e.since_usec, &e.source, &e.tag)) > 0) {
-                if (n == alloc) {
-                        alloc = alloc ? alloc * 2 : 16;
-                        Entry *l = realloc(list, alloc * sizeof(Entry));
-                        if (!l)
-                                return -ENOMEM;
-                        list = l;
-                }
-                list[n++] = e;
-        }
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(list);
-        *ret_n = n;
-        return sd_bus_message_exit_container(reply);
-}
 
 /* Control characters would let a process name forge table rows or drive the terminal: escaped (escape.h). */
 static char *printable(const char *s) {
@@ -532,41 +358,42 @@ static void format_since(uint64_t usec, char *buf, size_t size) {
 }
 
 /* PID COMM MEMORY.MIN ADJ SINCE SOURCE [TAG] CGROUP; TAG only when some protection has one. */
-static void print_table(const Entry *list, size_t n) {
+static void print_table(const struct oomprotect_entry *const *list, size_t n) {
         int w_comm = 4, w_source = 6, w_tag = 0;
 
         for (size_t i = 0; i < n; i++) {
-                w_comm = MAX(w_comm, (int) strlen(list[i].comm));
-                w_source = MAX(w_source, (int) strlen(list[i].source));
-                if (!isempty(list[i].tag))
-                        w_tag = MAX(MAX(w_tag, 3), (int) strlen(list[i].tag));
+                w_comm = MAX(w_comm, (int) strlen(list[i]->comm));
+                w_source = MAX(w_source, (int) strlen(list[i]->source));
+                if (!isempty(list[i]->tag))
+                        w_tag = MAX(MAX(w_tag, 3), (int) strlen(list[i]->tag));
         }
         printf("%-8s %-*s %-10s %-10s %-19s %-*s %-*s%s%s\n", "PID", w_comm, "COMM", "MEMORY.MIN", "ADJ", "SINCE",
                w_source, "SOURCE", w_tag, w_tag > 0 ? "TAG" : "", w_tag > 0 ? " " : "", "CGROUP");
         for (size_t i = 0; i < n; i++) {
-                const Entry *e = &list[i];
+                const struct oomprotect_entry *e = list[i];
                 _cleanup_free_ char *comm = printable(e->comm), *tag = printable(e->tag),
                                     *cgroup = printable(!isempty(e->scope_cgroup) ? e->scope_cgroup
                                                                                   : e->original_cgroup);
                 char min[FORMAT_BYTES_MAX], adj[32], since[32];
 
-                snprintf(adj, sizeof(adj), "%" PRIi32 "->%" PRIi32, e->original_adj, e->applied_adj);
+                snprintf(adj, sizeof(adj), "%d->%d", e->original_adj, e->applied_adj);
                 format_since(e->since_usec, since, sizeof(since));
-                printf("%-8" PRIu32 " %-*s %-10s %-10s %-19s %-*s %-*s%s%s\n", e->pid, w_comm, strempty(comm),
+                printf("%-8d %-*s %-10s %-10s %-19s %-*s %-*s%s%s\n", e->pid, w_comm, strempty(comm),
                        format_bytes(min, sizeof(min), e->memory_min), adj, since, w_source, e->source, w_tag,
                        strempty(tag), w_tag > 0 ? " " : "", isempty(cgroup) ? "-" : cgroup);
         }
 }
 
-static void print_summary(const Status *s, size_t n) {
+static void print_summary(const struct oomprotect_status *s, size_t n) {
         char used[FORMAT_BYTES_MAX], budget[FORMAT_BYTES_MAX];
 
         if (n == 0)
                 printf("No processes are protected.\n");
-        printf("%s%" PRIu32 " protected; backend %s, slice %s, memory.min %s in use of %s%s.\n", n > 0 ? "\n" : "",
-               s->count, strna(s->backend), strna(s->slice), format_bytes(used, sizeof(used), s->in_use),
-               s->budget > 0 ? "a budget of " : "an unlimited budget",
-               s->budget > 0 ? format_bytes(budget, sizeof(budget), s->budget) : "");
+        printf("%s%u protected; backend %s, slice %s, memory.min %s in use of %s%s.\n", n > 0 ? "\n" : "",
+               s->protected_count, strna(s->backend), strna(s->slice),
+               format_bytes(used, sizeof(used), s->memory_min_in_use),
+               s->memory_min_budget > 0 ? "a budget of " : "an unlimited budget",
+               s->memory_min_budget > 0 ? format_bytes(budget, sizeof(budget), s->memory_min_budget) : "");
         if (!isempty(s->backend_note))
                 printf("Note: %s.\n", s->backend_note);
 }
@@ -575,7 +402,7 @@ static json_object *json_string_or_null(const char *s) {
         return isempty(s) ? NULL : json_object_new_string(s);
 }
 
-static json_object *entry_to_json(const Entry *e) {
+static json_object *entry_to_json(const struct oomprotect_entry *e) {
         json_object *o = json_object_new_object();
 
         json_object_object_add(o, "pid", json_object_new_int64(e->pid));
@@ -591,7 +418,7 @@ static json_object *entry_to_json(const Entry *e) {
         return o;
 }
 
-static int print_json(const Status *s, const Entry *list, size_t n) {
+static int print_json(const struct oomprotect_status *s) {
         json_object *root = json_object_new_object(), *array = json_object_new_array();
 
         if (!root || !array) {
@@ -604,11 +431,11 @@ static int print_json(const Status *s, const Entry *list, size_t n) {
         json_object_object_add(root, "backend", json_string_or_null(s->backend));
         json_object_object_add(root, "backend_note", json_string_or_null(s->backend_note));
         json_object_object_add(root, "slice", json_string_or_null(s->slice));
-        json_object_object_add(root, "protected_count", json_object_new_int64(s->count));
-        json_object_object_add(root, "memory_min_budget", json_object_new_uint64(s->budget));
-        json_object_object_add(root, "memory_min_in_use", json_object_new_uint64(s->in_use));
-        for (size_t i = 0; i < n; i++)
-                json_object_array_add(array, entry_to_json(&list[i]));
+        json_object_object_add(root, "protected_count", json_object_new_int64(s->protected_count));
+        json_object_object_add(root, "memory_min_budget", json_object_new_uint64(s->memory_min_budget));
+        json_object_object_add(root, "memory_min_in_use", json_object_new_uint64(s->memory_min_in_use));
+        for (size_t i = 0; i < s->n_entries; i++)
+                json_object_array_add(array, entry_to_json(s->entries[i]));
         json_object_object_add(root, "protections", array);
         puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(root);
@@ -630,12 +457,8 @@ static int verb_status(int argc, char *argv[]) {
                 { "json", no_argument, NULL, ARG_JSON },
                 {},
         };
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(status_done) Status s = {};
-        _cleanup_free_ Entry *list = NULL;
+        _cleanup_(oomprotect_status_freep) struct oomprotect_status *s = NULL;
         bool json = false;
-        size_t n = 0;
         int c, r;
 
         reset_getopt();
@@ -652,24 +475,181 @@ static int verb_status(int argc, char *argv[]) {
                 }
         if (optind < argc)
                 return usage_error("status: unexpected argument \"%s\".", argv[optind]);
-        r = connect_bus(&bus);
-        if (r != EXIT_OK)
-                return r;
-        r = get_status(bus, &s);
-        if (r != EXIT_OK)
-                return r;
-        r = call_manager(bus, "ListProtected", &reply, NULL);
-        if (r != EXIT_OK)
-                return r;
-        r = read_entries(reply, &list, &n);
+        r = oomprotect_get_status(&s);
         if (r < 0)
-                return report_bus_error(NULL, r);
+                return report_error(r);
         if (json)
-                return print_json(&s, list, n);
-        if (n > 0)
-                print_table(list, n);
-        print_summary(&s, n);
+                return print_json(s);
+        if (s->n_entries > 0)
+                print_table(s->entries, s->n_entries);
+        print_summary(s, s->n_entries);
         return EXIT_OK;
+}
+
+/* ---- run ---- */
+
+/*
+ * run: the command starts inside its protection. The child made by fork()
+ * waits on a socket until the parent has protected its PID (the daemon moves
+ * it into its scope and sets its adj), then execs the command: its first
+ * instruction runs in the scope, every page it touches is charged there.
+ * The parent stays, forwards signals and passes the exit status on; the
+ * daemon's pidfd watch ends the protection when the command exits.
+ */
+
+/* Forwarded to the command. Those the kernel sends to the whole foreground process group (a key on the
+ * terminal, a hangup, a resize) reach the command already and are not sent twice. */
+static const int forwarded_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH, SIGCONT };
+
+static void help_run(void) {
+        printf(PROGRAM " run [OPTIONS] [--] COMMAND [ARGUMENTS...]\n\n"
+               "Run COMMAND protected from its first instruction: it is moved into its own\n"
+               "scope under the protected slice and gets its oom_score_adj before it execs, so\n"
+               "all its memory is charged inside the protection. The protection ends when it\n"
+               "exits.\n\n"
+               "  --min SIZE     memory.min of the scope (bytes, K/M/G/T, or N%% of RAM)\n"
+               "  --low SIZE     memory.low of the scope\n"
+               "  --adj N        oom_score_adj to apply (-1000..1000)\n"
+               "  --oom-group    set memory.oom.group: an OOM kill takes the whole scope\n"
+               "  --tag TAG      label the protection\n"
+               "  -h --help      show this help\n\n"
+               "Exit status: COMMAND's; if it was killed by a signal, " PROGRAM " kills itself\n"
+               "with the same signal (128+N if that does not end it). 126/127: COMMAND could\n"
+               "not be executed / was not found; 1, 3, 4 as for protect when the protection\n"
+               "failed (COMMAND is not run then). HUP, INT, QUIT, TERM, USR1, USR2, ALRM,\n"
+               "WINCH and CONT sent to " PROGRAM " are passed on to COMMAND.\n");
+}
+
+static void run_signal_set(sigset_t *set) {
+        sigemptyset(set);
+        sigaddset(set, SIGCHLD);
+        for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
+                sigaddset(set, forwarded_signals[i]);
+}
+
+/* The child: name itself after the command, say it is ready, wait for "go", exec. Never returns. */
+_noreturn_ static void run_child(int fd, const sigset_t *old_mask, char *argv[]) {
+        const char *slash = strrchr(argv[0], '/');
+        char c = 'r';
+
+        (void) sigprocmask(SIG_SETMASK, old_mask, NULL);
+        (void) prctl(PR_SET_NAME, slash ? slash + 1 : argv[0]); /* the comm the daemon records */
+        if (write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1 || c != 'g')
+                _exit(EXIT_NEGATIVE); /* the parent failed to protect us and said why */
+        close(fd);
+        execvp(argv[0], argv);
+        fprintf(stderr, PROGRAM ": cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+}
+
+/* The parent, after fork: protect the child once it is ready, then let it go. EXIT_OK or the error's code. */
+static int run_protect_child(int fd, pid_t child, const struct oomprotect_options *o) {
+        char c;
+        int r;
+
+        if (read(fd, &c, 1) != 1) {
+                fprintf(stderr, PROGRAM ": run: the command's process ended before it could be protected.\n");
+                return EXIT_NEGATIVE;
+        }
+        r = oomprotect_protect(child, o);
+        if (r < 0)
+                return report_error(r);
+        c = 'g';
+        if (write(fd, &c, 1) != 1)
+                return EXIT_NEGATIVE;
+        return EXIT_OK;
+}
+
+/* Waits for the child, passing signals on; its wait status. */
+static int run_wait(pid_t child, const sigset_t *set) {
+        siginfo_t si;
+        int status;
+
+        for (;;) {
+                if (sigwaitinfo(set, &si) < 0)
+                        continue; /* EINTR */
+                if (si.si_signo != SIGCHLD) {
+                        bool to_group = si.si_code == SI_KERNEL && getpgid(child) == getpgrp();
+                        if (!to_group)
+                                (void) kill(child, si.si_signo);
+                        continue;
+                }
+                pid_t p = waitpid(child, &status, WNOHANG);
+                if (p == child)
+                        return status;
+        }
+}
+
+/* Ends this process the way the command ended. */
+static int run_pass_status(int status) {
+        struct rlimit no_core = {};
+        sigset_t set;
+        int sig;
+
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        sig = WTERMSIG(status);
+        (void) setrlimit(RLIMIT_CORE, &no_core); /* the command dumped its core, if any; not us again */
+        (void) signal(sig, SIG_DFL);
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        (void) sigprocmask(SIG_UNBLOCK, &set, NULL);
+        (void) raise(sig);
+        return 128 + sig;
+}
+
+static int parse_run_args(int argc, char *argv[], struct oomprotect_options *o, bool *ret_help) {
+        static const struct option options[] = { { "help", no_argument, NULL, 'h' }, PROTECTION_OPTIONS, {} };
+        int c, r = EXIT_OK;
+
+        reset_getopt();
+        while (r == EXIT_OK && (c = next_option(argc, argv, "+:h", options)) >= 0) {
+                if (c == 'h') {
+                        *ret_help = true;
+                        return EXIT_OK;
+                }
+                r = parse_protection_option("run", c, o);
+        }
+        if (r == EXIT_OK && optind >= argc)
+                return usage_error("run: which command? See " PROGRAM " run --help.");
+        return r;
+}
+
+static int verb_run(int argc, char *argv[]) {
+        struct oomprotect_options o = OOMPROTECT_OPTIONS_INIT;
+        _cleanup_close_ int fd = -1;
+        sigset_t set, old_mask;
+        bool help = false;
+        int pair[2], r;
+        pid_t child;
+
+        r = parse_run_args(argc, argv, &o, &help);
+        if (r != EXIT_OK || help) {
+                if (help)
+                        help_run();
+                return r;
+        }
+        run_signal_set(&set);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0 || sigprocmask(SIG_BLOCK, &set, &old_mask) < 0)
+                return report_error(-errno);
+        fflush(NULL);
+        child = fork();
+        if (child < 0)
+                return report_error(-errno);
+        if (child == 0) {
+                close(pair[0]);
+                run_child(pair[1], &old_mask, argv + optind);
+        }
+        close(pair[1]);
+        fd = pair[0];
+        r = run_protect_child(fd, child, &o);
+        fd = safe_close(fd); /* a child still waiting for "go" reads EOF and exits */
+        if (r != EXIT_OK) {
+                (void) kill(child, SIGKILL);
+                (void) waitpid(child, NULL, 0);
+                return r;
+        }
+        return run_pass_status(run_wait(child, &set));
 }
 
 /* ---- the program ---- */
@@ -679,6 +659,8 @@ static const Verb verbs[] = {
         { "protect", verb_protect, "protect a process" },
         { "unprotect", verb_unprotect, "put a process (or all, or a tag) back as it was" },
         { "is-protected", verb_is_protected, "tell whether a process is protected" },
+        { "run", verb_run, "run a command protected from its first instruction" },
+        { "doctor", verb_doctor, "explain what decides whether a process survives an OOM (read-only)" },
 };
 
 static const Verb *find_verb(const char *name) {

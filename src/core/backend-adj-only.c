@@ -36,8 +36,8 @@ static void adj_only_restore(Backend *b, const Protection *p, BackendRestoreDone
         backend_complete_restore(b, done, 0, NULL, &none, userdata);
 }
 
-static void adj_only_set_memory_protection(Backend *b, const char *cgroup, const char *unit, uint64_t min,
-                                           uint64_t low, BackendDone done, void *userdata) {
+static void adj_only_set_memory_protection(Backend *b, const char *cgroup, const char *unit,
+                                           const CgroupProtection *want, BackendDone done, void *userdata) {
         backend_complete(b, done, 0, NULL, userdata);
 }
 

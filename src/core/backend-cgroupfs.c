@@ -57,8 +57,10 @@ static int cgroupfs_init(Backend *b, OpError *e) {
         }
         r = cgroup_enable_controller(b->rootfd, b->slice_rel, "memory");
         if (r < 0) {
-                (void) asprintf(&b->memory_note, "cannot enable the memory controller down to %s: %s",
-                                b->slice_rel, strerror(-r));
+                /* The note is informative: without memory for it, the backend still works, unexplained. */
+                if (asprintf(&b->memory_note, "cannot enable the memory controller down to %s: %s", b->slice_rel,
+                             strerror(-r)) < 0)
+                        b->memory_note = NULL;
                 return 0;
         }
         b->has_memory = true;
@@ -101,26 +103,12 @@ static int scope_rel(const Protection *p, const char **ret) {
         return 0;
 }
 
+static int write_oomd_preference(Backend *b, const char *rel, int pref);
+
 /* Marks the scope for systemd-oomd as its cgroupfs-side equivalent of ManagedOOMPreference=. */
 static void mark_oomd_preference(Backend *b, const char *rel) {
-        const char *xattr;
-        int fd;
-
-        switch (b->config->managed_oom_preference) {
-        case MANAGED_OOM_PREFERENCE_OMIT:
-                xattr = "user.oomd_omit";
-                break;
-        case MANAGED_OOM_PREFERENCE_AVOID:
-                xattr = "user.oomd_avoid";
-                break;
-        default:
-                return;
-        }
-        fd = openat(b->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return;
-        (void) fsetxattr(fd, xattr, "1", 1, 0); /* best effort: older kernels refuse user.* on cgroupfs */
-        safe_close(fd);
+        if (b->config->managed_oom_preference != MANAGED_OOM_PREFERENCE_NONE)
+                (void) write_oomd_preference(b, rel, (int) b->config->managed_oom_preference);
 }
 
 static int tune_scope(Backend *b, const char *rel, const Protection *p, OpError *e) {
@@ -331,27 +319,69 @@ static void cgroupfs_restore(Backend *b, const Protection *p, BackendRestoreDone
         backend_complete_restore(b, done, r, &e, &report, userdata);
 }
 
+static const char *const oomd_xattrs[_MANAGED_OOM_PREFERENCE_MAX] = {
+        [MANAGED_OOM_PREFERENCE_AVOID] = "user.oomd_avoid",
+        [MANAGED_OOM_PREFERENCE_OMIT] = "user.oomd_omit",
+};
+
+/* systemd-oomd's preference as xattrs, as systemd itself writes them for ManagedOOMPreference=. */
+static int write_oomd_preference(Backend *b, const char *rel, int pref) {
+        _cleanup_close_ int fd = openat(b->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return negative_errno();
+        for (int i = 0; i < _MANAGED_OOM_PREFERENCE_MAX; i++) {
+                if (!oomd_xattrs[i])
+                        continue;
+                if (i == pref)
+                        (void) fsetxattr(fd, oomd_xattrs[i], "1", 1, 0); /* older kernels refuse user.* here */
+                else
+                        (void) fremovexattr(fd, oomd_xattrs[i]);
+        }
+        return 0;
+}
+
+int backend_read_oomd_preference(Backend *b, const char *cgroup) {
+        const char *rel = cgroup_path_to_rel(cgroup);
+        _cleanup_close_ int fd = rel ? openat(b->rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -EBADF;
+        char buf[8];
+
+        if (fd < 0)
+                return -1;
+        for (int i = 0; i < _MANAGED_OOM_PREFERENCE_MAX; i++) {
+                char trusted[32];
+                if (!oomd_xattrs[i])
+                        continue;
+                snprintf(trusted, sizeof(trusted), "trusted.%s", oomd_xattrs[i] + strlen("user."));
+                if (fgetxattr(fd, oomd_xattrs[i], buf, sizeof(buf)) > 0 || fgetxattr(fd, trusted, buf, sizeof(buf)) > 0)
+                        return i;
+        }
+        return MANAGED_OOM_PREFERENCE_NONE;
+}
+
 /* Direct writes: on cgroupfs nobody else owns the tree. */
-int backend_write_memory_protection(Backend *b, const char *cgroup, uint64_t min, uint64_t low, OpError *e) {
+int backend_write_memory_protection(Backend *b, const char *cgroup, const CgroupProtection *want, OpError *e) {
         const char *rel = cgroup_path_to_rel(cgroup);
         int r;
 
-        if (!b->has_memory)
-                return 0;
         if (!rel)
                 return op_error_set(e, -EINVAL, NULL, "Bad cgroup path %s.", strna(cgroup));
-        r = cgroup_write_u64(b->rootfd, rel, "memory.min", min);
+        if (want->oomd_preference >= 0)
+                (void) write_oomd_preference(b, rel, want->oomd_preference);
+        if (!b->has_memory)
+                return 0;
+        r = cgroup_write_u64(b->rootfd, rel, "memory.min", want->min);
         if (r >= 0)
-                r = cgroup_write_u64(b->rootfd, rel, "memory.low", low);
+                r = cgroup_write_u64(b->rootfd, rel, "memory.low", want->low);
         if (r < 0)
                 return op_error_set(e, r, NULL, "Cannot set memory.min/memory.low of %s: %s", cgroup, strerror(-r));
         return 0;
 }
 
-static void cgroupfs_set_memory_protection(Backend *b, const char *cgroup, const char *unit, uint64_t min,
-                                           uint64_t low, BackendDone done, void *userdata) {
+static void cgroupfs_set_memory_protection(Backend *b, const char *cgroup, const char *unit,
+                                           const CgroupProtection *want, BackendDone done, void *userdata) {
         OpError e = {};
-        int r = backend_write_memory_protection(b, cgroup, min, low, &e);
+        int r = backend_write_memory_protection(b, cgroup, want, &e);
 
         backend_complete(b, done, r, &e, userdata);
 }

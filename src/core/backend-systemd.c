@@ -20,7 +20,8 @@
  *
  * Every call is asynchronous (sd_bus_call_method_async); nothing blocks the
  * loop but the probe at start. What the running systemd refuses of the
- * optional properties (PIDFDs before v255, OOMPolicy on scopes before v253)
+ * optional properties (PIDFDs before v255, which is what systemd-run tests
+ * for; OOMPolicy on scopes before v253)
  * is remembered and left out from then on, and said in memory_note.
  */
 #include <errno.h>
@@ -223,7 +224,8 @@ static int on_unit_removed(sd_bus_message *m, void *userdata, sd_bus_error *erro
         /* A late signal for an earlier scope of the same name: the process is in the (new) scope, nothing is gone. */
         if (asprintf(&scope, "/%s/%s", b->slice_rel, unit) < 0)
                 return 0;
-        if (proc_read_cgroup(b->procfd, pid, &cgroup) >= 0 && streq(cgroup, scope))
+        /* A process that exited is the pidfd watch's to report, not a removal by someone else. */
+        if (proc_read_cgroup(b->procfd, pid, &cgroup) < 0 || streq(cgroup, scope))
                 return 0;
         b->scope_gone(b, pid, b->scope_gone_userdata);
         return 0;
@@ -332,9 +334,9 @@ static bool register_refused(Backend *b, const sd_bus_error *e) {
                         log_notice("systemd %u does not accept %s on scopes; leaving it out from now on.", d->version,
                                    optional_names[o]);
                         free(b->memory_note);
-                        b->memory_note = NULL;
-                        (void) asprintf(&b->memory_note, "systemd %u does not accept %s", d->version,
-                                        optional_names[o]);
+                        if (asprintf(&b->memory_note, "systemd %u does not accept %s", d->version,
+                                     optional_names[o]) < 0)
+                                b->memory_note = NULL;
                         return true;
                 }
         return false;
@@ -482,7 +484,8 @@ static int on_stop_reply(sd_bus_message *reply, void *userdata, sd_bus_error *re
         const sd_bus_error *e = sd_bus_message_get_error(reply);
 
         t->slot = sd_bus_slot_unref(t->slot);
-        if (e) /* NoSuchUnit: collected already */
+        /* Any refusal (NoSuchUnit: collected already) leaves an empty scope at worst, which systemd collects. */
+        if (e)
                 return task_finish(t, 0), 0;
         if (task_wait_job(t, reply, on_scope_stopped) < 0)
                 task_finish(t, 0);
@@ -541,12 +544,18 @@ static void recreate_scope(Task *t, const pid_t *pids, size_t n) {
         const char *slice = "-.slice", *slash;
         int r;
 
+        /* The slice the original was in; a scope not below a slice goes into -.slice, at the top. */
         slash = strrchr(p->original_cgroup, '/');
         if (slash && slash != p->original_cgroup) {
+                const char *last;
                 parent = strndup(p->original_cgroup, (size_t) (slash - p->original_cgroup));
-                const char *last = parent ? strrchr(parent, '/') : NULL;
+                last = parent ? strrchr(parent, '/') : NULL;
                 if (last && endswith(last + 1, ".slice"))
                         slice = last + 1;
+        }
+        if (streq(slice, "-.slice")) {
+                free(parent);
+                parent = strdup("");
         }
         free(t->unit);
         if (t->recreations == 0 && p->original_unit && endswith(p->original_unit, ".scope") &&
@@ -560,7 +569,7 @@ static void recreate_scope(Task *t, const pid_t *pids, size_t n) {
         free(t->report.fallback_path);
         t->report.fallback_path = NULL;
         if (!parent || asprintf(&t->report.fallback_path, "%s/%s", parent, t->unit) < 0)
-                return task_finish(t, -ENOMEM);
+                return task_finish(t, -ENOMEM); /* parent "" for -.slice: "/x.scope" */
         t->report.fallback = !streq(t->report.fallback_path, p->original_cgroup);
 
         r = sd_bus_message_new_method_call(data(t->backend)->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH,
@@ -705,9 +714,13 @@ static int on_unit_properties_set(sd_bus_message *reply, void *userdata, sd_bus_
         return 0;
 }
 
-static void systemd_set_memory_protection(Backend *b, const char *cgroup, const char *unit, uint64_t min,
-                                          uint64_t low, BackendDone done, void *userdata) {
+static void systemd_set_memory_protection(Backend *b, const char *cgroup, const char *unit,
+                                          const CgroupProtection *want, BackendDone done, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_free_ char *slice_path = NULL;
+        const char *pref = want->oomd_preference >= 0
+                                   ? managed_oom_preference_to_string((ManagedOOMPreference) want->oomd_preference)
+                                   : NULL;
         Task *t;
         int r;
 
@@ -716,7 +729,7 @@ static void systemd_set_memory_protection(Backend *b, const char *cgroup, const 
         if (!unit) {
                 /* Inside a delegated subtree: the delegate may write it, and so may we. */
                 OpError e = {};
-                r = backend_write_memory_protection(b, cgroup, min, low, &e);
+                r = backend_write_memory_protection(b, cgroup, want, &e);
                 return backend_complete(b, done, r, &e, userdata);
         }
         t = task_new(b, NULL, userdata);
@@ -726,9 +739,20 @@ static void systemd_set_memory_protection(Backend *b, const char *cgroup, const 
                 return backend_complete(b, done, -ENOMEM, NULL, userdata);
         }
         t->done = done;
-        r = sd_bus_call_method_async(data(b)->bus, &t->slot, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                     "SetUnitProperties", on_unit_properties_set, t, "sba(sv)", unit, 1, 2,
-                                     "MemoryMin", "t", min, "MemoryLow", "t", low);
+        r = sd_bus_message_new_method_call(data(b)->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                           "SetUnitProperties");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sb", unit, 1);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)(sv)", "MemoryMin", "t", want->min, "MemoryLow", "t", want->low);
+        if (r >= 0 && pref && optional_ok(b, OPT_MANAGED_OOM_PREFERENCE))
+                r = sd_bus_message_append(m, "(sv)", "ManagedOOMPreference", "s", pref);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_call_async(data(b)->bus, &t->slot, m, on_unit_properties_set, t, CALL_TIMEOUT_USEC);
         if (r < 0)
                 task_finish(t, r);
 }

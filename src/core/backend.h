@@ -21,8 +21,9 @@
  * completion and calls it exactly once, either before it returns (cgroupfs,
  * adj-only: the kernel answers at once) or later from the event loop
  * (systemd: a job of PID 1 ends with JobRemoved). A caller therefore touches
- * nothing it does not own after starting one. backend_done() cancels what is
- * still pending without calling the completions.
+ * nothing it does not own after starting one. backend_close() (through the
+ * vtable's done) cancels what is still pending without calling the
+ * completions.
  */
 
 typedef struct Backend Backend;
@@ -44,6 +45,12 @@ typedef void (*BackendDone)(int r, const OpError *err, void *userdata);
 /* report is the callee's: take what you need (TAKE_PTR) before returning. */
 typedef void (*BackendRestoreDone)(int r, const OpError *err, RestoreReport *report, void *userdata);
 
+/* What a cgroup that is not ours is given: memory protection, and systemd-oomd's preference. */
+typedef struct CgroupProtection {
+        uint64_t min, low;
+        int oomd_preference; /* a ManagedOOMPreference, or -1: leave it as it is */
+} CgroupProtection;
+
 typedef struct BackendVTable {
         const char *name;
         /* Create the slice, enable the memory controller where needed, fill has_cgroup/has_memory. Synchronous. */
@@ -58,11 +65,12 @@ typedef struct BackendVTable {
         /* Moved protections: everything left in the scope back to where it came from, then the scope gone. */
         void (*restore)(Backend *b, const Protection *p, BackendRestoreDone done, void *userdata);
         /*
-         * memory.min/memory.low of a cgroup that is not ours (an in-place
-         * target, its ancestors) or of the slice; unit: its systemd unit
-         * when it is one (NULL inside a delegated subtree, on cgroupfs).
+         * memory.min/memory.low (and systemd-oomd's preference) of a cgroup
+         * that is not ours (an in-place target, its ancestors) or of the
+         * slice; unit: its systemd unit when it is one (NULL inside a
+         * delegated subtree, on cgroupfs).
          */
-        void (*set_memory_protection)(Backend *b, const char *cgroup, const char *unit, uint64_t min, uint64_t low,
+        void (*set_memory_protection)(Backend *b, const char *cgroup, const char *unit, const CgroupProtection *want,
                                       BackendDone done, void *userdata);
         /* memory.events' oom_kill count of the slice (-EOPNOTSUPP without the memory controller). */
         int (*read_oom_kills)(Backend *b, uint64_t *ret);
@@ -93,8 +101,10 @@ extern const BackendVTable backend_systemd_vtable;
 
 /*
  * Chooses and initializes the backend for c->backend. With "auto": systemd
- * where PID 1 is systemd and its bus answers, cgroupfs where a writable
- * cgroup2 is found, adj-only elsewhere (the reason is in *ret_note).
+ * where PID 1 is systemd (a failure to reach it is an error, not a reason
+ * to write systemd's tree behind its back) unless CgroupRoot= names a tree
+ * of our own, cgroupfs where a writable cgroup2 is found, adj-only
+ * elsewhere (the reason is in *ret_note).
  */
 int backend_open(Backend *b, const Config *c, sd_event *event, int procfd, char **ret_note, OpError *e);
 void backend_close(Backend *b);
@@ -103,12 +113,20 @@ void backend_close(Backend *b);
 int backend_scope_path(const Backend *b, pid_t pid, char **ret);
 
 /*
+ * memory.min and memory.low written directly (no-op without the memory
+ * controller): cgroupfs's way, and the systemd backend's inside a
+ * delegated subtree. Defined in backend-cgroupfs.c.
+ */
+int backend_write_memory_protection(Backend *b, const char *cgroup, const CgroupProtection *want, OpError *e);
+
+/* The preference systemd-oomd reads from the cgroup's xattrs (user.oomd_omit, user.oomd_avoid; trusted.* too). */
+int backend_read_oomd_preference(Backend *b, const char *cgroup);
+
+/*
  * For the implementations: calls done now, or after test_delay_usec from
  * the event loop (the test hook that lets the build machine, which has no
  * systemd, see every front end wait for a backend that answers later).
  */
-/* memory.min and memory.low written directly (no-op without the memory controller). */
-int backend_write_memory_protection(Backend *b, const char *cgroup, uint64_t min, uint64_t low, OpError *e);
 
 void backend_complete(Backend *b, BackendDone done, int r, const OpError *err, void *userdata);
 void backend_complete_restore(Backend *b, BackendRestoreDone done, int r, const OpError *err, RestoreReport *report,

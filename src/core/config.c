@@ -228,7 +228,7 @@ static const char *size_error(const char *value, int r) {
                 return "a percentage, but the machine's RAM size is unknown";
         if (r == -ERANGE)
                 return strchr(value, '%') ? "percentage out of range 0..100" : "too large";
-        return "not a size (bytes, with an optional K, M, G or T suffix, or N% of RAM)";
+        return "not a size (bytes, with an optional K, M, G or T suffix and then decimals, as in 1.5G, or N% of RAM)";
 }
 
 static int parse_budget(const char *s, uint64_t total_ram, uint64_t *ret) {
@@ -283,7 +283,8 @@ static int parse_budget_field(char **field, const char *v, const char **ret_reas
         r = parse_budget(v, physical_memory(), &bytes);
         if (r == -EINVAL)
                 return reject(ret_reason,
-                              "not a size (bytes, with an optional K, M, G or T suffix, N% of RAM, or infinity)", r);
+                              "not a size (bytes, with an optional K, M, G or T suffix and then decimals, as in 1.5G, "
+                              "N% of RAM, or infinity)", r);
         if (r < 0)
                 return reject(ret_reason, size_error(v, r), r);
         return set_string(field, v);
@@ -304,6 +305,8 @@ static int parse_size_field(uint64_t *field, const char *v, const char **ret_rea
         r = parse_size(v, physical_memory(), &bytes);
         if (r < 0)
                 return reject(ret_reason, size_error(v, r), r);
+        if (bytes == UINT64_MAX)
+                return reject(ret_reason, "infinity would protect more than the machine has; give a size", -ERANGE);
         *field = bytes;
         return 0;
 }

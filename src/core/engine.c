@@ -16,6 +16,7 @@
 #include "escape.h"
 #include "fault.h"
 #include "fileio.h"
+#include "list.h"
 #include "log.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
@@ -46,6 +47,15 @@
 
 typedef struct Batch Batch;
 
+/* Writes of held cgroups under way for someone, who hears once when all are done (the first error kept). */
+typedef struct Joiner Joiner;
+struct Joiner {
+        unsigned joins;
+        int error;
+        OpError err;
+        void (*after)(Joiner *j);
+};
+
 typedef struct EngineOp {
         Engine *engine;
         Protection *p; /* in the registry while the op runs */
@@ -61,11 +71,20 @@ typedef struct EngineOp {
         bool rollback;  /* restore: undoing a failed protect, result.err is the protect's */
         bool quiet;     /* restore: no "changed" callback (nothing was announced) */
         Batch *batch;
-        unsigned joins; /* hold writes under way */
-        int join_error;
-        OpError join_err;
+        Joiner join;    /* hold writes under way */
         void (*after_join)(struct EngineOp *op);
+        struct EngineOp *prev, *next; /* in engine->ops */
 } EngineOp;
+
+/* One write of a held cgroup: when it fails, the hold is kept to be written again. */
+typedef struct HoldWrite HoldWrite;
+struct HoldWrite {
+        Engine *engine;
+        Joiner *joiner;
+        char *cgroup;
+        bool releasing; /* writing the original back */
+        HoldWrite *prev, *next; /* in engine->writes */
+};
 
 /* Many restores (or revivals) under way together: one persist and one completion when all are done. */
 struct Batch {
@@ -76,6 +95,27 @@ struct Batch {
         unsigned count; /* succeeded */
         bool start;     /* engine_start's: count is the live protections */
 };
+
+typedef bool (*MatchFunc)(const Protection *p, const void *arg);
+
+/* An unprotect-many waiting for the operations under way (a protect being applied must not be left out). */
+typedef struct WaitingBatch WaitingBatch;
+struct WaitingBatch {
+        WaitingBatch *prev, *next;
+        MatchFunc match;
+        char *tag;
+        uid_t owner;
+        char *reason;
+        EngineDone done;
+        void *userdata;
+};
+
+static WaitingBatch *waiting_batch_free(WaitingBatch *w) {
+        free(w->tag);
+        free(w->reason);
+        free(w);
+        return NULL;
+}
 
 void unprotect_report_done(UnprotectReport *r) {
         free(r->fallback_path);
@@ -187,19 +227,32 @@ Engine *engine_free(Engine *e) {
                 return NULL;
         /* Pending backend work is cancelled: no completion runs after this. */
         backend_close(&e->backend);
-        for (size_t i = 0; i < e->registry.n; i++) {
-                EngineOp *op = e->registry.items[i]->pending;
-                if (!op)
-                        continue;
+        while (e->ops) {
+                EngineOp *op = e->ops;
+                LIST_REMOVE(e->ops, op);
                 if (op->batch && --op->batch->pending == 0) {
                         if (op->batch->done == on_started)
                                 free(op->batch->userdata); /* engine_start's caller record */
                         free(op->batch);
                 }
+                /* A restore waiting for its hold writes took p out of the registry already. */
+                if (op->p && registry_get(&e->registry, op->p->pid) != op->p)
+                        protection_free(op->p);
                 safe_close(op->pidfd);
                 free(op->reason);
                 unprotect_report_done(&op->result.report);
                 free(op);
+        }
+        while (e->writes) {
+                HoldWrite *w = e->writes;
+                LIST_REMOVE(e->writes, w);
+                free(w->cgroup);
+                free(w);
+        }
+        while (e->waiting) {
+                WaitingBatch *w = e->waiting;
+                LIST_REMOVE(e->waiting, w);
+                waiting_batch_free(w);
         }
         registry_done(&e->registry);
         hold_table_done(&e->holds);
@@ -274,10 +327,12 @@ static EngineOp *op_new(Engine *e, Protection *p, EngineDone done, void *userdat
         }
         p->pending = op;
         e->n_pending++;
+        LIST_PREPEND(e->ops, op);
         return op;
 }
 
 static void batch_step_done(Batch *b, bool ok);
+static void run_waiting(Engine *e);
 
 /* The end of an operation: its completion, then it is gone. p, if still given, is no longer pending. */
 static void op_finish(EngineOp *op) {
@@ -288,6 +343,7 @@ static void op_finish(EngineOp *op) {
         if (op->p)
                 op->p->pending = NULL;
         e->n_pending--;
+        LIST_REMOVE(e->ops, op);
         if (op->done)
                 op->done(e, &op->result, op->userdata);
         safe_close(op->pidfd);
@@ -297,11 +353,19 @@ static void op_finish(EngineOp *op) {
         free(op);
         if (batch)
                 batch_step_done(batch, ok);
+        run_waiting(e);
 }
 
 /* ---- the cgroups in-place protections raise ---- */
 
-/* Adds a hold, with the values it has now, for p's cgroup and each ancestor not held yet. */
+/*
+ * Adds a hold, with the values it has now, for p's cgroup and each ancestor
+ * not held yet. A hold released a moment ago (its original written back, or
+ * being written) is taken up again with its recorded original: its file
+ * may still show the raised value (systemd applies a unit's cgroup settings
+ * after it replies), which must not become the new "original"; unless the
+ * file shows neither, then someone else changed it meanwhile.
+ */
 static int holds_prepare(Engine *e, const Protection *p, OpError *err) {
         char **paths = NULL, **units = NULL;
         size_t n = 0;
@@ -314,14 +378,28 @@ static int holds_prepare(Engine *e, const Protection *p, OpError *err) {
                 return op_error_set(err, r, OOMPROTECT_ERROR_INVALID_PROCESS, "PID %d is in cgroup %s, which "
                                     "cannot be protected in place.", (int) p->pid, strna(p->original_cgroup));
         for (size_t i = 0; i < n && r >= 0; i++) {
+                CgroupHold *h = hold_table_get(&e->holds, paths[i]);
                 uint64_t min, low;
-                if (hold_table_get(&e->holds, paths[i]))
+
+                if (h && !h->released)
                         continue;
                 r = cgroup_read_protection(e->backend.rootfd, cgroup_path_to_rel(paths[i]), &min, &low);
-                if (r < 0)
+                if (r < 0) {
                         op_error_set(err, r, NULL, "Cannot read memory.min of %s: %s", paths[i], strerror(-r));
-                else
+                        break;
+                }
+                if (!h) {
                         r = hold_table_add(&e->holds, paths[i], units[i], min, low);
+                        if (r >= 0)
+                                e->holds.items[e->holds.n - 1].original_preference =
+                                        backend_read_oomd_preference(&e->backend, paths[i]);
+                        continue;
+                }
+                if (!(min == h->raised_min && low == h->raised_low) && !(min == h->original_min && low == h->original_low)) {
+                        h->original_min = min;
+                        h->original_low = low;
+                }
+                h->released = false;
         }
         hold_chain_free(paths, units, n);
         return r < 0 ? r : 0;
@@ -338,63 +416,164 @@ static bool hold_in_use(const Engine *e, const CgroupHold *h) {
         return false;
 }
 
-static void on_hold_written(int r, const OpError *err, void *userdata) {
-        EngineOp *op = userdata;
-
-        if (r < 0 && op->join_error >= 0) {
-                op->join_error = r;
-                op->join_err = *err;
+static void joiner_step(Joiner *j, int r, const OpError *err) {
+        if (r < 0 && j->error >= 0) {
+                j->error = r;
+                if (err)
+                        j->err = *err;
+                else
+                        op_error_set(&j->err, r, NULL, "%s", strerror(-r));
         }
-        if (--op->joins == 0)
-                op->after_join(op);
+        if (--j->joins == 0)
+                j->after(j);
+}
+
+static HoldWrite *hold_write_free(HoldWrite *w) {
+        LIST_REMOVE(w->engine->writes, w);
+        free(w->cgroup);
+        free(w);
+        return NULL;
+}
+
+static void on_hold_written(int r, const OpError *err, void *userdata) {
+        HoldWrite *w = userdata;
+        Engine *e = w->engine;
+        Joiner *j = w->joiner;
+        CgroupHold *h = hold_table_get(&e->holds, w->cgroup);
+
+        if (r < 0 && h) {
+                /* Not what the table says: written again at the next settle; an original not back stays held. */
+                h->applied = false;
+                if (w->releasing)
+                        h->released = false;
+        }
+        hold_write_free(w);
+        joiner_step(j, r, err);
+}
+
+static void hold_write(Engine *e, Joiner *j, CgroupHold *h, const CgroupProtection *want, bool releasing) {
+        HoldWrite *w = calloc(1, sizeof(HoldWrite));
+
+        if (!w || !(w->cgroup = strdup(h->cgroup))) {
+                free(w);
+                h->applied = false;
+                joiner_step(j, -ENOMEM, NULL);
+                return;
+        }
+        *w = (HoldWrite) { .engine = e, .joiner = j, .cgroup = w->cgroup, .releasing = releasing };
+        LIST_PREPEND(e->writes, w);
+        e->backend.vtable->set_memory_protection(&e->backend, h->cgroup, h->unit, want, on_hold_written, w);
 }
 
 /*
- * Gives every held cgroup what the in-place protections need now, puts the
- * original values back where nothing leans on a hold any more and forgets
- * those holds; then op->after_join(op), with op->join_error the first
- * failure. The values are recomputed from the whole registry, so two
+ * systemd-oomd's preference for h: ManagedOOMPreference= as configured on
+ * the cgroup an in-place protection is in (never on its ancestors: oomd
+ * kills whole cgroups, and omitting a slice would omit its every service),
+ * the original back once nothing leans on it; -1: leave it as it is.
+ */
+static int hold_preference(const Engine *e, const CgroupHold *h, bool in_use, const HoldDemand *d, size_t n) {
+        bool target = false;
+
+        for (size_t k = 0; k < n && !target; k++)
+                target = streq(d[k].cgroup, h->cgroup);
+        if (in_use && target && e->config->managed_oom_preference != MANAGED_OOM_PREFERENCE_NONE)
+                return (int) e->config->managed_oom_preference;
+        if (h->applied_preference >= 0 && h->original_preference >= 0)
+                return h->original_preference; /* we changed it: back */
+        return -1;
+}
+
+/*
+ * Gives every held cgroup what the in-place protections need now, and puts
+ * the original values back where nothing leans on a hold any more (the hold
+ * is then released: no longer persisted, kept in memory to recognize its
+ * own raised value). j->after(j) once every write is done, j->error the
+ * first failure. The values are recomputed from the whole registry, so two
  * operations settling at once write the same figures.
  */
-static void holds_settle(EngineOp *op, void (*after)(EngineOp *op)) {
-        Engine *e = op->engine;
+static void holds_settle(Engine *e, Joiner *j) {
         _cleanup_free_ HoldDemand *demands = calloc(e->registry.n + 1, sizeof(HoldDemand));
         _cleanup_free_ uint64_t *min = calloc(e->holds.n + 1, sizeof(uint64_t));
         _cleanup_free_ uint64_t *low = calloc(e->holds.n + 1, sizeof(uint64_t));
         size_t n = 0;
 
-        op->after_join = after;
-        op->join_error = 0;
-        op->joins = 1; /* ours, until every write is started */
-        if (!demands || !min || !low) {
-                op->join_error = op_error_set(&op->join_err, -ENOMEM, NULL, "Out of memory.");
-                on_hold_written(0, NULL, op);
-                return;
-        }
+        j->error = 0;
+        j->joins = 1; /* ours, until every write is started */
+        if (!demands || !min || !low)
+                return joiner_step(j, -ENOMEM, NULL);
         for (size_t i = 0; i < e->registry.n; i++) {
                 const Protection *p = e->registry.items[i];
                 if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup)
                         demands[n++] = (HoldDemand) { p->original_cgroup, p->memory_min, p->memory_low };
         }
         hold_compute(&e->holds, demands, n, min, low);
-        for (size_t i = e->holds.n; i-- > 0;) {
+        for (size_t i = 0; i < e->holds.n; i++) {
                 CgroupHold *h = &e->holds.items[i];
                 bool in_use = hold_in_use(e, h);
                 uint64_t want_min = in_use ? min[i] : h->original_min;
                 uint64_t want_low = in_use ? low[i] : h->original_low;
+                int want_pref = hold_preference(e, h, in_use, demands, n);
 
-                if (!h->applied || h->applied_min != want_min || h->applied_low != want_low) {
-                        h->applied = true;
-                        h->applied_min = want_min;
-                        h->applied_low = want_low;
-                        op->joins++;
-                        e->backend.vtable->set_memory_protection(&e->backend, h->cgroup, h->unit, want_min, want_low,
-                                                                 on_hold_written, op);
+                if (h->released)
+                        continue;
+                if (!in_use) {
+                        h->released = true;
+                        if (h->applied) {
+                                h->raised_min = h->applied_min;
+                                h->raised_low = h->applied_low;
+                        }
                 }
-                if (!in_use)
-                        hold_table_remove(&e->holds, i);
+                if (h->applied && h->applied_min == want_min && h->applied_low == want_low &&
+                    (want_pref < 0 || h->applied_preference == want_pref))
+                        continue;
+                if (!in_use && !h->applied)
+                        continue; /* never raised: nothing to put back */
+                h->applied = true;
+                h->applied_min = want_min;
+                h->applied_low = want_low;
+                if (want_pref >= 0)
+                        h->applied_preference = want_pref;
+                j->joins++;
+                hold_write(e, j, h, &(CgroupProtection) { want_min, want_low, want_pref }, !in_use);
         }
-        on_hold_written(0, NULL, op);
+        joiner_step(j, 0, NULL);
+}
+
+static void on_op_joined(Joiner *j) {
+        EngineOp *op = (EngineOp *) ((char *) j - offsetof(EngineOp, join));
+
+        op->after_join(op);
+}
+
+static void op_settle_holds(EngineOp *op, void (*after)(EngineOp *op)) {
+        op->after_join = after;
+        op->join.after = on_op_joined;
+        holds_settle(op->engine, &op->join);
+}
+
+/* A settle nobody waits for (at start, after a failed update): persisted once done, failures logged. */
+static void on_detached_joined(Joiner *j) {
+        Engine *e = *(Engine **) (j + 1);
+        int r;
+
+        if (j->error < 0)
+                log_warning("Failed to write the memory protection of a held cgroup, will try again: %s", j->err.message);
+        r = persist(e);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the state, ignoring: %m");
+        free(j);
+}
+
+static void holds_settle_detached(Engine *e) {
+        Joiner *j = calloc(1, sizeof(Joiner) + sizeof(Engine *));
+
+        if (!j) {
+                log_oom();
+                return;
+        }
+        *(Engine **) (j + 1) = e;
+        j->after = on_detached_joined;
+        holds_settle(e, j);
 }
 
 /* ---- protect ---- */
@@ -495,6 +674,13 @@ static int choose_kind(Engine *e, const ProtectRequest *req, const char *cgroup,
                         unit_kind = "a systemd service";
         }
         hold_chain_free(paths, units, n);
+        /*
+         * Under systemd a unit may restrict a process with cgroup BPF programs
+         * (IPAddressDeny=, DevicePolicy=, SocketBind*=) that no cgroup file
+         * shows: for a caller who is not root nothing is moved at all.
+         */
+        if (!limit && !unit_kind && req->owner != UID_ANY && e->backend.vtable == &backend_systemd_vtable)
+                unit_kind = "its unit (which may filter its network or devices)";
         contained = limit || unit_kind;
 
         if (o->has_in_place && o->in_place)
@@ -689,11 +875,19 @@ static int apply_adj(Engine *e, const Protection *p, OpError *err) {
 static void restore_start(EngineOp *op);
 
 /* Applying failed after the record was persisted: undo, forget, and report the first error. */
-static void protect_failed(EngineOp *op, const OpError *err) {
+static void slice_update(Engine *e, BackendDone done, void *userdata);
+static void on_slice_update_logged(int r, const OpError *err, void *userdata);
+static void on_scope_reapplied(int r, const OpError *err, void *userdata);
+
+static void protect_failed(EngineOp *op, int r, const OpError *err) {
         Protection *p = op->p;
 
-        op->result.err = *err;
-        op->result.r = err->code < 0 ? err->code : -EIO;
+        if (err && err->code < 0)
+                op->result.err = *err;
+        else
+                op_error_set(&op->result.err, r < 0 ? r : -EIO, NULL, "Cannot protect PID %d: %s", (int) p->pid,
+                             strerror(r < 0 ? -r : EIO));
+        op->result.r = op->result.err.code;
         if (op->update) {
                 /* The settings of an active protection: put them back and leave it as it was. */
                 Engine *e = op->engine;
@@ -705,12 +899,19 @@ static void protect_failed(EngineOp *op, const OpError *err) {
                 registry_account(&e->registry, p, true);
                 (void) apply_adj(e, p, NULL);
                 (void) persist(e);
+                /* What was written for the new settings goes back to the old ones. */
+                if (p->kind == PROTECTION_IN_PLACE)
+                        holds_settle_detached(e);
+                else {
+                        slice_update(e, on_slice_update_logged, NULL);
+                        e->backend.vtable->apply(&e->backend, p, on_scope_reapplied, (void *) (intptr_t) p->pid);
+                }
                 op_finish(op);
                 return;
         }
         if (!op->newly)
                 log_warning("Failed to apply the protection of PID %d (%s) again, restoring it: %s", (int) p->pid,
-                            p->comm, err->message);
+                            p->comm, op->result.err.message);
         op->rollback = op->newly;
         op->quiet = op->newly || !p->watch; /* never announced */
         op->alive = true;
@@ -725,14 +926,14 @@ static void protect_activate(EngineOp *op) {
 
         r = apply_adj(e, p, &err);
         if (r < 0)
-                return protect_failed(op, &err);
+                return protect_failed(op, r, &err);
         fault_point("protect:adj-applied");
         if ((op->pidfd >= 0 && !proc_pidfd_alive(op->pidfd)) || (p->pidfd >= 0 && !proc_pidfd_alive(p->pidfd)) ||
             !same_process(e, p->pid, p->starttime)) {
                 /* It exited while being protected, and its PID may already name another process. */
                 op_error_set(&err, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d exited while being protected.",
                              (int) p->pid);
-                return protect_failed(op, &err);
+                return protect_failed(op, -ESRCH, &err);
         }
         p->state = PROTECTION_ACTIVE;
         if (p->pidfd < 0)
@@ -747,7 +948,7 @@ static void on_scope_applied(int r, const OpError *err, void *userdata) {
         EngineOp *op = userdata;
 
         if (r < 0)
-                return protect_failed(op, err);
+                return protect_failed(op, r, err);
         fault_point("protect:scope-applied");
         protect_activate(op);
 }
@@ -755,8 +956,8 @@ static void on_scope_applied(int r, const OpError *err, void *userdata) {
 static void protect_after_memory(EngineOp *op) {
         Engine *e = op->engine;
 
-        if (op->join_error < 0)
-                return protect_failed(op, &op->join_err);
+        if (op->join.error < 0)
+                return protect_failed(op, op->join.error, &op->join.err);
         fault_point("protect:slice-raised");
         if (op->p->kind == PROTECTION_MOVED && e->backend.has_cgroup)
                 e->backend.vtable->apply(&e->backend, op->p, on_scope_applied, op);
@@ -767,9 +968,9 @@ static void protect_after_memory(EngineOp *op) {
 static void on_slice_written(int r, const OpError *err, void *userdata) {
         EngineOp *op = userdata;
 
-        op->join_error = r;
+        op->join.error = r;
         if (r < 0)
-                op->join_err = *err;
+                op->join.err = *err;
         protect_after_memory(op);
 }
 
@@ -782,8 +983,10 @@ static void slice_update(Engine *e, BackendDone done, void *userdata) {
                         done(0, NULL, userdata);
                 return;
         }
-        e->backend.vtable->set_memory_protection(&e->backend, path, NULL, e->registry.slice_min_sum,
-                                                 e->registry.slice_low_sum, done, userdata);
+        e->backend.vtable->set_memory_protection(&e->backend, path, NULL,
+                                                 &(CgroupProtection) { e->registry.slice_min_sum,
+                                                                       e->registry.slice_low_sum, -1 },
+                                                 done, userdata);
 }
 
 static void on_slice_update_logged(int r, const OpError *err, void *userdata) {
@@ -791,13 +994,8 @@ static void on_slice_update_logged(int r, const OpError *err, void *userdata) {
                 log_warning("Failed to update the memory protection of the slice, ignoring: %s", err->message);
 }
 
-/*
- * A member (a child moved along with Descendants=true) whose PID no longer
- * names the recorded process (it exited and the PID may be reused) is
- * forgotten right before the record is applied: never moved, never given
- * an adj. (Restores check each member's start time again.)
- */
-static void drop_stale_members(Engine *e, Protection *p) {
+/* Members that exited or whose PID now names another process: not moved, not given an adj, not sent to systemd. */
+static void prune_members(Engine *e, Protection *p) {
         size_t k = 0;
 
         for (size_t i = 0; i < p->n_members; i++) {
@@ -813,9 +1011,12 @@ static void drop_stale_members(Engine *e, Protection *p) {
 static void protect_apply(EngineOp *op) {
         Engine *e = op->engine;
 
-        drop_stale_members(e, op->p);
+        prune_members(e, op->p);
+        if (op->p->pidfd < 0 && op->pidfd >= 0)
+                op->p->pidfd = TAKE_FD(op->pidfd); /* systemd may take it (PIDFDs=) instead of a racy PID */
+
         if (op->p->kind == PROTECTION_IN_PLACE)
-                holds_settle(op, protect_after_memory);
+                op_settle_holds(op, protect_after_memory);
         else
                 slice_update(e, on_slice_written, op);
 }
@@ -906,7 +1107,7 @@ static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, E
                 OpError perr = {};
                 op_error_set(&perr, r, NULL, "Cannot save the state to %s: %s; nothing was changed.",
                              e->config->state_directory, strerror(-r));
-                protect_failed(op, &perr);
+                protect_failed(op, r, &perr);
                 return 1;
         }
         protect_apply(op);
@@ -922,8 +1123,8 @@ static int protect_existing(Engine *e, Protection *existing, const ProcInfo *inf
         if (existing->starttime == info->stat.starttime)
                 return protect_update(e, existing, req, done, userdata, err);
         /* The recorded process is gone and its PID reused: finish it before protecting the new one. */
-        (void) engine_process_exited(e, existing->pid);
-        if (registry_get(&e->registry, existing->pid))
+        (void) engine_process_exited(e, info->pid); /* may free existing at once */
+        if (registry_get(&e->registry, info->pid))
                 return op_error_set(err, -EBUSY, OOMPROTECT_ERROR_BUSY,
                                     "The earlier protection of PID %d (a process that exited) is being cleaned "
                                     "up; try again.", (int) info->pid);
@@ -976,10 +1177,17 @@ static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info,
         return 0;
 }
 
+/* A protect failed before it touched anything: the holds it added go, those it took up again are released again. */
 static void drop_unused_holds(Engine *e) {
-        for (size_t i = e->holds.n; i-- > 0;)
-                if (!e->holds.items[i].applied && !hold_in_use(e, &e->holds.items[i]))
+        for (size_t i = e->holds.n; i-- > 0;) {
+                CgroupHold *h = &e->holds.items[i];
+                if (h->released || hold_in_use(e, h))
+                        continue;
+                if (h->applied)
+                        h->released = true;
+                else
                         hold_table_remove(&e->holds, i);
+        }
 }
 
 static void complete_now(Engine *e, EngineDone done, void *userdata, int r, const OpError *err, pid_t pid) {
@@ -1055,24 +1263,46 @@ static void on_scope_reapplied(int r, const OpError *err, void *userdata) {
                             err->message);
 }
 
+/* A restore failed with the process alive: it and what is left in its scope get the applied adj again. */
+static void on_reprotected(int r, const OpError *err, void *userdata) {
+        EngineOp *op = userdata;
+        Engine *e = op->engine;
+        Protection *p = op->p;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+
+        if (r < 0)
+                log_warning("Failed to protect PID %d again after a failed restore: %s", (int) p->pid, err->message);
+        (void) apply_adj(e, p, NULL);
+        if (p->kind == PROTECTION_MOVED && e->backend.vtable->list_pids(&e->backend, p, &pids, &n) >= 0)
+                for (size_t i = 0; i < n; i++)
+                        if (pids[i] != p->pid && !registry_get(&e->registry, pids[i]))
+                                (void) proc_write_oom_score_adj(e->procfd, pids[i], p->applied_adj);
+        if (!p->watch)
+                notify(e, p, true, "protected"); /* a rollback that could not roll back: watched from now on */
+        op_finish(op);
+}
+
 static void on_scope_restored(int r, const OpError *err, RestoreReport *rr, void *userdata) {
         EngineOp *op = userdata;
         Engine *e = op->engine;
         Protection *p = op->p;
 
         if (r < 0 && op->alive) {
-                /* Nothing is left half-restored: the process goes back under its protection. */
-                e->backend.vtable->freeze(&e->backend, p, false, on_thawed, NULL);
-                p->state = PROTECTION_ACTIVE;
-                e->backend.vtable->apply(&e->backend, p, on_scope_reapplied, (void *) (intptr_t) p->pid);
-                (void) apply_adj(e, p, NULL);
-                (void) persist(e);
+                /*
+                 * Nothing is left half-restored: the process, and whatever is
+                 * still in its scope, go back under its protection; the
+                 * operation ends when that is done.
+                 */
                 if (!op->rollback) {
                         op->result.r = r;
                         op_error_set(&op->result.err, r, err->name, "Cannot restore PID %d from %s: %s", (int) p->pid,
                                      strna(p->scope_cgroup), err->message);
                 }
-                op_finish(op);
+                p->state = PROTECTION_ACTIVE;
+                (void) persist(e);
+                e->backend.vtable->freeze(&e->backend, p, false, on_thawed, NULL);
+                e->backend.vtable->apply(&e->backend, p, on_reprotected, op);
                 return;
         }
         if (r < 0)
@@ -1087,6 +1317,36 @@ static void on_scope_restored(int r, const OpError *err, RestoreReport *rr, void
         restore_forget(op);
 }
 
+/*
+ * In place, after the protected process exited: the children it left were
+ * reparented, so they are looked for in its cgroup, among the processes
+ * started after it (restore_adj() then touches only those that still carry
+ * the applied value).
+ */
+static int in_place_orphans(Engine *e, const Protection *p, pid_t **ret, size_t *ret_n) {
+        _cleanup_free_ pid_t *pids = NULL;
+        const char *rel = cgroup_path_to_rel(p->original_cgroup);
+        size_t n = 0, k = 0;
+        int r;
+
+        if (!rel || !e->backend.has_cgroup) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        r = cgroup_get_pids(e->backend.rootfd, rel, &pids, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                uint64_t st;
+                if (proc_read_starttime(e->procfd, pids[i], &st) >= 0 && st > p->starttime)
+                        pids[k++] = pids[i];
+        }
+        *ret = TAKE_PTR(pids);
+        *ret_n = k;
+        return 0;
+}
+
 static void on_scope_frozen(int r, const OpError *err, void *userdata) {
         EngineOp *op = userdata;
         Engine *e = op->engine;
@@ -1098,7 +1358,10 @@ static void on_scope_frozen(int r, const OpError *err, void *userdata) {
         if (p->kind == PROTECTION_MOVED) {
                 if (e->backend.vtable->list_pids(&e->backend, p, &covered, &n) < 0)
                         n = 0;
-        } else if (proc_get_descendants(e->procfd, p->pid, &covered, &n) < 0)
+        } else if (op->alive) {
+                if (proc_get_descendants(e->procfd, p->pid, &covered, &n) < 0)
+                        n = 0;
+        } else if (in_place_orphans(e, p, &covered, &n) < 0) /* its PID may be another process's now */
                 n = 0;
         restore_all_adj(e, p, op->alive, covered, n);
         fault_point("unprotect:adj-restored");
@@ -1131,9 +1394,9 @@ static void restore_done(EngineOp *op) {
         Protection *p = op->p;
         int r;
 
-        if (op->join_error < 0)
+        if (op->join.error < 0)
                 log_warning("Failed to put back the memory protection of a cgroup PID %d was protected in, "
-                            "ignoring: %s", (int) p->pid, op->join_err.message);
+                            "ignoring: %s", (int) p->pid, op->join.err.message);
         if (!op->batch) {
                 r = persist(e);
                 if (r < 0)
@@ -1156,10 +1419,10 @@ static void restore_forget(EngineOp *op) {
 
         registry_remove(&e->registry, p->pid);
         if (p->kind == PROTECTION_IN_PLACE)
-                holds_settle(op, restore_done);
+                op_settle_holds(op, restore_done);
         else {
                 slice_update(e, on_slice_update_logged, NULL);
-                op->join_error = 0;
+                op->join.error = 0;
                 restore_done(op);
         }
 }
@@ -1255,9 +1518,46 @@ static Batch *batch_new(Engine *e, EngineDone done, void *userdata) {
         return b;
 }
 
+static int unprotect_matching(Engine *e, MatchFunc match, const void *arg, uid_t owner, const char *reason,
+                              EngineDone done, void *userdata);
+
+/* From op_finish(): when nothing is under way any more, the first waiting batch starts. */
+static void run_waiting(Engine *e) {
+        WaitingBatch *w = e->waiting;
+
+        if (!w || e->n_pending > 0)
+                return;
+        while (w->next) /* the oldest: new ones are prepended */
+                w = w->next;
+        LIST_REMOVE(e->waiting, w);
+        (void) unprotect_matching(e, w->match, w->tag, w->owner, w->reason, w->done, w->userdata);
+        waiting_batch_free(w);
+}
+
+static int wait_for_pending(Engine *e, MatchFunc match, const char *tag, uid_t owner, const char *reason,
+                            EngineDone done, void *userdata) {
+        WaitingBatch *w = calloc(1, sizeof(WaitingBatch));
+
+        if (!w || (tag && !(w->tag = strdup(tag))) || !(w->reason = strdup(reason ? reason : "unprotected"))) {
+                if (w)
+                        waiting_batch_free(w);
+                complete_now(e, done, userdata, -ENOMEM, NULL, 0);
+                return 0;
+        }
+        w->match = match;
+        w->owner = owner;
+        w->done = done;
+        w->userdata = userdata;
+        LIST_PREPEND(e->waiting, w);
+        return 0;
+}
+
 /* Unprotects every record for which match() says yes: marked restoring and persisted once, then restored. */
-static int unprotect_matching(Engine *e, bool (*match)(const Protection *p, const void *arg), const void *arg,
-                              uid_t owner, const char *reason, EngineDone done, void *userdata) {
+static int unprotect_matching(Engine *e, MatchFunc match, const void *arg, uid_t owner, const char *reason,
+                              EngineDone done, void *userdata) {
+        if (e->n_pending > 0)
+                return wait_for_pending(e, match, arg, owner, reason, done, userdata);
+
         _cleanup_free_ pid_t *pids = calloc(e->registry.n ? e->registry.n : 1, sizeof(pid_t));
         Batch *b = batch_new(e, done, userdata);
         size_t n = 0;
@@ -1456,6 +1756,8 @@ static void on_started(Engine *e, const EngineResult *res, void *userdata) {
         EngineResult out = { .r = (int) e->registry.n };
 
         remove_stray_scopes(e);
+        /* Holds that no live record leans on any more (their process exited meanwhile): originals back. */
+        holds_settle_detached(e);
         (void) engine_check_oom_kills(e, &(uint64_t) { 0 });
         if (start->done)
                 start->done(e, &out, start->userdata);

@@ -65,6 +65,10 @@ typedef struct EngineResult {
  */
 typedef void (*EngineDone)(Engine *e, const EngineResult *result, void *userdata);
 
+struct EngineOp;
+struct HoldWrite;
+struct WaitingBatch;
+
 struct Engine {
         const Config *config;
         sd_event *event;
@@ -79,6 +83,9 @@ struct Engine {
         uint64_t fd_limit; /* RLIMIT_NOFILE when the engine started: one pidfd per protection */
         uint64_t oom_kills;
         unsigned n_pending; /* operations under way */
+        struct EngineOp *ops;    /* ...those, for engine_free() */
+        struct HoldWrite *writes; /* hold writes under way, likewise */
+        struct WaitingBatch *waiting; /* unprotect-many (and stop) waiting for the operations under way */
         bool holds_dirty;  /* the hold values must be recomputed and written */
         pid_t self;
         EngineCallbacks callbacks;
@@ -104,7 +111,11 @@ int engine_start(Engine *e, EngineDone done, void *userdata);
 
 int engine_protect(Engine *e, const ProtectRequest *req, EngineDone done, void *userdata);
 int engine_unprotect(Engine *e, pid_t pid, uid_t owner, const char *reason, EngineDone done, void *userdata);
-/* The result counts the protections removed. owner as above (UID_ANY for all). */
+/*
+ * The result counts the protections removed. owner as above (UID_ANY for
+ * all). While other operations are under way they wait for those to end
+ * first, so that a protection being applied is not left out.
+ */
 int engine_unprotect_all(Engine *e, uid_t owner, const char *reason, EngineDone done, void *userdata);
 int engine_unprotect_tag(Engine *e, const char *tag, uid_t owner, const char *reason, EngineDone done,
                          void *userdata);

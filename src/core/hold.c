@@ -11,7 +11,8 @@ static uint64_t add_sat(uint64_t a, uint64_t b) {
 }
 
 int hold_table_add(HoldTable *t, const char *cgroup, const char *unit, uint64_t original_min, uint64_t original_low) {
-        CgroupHold h = { .original_min = original_min, .original_low = original_low };
+        CgroupHold h = { .original_min = original_min, .original_low = original_low, .original_preference = -1,
+                         .applied_preference = -1 };
 
         if (hold_table_get(t, cgroup))
                 return -EEXIST;
@@ -152,7 +153,9 @@ void hold_compute(const HoldTable *t, const HoldDemand *d, size_t n_demands, uin
                 ret_min[i] = MAX(min, t->items[i].original_min);
                 ret_low[i] = MAX(low, t->items[i].original_low);
         }
-        /* Then every ancestor carries what the cgroups below it were raised by. */
+        /* Then every ancestor carries what the cgroups below it were raised by... */
+        _cleanup_free_ uint64_t *cover_min = calloc(t->n + 1, sizeof(uint64_t));
+        _cleanup_free_ uint64_t *cover_low = calloc(t->n + 1, sizeof(uint64_t));
         for (size_t j = 0; j < t->n; j++) {
                 const CgroupHold *target = &t->items[j];
                 uint64_t dmin = 0, dlow = 0;
@@ -170,10 +173,20 @@ void hold_compute(const HoldTable *t, const HoldDemand *d, size_t n_demands, uin
                         }
                 dmin = dmin > target->original_min ? dmin - target->original_min : 0;
                 dlow = dlow > target->original_low ? dlow - target->original_low : 0;
+                uint64_t tmin = add_sat(target->original_min, dmin), tlow = add_sat(target->original_low, dlow);
                 for (size_t i = 0; i < t->n; i++)
                         if (cgroup_is_ancestor(t->items[i].cgroup, target->cgroup)) {
                                 ret_min[i] = add_sat(ret_min[i], dmin);
                                 ret_low[i] = add_sat(ret_low[i], dlow);
+                                if (cover_min && cover_low) {
+                                        cover_min[i] = add_sat(cover_min[i], tmin);
+                                        cover_low[i] = add_sat(cover_low[i], tlow);
+                                }
                         }
+        }
+        /* ...and at least what those targets have together. */
+        for (size_t i = 0; cover_min && cover_low && i < t->n; i++) {
+                ret_min[i] = MAX(ret_min[i], cover_min[i]);
+                ret_low[i] = MAX(ret_low[i], cover_low[i]);
         }
 }

@@ -15,17 +15,23 @@
  *
  * What each gets, pure arithmetic: a target gets max(original, the sum its
  * protections ask for); every ancestor its original plus what the targets
- * below it were raised by. Never lower than the original, so whatever the
- * cgroup covered before stays covered.
+ * below it were raised by, and at least the sum of what those targets have
+ * (else a target whose own original covered its demand would still be
+ * capped by an ancestor that never covered it). Never lower than the
+ * original, so whatever a cgroup covered before stays covered.
  */
 
 typedef struct CgroupHold {
         char *cgroup; /* "/system.slice/nginx.service" */
         char *unit;   /* "nginx.service"; NULL when it is no unit of its own (inside a delegated one) */
         uint64_t original_min, original_low;
+        int original_preference; /* systemd-oomd's (a ManagedOOMPreference) before; -1 unknown */
         /* runtime */
         bool applied; /* the values below were written */
         uint64_t applied_min, applied_low;
+        int applied_preference; /* -1: never written */
+        bool released; /* nothing leans on it: its original is back (or on its way), not persisted */
+        uint64_t raised_min, raised_low; /* what it had before its release, to tell a stale read */
 } CgroupHold;
 
 typedef struct HoldTable {

@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "cgroup.h"
+#include "config.h"
 #include "fileio.h"
 #include "macro.h"
 #include "oomprotect/protocol.h"
@@ -87,6 +88,8 @@ static const Field hold_fields[] = {
         { "unit", FIELD_STRING, offsetof(CgroupHold, unit), false },
         { "original_min", FIELD_U64, offsetof(CgroupHold, original_min), true },
         { "original_low", FIELD_U64, offsetof(CgroupHold, original_low), true },
+        /* -1 unknown, else a ManagedOOMPreference: none 0, avoid 1, omit 2 */
+        { "original_oomd_preference", FIELD_ADJ, offsetof(CgroupHold, original_preference), false },
 };
 
 static int json_add(json_object *o, const char *key, json_object *v) {
@@ -198,6 +201,8 @@ static int holds_to_json(const HoldTable *holds, json_object *top) {
         if (!array)
                 return -ENOMEM;
         for (size_t i = 0; holds && i < holds->n; i++) {
+                if (holds->items[i].released)
+                        continue; /* its original is back: nothing to put back after a crash */
                 _cleanup_(json_object_putp) json_object *o = json_object_new_object();
 
                 if (!o)
@@ -585,7 +590,7 @@ static int holds_from_json(json_object *top, HoldTable *ret, size_t *skipped) {
                 return 0;
         for (size_t i = 0; i < json_object_array_length(array); i++) {
                 json_object *o = json_object_array_get_idx(array, i);
-                CgroupHold h = {};
+                CgroupHold h = { .original_preference = -1 };
                 int r;
 
                 r = json_object_is_type(o, json_type_object)
@@ -593,8 +598,12 @@ static int holds_from_json(json_object *top, HoldTable *ret, size_t *skipped) {
                             : -EBADMSG;
                 if (r >= 0 && !cgroup_path_is_clean(h.cgroup))
                         r = -EBADMSG;
+                if (r >= 0 && (h.original_preference < -1 || h.original_preference >= _MANAGED_OOM_PREFERENCE_MAX))
+                        r = -EBADMSG;
                 if (r >= 0)
                         r = hold_table_add(ret, h.cgroup, h.unit, h.original_min, h.original_low);
+                if (r >= 0)
+                        ret->items[ret->n - 1].original_preference = h.original_preference;
                 free(h.cgroup);
                 free(h.unit);
                 if (r == -EBADMSG || r == -EEXIST) {

@@ -34,15 +34,19 @@
 
 #include "auth.h"
 #include "bus-caller.h"
+#include "bus-trusted.h"
 #include "bus.h"
 #include "escape.h"
 #include "list.h"
 #include "log.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
+#include "proc.h"
 
 /* The source recorded for protections made through this front end. */
 #define BUS_SOURCE "dbus"
+/* ...and for those oomprotect-cuse asks for, on behalf of a caller of /dev/oom_protect. */
+#define TRUSTED_SOURCE "cuse"
 
 /* ---- helpers ---- */
 
@@ -234,6 +238,8 @@ typedef enum BusAction {
         ACTION_UNPROTECT_TAG,
         ACTION_SET_SELF,
         ACTION_GET_SELF,
+        ACTION_SET_FOR, /* org.oomprotect.Trusted, for oomprotect-cuse */
+        ACTION_GET_FOR,
 } BusAction;
 
 /*
@@ -250,7 +256,9 @@ struct BusRequest {
         ProtectRequest req; /* ACTION_PROTECT */
         pid_t pid;          /* ACTION_UNPROTECT */
         const char *tag;    /* ACTION_UNPROTECT_TAG */
-        bool enable;        /* ACTION_SET_SELF */
+        bool enable;        /* ACTION_SET_SELF, ACTION_SET_FOR */
+        int pidfd;          /* ACTION_*_FOR: the process acted for (owned by msg) */
+        uid_t for_uid;      /* ACTION_SET_FOR: its uid, as the kernel told oomprotect-cuse */
         BusRequest *prev, *next;
 };
 
@@ -325,6 +333,14 @@ static void on_engine_done(Engine *e, const EngineResult *res, void *userdata) {
                 return;
         default:
                 if (res->r < 0) {
+                        /* Logged as well as replied: an administrator reads the journal, not the client's terminal. */
+                        static LogRateLimit rl = LOG_RATELIMIT_INIT(10 * 1000000ULL, 20);
+                        unsigned suppressed;
+                        if (log_ratelimit_ok(&rl, &suppressed))
+                                log_notice("%s() for PID %d from %s failed: %s%s", sd_bus_message_get_member(r->msg),
+                                           (int) res->pid, strna(sd_bus_message_get_sender(r->msg)),
+                                           res->err.code != 0 ? res->err.message : strerror(-res->r),
+                                           suppressed ? " (Earlier failures were not logged.)" : "");
                         request_reply_op_error(r, res->r, &res->err);
                         return;
                 }
@@ -386,6 +402,49 @@ static void run_set_self(BusRequest *r, const BusCaller *c, uid_t owner) {
         (void) engine_unprotect(e, c->pid, owner, "unprotected", on_engine_done, r);
 }
 
+/*
+ * org.oomprotect.Trusted: oomprotect-cuse (root) acts for the process behind
+ * r->pidfd, which is authorized exactly as SetSelfProtection would authorize
+ * it (bus-trusted.c reads who it is).
+ */
+static void run_for(BusRequest *r, const BusCaller *sender) {
+        _cleanup_(bus_caller_done) BusCaller caller = {};
+        Manager *m = r->manager;
+        OpError err = {};
+        pid_t pid = 0;
+        uid_t owner;
+        int q;
+
+        if (sender->auth.uid != 0) {
+                request_reply_op_error(r, -EPERM, &(OpError) { .code = -EPERM, .name = OOMPROTECT_ERROR_PERMISSION_DENIED,
+                                                               .message = "Only root may act on behalf of another process." });
+                return;
+        }
+        if (r->action == ACTION_GET_FOR) {
+                q = trusted_pid_of(m, r->pidfd, &pid, &err);
+                if (q < 0)
+                        return request_reply_op_error(r, q, &err);
+                log_reply_failure(r, sd_bus_reply_method_return(r->msg, "b", engine_get(m->engine, pid) != NULL &&
+                                                                                     proc_pidfd_alive(r->pidfd)));
+                request_free(r);
+                return;
+        }
+        q = trusted_caller_from_pidfd(m, r->pidfd, r->for_uid, &caller, &pid, &err);
+        if (q >= 0)
+                q = auth_check_modify(&caller.auth, m->allow_gid, &owner, &err);
+        if (q < 0) {
+                log_debug("Refused SetProtectionFor(PID %d, uid %u): %s", (int) pid, (unsigned) r->for_uid, err.message);
+                return request_reply_op_error(r, q, &err);
+        }
+        if (r->enable) {
+                r->req = (ProtectRequest) { .pidfd = r->pidfd, .owner = owner, .source = TRUSTED_SOURCE };
+                (void) engine_protect(m->engine, &r->req, on_engine_done, r);
+        } else if (engine_get(m->engine, pid))
+                (void) engine_unprotect(m->engine, pid, owner, "unprotected", on_engine_done, r);
+        else
+                request_reply_empty(r); /* "off" on an unprotected process is a no-op */
+}
+
 /* The caller is known: authorize, then hand over to the engine (which may complete at once). */
 static void on_caller(const BusCaller *c, const sd_bus_error *error, void *userdata) {
         BusRequest *r = userdata;
@@ -397,6 +456,8 @@ static void on_caller(const BusCaller *c, const sd_bus_error *error, void *userd
                 request_reply_error(r, error);
                 return;
         }
+        if (r->action == ACTION_SET_FOR || r->action == ACTION_GET_FOR)
+                return run_for(r, c);
         if (r->action == ACTION_GET_SELF) { /* The module's OOMGETPROTECTCMD: a read, no authorization. */
                 if (request_caller_pid(r, c) < 0)
                         return;
@@ -444,12 +505,24 @@ static int request_start(Manager *m, sd_bus_message *msg, BusRequest *template, 
         r->pid = template->pid;
         r->tag = template->tag;
         r->enable = template->enable;
-        q = bus_caller_query(msg, r->action != ACTION_GET_SELF, on_caller, r, &r->slot, error);
+        r->pidfd = template->pidfd;
+        r->for_uid = template->for_uid;
+        q = bus_caller_query(msg, r->action == ACTION_SET_SELF || r->action == ACTION_PROTECT ||
+                                          r->action == ACTION_UNPROTECT || r->action == ACTION_UNPROTECT_ALL ||
+                                          r->action == ACTION_UNPROTECT_TAG,
+                             on_caller, r, &r->slot, error);
         if (q < 0) {
                 request_free(r);
                 return q;
         }
         return 1;
+}
+
+int bus_request_for(Manager *m, sd_bus_message *msg, int pidfd, uid_t uid, int mode, sd_bus_error *error) {
+        BusRequest t = { .action = mode < 0 ? ACTION_GET_FOR : ACTION_SET_FOR, .req.pidfd = -EBADF, .pidfd = pidfd,
+                         .for_uid = uid, .enable = mode > 0 };
+
+        return request_start(m, msg, &t, error);
 }
 
 /* ---- methods ---- */
@@ -768,6 +841,8 @@ int bus_setup(Manager *m) {
         int r;
 
         r = bus_connect(m, &bus);
+        if (r >= 0)
+                r = bus_trusted_setup(m, bus); /* org.oomprotect.Trusted, for oomprotect-cuse (issue 14) */
         if (r < 0)
                 return r;
         r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);

@@ -19,9 +19,10 @@ static bool arg_bus = true;
 static void help(void) {
         printf("oomprotectd — keeps chosen processes alive when memory runs out\n\n"
                "Usage: oomprotectd [OPTIONS]\n\n"
-               "Moves each protected process into its own scope under protected.slice, sets\n"
-               "memory.min there and oom_score_adj on the process, and puts both back exactly\n"
-               "when it is unprotected.\n\n"
+               "Protects processes from the OOM killer: oom_score_adj on the process, and\n"
+               "memory.min on its own scope under protected.slice, or in place on its unit's\n"
+               "cgroup and ancestors where a move would take it out of its unit's limits; puts\n"
+               "everything back exactly when it is unprotected.\n\n"
                "  -c --config=FILE     Configuration file (default " OOMPROTECT_CONFIG_FILE ");\n"
                "                       FILE.d/*.conf are read after it\n"
                "     --check-config    Validate the configuration, print the effective one, exit\n"

@@ -153,8 +153,14 @@ int parse_size(const char *s, uint64_t total_ram, uint64_t *ret) {
         unsigned shift = 0;
         uint64_t v;
 
+        uint64_t frac = 0, frac_div = 1;
+
         if (isempty(s))
                 return -EINVAL;
+        if (streq(s, "infinity")) { /* systemd's word for no limit */
+                *ret = UINT64_MAX;
+                return 0;
+        }
         if (digit_value(*s) >= 10)
                 return -EINVAL; /* no sign, no white space, no empty number */
 
@@ -165,6 +171,18 @@ int parse_size(const char *s, uint64_t total_ram, uint64_t *ret) {
         end = parse_digits(s, 10, &v);
         if (!end)
                 return -ERANGE;
+        if (*end == '.') {
+                /* "1.5G": at most 9 decimals, and only with a unit (a byte has no fraction). */
+                const char *f = ++end;
+                for (; digit_value(*end) < 10; end++) {
+                        if (end - f >= 9)
+                                return -EINVAL;
+                        frac = frac * 10 + digit_value(*end);
+                        frac_div *= 10;
+                }
+                if (end == f || *end == '\0')
+                        return -EINVAL;
+        }
         if (*end != '\0') {
                 size_t i;
                 for (i = 0; i < ELEMENTSOF(units); i++)
@@ -183,7 +201,12 @@ int parse_size(const char *s, uint64_t total_ram, uint64_t *ret) {
         }
         if (shift > 0 && v > (UINT64_MAX >> shift))
                 return -ERANGE;
-        *ret = v << shift;
+        /* frac < frac_div <= 10^9 < 2^30, and shift <= 40: the product fits in 70 bits, so in two steps. */
+        uint64_t extra = (frac << (shift / 2)) / frac_div;
+        extra = (extra << (shift - shift / 2)) + (((frac << (shift / 2)) % frac_div << (shift - shift / 2)) / frac_div);
+        if ((v << shift) > UINT64_MAX - extra)
+                return -ERANGE;
+        *ret = (v << shift) + extra;
         return 0;
 }
 

@@ -118,3 +118,21 @@ is_comm() {
 prop() {
         busctl get-property org.oomprotect /org/oomprotect org.oomprotect.Manager "$1"
 }
+
+# kill_sandbox CGDIR PID...: SIGKILL for PIDs (continued first, in case a test stopped them) and
+# every process of CGDIR, then CGDIR removed depth-first (the kernel frees killed cgroups asynchronously).
+kill_sandbox() {
+        local dir=$1 pid
+        shift
+        for pid in "$@"; do
+                [[ -n $pid ]] && kill -CONT "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+        done
+        echo 1 >"$dir/cgroup.kill" 2>/dev/null
+        wait 2>/dev/null
+        for _ in $(seq 100); do
+                find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
+                [[ -d $dir ]] || return 0
+                sleep 0.02
+        done
+        echo "# warning: could not remove $dir"
+}

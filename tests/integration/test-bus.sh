@@ -289,7 +289,16 @@ test_protect_in_place() {
         list_has "\[$pid,\"sleep\",\"/$top/inplace\",\"\"," || fail "ListProtected: no in-place record without a scope"
         mgr Unprotect u "$pid" >/dev/null
         assert_unchanged "$pid" inplace "$child_adj"
-        ok "ProtectWithOptions InPlace=true protects where the process is (no scope) and Unprotect restores it"
+        # The same through oomprotectctl (and liboomprotect's in_place field).
+        "$CTL" protect --in-place "$pid" || fail "oomprotectctl protect --in-place $pid failed"
+        assert_eq "$(cg_of "$pid")" "/$top/inplace" "cgroup of $pid after protect --in-place"
+        assert_eq "$(adj_of "$pid")" "$protect_adj" "oom_score_adj of $pid after protect --in-place"
+        "$CTL" unprotect "$pid" || fail "oomprotectctl unprotect $pid failed"
+        assert_unchanged "$pid" inplace "$child_adj"
+        local rc=0
+        "$CTL" protect --in-place --move "$pid" 2>/dev/null || rc=$?
+        assert_eq "$rc" 2 "exit code of protect --in-place --move"
+        ok "ProtectWithOptions InPlace=true (and protect --in-place) protects where the process is (no scope); Unprotect restores it"
 }
 
 self_in_cgroup() { # SUB WRAPPER...: bus-helper self, run inside <top>/SUB

@@ -754,6 +754,27 @@ static void test_late_backend_completes_from_the_loop_and_refuses_a_second_opera
         assert_restored(kid.pid, "orig-a", sb.child_adj);
 }
 
+/* RestoreOnStop=yes and UnprotectAll while a protect is still being applied: they wait for it, and include it. */
+static void test_unprotect_all_waits_for_a_protect_under_way(void **state) {
+        ProtectRequest req = request(kid.pid);
+        Waiter protect = {}, all = {};
+
+        engine = engine_free(engine);
+        assert_int_equal(setenv("OOMPROTECT_TEST_BACKEND_DELAY_USEC", "300000", 1), 0);
+        start_engine();
+        assert_int_equal(unsetenv("OOMPROTECT_TEST_BACKEND_DELAY_USEC"), 0);
+
+        assert_int_equal(engine_protect(engine, &req, itest_on_done, &protect), 0);
+        assert_false(protect.done);
+        assert_int_equal(engine_unprotect_all(engine, UID_ANY, "test", itest_on_done, &all), 0);
+        assert_false(all.done); /* waits: the protect is under way */
+        assert_int_equal(itest_wait(engine, &protect), 1);
+        assert_int_equal(itest_wait(engine, &all), 1);  /* ...and it was counted */
+        assert_null(engine_get(engine, kid.pid));
+        assert_restored(kid.pid, "orig-a", sb.child_adj);
+        assert_int_equal(saved_records(), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -781,6 +802,7 @@ int main(void) {
                 T(test_corrupt_state_is_moved_aside_at_start),
                 T(test_sigkill_at_every_step_leaves_protected_or_fully_restored),
                 T(test_late_backend_completes_from_the_loop_and_refuses_a_second_operation),
+                T(test_unprotect_all_waits_for_a_protect_under_way),
 #undef T
         };
         int r;

@@ -63,7 +63,9 @@ test_generated_files_name_the_installed_daemon() {
         local activation=$OOMPROTECT_BINDIR/conf/org.oomprotect.service
         grep -q '^ExecStart=/.*/oomprotectd$' "$unit" || fail "ExecStart in $unit"
         grep -q '^Exec=/.*/oomprotectd$' "$activation" || fail "Exec in $activation"
-        grep -q '^SystemdService=oomprotectd.service$' "$activation" || fail "SystemdService in $activation"
+        # Activation through the alias that `systemctl enable` makes: a disabled daemon is not started by a call.
+        grep -q '^SystemdService=dbus-org.oomprotect.service$' "$activation" || fail "SystemdService in $activation"
+        grep -q '^Alias=dbus-org.oomprotect.service$' "$unit" || fail "Alias= in $unit"
         grep -q '^BusName=org.oomprotect$' "$unit" || fail "BusName in $unit"
         ! grep -qE '@[A-Z_]+@' "$unit" "$activation" || fail "an unreplaced @VARIABLE@"
         ok "the unit and the activation file name the installed daemon and the bus name"

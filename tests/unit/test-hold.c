@@ -151,9 +151,23 @@ static void test_target_gets_the_larger_of_its_original_and_its_demand(void **st
         hold_compute(&t, d, ELEMENTSOF(d), min, low);
         assert_int_equal(min[1], 64 * MiB);
         assert_int_equal(low[1], 128 * MiB);
-        /* The ancestor by the target's delta: 64M - 10M and 128M - 0. */
-        assert_int_equal(min[0], 54 * MiB);
+        /* The ancestor: its original plus the target's delta (64M - 10M), but at least what the target has. */
+        assert_int_equal(min[0], 64 * MiB);
         assert_int_equal(low[0], 128 * MiB);
+}
+
+/* A target whose own original covers its demand is still capped by an ancestor that never covered it. */
+static void test_ancestor_covers_a_target_whose_original_was_enough(void **state) {
+        _cleanup_(hold_table_done) HoldTable t = {};
+        uint64_t min[2], low[2];
+
+        assert_int_equal(hold_table_add(&t, "/system.slice", "system.slice", 0, 0), 0);
+        assert_int_equal(hold_table_add(&t, "/system.slice/db.service", "db.service", 200 * MiB, 0), 0);
+        HoldDemand d[] = { { .cgroup = "/system.slice/db.service", .min = 100 * MiB } };
+        hold_compute(&t, d, ELEMENTSOF(d), min, low);
+        assert_int_equal(min[1], 200 * MiB);
+        assert_int_equal(min[0], 200 * MiB);
+        assert_int_equal(low[0], 0);
 }
 
 static void test_every_ancestor_is_raised_by_the_targets_delta(void **state) {
@@ -232,8 +246,8 @@ static void test_nothing_is_lowered_below_its_original(void **state) {
         hold_compute(&t, d, ELEMENTSOF(d), min, low);
         assert_int_equal(min[1], 80 * MiB);
         assert_int_equal(low[1], 9 * MiB);
-        assert_int_equal(min[0], 100 * MiB); /* the demand fits in the original: no delta */
-        assert_int_equal(low[0], 7 * MiB);
+        assert_int_equal(min[0], 100 * MiB); /* the demand fits in the original: no delta, and it covers x's 80M */
+        assert_int_equal(low[0], 9 * MiB);   /* at least x.service's memory.low */
         assert_int_equal(min[2], 5 * MiB); /* held, no demand: its original */
         assert_int_equal(low[2], 0);
 
@@ -267,6 +281,7 @@ int main(void) {
                 cmocka_unit_test(test_chain_rejects_empty_components),
                 cmocka_unit_test(test_table_keeps_the_first_originals_of_a_cgroup),
                 cmocka_unit_test(test_target_gets_the_larger_of_its_original_and_its_demand),
+                cmocka_unit_test(test_ancestor_covers_a_target_whose_original_was_enough),
                 cmocka_unit_test(test_every_ancestor_is_raised_by_the_targets_delta),
                 cmocka_unit_test(test_two_targets_under_one_ancestor_add_up),
                 cmocka_unit_test(test_two_protections_of_one_cgroup_add_up),

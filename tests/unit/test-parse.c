@@ -117,6 +117,30 @@ static void test_size_accepts_bytes_and_binary_suffixes(void **state) {
         assert_true(v == 1ULL << 40);
 }
 
+/* As systemd writes them: "1.5G", "infinity". */
+static void test_size_accepts_decimals_with_a_unit_and_infinity(void **state) {
+        uint64_t v;
+
+        assert_int_equal(parse_size("1.5G", 0, &v), 0);
+        assert_true(v == 3ULL << 29);
+        assert_int_equal(parse_size("0.5K", 0, &v), 0);
+        assert_int_equal(v, 512);
+        assert_int_equal(parse_size("2.25MiB", 0, &v), 0);
+        assert_true(v == 9ULL << 18);
+        assert_int_equal(parse_size("1.1K", 0, &v), 0);
+        assert_int_equal(v, 1126); /* 1126.4 rounded down */
+        assert_int_equal(parse_size("0.000000001T", 0, &v), 0);
+        assert_int_equal(v, 1099);
+        assert_int_equal(parse_size("infinity", 0, &v), 0);
+        assert_true(v == UINT64_MAX);
+        assert_int_equal(parse_size("1.5", 0, &v), -EINVAL);      /* a byte has no fraction */
+        assert_int_equal(parse_size("1.G", 0, &v), -EINVAL);
+        assert_int_equal(parse_size(".5G", 0, &v), -EINVAL);
+        assert_int_equal(parse_size("1.0000000001G", 0, &v), -EINVAL); /* more than 9 decimals */
+        assert_int_equal(parse_size("16777216.5T", 0, &v), -ERANGE);
+        assert_int_equal(parse_size("Infinity", 0, &v), -EINVAL);
+}
+
 static void test_size_takes_percent_of_the_ram_given(void **state) {
         const uint64_t ram = 8ULL << 30;
         uint64_t v;
@@ -141,7 +165,7 @@ static void test_size_takes_percent_of_the_ram_given(void **state) {
 
 static void test_size_rejects_negative_overflow_and_garbage(void **state) {
         uint64_t v = 99;
-        const char *bad[] = { "", "-1", "-1M", "+1", " 1M", "1M ", "1X", "1MM", "1Mb", "M", "1.5M", "0x10", "1KiBB" };
+        const char *bad[] = { "", "-1", "-1M", "+1", " 1M", "1M ", "1X", "1MM", "1Mb", "M", "1.5", "0x10", "1KiBB" };
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 assert_int_equal(parse_size(bad[i], 1 << 30, &v), -EINVAL);
@@ -170,6 +194,7 @@ int main(void) {
                 cmocka_unit_test(test_int_range_accepts_signs_and_enforces_bounds),
                 cmocka_unit_test(test_boolean_knows_the_usual_words),
                 cmocka_unit_test(test_size_accepts_bytes_and_binary_suffixes),
+                cmocka_unit_test(test_size_accepts_decimals_with_a_unit_and_infinity),
                 cmocka_unit_test(test_size_takes_percent_of_the_ram_given),
                 cmocka_unit_test(test_size_rejects_negative_overflow_and_garbage),
                 cmocka_unit_test(test_format_bytes_is_readable),

@@ -30,6 +30,7 @@ image=$(vm_image_path)
 
 if ((!force)) && [[ -s $image ]]; then
         log "reusing cached image $image"
+        touch "$image" # in use: see the clean-up of other keys' images below
         echo "$image"
         exit 0
 fi
@@ -94,9 +95,9 @@ grep -Eq '^\./(usr/)?lib/systemd/systemd$' <<<"$listing" || die "no systemd in t
 sync -f "$tmp/rootfs.tar"
 mv -f "$tmp/rootfs.tar" "$image"
 
-# Drop the images of older keys: each one is several hundred MB.
-for old in "$VM_CACHE"/rootfs-*.tar; do
-        [[ $old == "$image" ]] || rm -f "$old"
-done
+# Drop the images of other keys, each several hundred MB, once unused for two
+# days: branches with different package lists share this cache and must not
+# delete each other's image on every run.
+find "$VM_CACHE" -maxdepth 1 -name 'rootfs-*.tar' ! -path "$image" -mtime +1 -delete
 log "built $image ($(du -h "$image" | cut -f1)) in $((SECONDS - start)) s"
 echo "$image"

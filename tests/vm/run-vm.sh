@@ -4,10 +4,15 @@
 #   tests/vm/run-vm.sh BUILD_DIR RESULTS_DIR      run every scenario
 #   tests/vm/run-vm.sh --shell BUILD_DIR          interactive root shell (see shell.sh)
 #
-# Steps: get the cached guest root (build-image.sh), unpack a fresh copy,
-# `DESTDIR=<root> cmake --install BUILD_DIR --prefix /usr`, add the scenarios
-# and the guest runner with its oneshot unit, make an ext4 image with
-# `mke2fs -d`, boot it under qemu (TCG) and collect the guest's report.
+# Steps: get the cached guest root (build-image.sh), unpack a fresh copy, put
+# the Debian package (BUILD_DIR/deb, built by scripts/build-deb.sh: ctest's
+# package.deb, or here if it is missing) and a copy of it with a higher
+# version (for the upgrade scenario) into it, add the scenarios and the guest
+# runner with its oneshot unit, make an ext4 image with `mke2fs -d`, boot it
+# under qemu (TCG) and collect the guest's report. The runner installs the
+# package with `apt install ./oomprotect_*.deb` in the booted guest, as an
+# administrator would, before the first scenario (--shell: dpkg -i in the
+# guest root before boot).
 #
 # RESULTS_DIR receives: results.txt (the guest's ttyS1: BEGIN/START/DETAIL/
 # RESULT/END lines), console.log (ttyS0), journal.log (the guest's journal,
@@ -25,6 +30,7 @@
 #   OOMPROTECT_VM_APPEND   extra kernel command line
 #   OOMPROTECT_VM_KEEP=1   keep the work directory (root tree and disk image)
 #   OOMPROTECT_VM_CACHE    image cache (see build-image.sh)
+#   OOMPROTECT_VM_DEB_DIR  where the package is (default BUILD_DIR/deb)
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=vm-lib.sh
@@ -77,6 +83,49 @@ if [[ -n $results ]]; then
         }
 fi
 
+# The package this tier installs: BUILD_DIR/deb's, built now if it is not there.
+find_package() {
+        local dir=${OOMPROTECT_VM_DEB_DIR:-$build/deb} deb
+        deb=$(find "$dir" -maxdepth 1 -name 'oomprotect_*.deb' 2>/dev/null | sort | tail -n1)
+        if [[ -z $deb ]]; then
+                log "no package in $dir: building it (scripts/build-deb.sh)"
+                "$VM_DIR/../../scripts/build-deb.sh" "$dir" >&2 || die "scripts/build-deb.sh $dir failed"
+                deb=$(find "$dir" -maxdepth 1 -name 'oomprotect_*.deb' | sort | tail -n1)
+        fi
+        [[ -n $deb ]] || die "no oomprotect_*.deb in $dir"
+        echo "$deb"
+}
+
+# The same package with a higher version: what an upgrade installs. Same
+# files, same maintainer scripts, so the upgrade path is the real one.
+make_upgrade_package() {
+        local deb=$1 out=$2 version tree
+        version=$(dpkg-deb -f "$deb" Version)+vmupgrade1
+        tree=$work/upgrade-tree
+        dpkg-deb -R "$deb" "$tree"
+        sed -i "s/^Version: .*/Version: $version/" "$tree/DEBIAN/control"
+        dpkg-deb --root-owner-group -b "$tree" "$out/oomprotect_${version}_$(dpkg-deb -f "$deb" Architecture).deb" >/dev/null
+        rm -rf "$tree"
+}
+
+# install_package ROOT: the package (and its upgrade) into ROOT$GUEST_DIR/debs,
+# with the client library it depends on (liboomprotect0, from the same build).
+install_package() {
+        local deb lib
+        deb=$(find_package)
+        lib=$(find "$(dirname "$deb")" -maxdepth 1 -name 'liboomprotect0_*.deb' | sort | tail -n1)
+        [[ -n $lib ]] || die "no liboomprotect0_*.deb beside $(basename "$deb")"
+        log "guest gets $(basename "$deb") and $(basename "$lib") (apt install in the guest)"
+        install -d "$1$GUEST_DIR/debs/upgrade" "$1$GUEST_DIR/debs/deps"
+        install -m 0644 "$deb" "$1$GUEST_DIR/debs/"
+        install -m 0644 "$lib" "$1$GUEST_DIR/debs/deps/"
+        make_upgrade_package "$deb" "$1$GUEST_DIR/debs/upgrade"
+        if [[ $mode == shell ]]; then
+                chroot "$1" dpkg -i "$GUEST_DIR/debs/deps/$(basename "$lib")" "$GUEST_DIR/debs/$(basename "$deb")" 2>&1 |
+                        sed 's/^/  /' >&2 || die "dpkg -i $(basename "$deb") in the guest root failed"
+        fi
+}
+
 t0=$SECONDS
 vm_require_root
 vm_ensure_host_tools
@@ -112,33 +161,22 @@ t1=$SECONDS
 log "unpacking $image"
 tar -C "$root" --numeric-owner --xattrs --xattrs-include='*' -xf "$image"
 
-log "installing $build into the guest root"
-DESTDIR=$root cmake --install "$build" --prefix /usr >"$work/install.log" 2>&1 || {
-        cat "$work/install.log" >&2
-        die "cmake --install $build failed"
-}
-sed 's/^/  /' "$work/install.log" >&2
-chroot "$root" ldconfig
-
-# Files configured at configure time (units, D-Bus activation) carry the
-# configure-time prefix, not this --prefix: say so when they point nowhere.
-configured_prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:[A-Z]*=//p' "$build/CMakeCache.txt")
-for unit in "$root"/usr/lib/systemd/system/oomprotect*.service \
-        "$root"/usr/share/dbus-1/system-services/org.oomprotect*.service; do
-        [[ -f $unit ]] || continue
-        sed -n 's/^\(ExecStart\|Exec\|SystemdService\)=[-@+!:]*\(\/[^ ]*\).*/\2/p' "$unit" |
-                while read -r exe; do
-                        [[ -e $root$exe || -L $root$exe ]] && continue
-                        log "warning: ${unit#"$root"} runs $exe, which is not in the guest" \
-                                "(build configured with CMAKE_INSTALL_PREFIX=$configured_prefix, installed with --prefix /usr;" \
-                                "configure with -DCMAKE_INSTALL_PREFIX=/usr for this tier)"
-                done
+install_package "$root"
+# earlyoom and systemd-oomd are in the image for the doctor scenario, which
+# starts them; off otherwise, so that no other scenario meets a second killer.
+for unit in earlyoom.service systemd-oomd.service systemd-oomd.socket; do
+        chroot "$root" systemctl disable "$unit" >/dev/null 2>&1 || true
 done
 
 install -d "$root$GUEST_DIR/scenarios"
 install -m 0644 "$VM_DIR"/scenarios/*.sh "$root$GUEST_DIR/scenarios/"
 chmod 0755 "$root$GUEST_DIR"/scenarios/[0-9][0-9]-*.sh
 install -m 0755 "$VM_DIR/guest/runner.sh" "$root$GUEST_DIR/runner.sh"
+# Test programs built for the guest (tests/vm/CMakeLists.txt), which has no compiler.
+if compgen -G "$build/tests/vm/guest-bin/*" >/dev/null; then
+        install -d "$root$GUEST_DIR/bin"
+        install -m 0755 "$build"/tests/vm/guest-bin/* "$root$GUEST_DIR/bin/"
+fi
 install -m 0644 "$VM_DIR/guest/$DRIVER_UNIT" "$root/etc/systemd/system/$DRIVER_UNIT"
 echo oomprotect-vm >"$root/etc/hostname"
 

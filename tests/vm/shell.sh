@@ -1,6 +1,6 @@
 #!/bin/bash
 # Interactive debugging: boots the same guest the tests use (cached root +
-# `cmake --install BUILD_DIR` + the scenarios) with the serial console on
+# the package, installed with dpkg -i + the scenarios) with the serial console on
 # this terminal, root logged in, and no test driver.
 #
 #   tests/vm/shell.sh BUILD_DIR

@@ -17,7 +17,9 @@ VM_CACHE=${OOMPROTECT_VM_CACHE:-/var/cache/oomprotect-vm}
 
 # Everything the guest needs: boot (kernel, systemd, udev), the daemon's
 # runtime libraries, and the tools the scenarios use (busctl and systemd-run
-# are in systemd, choom/findmnt in util-linux, jq for busctl --json).
+# are in systemd, choom/findmnt in util-linux, jq for busctl --json;
+# libfuse3-3 for oomprotect-cuse), and the OOM killers doctor judges
+# (72-doctor; disabled in the guest by run-vm.sh).
 VM_PACKAGES=(
         linux-image-amd64
         systemd-sysv
@@ -33,6 +35,9 @@ VM_PACKAGES=(
         crun
         jq
         kmod
+        libfuse3-3
+        earlyoom
+        systemd-oomd
 )
 
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }

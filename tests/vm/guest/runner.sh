@@ -42,6 +42,16 @@ read -r uptime _ </proc/uptime
 systemd_version=$(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p')
 say "BEGIN uptime=$uptime kernel=$(uname -r) systemd=$systemd_version"
 
+# The package, installed as an administrator would (run-vm.sh put it in
+# $DIR/debs): postinst creates the group, enables and starts the service.
+# 05-package-installed checks the result; the log is kept for it.
+for deb in "$DIR"/debs/oomprotect_*.deb; do
+        [[ -f $deb ]] || continue
+        # With the library it depends on, from the same build (no archive has it).
+        apt-get install -y --no-install-recommends "$DIR"/debs/deps/*.deb "$deb" >"$LOGDIR/package-install.log" 2>&1
+        say "PACKAGE $(basename "$deb") apt-get install exit $?"
+done
+
 # Only NN-name.sh files are scenarios; lib.sh and friends are helpers.
 # An optional filter (kernel command line oomprotect.only=REGEX) narrows it.
 only=$(sed -n 's/.*oomprotect\.only=\([^ ]*\).*/\1/p' /proc/cmdline)

@@ -11,7 +11,11 @@
 #  3. the only process of a bare scope is protected and unprotected without
 #     EBUSY, back at the very same cgroup path;
 #  4. a kill -9 of the daemon right after a Protect is sent loses nothing;
-#  5. D-Bus activation starts a stopped daemon.
+#  5. a scope emptied behind the daemon's back (its process moved elsewhere
+#     by another tool): the daemon notices, drops the protection, gives the
+#     adj back and says so in the journal;
+#  6. D-Bus activation starts a stopped daemon, but not a disabled one
+#     (oomprotectctl then exits 3, "not reachable"); systemd-analyze security.
 # vm-timeout: 240
 # shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2317 # functions called through wait_until
 . "$(dirname "$0")/lib.sh"
@@ -81,6 +85,8 @@ op Protect u "$main" || fail "Protect($main) of $svc's main PID failed"
 expect_eq "cgroup of $svc's main PID (in place)" "$(cgroup_of "$main")" "$svc_cg"
 expect_eq "adj of $svc's main PID" "$(adj_of "$main")" "$ADJ_PROTECTED"
 expect_eq "$svc MemoryMin" "$(unit_prop "$svc" MemoryMin)" $((16 * MB))
+expect_eq "$svc ManagedOOMPreference" "$(unit_prop "$svc" ManagedOOMPreference)" omit
+expect_eq "system.slice ManagedOOMPreference (never on an ancestor)" "$(unit_prop system.slice ManagedOOMPreference)" none
 expect_eq "$svc memory.min" "$(cat "$CG$svc_cg/memory.min")" $((16 * MB))
 sys_min=$(cat "$CG/system.slice/memory.min")
 ((sys_min >= orig_sys_min + 16 * MB)) || fail "system.slice memory.min $sys_min does not cover the 16M of $svc"
@@ -102,6 +108,7 @@ wait_until 5 not_protected "$main" || fail "the old main PID $main is still list
 op Protect u "$new_main" || fail "Protect($new_main) failed"
 op Unprotect u "$new_main" || fail "Unprotect($new_main) failed"
 expect_eq "$svc MemoryMin after unprotect" "$(unit_prop "$svc" MemoryMin)" "$orig_min"
+expect_eq "$svc ManagedOOMPreference after unprotect" "$(unit_prop "$svc" ManagedOOMPreference)" none
 expect_eq "system.slice memory.min after unprotect" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
 expect_eq "adj of $new_main after unprotect" "$(adj_of "$new_main")" "$adj0"
 op Protect u "$new_main" || fail "Protect($new_main) failed (second time)"
@@ -140,12 +147,41 @@ fi
 assert_restored "$d" "$d_cg" 55
 info "4: a kill -9 with a Protect in flight: PID $d was $verdict; unprotected, it is back exactly"
 
-# --- 5. D-Bus activation ---------------------------------------------------------
-systemctl stop "$OP_UNIT"
-busctl --system --timeout=20 get-property "${OP_BUS[@]}" Version >/dev/null ||
-        fail "a bus call did not activate the stopped daemon"
-expect_eq "$OP_UNIT after a bus call" "$(unit_prop "$OP_UNIT" ActiveState)" active
+# --- 5. a scope removed by someone else ------------------------------------------
+start_sleeper 66
+e=$SLEEPER_PID
+start_sleeper 67
+elsewhere=$(cgroup_of "$SLEEPER_PID")
+op Protect u "$e" || fail "Protect($e) failed"
+assert_protected "$e"
+echo "$e" >"$CG$elsewhere/cgroup.procs" # another tool's move: our scope is empty and collected
+wait_until 10 not_protected "$e" || fail "the daemon did not notice that $e left its scope (still listed)"
+expect_eq "adj of $e after its scope was removed" "$(adj_of "$e")" 66
+dropped() { journalctl -b -u "$OP_UNIT" --no-pager -o cat | grep -q "scope of protected PID $e .*removed outside"; }
+wait_until 5 dropped || fail "the journal does not say why the protection of $e was dropped"
+info "5: $e moved out of its scope by someone else: dropped, adj back to 66, logged"
 
-exposure=$(systemd-analyze security "$OP_UNIT" --no-pager 2>/dev/null | sed -n 's/.*Overall exposure level for .*: //p')
-info "systemd-analyze security $OP_UNIT: ${exposure:-not available}"
+# --- 6. D-Bus activation, and `systemctl disable` honoured ------------------------
+systemctl stop "$OP_UNIT"
+systemctl disable --quiet "$OP_UNIT"
+on_exit "systemctl enable --quiet $OP_UNIT"
+rc=0
+oomprotectctl status >/dev/null 2>&1 || rc=$?
+expect_eq "exit code of oomprotectctl status with the daemon disabled" "$rc" 3
+expect_eq "$OP_UNIT after a bus call while disabled" "$(unit_prop "$OP_UNIT" ActiveState)" inactive
+systemctl enable --quiet "$OP_UNIT"
+busctl --system --timeout=20 get-property "${OP_BUS[@]}" Version >/dev/null ||
+        fail "a bus call did not activate the stopped (enabled) daemon"
+expect_eq "$OP_UNIT after a bus call" "$(unit_prop "$OP_UNIT" ActiveState)" active
+info "6: disabled, a bus call does not start it (oomprotectctl exit 3); enabled, it is activated"
+
+exposure_of() { systemd-analyze security "$1" --no-pager 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p'; }
+ours=$(exposure_of "$OP_UNIT")
+info "systemd-analyze security $OP_UNIT: exposure ${ours:-not available}"
+if systemctl cat systemd-oomd.service >/dev/null 2>&1; then
+        oomd=$(exposure_of systemd-oomd.service)
+        info "systemd-analyze security systemd-oomd.service: exposure $oomd"
+        awk -v a="$ours" -v b="$oomd" 'BEGIN { exit !(a <= b) }' ||
+                defer_fail "$OP_UNIT exposure $ours is above systemd-oomd's $oomd"
+fi
 pass_unless_deferred "daemon-reload/reexec kept the scope's figures; a limited service was protected in place and restored; a bare scope's process went back; kill -9 lost nothing; activation works"

@@ -200,7 +200,7 @@ _daemon_cleanup_registered=0
 # is dropped and the daemon stopped, so the next scenario starts clean.
 daemon_start() {
         systemctl cat "$OP_UNIT" >/dev/null 2>&1 ||
-                fail "$OP_UNIT is not installed (cmake --install must ship it under /lib/systemd/system)"
+                fail "$OP_UNIT is not installed (the package must ship it under /lib/systemd/system)"
         if ((!_daemon_cleanup_registered)); then
                 # No bus activation here: a broken daemon would cost a timeout.
                 on_exit "! bus_has_name org.oomprotect || busctl --system --auto-start=no --timeout=5 call ${OP_BUS[*]} UnprotectAll; systemctl stop $OP_UNIT"

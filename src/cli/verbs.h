@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * oomprotectctl's verbs that live in files of their own, for the verbs[]
+ * table in oomprotectctl.c. Same contract as the others: argv[0] is the
+ * verb, the return value the exit status.
+ */
+
+/* src/cli/doctor.c: read-only, needs neither oomprotectd nor the bus. */
+int verb_doctor(int argc, char *argv[]);
