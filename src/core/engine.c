@@ -279,9 +279,7 @@ static void notify(Engine *e, Protection *p, bool protected, const char *reason)
 
 /* Whether pid still is the process that was recorded with starttime. */
 static bool same_process(Engine *e, pid_t pid, uint64_t starttime) {
-        uint64_t st;
-
-        return proc_read_starttime(e->procfd, pid, &st) >= 0 && st == starttime;
+        return proc_same_process(e->procfd, pid, starttime);
 }
 
 /*

@@ -180,6 +180,12 @@ int proc_read_starttime(int procfd, pid_t pid, uint64_t *ret) {
         return 0;
 }
 
+bool proc_same_process(int procfd, pid_t pid, uint64_t starttime) {
+        uint64_t st;
+
+        return proc_read_starttime(procfd, pid, &st) >= 0 && st == starttime;
+}
+
 int proc_read_oom_score_adj(int procfd, pid_t pid, int *ret) {
         _cleanup_free_ char *text = NULL;
         int r;

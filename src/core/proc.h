@@ -72,6 +72,9 @@ int proc_read_info(int procfd, pid_t pid, ProcInfo *ret);
 /* Reads field 22 alone: cheaper check that (pid, starttime) still names the same process. */
 int proc_read_starttime(int procfd, pid_t pid, uint64_t *ret);
 
+/* Whether pid still names the process recorded with starttime: checked right before each write by pid. */
+bool proc_same_process(int procfd, pid_t pid, uint64_t starttime);
+
 /*
  * May this process be protected? Fills e with a distinct reason for PID 1,
  * kernel threads, zombies (and dying processes) and the daemon itself. A
