@@ -399,7 +399,9 @@ static void read_marks(Doctor *d) {
                 return;
         snprintf(full, sizeof(full), "%s%s", d->cgroup_root, leaf);
         d->target.cgroup_root_owned = stat(full, &st) == 0 && st.st_uid == 0;
-        d->target.oomd_omit = xattr_is_one(d->cgroup_root, leaf, "user.oomd_omit");
+        /* systemd writes ManagedOOMPreference= as user.* xattrs; older versions wrote trusted.* (both are read). */
+        d->target.oomd_omit = xattr_is_one(d->cgroup_root, leaf, "user.oomd_omit") ||
+                              xattr_is_one(d->cgroup_root, leaf, "trusted.oomd_omit");
         d->target.oomd_avoid = xattr_is_one(d->cgroup_root, leaf, "user.oomd_avoid");
         for (size_t i = 0; i < d->n_links; i++)
                 d->target.fb_avoid = d->target.fb_avoid ||

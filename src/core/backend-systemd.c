@@ -860,6 +860,10 @@ static int systemd_init(Backend *b, OpError *e) {
         b->has_memory = cgroup_has_controller(b->rootfd, ".", "memory");
         if (!b->has_memory)
                 b->memory_note = strdup("the cgroup2 hierarchy has no memory controller: MemoryMin= has no effect");
+        else if (!optional_ok(b, OPT_OOM_POLICY) &&
+                 asprintf(&b->memory_note, "systemd %u has no OOMPolicy= for scopes (253 and later): OOMGroup= "
+                          "(memory.oom.group) is not applied to moved protections", d->version) < 0)
+                b->memory_note = NULL;
         return 0;
 }
 

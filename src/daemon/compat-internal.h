@@ -34,9 +34,22 @@ typedef struct Compat {
          * status dirty and compat_batch_end() rewrites it once: a flood of
          * commands costs one rewrite per read, not one per line, and the
          * file is current before any ctl.sock reply of that read is sent.
+         * A change from elsewhere (D-Bus, a process exiting) arms
+         * status_source instead, a deferred source at idle priority: the
+         * rewrite comes after the reply, once for a whole burst.
          */
         unsigned batch;
         bool status_dirty;
+        sd_event_source *status_source;
+        /*
+         * The text of status, kept in memory and patched per change (each
+         * row is STATUS_ROW_LEN bytes, in ascending pid order) so that a
+         * rewrite is one write(2), not a reformatting of every row. NULL:
+         * rebuild it from the registry at the next rewrite.
+         */
+        char *status_text;
+        size_t status_len, status_alloc, status_rows;
+        bool status_patchable;
         CompatFifo *fifo;
         CompatServer *server;
         CompatOp *ops; /* commands the engine is working on */

@@ -59,12 +59,37 @@ const char *compat_file_type(mode_t mode) {
 
 /* ---- status and usage ---- */
 
-static int write_status(Compat *c) {
+/*
+ * "%-10d %-16s\n": 28 bytes for every pid up to the kernel's 4194304 and every
+ * comm (at most 15 bytes, sanitized byte for byte), so rows can be patched in
+ * place. ctl_format_status() stays the one formatter: a row is what it
+ * prints after the header for one entry.
+ */
+#define STATUS_ROW_LEN 28
+
+static size_t status_header_len(void) {
+        static size_t len;
+
+        if (len == 0) {
+                _cleanup_free_ char *header = ctl_format_status(NULL, 0, &len);
+                if (!header)
+                        len = 0;
+        }
+        return len;
+}
+
+static void status_forget(Compat *c) {
+        free(c->status_text);
+        c->status_text = NULL;
+        c->status_len = c->status_alloc = c->status_rows = 0;
+        c->status_patchable = false;
+}
+
+static int status_rebuild(Compat *c) {
         const Registry *reg = &c->manager->engine->registry;
         _cleanup_free_ StatusEntry *entries = calloc(reg->n ? reg->n : 1, sizeof(StatusEntry));
-        _cleanup_free_ char *text = NULL;
         size_t len;
-        int r;
+        char *text;
 
         if (!entries)
                 return -ENOMEM;
@@ -74,7 +99,79 @@ static int write_status(Compat *c) {
         text = ctl_format_status(entries, reg->n, &len);
         if (!text)
                 return -ENOMEM;
-        r = write_file_atomic_at(c->dirfd, OOMPROTECT_STATUS_FILE, text, len, 0644);
+        status_forget(c);
+        c->status_text = text;
+        c->status_len = c->status_alloc = len;
+        c->status_rows = reg->n;
+        /* Rows of another width (not expected from any pid or comm) are never patched: rebuilt each time. */
+        c->status_patchable = len == status_header_len() + reg->n * STATUS_ROW_LEN;
+        return 0;
+}
+
+static pid_t status_row_pid(const Compat *c, size_t i) {
+        return (pid_t) strtol(c->status_text + status_header_len() + i * STATUS_ROW_LEN, NULL, 10);
+}
+
+/* Adds, replaces or removes the row of p in the text kept in memory; on any doubt, forgets the text. */
+static void status_patch(Compat *c, const Protection *p, bool protected) {
+        size_t lo = 0, hi = c->status_rows, header = status_header_len();
+        _cleanup_free_ char *one = NULL;
+        char *row;
+        size_t len;
+
+        if (!c->status_text)
+                return;
+        if (!c->status_patchable)
+                return status_forget(c);
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (status_row_pid(c, mid) < p->pid)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        row = c->status_text + header + lo * STATUS_ROW_LEN;
+        bool present = lo < c->status_rows && status_row_pid(c, lo) == p->pid;
+        size_t tail = c->status_len - (size_t) (row - c->status_text);
+        if (!protected) {
+                if (present) {
+                        memmove(row, row + STATUS_ROW_LEN, tail - STATUS_ROW_LEN);
+                        c->status_len -= STATUS_ROW_LEN;
+                        c->status_rows--;
+                }
+                return;
+        }
+        one = ctl_format_status(&(StatusEntry) { .pid = p->pid, .comm = p->comm }, 1, &len);
+        if (!one || len != header + STATUS_ROW_LEN)
+                return status_forget(c);
+        if (!present) {
+                if (c->status_len + STATUS_ROW_LEN > c->status_alloc) {
+                        size_t want = MAX(c->status_alloc * 2, c->status_len + STATUS_ROW_LEN);
+                        char *n = realloc(c->status_text, want);
+                        if (!n)
+                                return status_forget(c);
+                        row = n + (row - c->status_text);
+                        c->status_text = n;
+                        c->status_alloc = want;
+                }
+                memmove(row + STATUS_ROW_LEN, row, tail);
+                c->status_len += STATUS_ROW_LEN;
+                c->status_rows++;
+        }
+        memcpy(row, one + header, STATUS_ROW_LEN);
+}
+
+static int write_status(Compat *c) {
+        const Registry *reg = &c->manager->engine->registry;
+        int r;
+
+        /* The patched text must list what the registry holds; if it does not, the registry wins. */
+        if (!c->status_text || c->status_rows != reg->n) {
+                r = status_rebuild(c);
+                if (r < 0)
+                        return r;
+        }
+        r = write_file_replace_at(c->dirfd, OOMPROTECT_STATUS_FILE, c->status_text, c->status_len, 0644);
         if (r < 0)
                 return r;
         c->status_dirty = false;
@@ -88,6 +185,14 @@ static void update_status(Compat *c) {
         if (r < 0)
                 log_warning_errno(r, "Failed to rewrite %s/" OOMPROTECT_STATUS_FILE ", ignoring: %m",
                                   c->directory);
+}
+
+static int on_status_deferred(sd_event_source *s, void *userdata) {
+        Compat *c = userdata;
+
+        if (c->status_dirty)
+                update_status(c);
+        return 0;
 }
 
 static int write_usage(Compat *c) {
@@ -121,8 +226,10 @@ static void on_protection_changed(Manager *m, const Protection *p, bool protecte
 
         if (!c)
                 return;
+        status_patch(c, p, protected);
         c->status_dirty = true;
-        if (c->batch == 0)
+        /* Inside a batch, compat_batch_end() rewrites it before the replies; else after this reply. */
+        if (c->batch == 0 && sd_event_source_set_enabled(c->status_source, SD_EVENT_ONESHOT) < 0)
                 update_status(c);
 }
 
@@ -260,6 +367,8 @@ static int take_listen_fds(Compat *c, int *ret_fifo, int *ret_socket) {
 static Compat *compat_free(Compat *c) {
         if (!c)
                 return NULL;
+        sd_event_source_disable_unref(c->status_source);
+        status_forget(c);
         compat_fifo_free(c->fifo);
         compat_server_free(c->server);
         /* Commands still under way: the engine is freed next and calls no completion then. */
@@ -305,6 +414,16 @@ int compat_setup(Manager *m) {
         if (r < 0)
                 return r;
 
+        r = sd_event_add_defer(m->event, &c->status_source, on_status_deferred, c);
+        if (r >= 0)
+                r = sd_event_source_set_priority(c->status_source, SD_EVENT_PRIORITY_IDLE);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->status_source, SD_EVENT_OFF);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the rewrites of %s/" OOMPROTECT_STATUS_FILE ": %m",
+                                       c->directory);
+        (void) sd_event_source_set_description(c->status_source, "compat-status");
+
         /* Status and usage first: when ctl is open for business, status is already true. */
         r = write_status(c);
         if (r < 0)
@@ -335,5 +454,10 @@ int compat_setup(Manager *m) {
 }
 
 void compat_done(Manager *m) {
+        Compat *c = m->compat;
+
+        /* Changes after the loop stopped (RestoreOnStop=yes) armed a source that will not run now. */
+        if (c && c->status_dirty)
+                update_status(c);
         m->compat = compat_free(m->compat);
 }

@@ -411,7 +411,7 @@ static int open_engine(Manager *m) {
         if (m->engine->backend_note)
                 log_warning("Cgroup protection is unavailable: %s.", m->engine->backend_note);
         else if (m->engine->backend.memory_note)
-                log_warning("Memory protection is unavailable: %s.", m->engine->backend.memory_note);
+                log_warning("Backend %s: %s.", m->engine->backend.vtable->name, m->engine->backend.memory_note);
         return 0;
 }
 

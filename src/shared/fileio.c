@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ static int write_all(int fd, const char *p, size_t len) {
         return 0;
 }
 
-int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode) {
+static int replace_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool sync) {
         static unsigned counter;
         char tmp[PATH_MAX];
         _cleanup_close_ int fd = -EBADF;
@@ -50,7 +51,7 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
         r = write_all(fd, data, len);
         if (r >= 0 && fchmod(fd, mode) < 0)
                 r = negative_errno();
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && sync && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && renameat(dirfd, tmp, dirfd, name) < 0)
                 r = negative_errno();
@@ -58,8 +59,17 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
                 (void) unlinkat(dirfd, tmp, 0);
                 return r;
         }
-        (void) fsync(dirfd); /* the rename itself; not fatal on filesystems that refuse */
+        if (sync)
+                (void) fsync(dirfd); /* the rename itself; not fatal on filesystems that refuse */
         return 0;
+}
+
+int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode) {
+        return replace_file_at(dirfd, name, data, len, mode, true);
+}
+
+int write_file_replace_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode) {
+        return replace_file_at(dirfd, name, data, len, mode, false);
 }
 
 int write_string_file_at(int dirfd, const char *name, const char *s) {

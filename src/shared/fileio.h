@@ -14,6 +14,13 @@
 int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
 
 /*
+ * The same without the two fsyncs: readers still see the old or the new
+ * content, never a mix, but a crash may leave either. For files that are a
+ * view rebuilt at every start (the compat status), not for state.
+ */
+int write_file_replace_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
+/*
  * One write(2) of s to an existing file (cgroup and /proc files), no O_CREAT,
  * no O_TRUNC: the kernel's errno comes back as is.
  */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "escape.h"
 #include "log.h"
@@ -35,35 +36,75 @@ int log_parse_level(const char *s) {
         return -EINVAL;
 }
 
+/* All of buf in write(2)s on stderr; a log line must not be lost to EINTR or a short write. */
+static void write_stderr(const char *buf, size_t len) {
+        while (len > 0) {
+                ssize_t n = write(STDERR_FILENO, buf, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return;
+                buf += n;
+                len -= (size_t) n;
+        }
+}
+
+/*
+ * "<N>", the message and '\n' formatted into one buffer and written with one
+ * write(2): journald (and anyone reading a pipe) gets whole lines, never the
+ * pieces of two writers interleaved, and a line costs one syscall, not three.
+ */
+static void log_write(int level, int error, const char *fmt, va_list ap) {
+        char stack[1024], *buf = stack;
+        _cleanup_free_ char *heap = NULL;
+        size_t prefix = 0, size = sizeof(stack);
+        va_list aq;
+        int n;
+
+        if (with_prefix)
+                prefix = (size_t) snprintf(stack, sizeof(stack), "<%d>", level);
+        for (;;) {
+                /* %m in fmt prints strerror(error), as in systemd's log functions. */
+                errno = error;
+                va_copy(aq, ap);
+                n = vsnprintf(buf + prefix, size - prefix, fmt, aq);
+                va_end(aq);
+                if (n < 0)
+                        return;
+                if ((size_t) n + 1 < size - prefix || buf != stack)
+                        break;
+                size = prefix + (size_t) n + 2;
+                heap = malloc(size);
+                if (!heap)
+                        break; /* the line, cut at the stack buffer */
+                memcpy(heap, stack, prefix);
+                buf = heap;
+        }
+        size_t len = MIN(prefix + (size_t) n, size - 2);
+        buf[len] = '\0';
+        /* What clients and processes named (tags, comms, paths) is data: it cannot forge lines or drive a terminal. */
+        if (!text_is_safe(buf + prefix)) {
+                _cleanup_free_ char *escaped = text_escape(buf + prefix), *line = NULL;
+                int k;
+                if (escaped && (k = asprintf(&line, "%.*s%s\n", (int) prefix, buf, escaped)) >= 0) {
+                        write_stderr(line, (size_t) k);
+                        return;
+                }
+        }
+        buf[len++] = '\n';
+        write_stderr(buf, len);
+}
+
 int log_internal(int level, int error, const char *fmt, ...) {
         int saved = errno;
-        char *text = NULL;
         va_list ap;
 
         error = abs(error);
-        if (level > max_level)
-                goto out;
-
-        /* %m in fmt prints strerror(error), as in systemd's log functions. */
-        errno = error;
-        va_start(ap, fmt);
-        if (vasprintf(&text, fmt, ap) < 0)
-                text = NULL;
-        va_end(ap);
-        /* What clients and processes named (tags, comms, paths) is data: it cannot forge lines or drive a terminal. */
-        if (text && !text_is_safe(text)) {
-                char *escaped = text_escape(text);
-                free(text);
-                text = escaped;
+        if (level <= max_level) {
+                va_start(ap, fmt);
+                log_write(level, error, fmt, ap);
+                va_end(ap);
         }
-        flockfile(stderr);
-        if (with_prefix)
-                fprintf(stderr, "<%d>", level);
-        fputs(text ? text : "(out of memory formatting a log message)", stderr);
-        fputc('\n', stderr);
-        funlockfile(stderr);
-        free(text);
-out:
         errno = saved;
         return -error;
 }

@@ -301,6 +301,21 @@ test_protect_in_place() {
         ok "ProtectWithOptions InPlace=true (and protect --in-place) protects where the process is (no scope); Unprotect restores it"
 }
 
+# ProtectWithOptions on a protected process changes its settings (it used to keep the old ones silently).
+test_protect_again_changes_the_settings() {
+        spawn again "$child_adj" sleep sleep 1000
+        local pid=$spawned
+        mgr Protect u "$pid" >/dev/null
+        assert_eq "$(adj_of "$pid")" "$protect_adj" "oom_score_adj after Protect"
+        mgr ProtectWithOptions 'ua{sv}' "$pid" 1 OOMScoreAdjust i "$custom_adj" >/dev/null
+        assert_eq "$(adj_of "$pid")" "$custom_adj" "oom_score_adj after ProtectWithOptions(OOMScoreAdjust)"
+        list_has "\[$pid,\"sleep\",\"[^\"]*\",\"[^\"]*\",$child_adj,$custom_adj," ||
+                fail "ListProtected does not show the new applied adj $custom_adj"
+        mgr Unprotect u "$pid" >/dev/null
+        assert_unchanged "$pid" again "$child_adj"
+        ok "ProtectWithOptions on a protected process changes its settings; Unprotect restores the original"
+}
+
 self_in_cgroup() { # SUB WRAPPER...: bus-helper self, run inside <top>/SUB
         local sub=$1
         shift
@@ -650,6 +665,7 @@ test_protect_unprotect_with_signals
 test_protect_with_options_and_unprotect_tag
 test_protect_pidfd
 test_protect_in_place
+test_protect_again_changes_the_settings
 test_self_protection
 test_bad_arguments_get_named_errors_and_change_nothing
 test_others_may_read_but_not_write

@@ -80,6 +80,22 @@ static void test_atomic_write_replaces_content_and_leaves_no_temp_file(void **st
         assert_int_equal(count_entries(dirfd), 1);
 }
 
+static void test_replace_without_sync_replaces_content_and_leaves_no_temp_file(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        struct stat st;
+
+        assert_int_equal(write_file_replace_at(dirfd, "status", "first\n", 6, 0644), 0);
+        assert_int_equal(read_full_file_at(dirfd, "status", 1024, &a, NULL), 0);
+        assert_string_equal(a, "first\n");
+        assert_int_equal(write_file_replace_at(dirfd, "status", "2\n", 2, 0644), 0);
+        assert_int_equal(read_full_file_at(dirfd, "status", 1024, &b, NULL), 0);
+        assert_string_equal(b, "2\n");
+        assert_int_equal(fstatat(dirfd, "status", &st, 0), 0);
+        assert_int_equal(st.st_mode & 07777, 0644);
+        assert_int_equal(count_entries(dirfd), 1);
+}
+
 static void test_atomic_write_survives_a_stale_temp_file_of_a_killed_writer(void **state) {
         int dirfd = *(int *) *state;
         _cleanup_free_ char *text = NULL;
@@ -203,6 +219,8 @@ int main(void) {
                                                 teardown_dir),
                 cmocka_unit_test(test_private_directory_refuses_symlinks_and_loose_modes),
                 cmocka_unit_test_setup_teardown(test_atomic_write_replaces_content_and_leaves_no_temp_file,
+                                                setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_replace_without_sync_replaces_content_and_leaves_no_temp_file,
                                                 setup_dir, teardown_dir),
                 cmocka_unit_test_setup_teardown(test_atomic_write_survives_a_stale_temp_file_of_a_killed_writer,
                                                 setup_dir, teardown_dir),

@@ -68,7 +68,7 @@ fi
 # A holder whose memory is charged after the protection: `tail` keeps what it
 # reads from a FIFO that never sees a newline (as in 40-oom-real).
 mkfifo "$PWD/hold.fifo"
-hold=$( (tail >/dev/null 2>&1 <"$PWD/hold.fifo" & echo $!)) # stdout first: the open blocks
+hold=$( ("${IN_SCOPE[@]}" tail >/dev/null 2>&1 <"$PWD/hold.fifo" & echo $!)) # stdout first: the open blocks
 exec {hfd}>"$PWD/hold.fifo"
 on_exit "kill -KILL $hold"
 wait_until 5 comm_is "$hold" tail || fail "the holder $hold did not start"

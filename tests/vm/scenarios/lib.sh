@@ -237,6 +237,15 @@ assert_protected() {
         op_listed "$pid" || fail "ListProtected does not list protected PID $pid (lists: $(op_list_pids | tr '\n' ' '))"
 }
 
+# assert_protected_in_place PID CGROUP: protected where it is (not moved), at the protected adj.
+assert_protected_in_place() {
+        local pid=$1 cg=$2
+        expect_eq "cgroup of PID $pid protected in place" "$(cgroup_of "$pid")" "$cg"
+        expect_eq "oom_score_adj of protected PID $pid" "$(adj_of "$pid")" "$ADJ_PROTECTED"
+        expect_eq "IsProtected($pid)" "$(op_is_protected "$pid")" true
+        op_listed "$pid" || fail "ListProtected does not list protected PID $pid"
+}
+
 # assert_restored PID CGROUP ADJ [SLICE]: back exactly where it was recorded.
 assert_restored() {
         local pid=$1 cg=$2 adj=$3 slice=${4:-protected.slice}
