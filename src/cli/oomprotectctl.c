@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "macro.h"
 #include "oomprotect.h"
 #include "oomprotect/protocol.h"
@@ -343,14 +344,9 @@ static int verb_is_protected(int argc, char *argv[]) {
 
 /* ---- status ---- */
 
-/* Control characters would let a process name forge table rows. */
+/* Control characters would let a process name forge table rows or drive the terminal: escaped (escape.h). */
 static char *printable(const char *s) {
-        char *t = strdup(s);
-
-        for (char *p = t; p && *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        *p = '?';
-        return t;
+        return text_escape(s);
 }
 
 static void format_since(uint64_t usec, char *buf, size_t size) {

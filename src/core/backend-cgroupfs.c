@@ -143,11 +143,14 @@ static int apply_scope(Backend *b, const Protection *p, OpError *e) {
         /* A daemon killed in the middle of a restore leaves the scope frozen: re-applying thaws it. */
         (void) cgroup_freeze(b->rootfd, rel, false, NULL);
 
-        r = cgroup_attach(b->rootfd, rel, p->pid);
+        /* By pid: so right before each move, the pid must still name the recorded process (not a reused PID). */
+        r = proc_same_process(b->procfd, p->pid, p->starttime) ? cgroup_attach(b->rootfd, rel, p->pid) : -ESRCH;
         if (r < 0)
                 return op_error_set(e, r == -ESRCH ? -ESRCH : r, NULL, "Cannot move PID %d into %s: %s",
                                     (int) p->pid, p->scope_cgroup, strerror(-r));
         for (size_t i = 0; i < p->n_members; i++) {
+                if (!proc_same_process(b->procfd, p->members[i].pid, p->members[i].starttime))
+                        continue; /* it exited; its PID may name another process now */
                 r = cgroup_attach(b->rootfd, rel, p->members[i].pid);
                 if (r < 0 && r != -ESRCH) /* a member that exited meanwhile is not an error */
                         return op_error_set(e, r, NULL, "Cannot move PID %d into %s: %s",

@@ -112,6 +112,25 @@ const char *cgroup_path_to_rel(const char *path) {
         return *path ? path : ".";
 }
 
+bool cgroup_path_is_clean(const char *path) {
+        if (!path || path[0] != '/')
+                return false;
+        if (streq(path, "/"))
+                return true;
+        for (const char *c = path; *c; c++)
+                if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                        return false;
+        for (const char *s = path; *s;) {
+                size_t n;
+                s++; /* the '/' */
+                n = strcspn(s, "/");
+                if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+                        return false;
+                s += n;
+        }
+        return true;
+}
+
 int cgroup_slice_to_path(const char *slice, char **ret) {
         const char *suffix = ".slice";
         size_t len = strlen(slice), slen = strlen(suffix), plen, pos = 0;

@@ -28,6 +28,13 @@ int cgroup_open_root(const char *path, int *ret_fd);
  */
 const char *cgroup_path_to_rel(const char *path);
 
+/*
+ * Pure: whether a cgroup path from a file (state.json) is one the kernel
+ * could have written in /proc/PID/cgroup: absolute, no empty, "." or ".."
+ * component, no trailing slash (but "/"), no control character.
+ */
+bool cgroup_path_is_clean(const char *path);
+
 /* Pure: a systemd slice name to its cgroup path: "a-b.slice" -> "a.slice/a-b.slice". */
 int cgroup_slice_to_path(const char *slice, char **ret);
 

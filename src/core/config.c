@@ -44,6 +44,7 @@
 #include <ini.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "oomprotect/protocol.h"
@@ -53,6 +54,8 @@
 #define CONFIG_MEMORY_MIN_BUDGET_DEFAULT "50%"
 #define CONFIG_MAX_PROTECTED_DEFAULT 10000
 #define CONFIG_MAX_PROTECTED_MAX 1000000
+#define CONFIG_MAX_PROTECTED_PER_USER_DEFAULT 100
+#define CONFIG_MEMORY_MIN_BUDGET_PER_USER_DEFAULT "10%"
 #define CONFIG_UNIT_NAME_MAX 255   /* systemd's UNIT_NAME_MAX without the NUL */
 #define CONFIG_GROUP_NAME_MAX 32
 #define WHITESPACE " \t\n\r\f\v"
@@ -273,7 +276,7 @@ static int config_parse_slice(Config *c, const char *v, const char **ret_reason)
         return set_string(&c->slice, v);
 }
 
-static int config_parse_memory_min_budget(Config *c, const char *v, const char **ret_reason) {
+static int parse_budget_field(char **field, const char *v, const char **ret_reason) {
         uint64_t bytes;
         int r;
 
@@ -284,7 +287,15 @@ static int config_parse_memory_min_budget(Config *c, const char *v, const char *
                               "N% of RAM, or infinity)", r);
         if (r < 0)
                 return reject(ret_reason, size_error(v, r), r);
-        return set_string(&c->memory_min_budget, v);
+        return set_string(field, v);
+}
+
+static int config_parse_memory_min_budget(Config *c, const char *v, const char **ret_reason) {
+        return parse_budget_field(&c->memory_min_budget, v, ret_reason);
+}
+
+static int config_parse_memory_min_budget_per_user(Config *c, const char *v, const char **ret_reason) {
+        return parse_budget_field(&c->memory_min_budget_per_user, v, ret_reason);
 }
 
 static int parse_size_field(uint64_t *field, const char *v, const char **ret_reason) {
@@ -356,14 +367,22 @@ static int config_parse_allow_group(Config *c, const char *v, const char **ret_r
         return set_string(&c->allow_group, v);
 }
 
-static int config_parse_max_protected(Config *c, const char *v, const char **ret_reason) {
+static int parse_count_field(unsigned *field, const char *v, const char **ret_reason) {
         int n, r;
 
         r = parse_int_range(v, 1, CONFIG_MAX_PROTECTED_MAX, &n);
         if (r < 0)
                 return reject(ret_reason, r == -ERANGE ? "out of range 1..1000000" : "not a decimal integer", r);
-        c->max_protected = (unsigned) n;
+        *field = (unsigned) n;
         return 0;
+}
+
+static int config_parse_max_protected(Config *c, const char *v, const char **ret_reason) {
+        return parse_count_field(&c->max_protected, v, ret_reason);
+}
+
+static int config_parse_max_protected_per_user(Config *c, const char *v, const char **ret_reason) {
+        return parse_count_field(&c->max_protected_per_user, v, ret_reason);
 }
 
 static int parse_directory(char **field, const char *v, const char *def, const char **ret_reason) {
@@ -403,6 +422,8 @@ static const ConfigKey config_keys[] = {
         { "ManagedOOMPreference", config_parse_managed_oom_preference, false },
         { "AllowGroup",           config_parse_allow_group,            true  },
         { "MaxProtected",         config_parse_max_protected,          false },
+        { "MaxProtectedPerUser",  config_parse_max_protected_per_user, false },
+        { "MemoryMinBudgetPerUser", config_parse_memory_min_budget_per_user, false },
         { "RestoreOnStop",        config_parse_restore_on_stop,        false },
         { "StateDirectory",       config_parse_state_directory,        true  },
         { "CompatDirectory",      config_parse_compat_directory,       true  },
@@ -447,6 +468,8 @@ int config_init(Config *c) {
                 .oom_score_adjust = OOMPROTECT_OOM_SCORE_ADJ_MIN,
                 .managed_oom_preference = MANAGED_OOM_PREFERENCE_OMIT,
                 .max_protected = CONFIG_MAX_PROTECTED_DEFAULT,
+                .max_protected_per_user = CONFIG_MAX_PROTECTED_PER_USER_DEFAULT,
+                .memory_min_budget_per_user = strdup(CONFIG_MEMORY_MIN_BUDGET_PER_USER_DEFAULT),
                 .restore_on_stop = false,
                 .slice = strdup(OOMPROTECT_SLICE),
                 .memory_min_budget = strdup(CONFIG_MEMORY_MIN_BUDGET_DEFAULT),
@@ -454,7 +477,7 @@ int config_init(Config *c) {
                 .state_directory = strdup(OOMPROTECT_STATE_DIRECTORY),
                 .compat_directory = strdup(OOMPROTECT_COMPAT_DIRECTORY),
         };
-        if (!c->slice || !c->memory_min_budget || !c->allow_group || !c->state_directory ||
+        if (!c->slice || !c->memory_min_budget || !c->memory_min_budget_per_user || !c->allow_group || !c->state_directory ||
             !c->compat_directory) {
                 config_done(c);
                 return -ENOMEM;
@@ -468,6 +491,7 @@ void config_done(Config *c) {
         free(c->cgroup_root);
         free(c->slice);
         free(c->memory_min_budget);
+        free(c->memory_min_budget_per_user);
         free(c->allow_group);
         free(c->state_directory);
         free(c->compat_directory);
@@ -478,11 +502,12 @@ static int config_copy(const Config *src, Config *ret) {
         _cleanup_(config_done) Config t = *src;
 
         /* The scalars are copied above; now replace the borrowed strings by copies of their own. */
-        t.cgroup_root = t.slice = t.memory_min_budget = NULL;
+        t.cgroup_root = t.slice = t.memory_min_budget = t.memory_min_budget_per_user = NULL;
         t.allow_group = t.state_directory = t.compat_directory = NULL;
         if (set_string(&t.cgroup_root, src->cgroup_root) < 0 ||
             set_string(&t.slice, src->slice) < 0 ||
             set_string(&t.memory_min_budget, src->memory_min_budget) < 0 ||
+            set_string(&t.memory_min_budget_per_user, src->memory_min_budget_per_user) < 0 ||
             set_string(&t.allow_group, src->allow_group) < 0 ||
             set_string(&t.state_directory, src->state_directory) < 0 ||
             set_string(&t.compat_directory, src->compat_directory) < 0)
@@ -492,14 +517,22 @@ static int config_copy(const Config *src, Config *ret) {
         return 0;
 }
 
-uint64_t config_budget_bytes(const Config *c, uint64_t total_ram) {
+static uint64_t budget_bytes(const char *budget, uint64_t total_ram) {
         uint64_t bytes;
 
-        if (isempty(c->memory_min_budget))
+        if (isempty(budget))
                 return 0;
-        if (parse_budget(c->memory_min_budget, total_ram, &bytes) < 0)
+        if (parse_budget(budget, total_ram, &bytes) < 0)
                 return 0; /* a percentage of unknown RAM: no budget, as config_load refused it anyway */
         return bytes;
+}
+
+uint64_t config_budget_bytes(const Config *c, uint64_t total_ram) {
+        return budget_bytes(c->memory_min_budget, total_ram);
+}
+
+uint64_t config_budget_per_user_bytes(const Config *c, uint64_t total_ram) {
+        return budget_bytes(c->memory_min_budget_per_user, total_ram);
 }
 
 void config_dump(const Config *c, FILE *f) {
@@ -515,6 +548,8 @@ void config_dump(const Config *c, FILE *f) {
         fprintf(f, "ManagedOOMPreference=%s\n", strempty(managed_oom_preference_to_string(c->managed_oom_preference)));
         fprintf(f, "AllowGroup=%s\n", strempty(c->allow_group));
         fprintf(f, "MaxProtected=%u\n", c->max_protected);
+        fprintf(f, "MaxProtectedPerUser=%u\n", c->max_protected_per_user);
+        fprintf(f, "MemoryMinBudgetPerUser=%s\n", strempty(c->memory_min_budget_per_user));
         fprintf(f, "RestoreOnStop=%s\n", yes_no(c->restore_on_stop));
         fprintf(f, "StateDirectory=%s\n", strempty(c->state_directory));
         fprintf(f, "CompatDirectory=%s\n", strempty(c->compat_directory));
@@ -617,19 +652,12 @@ static int config_handle_pair(void *userdata, const char *section, const char *n
 
 static int open_regular(const char *path, FILE **ret) {
         _cleanup_close_ int fd = -EBADF;
-        struct stat st;
         FILE *f;
 
-        /* O_NONBLOCK: a FIFO in place of a config file must not hang us; it is refused below. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        /* A FIFO in place of a config file must not hang us: refused, as is anything but a regular file. */
+        fd = open_regular_file_at(AT_FDCWD, path, 0);
         if (fd < 0)
-                return negative_errno();
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
+                return fd;
         f = fdopen(fd, "r");
         if (!f)
                 return negative_errno();

@@ -33,6 +33,8 @@ typedef struct Config {
         ManagedOOMPreference managed_oom_preference;
         char *allow_group;      /* NULL: nobody but root may protect */
         unsigned max_protected;
+        unsigned max_protected_per_user;        /* protections of processes of one non-root uid */
+        char *memory_min_budget_per_user;       /* as written, like memory_min_budget */
         bool restore_on_stop;
         char *state_directory;
         char *compat_directory;
@@ -56,6 +58,8 @@ int config_set(Config *c, const char *key, const char *value, const char *file, 
 
 /* The budget in bytes for this machine's RAM (0 = unlimited). */
 uint64_t config_budget_bytes(const Config *c, uint64_t total_ram);
+/* MemoryMinBudgetPerUser= in bytes (0 = unlimited). */
+uint64_t config_budget_per_user_bytes(const Config *c, uint64_t total_ram);
 
 /* from_string() returns _BACKEND_TYPE_MAX / _MANAGED_OOM_PREFERENCE_MAX for an unknown or NULL string. */
 const char *backend_type_to_string(BackendType t);

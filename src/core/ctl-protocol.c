@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ctl-protocol.h"
+#include "escape.h"
 #include "macro.h"
 #include "parse.h"
 
@@ -133,15 +134,6 @@ void ctl_reader_flush(CtlReader *r, ctl_line_func_t f, void *userdata) {
         r->len = 0;
 }
 
-/* Control characters in a comm (a process can name itself anything) would forge status lines. */
-static void sanitize_comm(const char *in, char out[static 17]) {
-        size_t i;
-
-        for (i = 0; i < 16 && in[i]; i++)
-                out[i] = (unsigned char) in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
-        out[i] = '\0';
-}
-
 char *ctl_format_status(const StatusEntry *entries, size_t n, size_t *ret_len) {
         /* "%-10d %-16s\n" is 28 bytes for any real pid and comm. */
         size_t alloc = 128 + n * 32, pos;
@@ -153,7 +145,8 @@ char *ctl_format_status(const StatusEntry *entries, size_t n, size_t *ret_len) {
                                 "PID", "NAME", "---", "----");
         for (size_t i = 0; i < n; i++) {
                 char comm[17];
-                sanitize_comm(entries[i].comm ? entries[i].comm : "", comm);
+                /* A process can name itself anything: nothing in a comm may forge rows or drive a terminal. */
+                text_mask(entries[i].comm, 16, comm);
                 pos += (size_t) snprintf(buf + pos, alloc - pos, "%-10d %-16s\n", (int) entries[i].pid, comm);
         }
         if (ret_len)

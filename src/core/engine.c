@@ -6,18 +6,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
 #include "engine.h"
+#include "escape.h"
 #include "fault.h"
+#include "fileio.h"
 #include "list.h"
 #include "log.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
 #include "proc.h"
+#include "quota.h"
 #include "state.h"
 
 /*
@@ -37,6 +41,9 @@
  * the whole chain runs before engine_protect() returns, with systemd it
  * runs as PID 1's jobs end.
  */
+
+/* Descriptors kept for everything but pidfds: the bus, ctl.sock's 64 clients, files, inotify. */
+#define ENGINE_FD_RESERVE 128U
 
 typedef struct Batch Batch;
 
@@ -158,6 +165,8 @@ static void on_scope_gone(Backend *b, pid_t pid, void *userdata) {
 int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void *userdata, Engine **ret,
                OpError *err) {
         _cleanup_(engine_freep) Engine *e = NULL;
+        struct stat st = {};
+        struct rlimit rl;
         int r;
 
         e = calloc(1, sizeof(Engine));
@@ -171,6 +180,8 @@ int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void
                 e->callbacks = *cb;
         e->userdata = userdata;
         e->budget = config_budget_bytes(c, physical_memory());
+        e->budget_per_user = config_budget_per_user_bytes(c, physical_memory());
+        e->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : UINT64_MAX;
         if (event)
                 e->event = sd_event_ref(event);
         else {
@@ -186,10 +197,20 @@ int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void
         if (r < 0)
                 return op_error_set(err, r, NULL, "Cannot create StateDirectory=%s: %s", c->state_directory,
                                     strerror(-r));
-        e->statefd = open(c->state_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (e->statefd < 0)
-                return op_error_set(err, negative_errno(), NULL, "Cannot open StateDirectory=%s: %m",
-                                    c->state_directory);
+        r = open_private_directory(c->state_directory, &e->statefd, &st);
+        if (r == -ELOOP)
+                return op_error_set(err, r, NULL, "StateDirectory=%s is or goes through a symbolic link; "
+                                    "refusing it.", c->state_directory);
+        if (r == -EPERM)
+                return op_error_set(err, r, NULL, "StateDirectory=%s belongs to uid %u with mode %04o: it must "
+                                    "be root's and not writable by group or others.", c->state_directory,
+                                    (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+        if (r < 0)
+                return op_error_set(err, r, NULL, "Cannot open StateDirectory=%s: %s", c->state_directory,
+                                    strerror(-r));
+        r = remove_stale_temp_files_at(e->statefd, OOMPROTECT_STATE_FILE);
+        if (r > 0)
+                log_info("Removed %d temporary file(s) that killed daemons left in %s.", r, c->state_directory);
         r = backend_open(&e->backend, c, e->event, e->procfd, &e->backend_note, err);
         if (r < 0)
                 return r;
@@ -258,9 +279,7 @@ static void notify(Engine *e, Protection *p, bool protected, const char *reason)
 
 /* Whether pid still is the process that was recorded with starttime. */
 static bool same_process(Engine *e, pid_t pid, uint64_t starttime) {
-        uint64_t st;
-
-        return proc_read_starttime(e->procfd, pid, &st) >= 0 && st == starttime;
+        return proc_same_process(e->procfd, pid, starttime);
 }
 
 /*
@@ -685,6 +704,9 @@ static int check_target(Engine *e, const ProtectRequest *req, const ProcInfo *in
                 return op_error_set(err, -EPERM, OOMPROTECT_ERROR_PERMISSION_DENIED,
                                     "PID %d belongs to uid %u: you may only protect your own processes.",
                                     (int) info->pid, (unsigned) info->uid);
+        /* Its real uid alone is not enough: a setuid program the caller started has the caller's real uid. */
+        if (req->owner != UID_ANY)
+                return proc_check_owned_by(info, req->owner, err);
         return 0;
 }
 
@@ -737,9 +759,9 @@ static int resolve_options(Engine *e, const ProtectOptions *o, Protection *p, Op
                                     "(%" PRIu64 " bytes).",
                                     MAX(p->memory_min, p->memory_low), ram);
         if (o->tag) {
-                if (strlen(o->tag) > 255 || strpbrk(o->tag, "\n\r\t"))
+                if (strlen(o->tag) > 255 || !text_is_safe(o->tag))
                         return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
-                                            "A tag must be at most 255 bytes without control characters.");
+                                            "A tag must be at most 255 bytes of UTF-8 without control characters.");
                 p->tag = strdup(o->tag);
                 if (!p->tag)
                         return -ENOMEM;
@@ -776,7 +798,7 @@ static int collect_members(Engine *e, Protection *p, uid_t owner) {
                 if (proc_read_info(e->procfd, pids[i], &info) < 0)
                         continue; /* exited meanwhile */
                 if (proc_check_protectable(&info, e->self, NULL) < 0 || registry_get(&e->registry, pids[i]) ||
-                    inside_slice(e, info.cgroup) || (owner != UID_ANY && info.uid != owner)) {
+                    inside_slice(e, info.cgroup) || (owner != UID_ANY && proc_check_owned_by(&info, owner, NULL) < 0)) {
                         proc_info_done(&info);
                         continue;
                 }
@@ -1014,6 +1036,32 @@ static int check_scope_unused(Engine *e, const Protection *p, OpError *err) {
                             p->scope_cgroup, n, (int) p->pid);
 }
 
+/*
+ * A caller who is not root (owner) may add want_min of memory.min, and a
+ * new protection when adding: its uid's share and all non-root uids' share,
+ * counted over the protected processes' uids.
+ */
+static int check_quota(Engine *e, uid_t owner, uint64_t want_min, bool adding, OpError *err) {
+        QuotaLimits l = { .max_total = e->config->max_protected, .max_per_user = e->config->max_protected_per_user,
+                          .budget = e->budget, .budget_per_user = e->budget_per_user };
+        QuotaUsage u = {};
+
+        if (owner == UID_ANY)
+                return 0;
+        for (size_t i = 0; i < e->registry.n; i++) {
+                const Protection *p = e->registry.items[i];
+                if (p->uid == owner) {
+                        u.user_count++;
+                        u.user_min += p->memory_min;
+                }
+                if (p->uid != 0) {
+                        u.nonroot_count++;
+                        u.nonroot_min += p->memory_min;
+                }
+        }
+        return quota_check(&l, &u, (unsigned) owner, want_min, adding, err);
+}
+
 /* ProtectWithOptions on a protected process: its new settings, applied again. */
 static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, EngineDone done, void *userdata,
                           OpError *err) {
@@ -1035,6 +1083,11 @@ static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, E
             !budget_allows(e->registry.memory_min_sum, want.memory_min - p->memory_min, e->budget))
                 return op_error_set(err, -ENOSPC, OOMPROTECT_ERROR_OVER_BUDGET,
                                     "Raising memory.min of PID %d exceeds MemoryMinBudget=.", (int) p->pid);
+        if (want.memory_min > p->memory_min) {
+                r = check_quota(e, req->owner, want.memory_min - p->memory_min, false, err);
+                if (r < 0)
+                        return r;
+        }
         op = op_new(e, p, done, userdata, "updated");
         if (!op)
                 return -ENOMEM;
@@ -1088,7 +1141,16 @@ static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info,
                 return op_error_set(err, -EUSERS, OOMPROTECT_ERROR_TOO_MANY,
                                     "%zu processes are protected already (MaxProtected=%u).", e->registry.n,
                                     e->config->max_protected);
+        /* Refused before descriptors run out, not with an EMFILE from somewhere in the middle. */
+        if (e->registry.n + ENGINE_FD_RESERVE >= e->fd_limit)
+                return op_error_set(err, -EUSERS, OOMPROTECT_ERROR_TOO_MANY,
+                                    "%zu processes are protected, and oomprotectd may open %" PRIu64 " files "
+                                    "(one per protection, %u kept for the rest): raise LimitNOFILE=.",
+                                    e->registry.n, e->fd_limit, ENGINE_FD_RESERVE);
         r = build_protection(e, req, info, &p, err);
+        if (r < 0)
+                return r;
+        r = check_quota(e, req->owner, p->memory_min, true, err);
         if (r < 0)
                 return r;
         if (p->kind == PROTECTION_MOVED) {
@@ -1607,6 +1669,61 @@ static void remove_stray_scopes(Engine *e) {
         closedir(d);
 }
 
+/* A pid a record may act on: never PID 1, the daemon, or a kernel thread (checked where it still runs). */
+static int check_record_pid(Engine *e, pid_t pid, OpError *err) {
+        _cleanup_free_ char *text = NULL;
+        char path[32];
+        ProcStat st;
+
+        if (pid == 1 || pid == e->self)
+                return op_error_set(err, -EPERM, OOMPROTECT_ERROR_INVALID_PROCESS, "PID %d is %s", (int) pid,
+                                    pid == 1 ? "the init process" : "oomprotectd itself");
+        snprintf(path, sizeof(path), "%d/stat", (int) pid);
+        if (read_full_file_at(e->procfd, path, 4096, &text, NULL) >= 0 && proc_parse_stat(text, &st) >= 0 &&
+            (st.flags & PF_KTHREAD_FLAG))
+                return op_error_set(err, -EPERM, OOMPROTECT_ERROR_INVALID_PROCESS, "PID %d is a kernel thread",
+                                    (int) pid);
+        return 0;
+}
+
+/*
+ * A record from state.json is input like a Protect request: the file may
+ * have been written by someone else. Its processes are checked like a
+ * request's, its cgroup paths must be clean, and a moved record's scope must
+ * be exactly the one this backend makes for its pid, inside the slice.
+ */
+static int check_record(Engine *e, const Protection *p, OpError *err) {
+        _cleanup_free_ char *scope = NULL;
+        int r;
+
+        r = check_record_pid(e, p->pid, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < p->n_members; i++) {
+                r = check_record_pid(e, p->members[i].pid, err);
+                if (r < 0)
+                        return r;
+                if (p->members[i].original_cgroup && !cgroup_path_is_clean(p->members[i].original_cgroup))
+                        return op_error_set(err, -EINVAL, NULL, "member %d has an unclean cgroup path",
+                                            (int) p->members[i].pid);
+        }
+        if (!e->backend.has_cgroup)
+                return 0;
+        if (!cgroup_path_is_clean(p->original_cgroup) || !cgroup_path_to_rel(p->original_cgroup))
+                return op_error_set(err, -EINVAL, NULL, "its original cgroup is not a clean absolute path");
+        if (inside_slice(e, p->original_cgroup))
+                return op_error_set(err, -EINVAL, NULL, "its original cgroup %s is inside the slice",
+                                    p->original_cgroup);
+        if (p->kind == PROTECTION_IN_PLACE)
+                return p->scope_cgroup ? op_error_set(err, -EINVAL, NULL, "an in-place record names a scope") : 0;
+        r = backend_scope_path(&e->backend, p->pid, &scope);
+        if (r < 0)
+                return op_error_set(err, r, NULL, "out of memory");
+        if (!p->scope_cgroup || !streq(p->scope_cgroup, scope))
+                return op_error_set(err, -EINVAL, NULL, "its scope %s is not %s", strna(p->scope_cgroup), scope);
+        return 0;
+}
+
 /* A record from state.json: applied again if its process still runs and it was not being restored. */
 static void reconcile_one(Engine *e, Protection *p, Batch *b) {
         bool alive = same_process(e, p->pid, p->starttime);
@@ -1675,9 +1792,15 @@ int engine_start(Engine *e, EngineDone done, void *userdata) {
         caller->done = done;
         caller->userdata = userdata;
         /* Every record in the registry first: the slice and the holds cover them all before any is touched. */
-        for (size_t i = 0; i < n; i++)
-                if (registry_add(&e->registry, records[i]) < 0)
+        for (size_t i = 0; i < n; i++) {
+                OpError err = {};
+                if (check_record(e, records[i], &err) < 0) {
+                        log_error("Ignoring the record of PID %d in %s/" OOMPROTECT_STATE_FILE ": %s; that process "
+                                  "is left as it is.", (int) records[i]->pid, e->config->state_directory, err.message);
                         protection_free(TAKE_PTR(records[i]));
+                } else if (registry_add(&e->registry, records[i]) < 0)
+                        protection_free(TAKE_PTR(records[i]));
+        }
         for (size_t i = 0; i < n; i++)
                 if (records[i])
                         reconcile_one(e, records[i], b);

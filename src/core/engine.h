@@ -79,6 +79,8 @@ struct Engine {
         Registry registry;
         HoldTable holds;
         uint64_t budget; /* MemoryMinBudget= in bytes, 0 = no limit */
+        uint64_t budget_per_user; /* MemoryMinBudgetPerUser= in bytes, 0 = no limit */
+        uint64_t fd_limit; /* RLIMIT_NOFILE when the engine started: one pidfd per protection */
         uint64_t oom_kills;
         unsigned n_pending; /* operations under way */
         struct EngineOp *ops;    /* ...those, for engine_free() */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -74,6 +75,64 @@ int proc_parse_status_uid(const char *text, uid_t *ret) {
         return 0;
 }
 
+/* The value after "\nKEY" (or KEY at the very start) of a status text, NULL if there is none. */
+static const char *status_field(const char *text, const char *key) {
+        size_t n = strlen(key);
+        const char *l;
+
+        if (strneq(text, key, n))
+                return text + n;
+        for (l = strchr(text, '\n'); l; l = strchr(l + 1, '\n'))
+                if (strneq(l + 1, key, n))
+                        return l + 1 + n;
+        return NULL;
+}
+
+int proc_parse_status_uids(const char *text, uid_t ret[4]) {
+        const char *l = status_field(text, "Uid:");
+        unsigned long u[4];
+        int end = 0;
+
+        if (!l || sscanf(l, "%lu %lu %lu %lu%n", &u[0], &u[1], &u[2], &u[3], &end) != 4 || end == 0)
+                return -EINVAL;
+        l += end;
+        if (*l != '\n' && *l != '\0')
+                return -EINVAL;
+        for (size_t i = 0; i < 4; i++) {
+                if (u[i] >= (unsigned long) UINT32_MAX)
+                        return -EINVAL;
+                ret[i] = (uid_t) u[i];
+        }
+        return 0;
+}
+
+int proc_parse_status_threads(const char *text, unsigned *ret) {
+        const char *l = status_field(text, "Threads:");
+        unsigned long n;
+
+        if (!l || sscanf(l, "%lu", &n) != 1 || n > UINT32_MAX)
+                return -EINVAL;
+        *ret = (unsigned) n;
+        return 0;
+}
+
+int proc_check_owned_by(const ProcInfo *i, uid_t owner, OpError *e) {
+        static const char *const names[4] = { "real", "effective", "saved", "filesystem" };
+
+        for (size_t k = 0; k < 4; k++)
+                if (i->uids[k] != owner)
+                        return op_error_set(e, -EPERM, OOMPROTECT_ERROR_PERMISSION_DENIED,
+                                            "PID %d runs with %s uid %u (uids %u %u %u %u): you may only protect "
+                                            "processes whose every uid is yours.",
+                                            (int) i->pid, names[k], (unsigned) i->uids[k], (unsigned) i->uids[0],
+                                            (unsigned) i->uids[1], (unsigned) i->uids[2], (unsigned) i->uids[3]);
+        if (i->dump_owner != owner)
+                return op_error_set(e, -EPERM, OOMPROTECT_ERROR_PERMISSION_DENIED,
+                                    "PID %d is not dumpable (a setuid or setgid program, or one that asked for it): "
+                                    "only root may protect it.", (int) i->pid);
+        return 0;
+}
+
 /* Reads /proc/PID/NAME; a vanished process is -ESRCH whatever the kernel said. */
 static int read_pid_file(int procfd, pid_t pid, const char *name, char **ret) {
         char path[64];
@@ -121,6 +180,12 @@ int proc_read_starttime(int procfd, pid_t pid, uint64_t *ret) {
         return 0;
 }
 
+bool proc_same_process(int procfd, pid_t pid, uint64_t starttime) {
+        uint64_t st;
+
+        return proc_read_starttime(procfd, pid, &st) >= 0 && st == starttime;
+}
+
 int proc_read_oom_score_adj(int procfd, pid_t pid, int *ret) {
         _cleanup_free_ char *text = NULL;
         int r;
@@ -142,6 +207,21 @@ int proc_write_oom_score_adj(int procfd, pid_t pid, int adj) {
         return r == -ENOENT ? -ESRCH : r;
 }
 
+/*
+ * The kernel gives a non-dumpable process's /proc files to root
+ * (task_dump_owner(); the /proc/PID directory itself keeps the euid).
+ */
+static int read_dump_owner(int procfd, pid_t pid, uid_t *ret) {
+        char name[32];
+        struct stat st;
+
+        snprintf(name, sizeof(name), "%d/stat", (int) pid);
+        if (fstatat(procfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        *ret = st.st_uid;
+        return 0;
+}
+
 int proc_read_info(int procfd, pid_t pid, ProcInfo *ret) {
         _cleanup_free_ char *stat = NULL, *status = NULL, *cgroup_text = NULL, *cgroup = NULL;
         ProcInfo i = { .pid = pid };
@@ -156,7 +236,13 @@ int proc_read_info(int procfd, pid_t pid, ProcInfo *ret) {
         r = read_pid_file(procfd, pid, "status", &status);
         if (r < 0)
                 return r;
-        r = proc_parse_status_uid(status, &i.uid);
+        r = proc_parse_status_uids(status, i.uids);
+        if (r < 0)
+                return r;
+        i.uid = i.uids[0];
+        if (proc_parse_status_threads(status, &i.threads) < 0)
+                i.threads = 1;
+        r = read_dump_owner(procfd, pid, &i.dump_owner);
         if (r < 0)
                 return r;
         r = read_pid_file(procfd, pid, "cgroup", &cgroup_text);
@@ -181,7 +267,7 @@ int proc_check_protectable(const ProcInfo *i, pid_t self, OpError *e) {
                 return op_error_set(e, -EPERM, OOMPROTECT_ERROR_INVALID_PROCESS,
                                     "PID %d (%s) is a kernel thread: it has no memory of its own to protect.",
                                     (int) i->pid, i->stat.comm);
-        if (i->stat.state == 'Z' || i->stat.state == 'X')
+        if ((i->stat.state == 'Z' && i->threads <= 1) || i->stat.state == 'X')
                 return op_error_set(e, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS,
                                     "PID %d (%s) has already exited (it is a zombie).", (int) i->pid,
                                     i->stat.comm);
@@ -271,16 +357,11 @@ static int read_all_pairs(int procfd, PidPair **ret, size_t *ret_n) {
         size_t n = 0, alloc = 0;
         struct dirent *de;
         DIR *d;
-        int fd;
+        int r;
 
-        fd = openat(procfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
-                safe_close(fd);
-                return -ENOMEM;
-        }
+        r = opendir_at(procfd, ".", &d);
+        if (r < 0)
+                return r;
         while ((de = readdir(d))) {
                 _cleanup_free_ char *text = NULL;
                 ProcStat s;

@@ -26,7 +26,10 @@ typedef struct ProcStat {
 typedef struct ProcInfo {
         pid_t pid;
         ProcStat stat;
-        uid_t uid;
+        uid_t uid;        /* real */
+        uid_t uids[4];    /* real, effective, saved, filesystem */
+        uid_t dump_owner; /* owner of /proc/PID/stat: the effective uid if dumpable, else root */
+        unsigned threads; /* Threads: of status; > 1 with a zombie leader: still alive */
         char *cgroup; /* the "0::" line's path; NULL where the process has none (a v1-only host) */
         int oom_score_adj;
 } ProcInfo;
@@ -42,6 +45,20 @@ int proc_parse_cgroup_v2(const char *text, char **ret);
 /* Pure: the real uid from /proc/PID/status ("Uid:\t0\t0\t0\t0"). */
 int proc_parse_status_uid(const char *text, uid_t *ret);
 
+/* Pure: the four uids of the Uid: line (real, effective, saved, filesystem). */
+int proc_parse_status_uids(const char *text, uid_t ret[4]);
+
+/* Pure: the Threads: line of /proc/PID/status. */
+int proc_parse_status_threads(const char *text, unsigned *ret);
+
+/*
+ * Pure: may a caller of uid owner (not root) protect this process? Only
+ * where every uid is owner's and the process is dumpable (a setuid program
+ * is not: its /proc entries belong to root), so that protection never
+ * changes what the caller could not have changed itself. Fills e.
+ */
+int proc_check_owned_by(const ProcInfo *i, uid_t owner, OpError *e);
+
 /* Pure: the thread group id from /proc/PID/status ("Tgid:\t1234"): for a thread, its process. */
 int proc_parse_status_tgid(const char *text, pid_t *ret);
 int proc_read_tgid(int procfd, pid_t pid, pid_t *ret);
@@ -55,9 +72,14 @@ int proc_read_info(int procfd, pid_t pid, ProcInfo *ret);
 /* Reads field 22 alone: cheaper check that (pid, starttime) still names the same process. */
 int proc_read_starttime(int procfd, pid_t pid, uint64_t *ret);
 
+/* Whether pid still names the process recorded with starttime: checked right before each write by pid. */
+bool proc_same_process(int procfd, pid_t pid, uint64_t starttime);
+
 /*
  * May this process be protected? Fills e with a distinct reason for PID 1,
- * kernel threads, zombies (and dying processes) and the daemon itself.
+ * kernel threads, zombies (and dying processes) and the daemon itself. A
+ * zombie thread-group leader with live threads (its main thread called
+ * pthread_exit) is alive.
  */
 int proc_check_protectable(const ProcInfo *i, pid_t self, OpError *e);
 

@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "fileio.h"
 #include "macro.h"
@@ -595,7 +596,7 @@ static int holds_from_json(json_object *top, HoldTable *ret, size_t *skipped) {
                 r = json_object_is_type(o, json_type_object)
                             ? fields_from_json(hold_fields, ELEMENTSOF(hold_fields), o, &h)
                             : -EBADMSG;
-                if (r >= 0 && (!h.cgroup || h.cgroup[0] != '/' || strstr(h.cgroup, "/../") || strstr(h.cgroup, "/./")))
+                if (r >= 0 && !cgroup_path_is_clean(h.cgroup))
                         r = -EBADMSG;
                 if (r >= 0 && (h.original_preference < -1 || h.original_preference >= _MANAGED_OOM_PREFERENCE_MAX))
                         r = -EBADMSG;
@@ -727,7 +728,12 @@ static int state_read(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *re
         size_t len;
         int r;
 
-        r = read_full_file_at(dirfd, OOMPROTECT_STATE_FILE, STATE_FILE_MAX, &text, &len);
+        r = read_regular_file_at(dirfd, OOMPROTECT_STATE_FILE, STATE_FILE_MAX, &text, &len);
+        if (r == -ELOOP || r == -EBADFD) {
+                /* Planted, not written by us: never followed, never read (a FIFO would block the start). */
+                *ret_reason = r == -ELOOP ? "a symbolic link" : "not a regular file";
+                return 0;
+        }
         if (r == -ENOENT) {
                 *ret = NULL;
                 *ret_n = *ret_skipped = 0;

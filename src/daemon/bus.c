@@ -36,6 +36,7 @@
 #include "bus-caller.h"
 #include "bus-trusted.h"
 #include "bus.h"
+#include "escape.h"
 #include "list.h"
 #include "log-struct.h"
 #include "log.h"
@@ -50,54 +51,17 @@
 
 /* ---- helpers ---- */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if there is none. */
-static size_t utf8_sequence_length(const unsigned char *s) {
-        unsigned n, cp;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf)
-                n = 2, cp = s[0] & 0x1fU;
-        else if (s[0] >= 0xe0 && s[0] <= 0xef)
-                n = 3, cp = s[0] & 0x0fU;
-        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-                n = 4, cp = s[0] & 0x07U;
-        else
-                return 0;
-        for (unsigned i = 1; i < n; i++) {
-                if ((s[i] & 0xc0U) != 0x80U) /* also stops at the terminating NUL */
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3fU);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return n;
-}
-
-/* s itself when it is valid UTF-8, else a copy in *buf with every stray byte replaced by '?'. */
+/* s itself when it has nothing unsafe (escape.h), else an escaped copy in *buf: valid UTF-8 for the bus. */
 static const char *utf8_safe(const char *s, char **buf) {
         char *t;
-        size_t i, n;
 
         if (!s)
                 return "";
-        for (i = 0; s[i]; i += n) {
-                n = utf8_sequence_length((const unsigned char *) s + i);
-                if (n == 0)
-                        break;
-        }
-        if (!s[i])
+        if (text_is_safe(s))
                 return s;
-        t = strdup(s);
+        t = text_escape(s);
         if (!t)
                 return "?";
-        for (; t[i]; i += n) {
-                n = utf8_sequence_length((const unsigned char *) t + i);
-                if (n == 0) {
-                        t[i] = '?';
-                        n = 1;
-                }
-        }
         free(*buf);
         *buf = t;
         return t;

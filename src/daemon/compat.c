@@ -317,13 +317,19 @@ static int open_directory(Compat *c) {
         r = mkdir_parents(c->directory, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to create CompatDirectory=%s: %m", c->directory);
-        c->dirfd = open(c->directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (c->dirfd < 0)
-                return log_error_errno(errno, "Failed to open CompatDirectory=%s: %m", c->directory);
-        if (fstat(c->dirfd, &st) >= 0 && (st.st_mode & 0022) && !(st.st_mode & S_ISVTX))
-                log_warning("CompatDirectory=%s is writable by group or others (mode %04o): they could put "
-                            "something else in place of ctl or status. It should be 0755.",
-                            c->directory, (unsigned) (st.st_mode & 07777));
+        /* Never through a link: a link's target would get our 0666 socket and our files. */
+        r = open_private_directory(c->directory, &c->dirfd, &st);
+        if (r == -ELOOP)
+                return log_error_errno(r, "CompatDirectory=%s is or goes through a symbolic link; refusing it.",
+                                       c->directory);
+        if (r == -EPERM)
+                return log_error_errno(r, "CompatDirectory=%s belongs to uid %u with mode %04o: others could put "
+                                       "something else in place of ctl or status. It must be root's, 0755.",
+                                       c->directory, (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+        if (r < 0)
+                return log_error_errno(r, "Failed to open CompatDirectory=%s: %m", c->directory);
+        (void) remove_stale_temp_files_at(c->dirfd, OOMPROTECT_STATUS_FILE);
+        (void) remove_stale_temp_files_at(c->dirfd, OOMPROTECT_USAGE_FILE);
         return 0;
 }
 
@@ -421,7 +427,8 @@ int compat_setup(Manager *m) {
         /* Status and usage first: when ctl is open for business, status is already true. */
         r = write_status(c);
         if (r < 0)
-                return log_error_errno(r, "Failed to write %s/" OOMPROTECT_STATUS_FILE ": %m", c->directory);
+                log_error_errno(r, "Failed to write %s/" OOMPROTECT_STATUS_FILE " (%s there?), serving the rest: %m",
+                                c->directory, r == -EISDIR ? "a directory" : "something else");
         (void) write_usage(c);
         (void) take_listen_fds(c, &fifo_fd, &socket_fd);
 

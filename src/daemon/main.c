@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bus.h"
@@ -100,6 +101,18 @@ static int check_config(void) {
         return 0;
 }
 
+/* One pidfd per protection: the soft limit (1024 by default) goes up to the hard one (LimitNOFILE=). */
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_warning_errno(errno, "Failed to raise the open-file limit to %llu, ignoring: %m",
+                                  (unsigned long long) rl.rlim_max);
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
         sigset_t mask;
@@ -121,15 +134,19 @@ int main(int argc, char *argv[]) {
         signal(SIGPIPE, SIG_IGN);
 
         log_info("oomprotectd %s starting with %s.", OOMPROTECT_VERSION_STRING, arg_config);
+        raise_fd_limit();
         r = manager_new(arg_config, &m);
         if (r < 0)
                 return EXIT_FAILURE;
         r = manager_start(m);
         if (r < 0)
                 return EXIT_FAILURE;
+        /* The historic files are one front end: when they cannot be served, D-Bus still is. */
         r = compat_setup(m);
-        if (r < 0)
+        if (r < 0 && !arg_bus)
                 return EXIT_FAILURE;
+        if (r < 0)
+                log_error("Not serving CompatDirectory=%s (see above); D-Bus goes on.", m->config.compat_directory);
         if (arg_bus) {
                 r = bus_setup(m);
                 if (r < 0)

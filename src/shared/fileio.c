@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -86,14 +90,117 @@ int write_string_file_at(int dirfd, const char *name, const char *s) {
         return 0;
 }
 
+static int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
+
 int read_full_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 0, alloc = 0;
 
         fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
+        return read_full_fd(fd, max, ret, ret_len);
+}
+
+int open_regular_file_at(int dirfd, const char *name, int flags) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        /* O_NONBLOCK: a FIFO must not hang the open; it is refused below (a regular file ignores the flag). */
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        return TAKE_FD(fd);
+}
+
+int read_regular_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open_regular_file_at(dirfd, name, O_NOFOLLOW);
+
+        if (fd < 0)
+                return fd;
+        return read_full_fd(fd, max, ret, ret_len);
+}
+
+int opendir_at(int dirfd, const char *name, DIR **ret) {
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d;
+
+        if (fd < 0)
+                return negative_errno();
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        *ret = d;
+        return 0;
+}
+
+int open_private_directory(const char *path, int *ret_fd, struct stat *ret_st) {
+        /* No O_NOFOLLOW here: with O_DIRECTORY it turns a link into ENOTDIR, not the ELOOP of RESOLVE_NO_SYMLINKS. */
+        struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        fd = (int) syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+        if (fd < 0 && errno == ENOSYS) { /* before Linux 5.6: the last component at least */
+                fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0 && errno == ENOTDIR && lstat(path, &st) >= 0 && S_ISLNK(st.st_mode))
+                        return -ELOOP;
+        }
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (ret_st)
+                *ret_st = st;
+        if (st.st_uid != geteuid() || (st.st_mode & 0022))
+                return -EPERM;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int remove_stale_temp_files_at(int dirfd, const char *name) {
+        _cleanup_free_ char *prefix = NULL;
+        struct dirent *de;
+        size_t n;
+        int r, removed = 0;
+        DIR *d;
+
+        if (asprintf(&prefix, ".#%s.", name) < 0)
+                return -ENOMEM;
+        n = strlen(prefix);
+        r = opendir_at(dirfd, ".", &d);
+        if (r < 0)
+                return r;
+        while ((de = readdir(d))) {
+                char *end = NULL;
+                long pid;
+
+                if (strncmp(de->d_name, prefix, n) != 0)
+                        continue;
+                errno = 0;
+                pid = strtol(de->d_name + n, &end, 10);
+                if (errno != 0 || !end || *end != '.' || pid <= 0 || pid > INT_MAX)
+                        continue; /* not one of ours */
+                if (pid != getpid() && (kill((pid_t) pid, 0) >= 0 || errno != ESRCH))
+                        continue; /* its writer may still run */
+                if (unlinkat(dirfd, de->d_name, 0) >= 0)
+                        removed++;
+        }
+        closedir(d);
+        return removed;
+}
+
+static int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, alloc = 0;
 
         for (;;) {
                 if (size + 1 >= alloc) {

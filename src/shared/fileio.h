@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <dirent.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /*
@@ -29,3 +31,37 @@ int read_full_file_at(int dirfd, const char *name, size_t max, char **ret, size_
 
 /* Reads the first line without its newline. */
 int read_one_line_at(int dirfd, const char *name, char **ret);
+
+/*
+ * Opens dirfd/name for reading without blocking (a FIFO), refusing all but
+ * a regular file: -EISDIR for a directory, -EBADFD for anything else. flags
+ * are added (O_NOFOLLOW). Returns the fd.
+ */
+int open_regular_file_at(int dirfd, const char *name, int flags);
+
+/* opendir() of dirfd/name ("." for dirfd itself) through a new descriptor. */
+int opendir_at(int dirfd, const char *name, DIR **ret);
+
+/*
+ * Like read_full_file_at() for a file that someone else could have planted
+ * something at: the last component is not followed (-ELOOP for a symbolic
+ * link), the open does not block (a FIFO), a directory is -EISDIR and
+ * anything else but a regular file -EBADFD.
+ */
+int read_regular_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len);
+
+/*
+ * Opens an absolute path as a directory without following a symbolic link
+ * in any component (openat2 RESOLVE_NO_SYMLINKS; where the kernel lacks it,
+ * O_NOFOLLOW on the last one): -ELOOP if there is one. Then checks that it
+ * is ours to trust: owned by our euid and not writable by group or others
+ * (-EPERM, with the mode and owner found in *ret_st when given).
+ */
+int open_private_directory(const char *path, int *ret_fd, struct stat *ret_st);
+
+/*
+ * Removes the temporary files write_file_atomic_at() left for name in dirfd
+ * when a writer was killed between open and rename: those of processes that
+ * no longer run (and our own pid's). Returns how many were removed.
+ */
+int remove_stale_temp_files_at(int dirfd, const char *name);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "log.h"
 
 static int max_level = LOG_INFO;
@@ -80,6 +81,16 @@ static void log_write(int level, int error, const char *fmt, va_list ap) {
                 buf = heap;
         }
         size_t len = MIN(prefix + (size_t) n, size - 2);
+        buf[len] = '\0';
+        /* What clients and processes named (tags, comms, paths) is data: it cannot forge lines or drive a terminal. */
+        if (!text_is_safe(buf + prefix)) {
+                _cleanup_free_ char *escaped = text_escape(buf + prefix), *line = NULL;
+                int k;
+                if (escaped && (k = asprintf(&line, "%.*s%s\n", (int) prefix, buf, escaped)) >= 0) {
+                        write_stderr(line, (size_t) k);
+                        return;
+                }
+        }
         buf[len++] = '\n';
         write_stderr(buf, len);
 }

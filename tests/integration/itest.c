@@ -200,6 +200,7 @@ static void child_main(int cmd, int reply) {
                 if (g == 0) {
                         if (c == 'u' && setresuid(65534, 65534, 65534) < 0)
                                 _exit(1);
+                        (void) prctl(PR_SET_DUMPABLE, 1); /* as a user's own process is */
                         for (;;)
                                 pause();
                 }

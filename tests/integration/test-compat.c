@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -151,6 +152,8 @@ static pid_t spawn_nobody(void) {
                     setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
                     setresuid(NOBODY, NOBODY, NOBODY) < 0)
                         _exit(1);
+                /* A user's own process is dumpable (it exec'd); a setresuid() from root is not, until it says so. */
+                (void) prctl(PR_SET_DUMPABLE, 1);
                 (void) !write(p[1], "r", 1);
                 for (;;)
                         pause();

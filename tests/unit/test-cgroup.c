@@ -163,8 +163,24 @@ static void test_limit_text_io_max_limits_when_any_device_is_listed(void **state
         assert_true(cgroup_limit_text_limits("io.max", "8:0 rbps=1048576 wbps=max riops=max wiops=max\n", UINT64_MAX));
 }
 
+static void test_clean_cgroup_paths_are_absolute_without_dot_components(void **state) {
+        assert_true(cgroup_path_is_clean("/"));
+        assert_true(cgroup_path_is_clean("/a.slice/b.scope"));
+        assert_true(cgroup_path_is_clean("/a/..b/c.."));
+        assert_false(cgroup_path_is_clean(NULL));
+        assert_false(cgroup_path_is_clean(""));
+        assert_false(cgroup_path_is_clean("a/b"));
+        assert_false(cgroup_path_is_clean("/a/../b"));
+        assert_false(cgroup_path_is_clean("/.."));
+        assert_false(cgroup_path_is_clean("/a/."));
+        assert_false(cgroup_path_is_clean("/a//b"));
+        assert_false(cgroup_path_is_clean("/a/"));
+        assert_false(cgroup_path_is_clean("/a\nb"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_clean_cgroup_paths_are_absolute_without_dot_components),
                 cmocka_unit_test(test_slice_names_map_to_nested_paths),
                 cmocka_unit_test(test_limit_text_pids_counts_only_below_the_floor),
                 cmocka_unit_test(test_bad_slice_names_are_refused),

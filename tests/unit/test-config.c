@@ -127,6 +127,8 @@ static void assert_config_equal(const Config *a, const Config *b) {
         assert_int_equal(a->managed_oom_preference, b->managed_oom_preference);
         assert_string_equal_or_null(a->allow_group, b->allow_group);
         assert_int_equal(a->max_protected, b->max_protected);
+        assert_int_equal(a->max_protected_per_user, b->max_protected_per_user);
+        assert_string_equal_or_null(a->memory_min_budget_per_user, b->memory_min_budget_per_user);
         assert_int_equal(a->restore_on_stop, b->restore_on_stop);
         assert_string_equal_or_null(a->state_directory, b->state_directory);
         assert_string_equal_or_null(a->compat_directory, b->compat_directory);
@@ -354,6 +356,8 @@ static const struct {
         { "AllowGroup", "wheel",
           { "Wheel", "1group", "gr oup", "a$b", "abcdefghijklmnopqrstuvwxyz0123456", "grp!", "-grp", "$" } },
         { "MaxProtected", "3", { "", "0", "-1", "1000001", "99999999999999999999", "10k", "ten", "4294967297" } },
+        { "MaxProtectedPerUser", "3", { "", "0", "-1", "1000001", "ten" } },
+        { "MemoryMinBudgetPerUser", "1G", { "", "lots", "-1", "101%" } },
         { "RestoreOnStop", "yes", { "", "2", "nope", "true false" } },
         { "StateDirectory", "/var/lib/x", { "run/x", "/run/../etc", "/", "//", "/./", "/run/x/..", "~/x" } },
         { "CompatDirectory", "/run/y", { "run/y", "/run/y/../../etc", "/", "x" } },
@@ -738,6 +742,8 @@ static void test_config_dump_prints_every_key_with_sizes_in_bytes(void **state) 
                             "ManagedOOMPreference=omit\n"
                             "AllowGroup=oomprotect\n"
                             "MaxProtected=10000\n"
+                            "MaxProtectedPerUser=100\n"
+                            "MemoryMinBudgetPerUser=10%\n"
                             "RestoreOnStop=no\n"
                             "StateDirectory=/run/oomprotect\n"
                             "CompatDirectory=/run/oom_kill_protection\n");

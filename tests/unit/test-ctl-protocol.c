@@ -253,6 +253,15 @@ static void test_status_neutralizes_control_characters_in_comm(void **state) {
         assert_null(strstr(s, "\n1 fake"));
 }
 
+static void test_status_masks_escapes_c1_and_invalid_utf8_in_comm(void **state) {
+        const StatusEntry e[] = { { 43, "\033[2Jx\xc2\x9b\xff\xc3\xa9" } };
+        _cleanup_free_ char *s = ctl_format_status(e, 1, NULL);
+
+        /* ESC, the two bytes of U+009B (CSI), a stray 0xff: each '?'; a valid "é" stays. */
+        assert_non_null(strstr(s, "43         ?[2Jx???\xc3\xa9      \n"));
+        assert_null(strchr(s, '\033'));
+}
+
 static void test_status_scales_to_ten_thousand_entries(void **state) {
         const size_t n = 10000;
         _cleanup_free_ StatusEntry *e = calloc(n, sizeof(StatusEntry));
@@ -340,6 +349,7 @@ int main(void) {
                 cmocka_unit_test(test_status_matches_module_format_byte_for_byte),
                 cmocka_unit_test(test_status_with_no_process_has_only_the_header),
                 cmocka_unit_test(test_status_neutralizes_control_characters_in_comm),
+                cmocka_unit_test(test_status_masks_escapes_c1_and_invalid_utf8_in_comm),
                 cmocka_unit_test(test_status_scales_to_ten_thousand_entries),
                 cmocka_unit_test(test_usage_names_the_real_directory),
                 cmocka_unit_test(test_escape_quotes_control_bytes_quotes_and_backslashes),

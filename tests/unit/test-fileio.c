@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <dirent.h>
 
 #include <cmocka.h>
@@ -144,8 +146,78 @@ static void test_write_string_file_never_creates(void **state) {
         assert_string_equal(line, "new"); /* no O_TRUNC: "new" over "old", the rest stays */
 }
 
+static void test_read_regular_file_refuses_fifo_symlink_and_directory_without_blocking(void **state) {
+        int fd = *(int *) *state;
+        char *text = NULL;
+
+        assert_int_equal(mkfifoat(fd, "fifo", 0600), 0);
+        assert_int_equal(symlinkat("real", fd, "link"), 0);
+        assert_int_equal(mkdirat(fd, "dir", 0700), 0);
+        assert_int_equal(write_file_atomic_at(fd, "real", "x", 1, 0600), 0);
+        assert_int_equal(read_regular_file_at(fd, "fifo", 1024, &text, NULL), -EBADFD);
+        assert_int_equal(read_regular_file_at(fd, "link", 1024, &text, NULL), -ELOOP);
+        assert_int_equal(read_regular_file_at(fd, "dir", 1024, &text, NULL), -EISDIR);
+        assert_null(text);
+        assert_int_equal(read_regular_file_at(fd, "real", 1024, &text, NULL), 0);
+        assert_string_equal(text, "x");
+        free(text);
+        (void) unlinkat(fd, "dir", AT_REMOVEDIR);
+}
+
+static void test_stale_temp_files_of_dead_writers_go_and_live_ones_stay(void **state) {
+        int fd = *(int *) *state, keep;
+        char dead_name[64], live_name[64];
+        pid_t dead = fork();
+
+        if (dead == 0)
+                _exit(0);
+        assert_true(dead > 0);
+        assert_int_equal(waitpid(dead, NULL, 0), dead);
+        snprintf(dead_name, sizeof(dead_name), ".#state.json.%d.3", (int) dead);
+        snprintf(live_name, sizeof(live_name), ".#state.json.%d.0", (int) getppid());
+        keep = openat(fd, dead_name, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        close(keep);
+        keep = openat(fd, live_name, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        close(keep);
+        keep = openat(fd, ".#status.1.x", O_WRONLY | O_CREAT | O_CLOEXEC, 0600); /* another file's */
+        close(keep);
+        assert_int_equal(remove_stale_temp_files_at(fd, "state.json"), 1);
+        assert_int_equal(faccessat(fd, dead_name, F_OK, 0), -1);
+        assert_int_equal(faccessat(fd, live_name, F_OK, 0), 0);
+        assert_int_equal(faccessat(fd, ".#status.1.x", F_OK, 0), 0);
+}
+
+static void test_private_directory_refuses_symlinks_and_loose_modes(void **state) {
+        char tmpl[] = "/tmp/oomprotect-test-private.XXXXXX", sub[128], link[128];
+        struct stat st;
+        int fd = -1;
+
+        assert_non_null(mkdtemp(tmpl));
+        snprintf(sub, sizeof(sub), "%s/dir", tmpl);
+        snprintf(link, sizeof(link), "%s/link", tmpl);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        assert_int_equal(symlink(sub, link), 0);
+        assert_int_equal(open_private_directory(sub, &fd, NULL), 0);
+        close(fd);
+        assert_int_equal(open_private_directory(link, &fd, NULL), -ELOOP);
+        snprintf(link, sizeof(link), "%s/link/.", tmpl); /* a link in the middle */
+        assert_int_equal(open_private_directory(link, &fd, NULL), -ELOOP);
+        assert_int_equal(chmod(sub, 0775), 0);
+        assert_int_equal(open_private_directory(sub, &fd, &st), -EPERM);
+        assert_int_equal(st.st_mode & 07777, 0775);
+        snprintf(link, sizeof(link), "%s/link", tmpl);
+        unlink(link);
+        rmdir(sub);
+        rmdir(tmpl);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_read_regular_file_refuses_fifo_symlink_and_directory_without_blocking,
+                                                setup_dir, teardown_dir),
+                cmocka_unit_test_setup_teardown(test_stale_temp_files_of_dead_writers_go_and_live_ones_stay, setup_dir,
+                                                teardown_dir),
+                cmocka_unit_test(test_private_directory_refuses_symlinks_and_loose_modes),
                 cmocka_unit_test_setup_teardown(test_atomic_write_replaces_content_and_leaves_no_temp_file,
                                                 setup_dir, teardown_dir),
                 cmocka_unit_test_setup_teardown(test_replace_without_sync_replaces_content_and_leaves_no_temp_file,

@@ -120,6 +120,57 @@ static void test_status_tgid_names_a_threads_process(void **state) {
         assert_int_equal(tgid, 4000);
 }
 
+static void test_status_uids_are_real_effective_saved_and_fs(void **state) {
+        uid_t u[4] = {};
+
+        assert_int_equal(proc_parse_status_uids("Name:\tx\nUid:\t1000\t0\t0\t1000\nGid:\t0\n", u), 0);
+        assert_int_equal(u[0], 1000);
+        assert_int_equal(u[1], 0);
+        assert_int_equal(u[2], 0);
+        assert_int_equal(u[3], 1000);
+        assert_int_equal(proc_parse_status_uids("Uid:\t5\t6\t7\t8", u), 0);
+        assert_int_equal(u[3], 8);
+        assert_int_equal(proc_parse_status_uids("Name:\tx\nUid:\t1000\t0\n", u), -EINVAL);
+        assert_int_equal(proc_parse_status_uids("Uid:\t1\t2\t3\t4\t5\n", u), -EINVAL);
+        assert_int_equal(proc_parse_status_uids("Uid:\t4294967295\t0\t0\t0\n", u), -EINVAL);
+        assert_int_equal(proc_parse_status_uids("Name:\tUid:\n", u), -EINVAL);
+}
+
+static void test_only_a_process_whose_every_uid_is_the_callers_and_dumpable_is_owned(void **state) {
+        ProcInfo mine = { .pid = 9, .uids = { 1000, 1000, 1000, 1000 }, .dump_owner = 1000 };
+        ProcInfo setuid_root = { .pid = 9, .uids = { 1000, 0, 0, 0 }, .dump_owner = 0 };
+        ProcInfo saved_root = { .pid = 9, .uids = { 1000, 1000, 0, 1000 }, .dump_owner = 1000 };
+        ProcInfo fs_other = { .pid = 9, .uids = { 1000, 1000, 1000, 0 }, .dump_owner = 1000 };
+        ProcInfo undumpable = { .pid = 9, .uids = { 1000, 1000, 1000, 1000 }, .dump_owner = 0 };
+        OpError e1 = {}, e2 = {}, e3 = {}, e4 = {};
+
+        assert_int_equal(proc_check_owned_by(&mine, 1000, NULL), 0);
+        assert_int_equal(proc_check_owned_by(&setuid_root, 1000, &e1), -EPERM);
+        assert_string_equal(e1.name, OOMPROTECT_ERROR_PERMISSION_DENIED);
+        assert_non_null(strstr(e1.message, "effective uid 0"));
+        assert_int_equal(proc_check_owned_by(&saved_root, 1000, &e2), -EPERM);
+        assert_non_null(strstr(e2.message, "saved uid 0"));
+        assert_int_equal(proc_check_owned_by(&fs_other, 1000, &e3), -EPERM);
+        assert_non_null(strstr(e3.message, "filesystem uid 0"));
+        assert_int_equal(proc_check_owned_by(&undumpable, 1000, &e4), -EPERM);
+        assert_non_null(strstr(e4.message, "not dumpable"));
+        assert_int_equal(proc_check_owned_by(&mine, 1001, NULL), -EPERM);
+}
+
+static void test_status_threads_and_a_zombie_leader_with_live_threads_is_alive(void **state) {
+        ProcInfo leader_gone = { .pid = 80, .stat = { .state = 'Z' }, .threads = 3 };
+        ProcInfo zombie = { .pid = 81, .stat = { .state = 'Z' }, .threads = 1 };
+        ProcInfo dead = { .pid = 82, .stat = { .state = 'X' }, .threads = 2 };
+        unsigned n = 0;
+
+        assert_int_equal(proc_parse_status_threads("Name:\tx\nThreads:\t3\nSigQ:\t0/1\n", &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(proc_parse_status_threads("Name:\tx\n", &n), -EINVAL);
+        assert_int_equal(proc_check_protectable(&leader_gone, 1, NULL), 0);
+        assert_int_equal(proc_check_protectable(&zombie, 1, NULL), -ESRCH);
+        assert_int_equal(proc_check_protectable(&dead, 1, NULL), -ESRCH);
+}
+
 static void test_descendants_walk_the_tree_and_survive_cycles(void **state) {
         const PidPair pairs[] = { { 10, 1 }, { 11, 10 }, { 12, 10 }, { 13, 11 }, { 20, 1 }, { 30, 31 }, { 31, 30 } };
         pid_t *d = NULL;
@@ -151,6 +202,9 @@ int main(void) {
                 cmocka_unit_test(test_cgroup_v2_missing_or_bad_line),
                 cmocka_unit_test(test_status_uid_is_the_real_uid),
                 cmocka_unit_test(test_status_tgid_names_a_threads_process),
+                cmocka_unit_test(test_status_uids_are_real_effective_saved_and_fs),
+                cmocka_unit_test(test_only_a_process_whose_every_uid_is_the_callers_and_dumpable_is_owned),
+                cmocka_unit_test(test_status_threads_and_a_zombie_leader_with_live_threads_is_alive),
                 cmocka_unit_test(test_descendants_walk_the_tree_and_survive_cycles),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
