@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "engine-internal.h"
 #include "engine.h"
 #include "escape.h"
 #include "fault.h"
@@ -47,15 +48,6 @@
 
 typedef struct Batch Batch;
 
-/* Writes of held cgroups under way for someone, who hears once when all are done (the first error kept). */
-typedef struct Joiner Joiner;
-struct Joiner {
-        unsigned joins;
-        int error;
-        OpError err;
-        void (*after)(Joiner *j);
-};
-
 typedef struct EngineOp {
         Engine *engine;
         Protection *p; /* in the registry while the op runs */
@@ -75,16 +67,6 @@ typedef struct EngineOp {
         void (*after_join)(struct EngineOp *op);
         struct EngineOp *prev, *next; /* in engine->ops */
 } EngineOp;
-
-/* One write of a held cgroup: when it fails, the hold is kept to be written again. */
-typedef struct HoldWrite HoldWrite;
-struct HoldWrite {
-        Engine *engine;
-        Joiner *joiner;
-        char *cgroup;
-        bool releasing; /* writing the original back */
-        HoldWrite *prev, *next; /* in engine->writes */
-};
 
 /* Many restores (or revivals) under way together: one persist and one completion when all are done. */
 struct Batch {
@@ -268,7 +250,7 @@ Protection *engine_get(Engine *e, pid_t pid) {
         return registry_get(&e->registry, pid);
 }
 
-static int persist(Engine *e) {
+int engine_persist(Engine *e) {
         return state_save_full(e->statefd, e->registry.items, e->registry.n, &e->holds);
 }
 
@@ -354,189 +336,6 @@ static void op_finish(EngineOp *op) {
         run_waiting(e);
 }
 
-/* ---- the cgroups in-place protections raise ---- */
-
-/*
- * Adds a hold, with the values it has now, for p's cgroup and each ancestor
- * not held yet. A hold released a moment ago (its original written back, or
- * being written) is taken up again with its recorded original: its file
- * may still show the raised value (systemd applies a unit's cgroup settings
- * after it replies), which must not become the new "original"; unless the
- * file shows neither, then someone else changed it meanwhile.
- */
-static int holds_prepare(Engine *e, const Protection *p, OpError *err) {
-        char **paths = NULL, **units = NULL;
-        size_t n = 0;
-        int r;
-
-        if (!e->backend.has_memory || p->kind != PROTECTION_IN_PLACE)
-                return 0;
-        r = hold_chain(p->original_cgroup, &paths, &units, &n);
-        if (r < 0)
-                return op_error_set(err, r, OOMPROTECT_ERROR_INVALID_PROCESS, "PID %d is in cgroup %s, which "
-                                    "cannot be protected in place.", (int) p->pid, strna(p->original_cgroup));
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                CgroupHold *h = hold_table_get(&e->holds, paths[i]);
-                uint64_t min, low;
-
-                if (h && !h->released)
-                        continue;
-                r = cgroup_read_protection(e->backend.rootfd, cgroup_path_to_rel(paths[i]), &min, &low);
-                if (r < 0) {
-                        op_error_set(err, r, NULL, "Cannot read memory.min of %s: %s", paths[i], strerror(-r));
-                        break;
-                }
-                if (!h) {
-                        r = hold_table_add(&e->holds, paths[i], units[i], min, low);
-                        if (r >= 0)
-                                e->holds.items[e->holds.n - 1].original_preference =
-                                        backend_read_oomd_preference(&e->backend, paths[i]);
-                        continue;
-                }
-                if (!(min == h->raised_min && low == h->raised_low) && !(min == h->original_min && low == h->original_low)) {
-                        h->original_min = min;
-                        h->original_low = low;
-                }
-                h->released = false;
-        }
-        hold_chain_free(paths, units, n);
-        return r < 0 ? r : 0;
-}
-
-/* Whether any in-place protection's cgroup is h's or below it. */
-static bool hold_in_use(const Engine *e, const CgroupHold *h) {
-        for (size_t i = 0; i < e->registry.n; i++) {
-                const Protection *p = e->registry.items[i];
-                if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup &&
-                    (streq(p->original_cgroup, h->cgroup) || cgroup_is_ancestor(h->cgroup, p->original_cgroup)))
-                        return true;
-        }
-        return false;
-}
-
-static void joiner_step(Joiner *j, int r, const OpError *err) {
-        if (r < 0 && j->error >= 0) {
-                j->error = r;
-                if (err)
-                        j->err = *err;
-                else
-                        op_error_set(&j->err, r, NULL, "%s", strerror(-r));
-        }
-        if (--j->joins == 0)
-                j->after(j);
-}
-
-static HoldWrite *hold_write_free(HoldWrite *w) {
-        LIST_REMOVE(w->engine->writes, w);
-        free(w->cgroup);
-        free(w);
-        return NULL;
-}
-
-static void on_hold_written(int r, const OpError *err, void *userdata) {
-        HoldWrite *w = userdata;
-        Engine *e = w->engine;
-        Joiner *j = w->joiner;
-        CgroupHold *h = hold_table_get(&e->holds, w->cgroup);
-
-        if (r < 0 && h) {
-                /* Not what the table says: written again at the next settle; an original not back stays held. */
-                h->applied = false;
-                if (w->releasing)
-                        h->released = false;
-        }
-        hold_write_free(w);
-        joiner_step(j, r, err);
-}
-
-static void hold_write(Engine *e, Joiner *j, CgroupHold *h, const CgroupProtection *want, bool releasing) {
-        HoldWrite *w = calloc(1, sizeof(HoldWrite));
-
-        if (!w || !(w->cgroup = strdup(h->cgroup))) {
-                free(w);
-                h->applied = false;
-                joiner_step(j, -ENOMEM, NULL);
-                return;
-        }
-        *w = (HoldWrite) { .engine = e, .joiner = j, .cgroup = w->cgroup, .releasing = releasing };
-        LIST_PREPEND(e->writes, w);
-        e->backend.vtable->set_memory_protection(&e->backend, h->cgroup, h->unit, want, on_hold_written, w);
-}
-
-/*
- * systemd-oomd's preference for h: ManagedOOMPreference= as configured on
- * the cgroup an in-place protection is in (never on its ancestors: oomd
- * kills whole cgroups, and omitting a slice would omit its every service),
- * the original back once nothing leans on it; -1: leave it as it is.
- */
-static int hold_preference(const Engine *e, const CgroupHold *h, bool in_use, const HoldDemand *d, size_t n) {
-        bool target = false;
-
-        for (size_t k = 0; k < n && !target; k++)
-                target = streq(d[k].cgroup, h->cgroup);
-        if (in_use && target && e->config->managed_oom_preference != MANAGED_OOM_PREFERENCE_NONE)
-                return (int) e->config->managed_oom_preference;
-        if (h->applied_preference >= 0 && h->original_preference >= 0)
-                return h->original_preference; /* we changed it: back */
-        return -1;
-}
-
-/*
- * Gives every held cgroup what the in-place protections need now, and puts
- * the original values back where nothing leans on a hold any more (the hold
- * is then released: no longer persisted, kept in memory to recognize its
- * own raised value). j->after(j) once every write is done, j->error the
- * first failure. The values are recomputed from the whole registry, so two
- * operations settling at once write the same figures.
- */
-static void holds_settle(Engine *e, Joiner *j) {
-        _cleanup_free_ HoldDemand *demands = calloc(e->registry.n + 1, sizeof(HoldDemand));
-        _cleanup_free_ uint64_t *min = calloc(e->holds.n + 1, sizeof(uint64_t));
-        _cleanup_free_ uint64_t *low = calloc(e->holds.n + 1, sizeof(uint64_t));
-        size_t n = 0;
-
-        j->error = 0;
-        j->joins = 1; /* ours, until every write is started */
-        if (!demands || !min || !low)
-                return joiner_step(j, -ENOMEM, NULL);
-        for (size_t i = 0; i < e->registry.n; i++) {
-                const Protection *p = e->registry.items[i];
-                if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup)
-                        demands[n++] = (HoldDemand) { p->original_cgroup, p->memory_min, p->memory_low };
-        }
-        hold_compute(&e->holds, demands, n, min, low);
-        for (size_t i = 0; i < e->holds.n; i++) {
-                CgroupHold *h = &e->holds.items[i];
-                bool in_use = hold_in_use(e, h);
-                uint64_t want_min = in_use ? min[i] : h->original_min;
-                uint64_t want_low = in_use ? low[i] : h->original_low;
-                int want_pref = hold_preference(e, h, in_use, demands, n);
-
-                if (h->released)
-                        continue;
-                if (!in_use) {
-                        h->released = true;
-                        if (h->applied) {
-                                h->raised_min = h->applied_min;
-                                h->raised_low = h->applied_low;
-                        }
-                }
-                if (h->applied && h->applied_min == want_min && h->applied_low == want_low &&
-                    (want_pref < 0 || h->applied_preference == want_pref))
-                        continue;
-                if (!in_use && !h->applied)
-                        continue; /* never raised: nothing to put back */
-                h->applied = true;
-                h->applied_min = want_min;
-                h->applied_low = want_low;
-                if (want_pref >= 0)
-                        h->applied_preference = want_pref;
-                j->joins++;
-                hold_write(e, j, h, &(CgroupProtection) { want_min, want_low, want_pref }, !in_use);
-        }
-        joiner_step(j, 0, NULL);
-}
-
 static void on_op_joined(Joiner *j) {
         EngineOp *op = (EngineOp *) ((char *) j - offsetof(EngineOp, join));
 
@@ -546,32 +345,7 @@ static void on_op_joined(Joiner *j) {
 static void op_settle_holds(EngineOp *op, void (*after)(EngineOp *op)) {
         op->after_join = after;
         op->join.after = on_op_joined;
-        holds_settle(op->engine, &op->join);
-}
-
-/* A settle nobody waits for (at start, after a failed update): persisted once done, failures logged. */
-static void on_detached_joined(Joiner *j) {
-        Engine *e = *(Engine **) (j + 1);
-        int r;
-
-        if (j->error < 0)
-                log_warning("Failed to write the memory protection of a held cgroup, will try again: %s", j->err.message);
-        r = persist(e);
-        if (r < 0)
-                log_warning_errno(r, "Failed to save the state, ignoring: %m");
-        free(j);
-}
-
-static void holds_settle_detached(Engine *e) {
-        Joiner *j = calloc(1, sizeof(Joiner) + sizeof(Engine *));
-
-        if (!j) {
-                log_oom();
-                return;
-        }
-        *(Engine **) (j + 1) = e;
-        j->after = on_detached_joined;
-        holds_settle(e, j);
+        engine_holds_settle(op->engine, &op->join);
 }
 
 /* ---- protect ---- */
@@ -896,10 +670,10 @@ static void protect_failed(EngineOp *op, int r, const OpError *err) {
                 p->oom_group = op->old.oom_group;
                 registry_account(&e->registry, p, true);
                 (void) apply_adj(e, p, NULL);
-                (void) persist(e);
+                (void) engine_persist(e);
                 /* What was written for the new settings goes back to the old ones. */
                 if (p->kind == PROTECTION_IN_PLACE)
-                        holds_settle_detached(e);
+                        engine_holds_settle_detached(e);
                 else {
                         slice_update(e, on_slice_update_logged, NULL);
                         e->backend.vtable->apply(&e->backend, p, on_scope_reapplied, (void *) (intptr_t) p->pid);
@@ -1100,7 +874,7 @@ static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, E
         p->applied_adj = want.applied_adj;
         p->oom_group = want.oom_group;
         registry_account(&e->registry, p, true);
-        r = persist(e);
+        r = engine_persist(e);
         if (r < 0) {
                 OpError perr = {};
                 op_error_set(&perr, r, NULL, "Cannot save the state to %s: %s; nothing was changed.",
@@ -1158,13 +932,13 @@ static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info,
                 if (r < 0)
                         return r;
         }
-        r = holds_prepare(e, p, err);
+        r = engine_holds_prepare(e, p, err);
         if (r < 0)
                 return r;
         r = registry_add(&e->registry, p);
         if (r < 0)
                 return r;
-        r = persist(e);
+        r = engine_persist(e);
         if (r < 0) {
                 registry_remove(&e->registry, p->pid);
                 return op_error_set(err, r, NULL, "Cannot save the state to %s: %s; nothing was changed.",
@@ -1175,18 +949,6 @@ static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info,
         return 0;
 }
 
-/* A protect failed before it touched anything: the holds it added go, those it took up again are released again. */
-static void drop_unused_holds(Engine *e) {
-        for (size_t i = e->holds.n; i-- > 0;) {
-                CgroupHold *h = &e->holds.items[i];
-                if (h->released || hold_in_use(e, h))
-                        continue;
-                if (h->applied)
-                        h->released = true;
-                else
-                        hold_table_remove(&e->holds, i);
-        }
-}
 
 static void complete_now(Engine *e, EngineDone done, void *userdata, int r, const OpError *err, pid_t pid) {
         EngineResult res = { .r = r, .pid = pid };
@@ -1227,7 +989,7 @@ int engine_protect(Engine *e, const ProtectRequest *req, EngineDone done, void *
         if (r >= 0)
                 r = protect_prepare(e, req, &info, &p, &err);
         if (r < 0) {
-                drop_unused_holds(e);
+                engine_holds_drop_unused(e);
                 complete_now(e, done, userdata, r, &err, info.pid);
                 proc_info_done(&info);
                 return 0;
@@ -1237,8 +999,8 @@ int engine_protect(Engine *e, const ProtectRequest *req, EngineDone done, void *
         if (!op) {
                 /* Nothing was touched yet: forget it again. */
                 protection_free(registry_remove(&e->registry, p->pid));
-                drop_unused_holds(e);
-                (void) persist(e);
+                engine_holds_drop_unused(e);
+                (void) engine_persist(e);
                 complete_now(e, done, userdata, -ENOMEM, NULL, req->pid);
                 return 0;
         }
@@ -1298,7 +1060,7 @@ static void on_scope_restored(int r, const OpError *err, RestoreReport *rr, void
                                      strna(p->scope_cgroup), err->message);
                 }
                 p->state = PROTECTION_ACTIVE;
-                (void) persist(e);
+                (void) engine_persist(e);
                 e->backend.vtable->freeze(&e->backend, p, false, on_thawed, NULL);
                 e->backend.vtable->apply(&e->backend, p, on_reprotected, op);
                 return;
@@ -1396,7 +1158,7 @@ static void restore_done(EngineOp *op) {
                 log_warning("Failed to put back the memory protection of a cgroup PID %d was protected in, "
                             "ignoring: %s", (int) p->pid, op->join.err.message);
         if (!op->batch) {
-                r = persist(e);
+                r = engine_persist(e);
                 if (r < 0)
                         log_warning_errno(r, "Failed to save state after unprotecting PID %d, ignoring: %m",
                                           (int) p->pid);
@@ -1438,7 +1200,7 @@ static int restore_begin(Engine *e, Protection *p, bool alive, bool quiet, const
                                     (int) p->pid);
         if (!batch) {
                 p->state = PROTECTION_RESTORING;
-                r = persist(e);
+                r = engine_persist(e);
                 if (r < 0) {
                         p->state = was;
                         return op_error_set(err, r, NULL, "Cannot save the state to %s: %s; PID %d stays protected.",
@@ -1491,7 +1253,7 @@ static void batch_finish(Batch *b) {
         EngineResult res = { .r = (int) b->count };
         int r;
 
-        r = persist(e);
+        r = engine_persist(e);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the state, ignoring: %m");
         if (b->done)
@@ -1573,7 +1335,7 @@ static int unprotect_matching(Engine *e, MatchFunc match, const void *arg, uid_t
                         p->state = PROTECTION_RESTORING;
                 }
         }
-        r = n > 0 ? persist(e) : 0;
+        r = n > 0 ? engine_persist(e) : 0;
         if (r < 0) {
                 for (size_t i = 0; i < n; i++)
                         registry_get(&e->registry, pids[i])->state = PROTECTION_ACTIVE;
@@ -1755,7 +1517,7 @@ static void on_started(Engine *e, const EngineResult *res, void *userdata) {
 
         remove_stray_scopes(e);
         /* Holds that no live record leans on any more (their process exited meanwhile): originals back. */
-        holds_settle_detached(e);
+        engine_holds_settle_detached(e);
         (void) engine_check_oom_kills(e, &(uint64_t) { 0 });
         if (start->done)
                 start->done(e, &out, start->userdata);

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The cgroups in-place protections raise (hold.h has the arithmetic): which
+ * are held, what each is written, and when its original goes back. Part of
+ * the engine; engine-internal.h is the seam.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cgroup.h"
+#include "engine-internal.h"
+#include "engine.h"
+#include "list.h"
+#include "log.h"
+#include "oomprotect/protocol.h"
+
+
+/*
+ * Adds a hold, with the values it has now, for p's cgroup and each ancestor
+ * not held yet. A hold released a moment ago (its original written back, or
+ * being written) is taken up again with its recorded original: its file
+ * may still show the raised value (systemd applies a unit's cgroup settings
+ * after it replies), which must not become the new "original"; unless the
+ * file shows neither, then someone else changed it meanwhile.
+ */
+int engine_holds_prepare(Engine *e, const Protection *p, OpError *err) {
+        char **paths = NULL, **units = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!e->backend.has_memory || p->kind != PROTECTION_IN_PLACE)
+                return 0;
+        r = hold_chain(p->original_cgroup, &paths, &units, &n);
+        if (r < 0)
+                return op_error_set(err, r, OOMPROTECT_ERROR_INVALID_PROCESS, "PID %d is in cgroup %s, which "
+                                    "cannot be protected in place.", (int) p->pid, strna(p->original_cgroup));
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                CgroupHold *h = hold_table_get(&e->holds, paths[i]);
+                uint64_t min, low;
+
+                if (h && !h->released)
+                        continue;
+                r = cgroup_read_protection(e->backend.rootfd, cgroup_path_to_rel(paths[i]), &min, &low);
+                if (r < 0) {
+                        op_error_set(err, r, NULL, "Cannot read memory.min of %s: %s", paths[i], strerror(-r));
+                        break;
+                }
+                if (!h) {
+                        r = hold_table_add(&e->holds, paths[i], units[i], min, low);
+                        if (r >= 0)
+                                e->holds.items[e->holds.n - 1].original_preference =
+                                        backend_read_oomd_preference(&e->backend, paths[i]);
+                        continue;
+                }
+                if (!(min == h->raised_min && low == h->raised_low) && !(min == h->original_min && low == h->original_low)) {
+                        h->original_min = min;
+                        h->original_low = low;
+                }
+                h->released = false;
+        }
+        hold_chain_free(paths, units, n);
+        return r < 0 ? r : 0;
+}
+
+/* Whether any in-place protection's cgroup is h's or below it. */
+bool engine_hold_in_use(const Engine *e, const CgroupHold *h) {
+        for (size_t i = 0; i < e->registry.n; i++) {
+                const Protection *p = e->registry.items[i];
+                if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup &&
+                    (streq(p->original_cgroup, h->cgroup) || cgroup_is_ancestor(h->cgroup, p->original_cgroup)))
+                        return true;
+        }
+        return false;
+}
+
+static void joiner_step(Joiner *j, int r, const OpError *err) {
+        if (r < 0 && j->error >= 0) {
+                j->error = r;
+                if (err)
+                        j->err = *err;
+                else
+                        op_error_set(&j->err, r, NULL, "%s", strerror(-r));
+        }
+        if (--j->joins == 0)
+                j->after(j);
+}
+
+static HoldWrite *hold_write_free(HoldWrite *w) {
+        LIST_REMOVE(w->engine->writes, w);
+        free(w->cgroup);
+        free(w);
+        return NULL;
+}
+
+static void on_hold_written(int r, const OpError *err, void *userdata) {
+        HoldWrite *w = userdata;
+        Engine *e = w->engine;
+        Joiner *j = w->joiner;
+        CgroupHold *h = hold_table_get(&e->holds, w->cgroup);
+
+        if (r < 0 && h) {
+                /* Not what the table says: written again at the next settle; an original not back stays held. */
+                h->applied = false;
+                if (w->releasing)
+                        h->released = false;
+        }
+        hold_write_free(w);
+        joiner_step(j, r, err);
+}
+
+static void hold_write(Engine *e, Joiner *j, CgroupHold *h, const CgroupProtection *want, bool releasing) {
+        HoldWrite *w = calloc(1, sizeof(HoldWrite));
+
+        if (!w || !(w->cgroup = strdup(h->cgroup))) {
+                free(w);
+                h->applied = false;
+                joiner_step(j, -ENOMEM, NULL);
+                return;
+        }
+        *w = (HoldWrite) { .engine = e, .joiner = j, .cgroup = w->cgroup, .releasing = releasing };
+        LIST_PREPEND(e->writes, w);
+        e->backend.vtable->set_memory_protection(&e->backend, h->cgroup, h->unit, want, on_hold_written, w);
+}
+
+/*
+ * systemd-oomd's preference for h: ManagedOOMPreference= as configured on
+ * the cgroup an in-place protection is in (never on its ancestors: oomd
+ * kills whole cgroups, and omitting a slice would omit its every service),
+ * the original back once nothing leans on it; -1: leave it as it is.
+ */
+static int hold_preference(const Engine *e, const CgroupHold *h, bool in_use, const HoldDemand *d, size_t n) {
+        bool target = false;
+
+        for (size_t k = 0; k < n && !target; k++)
+                target = streq(d[k].cgroup, h->cgroup);
+        if (in_use && target && e->config->managed_oom_preference != MANAGED_OOM_PREFERENCE_NONE)
+                return (int) e->config->managed_oom_preference;
+        if (h->applied_preference >= 0 && h->original_preference >= 0)
+                return h->original_preference; /* we changed it: back */
+        return -1;
+}
+
+/*
+ * Gives every held cgroup what the in-place protections need now, and puts
+ * the original values back where nothing leans on a hold any more (the hold
+ * is then released: no longer persisted, kept in memory to recognize its
+ * own raised value). j->after(j) once every write is done, j->error the
+ * first failure. The values are recomputed from the whole registry, so two
+ * operations settling at once write the same figures.
+ */
+void engine_holds_settle(Engine *e, Joiner *j) {
+        _cleanup_free_ HoldDemand *demands = calloc(e->registry.n + 1, sizeof(HoldDemand));
+        _cleanup_free_ uint64_t *min = calloc(e->holds.n + 1, sizeof(uint64_t));
+        _cleanup_free_ uint64_t *low = calloc(e->holds.n + 1, sizeof(uint64_t));
+        size_t n = 0;
+
+        j->error = 0;
+        j->joins = 1; /* ours, until every write is started */
+        if (!demands || !min || !low)
+                return joiner_step(j, -ENOMEM, NULL);
+        for (size_t i = 0; i < e->registry.n; i++) {
+                const Protection *p = e->registry.items[i];
+                if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup)
+                        demands[n++] = (HoldDemand) { p->original_cgroup, p->memory_min, p->memory_low };
+        }
+        hold_compute(&e->holds, demands, n, min, low);
+        for (size_t i = 0; i < e->holds.n; i++) {
+                CgroupHold *h = &e->holds.items[i];
+                bool in_use = engine_hold_in_use(e, h);
+                uint64_t want_min = in_use ? min[i] : h->original_min;
+                uint64_t want_low = in_use ? low[i] : h->original_low;
+                int want_pref = hold_preference(e, h, in_use, demands, n);
+
+                if (h->released)
+                        continue;
+                if (!in_use) {
+                        h->released = true;
+                        if (h->applied) {
+                                h->raised_min = h->applied_min;
+                                h->raised_low = h->applied_low;
+                        }
+                }
+                if (h->applied && h->applied_min == want_min && h->applied_low == want_low &&
+                    (want_pref < 0 || h->applied_preference == want_pref))
+                        continue;
+                if (!in_use && !h->applied)
+                        continue; /* never raised: nothing to put back */
+                h->applied = true;
+                h->applied_min = want_min;
+                h->applied_low = want_low;
+                if (want_pref >= 0)
+                        h->applied_preference = want_pref;
+                j->joins++;
+                hold_write(e, j, h, &(CgroupProtection) { want_min, want_low, want_pref }, !in_use);
+        }
+        joiner_step(j, 0, NULL);
+}
+
+/* A settle nobody waits for (at start, after a failed update): persisted once done, failures logged. */
+static void on_detached_joined(Joiner *j) {
+        Engine *e = *(Engine **) (j + 1);
+        int r;
+
+        if (j->error < 0)
+                log_warning("Failed to write the memory protection of a held cgroup, will try again: %s", j->err.message);
+        r = engine_persist(e);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the state, ignoring: %m");
+        free(j);
+}
+
+void engine_holds_settle_detached(Engine *e) {
+        Joiner *j = calloc(1, sizeof(Joiner) + sizeof(Engine *));
+
+        if (!j) {
+                log_oom();
+                return;
+        }
+        *(Engine **) (j + 1) = e;
+        j->after = on_detached_joined;
+        engine_holds_settle(e, j);
+}
+
+/* A protect failed before it touched anything: the holds it added go, those it took up again are released again. */
+void engine_holds_drop_unused(Engine *e) {
+        for (size_t i = e->holds.n; i-- > 0;) {
+                CgroupHold *h = &e->holds.items[i];
+                if (h->released || engine_hold_in_use(e, h))
+                        continue;
+                if (h->applied)
+                        h->released = true;
+                else
+                        hold_table_remove(&e->holds, i);
+        }
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* Between engine.c and engine-hold.c only: no front end includes this. */
+
+#include <stdbool.h>
+
+#include "engine.h"
+
+/* Writes of held cgroups under way for someone, who hears once when all are done (the first error kept). */
+typedef struct Joiner Joiner;
+struct Joiner {
+        unsigned joins;
+        int error;
+        OpError err;
+        void (*after)(Joiner *j);
+};
+
+/* One write of a held cgroup: when it fails, the hold is kept to be written again. */
+typedef struct HoldWrite HoldWrite;
+struct HoldWrite {
+        Engine *engine;
+        Joiner *joiner;
+        char *cgroup;
+        bool releasing; /* writing the original back */
+        HoldWrite *prev, *next; /* in engine->writes */
+};
+
+int engine_persist(Engine *e);
+
+/* Holds, with the values they have now, for p's cgroup and each ancestor (in place only). */
+int engine_holds_prepare(Engine *e, const Protection *p, OpError *err);
+/* Whether any in-place protection's cgroup is h's or below it. */
+bool engine_hold_in_use(const Engine *e, const CgroupHold *h);
+/* Every held cgroup gets what the registry needs now; j->after(j) once every write is done. */
+void engine_holds_settle(Engine *e, Joiner *j);
+/* The same with nobody waiting: persisted once done, failures logged. */
+void engine_holds_settle_detached(Engine *e);
+/* A protect failed before it touched anything: the holds it added go, those it took up again are released. */
+void engine_holds_drop_unused(Engine *e);
