@@ -30,6 +30,7 @@ image=$(vm_image_path)
 
 if ((!force)) && [[ -s $image ]]; then
         log "reusing cached image $image"
+        touch "$image" # in use: kept by other keys' builds (below)
         echo "$image"
         exit 0
 fi
@@ -94,9 +95,11 @@ grep -Eq '^\./(usr/)?lib/systemd/systemd$' <<<"$listing" || die "no systemd in t
 sync -f "$tmp/rootfs.tar"
 mv -f "$tmp/rootfs.tar" "$image"
 
-# Drop the images of older keys: each one is several hundred MB.
+# Drop the images of other keys nobody used for a day: each one is several
+# hundred MB, but branches with different package lists share this cache,
+# and deleting an image another branch uses at once only makes it rebuild.
 for old in "$VM_CACHE"/rootfs-*.tar; do
-        [[ $old == "$image" ]] || rm -f "$old"
+        [[ $old == "$image" ]] || [[ -z $(find "$old" -maxdepth 0 -mmin +1440) ]] || rm -f "$old"
 done
 log "built $image ($(du -h "$image" | cut -f1)) in $((SECONDS - start)) s"
 echo "$image"

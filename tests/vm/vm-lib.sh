@@ -31,6 +31,8 @@ VM_PACKAGES=(
         libcgroup2
         libinih1
         crun
+        podman
+        busybox-static
         jq
         kmod
 )
