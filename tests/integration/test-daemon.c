@@ -93,6 +93,11 @@ static bool state_forgets(void *arg) {
         return !state_mentions_pid(*(pid_t *) arg);
 }
 
+/* The daemon saves the state before it logs the change: wait for the log line too. */
+static bool log_says_exited(void *arg) {
+        return file_contains(log_path, ", exited");
+}
+
 static void assert_original(pid_t pid) {
         _cleanup_free_ char *cg = pid_cgroup(pid), *want = sandbox_path(&sb, "orig-a");
         assert_string_equal(cg, want);
@@ -120,7 +125,7 @@ static void test_daemon_forgets_a_process_that_exits_and_removes_its_scope(void 
         child_kill(&kid);
         assert_true(wait_for(state_forgets, &pid, 5000));
         assert_false(cgroup_exists(&sb, scope));
-        assert_true(file_contains(log_path, ", exited"));
+        assert_true(wait_for(log_says_exited, NULL, 5000));
 }
 
 static void test_sigterm_keeps_protections_by_default(void **state) {

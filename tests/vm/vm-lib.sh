@@ -33,6 +33,8 @@ VM_PACKAGES=(
         libcgroup2
         libinih1
         crun
+        podman
+        busybox-static
         jq
         kmod
         libfuse3-3
