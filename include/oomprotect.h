@@ -124,6 +124,9 @@ struct oomprotect_status *oomprotect_status_free(struct oomprotect_status *s);
  */
 const char *oomprotect_strerror(int error);
 
+/* since 0.2: how long this thread's calls wait for oomprotectd (0: sd-bus's default, 25 s); then -ETIMEDOUT. */
+void oomprotect_set_timeout(uint64_t usec);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,9 +6,9 @@
 #include <sys/types.h>
 
 /*
- * The hook's only conversation with oomprotectd, on the system bus
- * ($DBUS_SYSTEM_BUS_ADDRESS honoured), each call bounded by timeout_usec.
- * Kept in one file so that it can become a few liboomprotect calls.
+ * The hook's only conversation with oomprotectd, through liboomprotect (the
+ * system bus, $DBUS_SYSTEM_BUS_ADDRESS honoured), each call bounded by
+ * timeout_usec.
  *
  * Each returns 0, or a negative errno with a malloc'd sentence in
  * *ret_error: -EHOSTUNREACH when the daemon cannot be reached (no bus, nobody

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,11 +120,18 @@ int lib_message_new(sd_bus *bus, const char *method, sd_bus_message **ret) {
         return 0;
 }
 
+/* oomprotect_set_timeout(): per thread, as the last error is; 0 is sd-bus's default (25 s). */
+static _Thread_local uint64_t call_timeout_usec;
+
+LIB_EXPORT void oomprotect_set_timeout(uint64_t usec) {
+        call_timeout_usec = usec;
+}
+
 int lib_call(sd_bus *bus, sd_bus_message *m, sd_bus_message **ret) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call(bus, m, 0, &error, ret);
+        r = sd_bus_call(bus, m, call_timeout_usec, &error, ret);
         if (r < 0)
                 r = lib_error_from_bus(&error, r);
         sd_bus_error_free(&error);

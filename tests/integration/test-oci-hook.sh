@@ -142,7 +142,7 @@ test_unannotated_container_never_touches_the_bus() {
 test_unreachable_daemon_is_one_line_and_exit_3() {
         state web creating 4242 /nonexistent "$PROTECT" >"$tmp/state.json"
         DBUS_SYSTEM_BUS_ADDRESS=unix:path=$tmp/nonexistent hook createRuntime <"$tmp/state.json"
-        expect_refusal 3 "cannot reach oomprotectd: cannot connect to the system bus (unix:path=$tmp/nonexistent)"
+        expect_refusal 3 "cannot reach oomprotectd to protect PID 4242: Cannot connect to the system bus at unix:path=$tmp/nonexistent"
         hook createRuntime <"$tmp/state.json" # the bus, but nobody owns org.oomprotect
         expect_refusal 3 "cannot reach oomprotectd to protect PID 4242"
         hook poststop <"$tmp/state.json"
@@ -240,6 +240,18 @@ test_bad_input_is_refused_and_changes_nothing() {
         ok "bad JSON, no pid, unknown stage, bad annotation values, a broken config.json, a refusal: one line, non-zero, no change"
 }
 
+# --timeout reaches the library (oomprotect_set_timeout): a stuck daemon costs that long, then exit 3.
+test_timeout_bounds_a_stuck_daemon() {
+        state web creating 4242 /nonexistent "$PROTECT" >"$tmp/state.json"
+        kill -STOP "$daemon_pid"
+        local t0=$SECONDS
+        hook --timeout 1 createRuntime <"$tmp/state.json"
+        kill -CONT "$daemon_pid"
+        expect_refusal 3 "cannot reach oomprotectd to protect PID 4242"
+        ((SECONDS - t0 <= 5)) || fail "--timeout 1 took $((SECONDS - t0)) s"
+        ok "--timeout 1 with a stuck daemon: exit 3 within $((SECONDS - t0)) s"
+}
+
 test_help() {
         hook --help
         assert_eq "$rc" 0 "--help"
@@ -258,4 +270,5 @@ start_daemon
 test_create_runtime_protects_in_place_and_poststop_ends_it
 test_annotations_from_config_json_and_auto_stage
 test_bad_input_is_refused_and_changes_nothing
+test_timeout_bounds_a_stuck_daemon
 echo "# all $n_ok passed"
