@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "cgroup.h"
 #include "engine-internal.h"
@@ -99,7 +101,14 @@ static void on_hold_written(int r, const OpError *err, void *userdata) {
         Engine *e = w->engine;
         Joiner *j = w->joiner;
         CgroupHold *h = hold_table_get(&e->holds, w->cgroup);
+        const char *rel = cgroup_path_to_rel(w->cgroup);
 
+        /* Putting back the original of a cgroup that is gone (a container removed, a unit stopped): nothing to do. */
+        if (r < 0 && w->releasing && rel && e->backend.rootfd >= 0 &&
+            faccessat(e->backend.rootfd, rel, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+                log_debug("%s is gone; its original memory protection needs no putting back.", w->cgroup);
+                r = 0;
+        }
         if (r < 0 && h) {
                 /* Not what the table says: written again at the next settle; an original not back stays held. */
                 h->applied = false;
