@@ -357,7 +357,17 @@ static void format_since(uint64_t usec, char *buf, size_t size) {
                 snprintf(buf, size, "-");
 }
 
-/* PID COMM MEMORY.MIN ADJ SINCE SOURCE [TAG] CGROUP; TAG only when some protection has one. */
+/*
+ * A protection's kind, from what ListProtected says: a scope of its own
+ * (moved), its own cgroup (in place), or neither (adj-only backend).
+ */
+static const char *entry_kind(const struct oomprotect_entry *e) {
+        if (!isempty(e->scope_cgroup))
+                return "moved";
+        return isempty(e->original_cgroup) ? "adj-only" : "in-place";
+}
+
+/* PID COMM KIND MEMORY.MIN ADJ SINCE SOURCE [TAG] CGROUP; TAG only when some protection has one. */
 static void print_table(const struct oomprotect_entry *const *list, size_t n) {
         int w_comm = 4, w_source = 6, w_tag = 0;
 
@@ -367,8 +377,8 @@ static void print_table(const struct oomprotect_entry *const *list, size_t n) {
                 if (!isempty(list[i]->tag))
                         w_tag = MAX(MAX(w_tag, 3), (int) strlen(list[i]->tag));
         }
-        printf("%-8s %-*s %-10s %-10s %-19s %-*s %-*s%s%s\n", "PID", w_comm, "COMM", "MEMORY.MIN", "ADJ", "SINCE",
-               w_source, "SOURCE", w_tag, w_tag > 0 ? "TAG" : "", w_tag > 0 ? " " : "", "CGROUP");
+        printf("%-8s %-*s %-8s %-10s %-10s %-19s %-*s %-*s%s%s\n", "PID", w_comm, "COMM", "KIND", "MEMORY.MIN", "ADJ",
+               "SINCE", w_source, "SOURCE", w_tag, w_tag > 0 ? "TAG" : "", w_tag > 0 ? " " : "", "CGROUP");
         for (size_t i = 0; i < n; i++) {
                 const struct oomprotect_entry *e = list[i];
                 _cleanup_free_ char *comm = printable(e->comm), *tag = printable(e->tag),
@@ -378,8 +388,9 @@ static void print_table(const struct oomprotect_entry *const *list, size_t n) {
 
                 snprintf(adj, sizeof(adj), "%d->%d", e->original_adj, e->applied_adj);
                 format_since(e->since_usec, since, sizeof(since));
-                printf("%-8d %-*s %-10s %-10s %-19s %-*s %-*s%s%s\n", e->pid, w_comm, strempty(comm),
-                       format_bytes(min, sizeof(min), e->memory_min), adj, since, w_source, e->source, w_tag,
+                printf("%-8d %-*s %-8s %-10s %-10s %-19s %-*s %-*s%s%s\n", e->pid, w_comm, strempty(comm),
+                       entry_kind(e), format_bytes(min, sizeof(min), e->memory_min), adj, since, w_source, e->source,
+                       w_tag,
                        strempty(tag), w_tag > 0 ? " " : "", isempty(cgroup) ? "-" : cgroup);
         }
 }
@@ -407,6 +418,7 @@ static json_object *entry_to_json(const struct oomprotect_entry *e) {
 
         json_object_object_add(o, "pid", json_object_new_int64(e->pid));
         json_object_object_add(o, "comm", json_object_new_string(e->comm));
+        json_object_object_add(o, "kind", json_object_new_string(entry_kind(e)));
         json_object_object_add(o, "original_cgroup", json_string_or_null(e->original_cgroup));
         json_object_object_add(o, "scope_cgroup", json_string_or_null(e->scope_cgroup));
         json_object_object_add(o, "original_adj", json_object_new_int(e->original_adj));

@@ -293,6 +293,8 @@ test_protect_in_place() {
         "$CTL" protect --in-place "$pid" || fail "oomprotectctl protect --in-place $pid failed"
         assert_eq "$(cg_of "$pid")" "/$top/inplace" "cgroup of $pid after protect --in-place"
         assert_eq "$(adj_of "$pid")" "$protect_adj" "oom_score_adj of $pid after protect --in-place"
+        "$CTL" status | grep -qE "^$pid +sleep +in-place " || fail "status does not show $pid in-place: $("$CTL" status)"
+        "$CTL" status --json | grep -q '"kind": *"in-place"' || fail "status --json has no \"kind\": \"in-place\""
         "$CTL" unprotect "$pid" || fail "oomprotectctl unprotect $pid failed"
         assert_unchanged "$pid" inplace "$child_adj"
         local rc=0
@@ -545,8 +547,8 @@ test_ctl_verbs() {
         expect_exit 0 "$CTL" is-protected "$pid"
         assert_eq "$out" yes "is-protected"
         expect_exit 0 "$CTL" status
-        grep -qE "^PID +COMM +MEMORY.MIN +ADJ +SINCE +SOURCE +TAG +CGROUP$" <<<"$out" || fail "status header: $out"
-        grep -qE "^$pid +sleep +8.0M +$child_adj->$custom_adj +[0-9-]+ [0-9:]+ +dbus +cli +/$slice_rel/oomprotect-$pid.scope$" \
+        grep -qE "^PID +COMM +KIND +MEMORY.MIN +ADJ +SINCE +SOURCE +TAG +CGROUP$" <<<"$out" || fail "status header: $out"
+        grep -qE "^$pid +sleep +moved +8.0M +$child_adj->$custom_adj +[0-9-]+ [0-9:]+ +dbus +cli +/$slice_rel/oomprotect-$pid.scope$" \
                 <<<"$out" || fail "status row: $out"
         grep -qE "^1 protected; backend cgroupfs, slice $slice, memory.min 8.0M in use of a budget of 64.0M.$" <<<"$out" ||
                 fail "status summary: $out"
