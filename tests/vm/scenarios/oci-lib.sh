@@ -43,6 +43,8 @@ MemoryAccounting=yes
 MemoryMax=${OCI_LIMIT_MB}M
 EOF
         on_exit "systemctl stop $OCI_PARENT; rm -f /run/systemd/system/$OCI_PARENT; systemctl daemon-reload"
+        # The bundles and rootfs: gone after the scenario, so that nothing of ours outlives it (90 checks).
+        on_exit "rm -rf --one-file-system $OCI_DIR"
         systemctl daemon-reload
         systemctl start "$OCI_PARENT"
         expect_eq "memory.max of $OCI_PARENT" "$(cat "$CG/$OCI_PARENT/memory.max")" $((OCI_LIMIT_MB * 1024 * 1024))
