@@ -728,7 +728,7 @@ static struct json_object *killers_json(const Doctor *d) {
         return a;
 }
 
-static int print_json(const Doctor *d, const Advice *a) {
+static int print_json(const Doctor *d, const Advice *a, int flags) {
         struct json_object *root = json_object_new_object(), *host = json_object_new_object(),
                            *advice = json_object_new_array();
 
@@ -744,7 +744,7 @@ static int print_json(const Doctor *d, const Advice *a) {
         for (size_t i = 0; i < a->n; i++)
                 json_object_array_add(advice, json_object_new_string(a->items[i]));
         json_object_object_add(root, "advice", advice);
-        puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        puts(json_object_to_json_string_ext(root, flags));
         json_object_put(root);
         return 0;
 }
@@ -758,14 +758,14 @@ static void help_doctor(void) {
                "its cgroup chain and the link that caps it, which OOM killers run and whether\n"
                "each spares it, and what to change. Read-only; oomprotectd need not run.\n"
                "UNIT is a cgroup name (foo.service): its first process is examined.\n\n"
-               "  --json         print one JSON object\n"
+               "  --json[=MODE]  print one JSON object: pretty (the default) or short (one line)\n"
                "  -h --help      show this help\n");
 }
 
-static int parse_doctor_args(int argc, char *argv[], bool *json, const char **target) {
+static int parse_doctor_args(int argc, char *argv[], int *json, const char **target) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
-                { "json", no_argument, NULL, 'j' },
+                { "json", optional_argument, NULL, 'j' },
                 {},
         };
         int c;
@@ -778,7 +778,11 @@ static int parse_doctor_args(int argc, char *argv[], bool *json, const char **ta
                         help_doctor();
                         return 0;
                 case 'j':
-                        *json = true;
+                        if (parse_json_mode(optarg, json) < 0) {
+                                fprintf(stderr, "oomprotectctl: doctor: --json=%s: expected pretty, short or off.\n",
+                                        optarg);
+                                return 2;
+                        }
                         break;
                 default:
                         fprintf(stderr, "oomprotectctl: doctor: unknown option \"%s\"; see oomprotectctl doctor --help.\n",
@@ -831,8 +835,7 @@ int verb_doctor(int argc, char *argv[]) {
         _cleanup_(advice_done) Advice a = {};
         _cleanup_close_ int procfd = -EBADF;
         const char *target = NULL;
-        bool json = false;
-        int r;
+        int json = -1, r;
 
         r = parse_doctor_args(argc, argv, &json, &target);
         if (r >= 0)
@@ -844,8 +847,8 @@ int verb_doctor(int argc, char *argv[]) {
         if (r != 0)
                 return r;
         collect_advice(&d, &a);
-        if (json)
-                return print_json(&d, &a);
+        if (json >= 0)
+                return print_json(&d, &a, json);
         print_text(&d, &a);
         return 0;
 }

@@ -430,7 +430,19 @@ static json_object *entry_to_json(const struct oomprotect_entry *e) {
         return o;
 }
 
-static int print_json(const struct oomprotect_status *s) {
+int parse_json_mode(const char *arg, int *ret_flags) {
+        if (!arg || streq(arg, "pretty"))
+                *ret_flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE;
+        else if (streq(arg, "short"))
+                *ret_flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+        else if (streq(arg, "off"))
+                *ret_flags = -1;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+static int print_json(const struct oomprotect_status *s, int flags) {
         json_object *root = json_object_new_object(), *array = json_object_new_array();
 
         if (!root || !array) {
@@ -449,16 +461,17 @@ static int print_json(const struct oomprotect_status *s) {
         for (size_t i = 0; i < s->n_entries; i++)
                 json_object_array_add(array, entry_to_json(s->entries[i]));
         json_object_object_add(root, "protections", array);
-        puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        puts(json_object_to_json_string_ext(root, flags));
         json_object_put(root);
         return EXIT_OK;
 }
 
 static void help_status(void) {
-        printf(PROGRAM " status [--json]\n\n"
+        printf(PROGRAM " status [--json[=pretty|short|off]]\n\n"
                "List the protected processes and the daemon's state.\n\n"
-               "  --json         print one JSON object: the daemon's properties and a\n"
-               "                 \"protections\" array\n"
+               "  --json[=MODE]  print one JSON object: the daemon's properties and a\n"
+               "                 \"protections\" array; pretty (the default) or short\n"
+               "                 (one line), as systemctl --json\n"
                "  -h --help      show this help\n");
 }
 
@@ -466,11 +479,11 @@ static int verb_status(int argc, char *argv[]) {
         enum { ARG_JSON = 0x100 };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
-                { "json", no_argument, NULL, ARG_JSON },
+                { "json", optional_argument, NULL, ARG_JSON },
                 {},
         };
         _cleanup_(oomprotect_status_freep) struct oomprotect_status *s = NULL;
-        bool json = false;
+        int json = -1;
         int c, r;
 
         reset_getopt();
@@ -480,7 +493,8 @@ static int verb_status(int argc, char *argv[]) {
                         help_status();
                         return EXIT_OK;
                 case ARG_JSON:
-                        json = true;
+                        if (parse_json_mode(optarg, &json) < 0)
+                                return usage_error("status: --json=%s: expected pretty, short or off.", optarg);
                         break;
                 default:
                         return EXIT_USAGE;
@@ -490,8 +504,8 @@ static int verb_status(int argc, char *argv[]) {
         r = oomprotect_get_status(&s);
         if (r < 0)
                 return report_error(r);
-        if (json)
-                return print_json(s);
+        if (json >= 0)
+                return print_json(s, json);
         if (s->n_entries > 0)
                 print_table(s->entries, s->n_entries);
         print_summary(s, s->n_entries);

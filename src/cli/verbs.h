@@ -9,3 +9,9 @@
 
 /* src/cli/doctor.c: read-only, needs neither oomprotectd nor the bus. */
 int verb_doctor(int argc, char *argv[]);
+
+/*
+ * --json[=pretty|short|off], as systemctl takes it: *ret_flags the json-c
+ * flags to print with, or -1 for off. -EINVAL (nothing set) for another word.
+ */
+int parse_json_mode(const char *arg, int *ret_flags);

@@ -58,6 +58,15 @@ rc=0
 ((rc == 2)) || fail "doctor --bogus exited $rc, expected 2"
 ok "no such process: exit 1; unknown option: exit 2"
 
+# --json=short as systemctl has it: the same object on one line; a bad mode is a usage error.
+short=$("$ctl" doctor "$pid" --json=short) || fail "doctor --json=short failed"
+[[ $(wc -l <<<"$short") == 1 && $short == "{"*"}" ]] || fail "doctor --json=short is not one line of JSON"
+[[ $short == *"\"pid\":$pid,"* ]] || fail "doctor --json=short does not name PID $pid"
+rc=0
+"$ctl" doctor "$pid" --json=bogus >/dev/null 2>&1 || rc=$?
+((rc == 2)) || fail "doctor --json=bogus exited $rc, expected 2"
+ok "--json=short is one line of the same object; --json=bogus: exit 2"
+
 mount=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
         /proc/self/mountinfo)
 if [[ -n $mount ]] && mkdir "$mount/oomptest-doctor$$.scope" 2>/dev/null; then
