@@ -58,11 +58,11 @@ _oomprotectctl() {
                 fi
                 ;;
         status)
-                mapfile -t COMPREPLY < <(compgen -W "--json --help" -- "$cur")
+                mapfile -t COMPREPLY < <(compgen -W "--json --json=pretty --json=short --help" -- "$cur")
                 ;;
         doctor)
                 if [[ $cur == -* ]]; then
-                        mapfile -t COMPREPLY < <(compgen -W "--json --help" -- "$cur")
+                        mapfile -t COMPREPLY < <(compgen -W "--json --json=pretty --json=short --help" -- "$cur")
                 else
                         mapfile -t COMPREPLY < <(compgen -W "$(_oomprotectctl_pids) $(_oomprotectctl_units)" -- "$cur")
                 fi
