@@ -28,16 +28,28 @@
  * file shows neither, then someone else changed it meanwhile.
  */
 int engine_holds_prepare(Engine *e, const Protection *p, OpError *err) {
-        char **paths = NULL, **units = NULL;
-        size_t n = 0;
         int r;
 
         if (!e->backend.has_memory || p->kind != PROTECTION_IN_PLACE)
                 return 0;
-        r = hold_chain(p->original_cgroup, &paths, &units, &n);
-        if (r < 0)
+        r = engine_holds_prepare_cgroup(e, p->original_cgroup, err);
+        if (r == -EINVAL)
                 return op_error_set(err, r, OOMPROTECT_ERROR_INVALID_PROCESS, "PID %d is in cgroup %s, which "
                                     "cannot be protected in place.", (int) p->pid, strna(p->original_cgroup));
+        return r;
+}
+
+/* The same for a cgroup (a unit protected by name); -EINVAL, err unset, for one that has no chain ("/"). */
+int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err) {
+        char **paths = NULL, **units = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!e->backend.has_memory)
+                return 0;
+        r = hold_chain(cgroup, &paths, &units, &n);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < n && r >= 0; i++) {
                 CgroupHold *h = hold_table_get(&e->holds, paths[i]);
                 uint64_t min, low;
@@ -72,6 +84,11 @@ bool engine_hold_in_use(const Engine *e, const CgroupHold *h) {
                 const Protection *p = e->registry.items[i];
                 if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup &&
                     (streq(p->original_cgroup, h->cgroup) || cgroup_is_ancestor(h->cgroup, p->original_cgroup)))
+                        return true;
+        }
+        for (size_t i = 0; i < e->units.n; i++) {
+                const UnitProtection *u = e->units.items[i];
+                if (streq(u->cgroup, h->cgroup) || cgroup_is_ancestor(h->cgroup, u->cgroup))
                         return true;
         }
         return false;
@@ -160,7 +177,7 @@ static int hold_preference(const Engine *e, const CgroupHold *h, bool in_use, co
  * operations settling at once write the same figures.
  */
 void engine_holds_settle(Engine *e, Joiner *j) {
-        _cleanup_free_ HoldDemand *demands = calloc(e->registry.n + 1, sizeof(HoldDemand));
+        _cleanup_free_ HoldDemand *demands = calloc(e->registry.n + e->units.n + 1, sizeof(HoldDemand));
         _cleanup_free_ uint64_t *min = calloc(e->holds.n + 1, sizeof(uint64_t));
         _cleanup_free_ uint64_t *low = calloc(e->holds.n + 1, sizeof(uint64_t));
         size_t n = 0;
@@ -173,6 +190,10 @@ void engine_holds_settle(Engine *e, Joiner *j) {
                 const Protection *p = e->registry.items[i];
                 if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup)
                         demands[n++] = (HoldDemand) { p->original_cgroup, p->memory_min, p->memory_low };
+        }
+        for (size_t i = 0; i < e->units.n; i++) { /* units protected by name: their own cgroup, as in place */
+                const UnitProtection *u = e->units.items[i];
+                demands[n++] = (HoldDemand) { u->cgroup, u->memory_min, u->memory_low };
         }
         hold_compute(&e->holds, demands, n, min, low);
         for (size_t i = 0; i < e->holds.n; i++) {

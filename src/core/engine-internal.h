@@ -28,9 +28,19 @@ struct HoldWrite {
 
 int engine_persist(Engine *e);
 
+/* engine-unit.c, for engine.c: start (records from state.json), the loaded records, and freeing. */
+void engine_units_start(Engine *e, UnitProtection **records, size_t n);
+void engine_units_free(Engine *e);
+/* Whether cgroup (a path) is the slice or below it. */
+bool engine_inside_slice(const Engine *e, const char *cgroup);
+
 /* Holds, with the values they have now, for p's cgroup and each ancestor (in place only). */
 int engine_holds_prepare(Engine *e, const Protection *p, OpError *err);
-/* Whether any in-place protection's cgroup is h's or below it. */
+/* The same for a cgroup of its own (a unit by name); -EINVAL (err unset) where it has no chain ("/"). */
+int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err);
+/* The same for a cgroup of its own (a unit by name); -EINVAL (err unset) where it has no chain ("/"). */
+int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err);
+/* Whether any in-place protection's (or unit protection's) cgroup is h's or below it. */
 bool engine_hold_in_use(const Engine *e, const CgroupHold *h);
 /* Every held cgroup gets what the registry needs now; j->after(j) once every write is done. */
 void engine_holds_settle(Engine *e, Joiner *j);

@@ -92,6 +92,26 @@ static const Field hold_fields[] = {
         { "original_oomd_preference", FIELD_ADJ, offsetof(CgroupHold, original_preference), false },
 };
 
+/* Units protected by name (unit-protection.h), and the processes each changed. */
+static const Field unit_fields[] = {
+        { "unit", FIELD_STRING, offsetof(UnitProtection, unit), true },
+        { "cgroup", FIELD_STRING, offsetof(UnitProtection, cgroup), true },
+        { "state", FIELD_STATE, offsetof(UnitProtection, state), false },
+        { "applied_adj", FIELD_ADJ, offsetof(UnitProtection, applied_adj), false },
+        { "base_adj", FIELD_ADJ, offsetof(UnitProtection, base_adj), false },
+        { "memory_min", FIELD_U64, offsetof(UnitProtection, memory_min), false },
+        { "memory_low", FIELD_U64, offsetof(UnitProtection, memory_low), false },
+        { "since_usec", FIELD_U64, offsetof(UnitProtection, since_usec), false },
+        { "source", FIELD_STRING, offsetof(UnitProtection, source), false },
+        { "tag", FIELD_STRING, offsetof(UnitProtection, tag), false },
+};
+
+static const Field unit_member_fields[] = {
+        { "pid", FIELD_PID, offsetof(UnitMember, pid), true },
+        { "starttime", FIELD_U64, offsetof(UnitMember, starttime), true },
+        { "original_adj", FIELD_ADJ, offsetof(UnitMember, original_adj), false },
+};
+
 static int json_add(json_object *o, const char *key, json_object *v) {
         if (json_object_object_add_ex(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_ADD_CONSTANT_KEY) < 0) {
                 json_object_put(v);
@@ -162,36 +182,40 @@ static int fields_to_json(const Field *fields, size_t n, const void *base, json_
         return 0;
 }
 
-static int protection_to_json(const Protection *p, json_object **ret) {
-        _cleanup_(json_object_putp) json_object *o = NULL, *members = NULL;
+/* An object of fields and, under "members", an array of n structs of the given size, each of item_fields. */
+static int record_to_json(const Field *fields, size_t n_fields, const void *base, const Field *item_fields,
+                          size_t n_item_fields, const void *items, size_t size, size_t n, json_object **ret) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object(),
+                                                *array = json_object_new_array_ext((int) MIN(n, (size_t) INT_MAX));
         int r;
 
-        o = json_object_new_object();
-        members = json_object_new_array_ext((int) MIN(p->n_members, (size_t) INT_MAX));
-        if (!o || !members)
+        if (!o || !array)
                 return -ENOMEM;
-        r = fields_to_json(protection_fields, ELEMENTSOF(protection_fields), p, o);
+        r = fields_to_json(fields, n_fields, base, o);
         if (r < 0)
                 return r;
-
-        for (size_t i = 0; i < p->n_members; i++) {
+        for (size_t i = 0; i < n; i++) {
                 _cleanup_(json_object_putp) json_object *m = json_object_new_object();
 
                 if (!m)
                         return -ENOMEM;
-                r = fields_to_json(member_fields, ELEMENTSOF(member_fields), &p->members[i], m);
+                r = fields_to_json(item_fields, n_item_fields, (const char *) items + i * size, m);
                 if (r < 0)
                         return r;
-                if (json_object_array_add(members, m) < 0)
+                if (json_object_array_add(array, m) < 0)
                         return -ENOMEM;
                 TAKE_PTR(m);
         }
-        r = json_add(o, "members", TAKE_PTR(members));
+        r = json_add(o, "members", TAKE_PTR(array));
         if (r < 0)
                 return r;
-
         *ret = TAKE_PTR(o);
         return 0;
+}
+
+static int protection_to_json(const Protection *p, json_object **ret) {
+        return record_to_json(protection_fields, ELEMENTSOF(protection_fields), p, member_fields,
+                              ELEMENTSOF(member_fields), p->members, sizeof(ProtectionMember), p->n_members, ret);
 }
 
 static int holds_to_json(const HoldTable *holds, json_object *top) {
@@ -217,11 +241,39 @@ static int holds_to_json(const HoldTable *holds, json_object *top) {
         return json_add(top, "holds", TAKE_PTR(array));
 }
 
-int state_serialize(Protection *const *records, size_t n, char **ret) {
-        return state_serialize_full(records, n, NULL, ret);
+static int unit_to_json(const UnitProtection *u, json_object **ret) {
+        return record_to_json(unit_fields, ELEMENTSOF(unit_fields), u, unit_member_fields,
+                              ELEMENTSOF(unit_member_fields), u->members, sizeof(UnitMember), u->n_members, ret);
 }
 
-int state_serialize_full(Protection *const *records, size_t n, const HoldTable *holds, char **ret) {
+static int units_to_json(const UnitTable *units, json_object *top) {
+        _cleanup_(json_object_putp) json_object *array = NULL;
+        int r;
+
+        if (!units || units->n == 0)
+                return 0; /* no key at all: what an older daemon reads the same */
+        array = json_object_new_array();
+        if (!array)
+                return -ENOMEM;
+        for (size_t i = 0; i < units->n; i++) {
+                json_object *o;
+                r = unit_to_json(units->items[i], &o);
+                if (r < 0)
+                        return r;
+                if (json_object_array_add(array, o) < 0) {
+                        json_object_put(o);
+                        return -ENOMEM;
+                }
+        }
+        return json_add(top, "units", TAKE_PTR(array));
+}
+
+int state_serialize(Protection *const *records, size_t n, char **ret) {
+        return state_serialize_full(records, n, NULL, NULL, ret);
+}
+
+int state_serialize_full(Protection *const *records, size_t n, const HoldTable *holds, const UnitTable *units,
+                         char **ret) {
         _cleanup_(json_object_putp) json_object *top = NULL, *array = NULL;
         const char *text;
         size_t len;
@@ -251,6 +303,9 @@ int state_serialize_full(Protection *const *records, size_t n, const HoldTable *
         if (r < 0)
                 return r;
         r = holds_to_json(holds, top);
+        if (r < 0)
+                return r;
+        r = units_to_json(units, top);
         if (r < 0)
                 return r;
 
@@ -616,12 +671,67 @@ static int holds_from_json(json_object *top, HoldTable *ret, size_t *skipped) {
         return 0;
 }
 
-int state_parse(const char *text, Protection ***ret, size_t *ret_n, size_t *ret_skipped, const char **ret_reason) {
-        return state_parse_full(text, ret, ret_n, NULL, ret_skipped, ret_reason);
+static int unit_members_from_json(json_object *o, UnitProtection *u) {
+        json_object *array;
+
+        if (!json_object_object_get_ex(o, "members", &array) || !json_object_is_type(array, json_type_array))
+                return 0;
+        for (size_t i = 0; i < json_object_array_length(array); i++) {
+                json_object *m = json_object_array_get_idx(array, i);
+                UnitMember um = {};
+                int r;
+
+                if (!json_object_is_type(m, json_type_object) ||
+                    fields_from_json(unit_member_fields, ELEMENTSOF(unit_member_fields), m, &um) < 0)
+                        return -EBADMSG;
+                r = unit_member_add(u, um.pid, um.starttime, um.original_adj);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
-int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
-                     const char **ret_reason) {
+/* A bad unit record is skipped and counted; its unit keeps what was applied, which is safe. */
+static int units_from_json(json_object *top, UnitTable *ret, size_t *skipped) {
+        json_object *array;
+
+        if (!json_object_object_get_ex(top, "units", &array) || !json_object_is_type(array, json_type_array))
+                return 0;
+        for (size_t i = 0; i < json_object_array_length(array); i++) {
+                _cleanup_(unit_protection_freep) UnitProtection *u = unit_protection_new();
+                json_object *o = json_object_array_get_idx(array, i);
+                int r;
+
+                if (!u)
+                        return -ENOMEM;
+                u->state = PROTECTION_ACTIVE;
+                r = json_object_is_type(o, json_type_object) ? fields_from_json(unit_fields, ELEMENTSOF(unit_fields), o, u)
+                                                             : -EBADMSG;
+                if (r >= 0 && (!unit_name_is_protectable(u->unit) || !cgroup_path_is_clean(u->cgroup) ||
+                               streq(u->cgroup, "/")))
+                        r = -EBADMSG;
+                if (r >= 0)
+                        r = unit_members_from_json(o, u);
+                if (r >= 0)
+                        r = unit_table_add(ret, u);
+                if (r == -EBADMSG || r == -EEXIST || r == -ERANGE || r == -EINVAL) {
+                        (*skipped)++;
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                TAKE_PTR(u);
+        }
+        return 0;
+}
+
+int state_parse(const char *text, Protection ***ret, size_t *ret_n, size_t *ret_skipped, const char **ret_reason) {
+        return state_parse_full(text, ret, ret_n, NULL, NULL, ret_skipped, ret_reason);
+}
+
+int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, UnitTable *ret_units,
+                     size_t *ret_skipped, const char **ret_reason) {
+        _cleanup_(unit_table_done) UnitTable units = {};
         _cleanup_(hold_table_done) HoldTable holds = {};
         _cleanup_(json_object_putp) json_object *top = NULL;
         _cleanup_(protection_array_done) ProtectionArray a = {};
@@ -645,6 +755,11 @@ int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTab
                 if (r < 0)
                         return r;
         }
+        if (ret_units) {
+                r = units_from_json(top, &units, &skipped);
+                if (r < 0)
+                        return r;
+        }
 
         if (a.n == 0) {
                 free(a.items);
@@ -659,20 +774,24 @@ int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTab
                 *ret_holds = holds;
                 holds = (HoldTable) {};
         }
+        if (ret_units) {
+                *ret_units = units;
+                units = (UnitTable) {};
+        }
         return 0;
 }
 
 /* ---- the file ---- */
 
 int state_save(int dirfd, Protection *const *records, size_t n) {
-        return state_save_full(dirfd, records, n, NULL);
+        return state_save_full(dirfd, records, n, NULL, NULL);
 }
 
-int state_save_full(int dirfd, Protection *const *records, size_t n, const HoldTable *holds) {
+int state_save_full(int dirfd, Protection *const *records, size_t n, const HoldTable *holds, const UnitTable *units) {
         _cleanup_free_ char *text = NULL;
         int r;
 
-        r = state_serialize_full(records, n, holds, &text);
+        r = state_serialize_full(records, n, holds, units, &text);
         if (r < 0)
                 return r;
         return write_file_atomic_at(dirfd, OOMPROTECT_STATE_FILE, text, strlen(text), 0600);
@@ -722,8 +841,8 @@ static int state_move_aside(int dirfd, char **ret) {
 }
 
 /* Reads and parses state.json; a corrupt file is reported through *ret_reason, not as an error. */
-static int state_read(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
-                      const char **ret_reason) {
+static int state_read(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, UnitTable *ret_units,
+                      size_t *ret_skipped, const char **ret_reason) {
         _cleanup_free_ char *text = NULL;
         size_t len;
         int r;
@@ -751,7 +870,7 @@ static int state_read(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *re
                 return 0;
         }
 
-        r = state_parse_full(text, ret, ret_n, ret_holds, ret_skipped, ret_reason);
+        r = state_parse_full(text, ret, ret_n, ret_holds, ret_units, ret_skipped, ret_reason);
         if (r == -EBADMSG)
                 return 0;
         if (r < 0)
@@ -762,18 +881,18 @@ static int state_read(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *re
 
 int state_load(int dirfd, Protection ***ret, size_t *ret_n, size_t *ret_skipped, char **ret_moved_to,
                const char **ret_reason) {
-        return state_load_full(dirfd, ret, ret_n, NULL, ret_skipped, ret_moved_to, ret_reason);
+        return state_load_full(dirfd, ret, ret_n, NULL, NULL, ret_skipped, ret_moved_to, ret_reason);
 }
 
-int state_load_full(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
-                    char **ret_moved_to, const char **ret_reason) {
+int state_load_full(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, UnitTable *ret_units,
+                    size_t *ret_skipped, char **ret_moved_to, const char **ret_reason) {
         _cleanup_free_ char *moved_to = NULL;
         Protection **records = NULL;
         const char *reason = NULL;
         size_t n = 0, skipped = 0;
         int r;
 
-        r = state_read(dirfd, &records, &n, ret_holds, &skipped, &reason);
+        r = state_read(dirfd, &records, &n, ret_holds, ret_units, &skipped, &reason);
         if (r < 0)
                 return r;
         if (reason) {

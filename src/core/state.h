@@ -5,6 +5,7 @@
 
 #include "hold.h"
 #include "protection.h"
+#include "unit-protection.h"
 
 /*
  * state.json: every protection record, so that a restarted daemon (or one
@@ -28,6 +29,13 @@
  * protections raised with the values to put back. A version 1 file loads as
  * moved, active records and no holds.
  *
+ * "units" (when any unit is protected by name): [ { "unit": "nginx.service",
+ * "cgroup": "/system.slice/nginx.service", "state": "active", "applied_adj":
+ * -1000, "base_adj": 0, "memory_min": 0, "memory_low": 0, "since_usec": ...,
+ * "source": "dbus", "tag": null, "members": [ { "pid": 1234, "starttime":
+ * 5678, "original_adj": 0 } ] } ], the processes each changed with the
+ * oom_score_adj they had. A daemon without units ignores the key.
+ *
  * Unknown keys are ignored (a newer daemon may add some); a record without
  * pid or starttime is dropped with a reason.
  */
@@ -47,13 +55,14 @@ int state_parse(const char *text, Protection ***ret, size_t *ret_n, size_t *ret_
 /* Writes state.json in dirfd atomically (tmp, fsync, rename). */
 int state_save(int dirfd, Protection *const *records, size_t n);
 
-/* The same with the hold table (NULL: none). ret_holds NULL: holds are not read. */
-int state_serialize_full(Protection *const *records, size_t n, const HoldTable *holds, char **ret);
-int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
-                     const char **ret_reason);
-int state_save_full(int dirfd, Protection *const *records, size_t n, const HoldTable *holds);
-int state_load_full(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
-                    char **ret_moved_to, const char **ret_reason);
+/* The same with the hold table and the units (NULL: none). ret_holds, ret_units NULL: not read. */
+int state_serialize_full(Protection *const *records, size_t n, const HoldTable *holds, const UnitTable *units,
+                         char **ret);
+int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, UnitTable *ret_units,
+                     size_t *ret_skipped, const char **ret_reason);
+int state_save_full(int dirfd, Protection *const *records, size_t n, const HoldTable *holds, const UnitTable *units);
+int state_load_full(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, UnitTable *ret_units,
+                    size_t *ret_skipped, char **ret_moved_to, const char **ret_reason);
 
 /*
  * Reads state.json from dirfd. A missing file is an empty state. A corrupt

@@ -811,7 +811,7 @@ static void test_version_1_file_loads_as_moved_and_active(void **state) {
         Protection **out = NULL;
         size_t n = 0, skipped = 0;
 
-        assert_int_equal(state_parse_full(text, &out, &n, &holds, &skipped, NULL), 0);
+        assert_int_equal(state_parse_full(text, &out, &n, &holds, NULL, &skipped, NULL), 0);
         assert_int_equal(n, 1);
         assert_int_equal(skipped, 0);
         assert_int_equal(out[0]->kind, PROTECTION_MOVED);
@@ -832,9 +832,9 @@ static void test_holds_round_trip(void **state) {
         assert_int_equal(hold_table_add(&holds, "/system.slice/docker-1.scope/payload", NULL, 5 << 20, 0), 0);
         holds.items[0].applied = true; /* runtime: not saved */
         holds.items[0].applied_min = 99;
-        assert_int_equal(state_serialize_full(NULL, 0, &holds, &text), 0);
+        assert_int_equal(state_serialize_full(NULL, 0, &holds, NULL, &text), 0);
         assert_null(strstr(text, "applied"));
-        assert_int_equal(state_parse_full(text, &out, &n, &back, &skipped, NULL), 0);
+        assert_int_equal(state_parse_full(text, &out, &n, &back, NULL, &skipped, NULL), 0);
         assert_int_equal(n, 0);
         assert_int_equal(skipped, 0);
         assert_int_equal(back.n, 2);
@@ -863,7 +863,7 @@ static void test_bad_hold_is_skipped_and_counted(void **state) {
         Protection **out = NULL;
         size_t n = 0, skipped = 0;
 
-        assert_int_equal(state_parse_full(text, &out, &n, &holds, &skipped, NULL), 0);
+        assert_int_equal(state_parse_full(text, &out, &n, &holds, NULL, &skipped, NULL), 0);
         assert_int_equal(n, 0);
         assert_int_equal(holds.n, 1);
         assert_int_equal(holds.items[0].original_min, 1); /* the first of a duplicate stays */
