@@ -136,3 +136,13 @@ kill_sandbox() {
         done
         echo "# warning: could not remove $dir"
 }
+
+# expect_clean_sigterm: SIGTERM to $daemon_pid, which must exit 0 (the sanitizers report through the status).
+expect_clean_sigterm() {
+        local rc=0
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" || rc=$?
+        daemon_pid=
+        assert_eq "$rc" 0 "exit status of oomprotectd after SIGTERM (sanitizers included)"
+        ok "oomprotectd stops cleanly on SIGTERM"
+}

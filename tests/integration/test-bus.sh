@@ -644,15 +644,6 @@ test_daemon_exits_when_the_bus_goes_away() {
         ok "oomprotectd exits non-zero (for Restart=on-failure) when the bus goes away"
 }
 
-test_sigterm_stops_cleanly() {
-        local rc=0
-        kill -TERM "$daemon_pid"
-        wait "$daemon_pid" || rc=$?
-        daemon_pid=
-        assert_eq "$rc" 0 "exit status of oomprotectd after SIGTERM (sanitizers included)"
-        ok "oomprotectd stops cleanly on SIGTERM"
-}
-
 # ---- run ----
 
 echo "# cgroup2 at $CG, sandbox $top, work directory $tmp"
@@ -678,6 +669,6 @@ test_exit_is_signalled
 test_compat_changes_are_signalled
 test_second_daemon_cannot_take_the_name
 note "ProtectedOOMKill needs a memory controller and a real OOM kill: the VM tier covers it"
-test_sigterm_stops_cleanly
+expect_clean_sigterm
 test_daemon_exits_when_the_bus_goes_away
 echo "# all $n_ok passed"
