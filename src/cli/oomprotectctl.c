@@ -52,7 +52,7 @@ typedef struct Verb {
 
 /* ---- messages and the bus ---- */
 
-_printf_(1, 2) static int usage_error(const char *fmt, ...) {
+int usage_error(const char *fmt, ...) {
         va_list ap;
 
         fputs(PROGRAM ": ", stderr);
@@ -403,6 +403,8 @@ static void format_since(uint64_t usec, char *buf, size_t size) {
  * (moved), its own cgroup (in place), or neither (adj-only backend).
  */
 static const char *entry_kind(const struct oomprotect_entry *e) {
+        if (streq(e->source, "unit") || streq(e->source, "drop-in"))
+                return "unit"; /* a process of a unit protected by name */
         if (!isempty(e->scope_cgroup))
                 return "moved";
         return isempty(e->original_cgroup) ? "adj-only" : "in-place";
@@ -536,7 +538,7 @@ static int status_of_one(const struct oomprotect_status *s, const char *arg, int
         if (parse_pid_arg("status", arg, &pid) != EXIT_OK)
                 return EXIT_USAGE;
         for (size_t i = 0; i < s->n_entries && !found; i++)
-                if (s->entries[i]->pid == pid)
+                if (s->entries[i]->pid == pid && !streq(entry_kind(s->entries[i]), "unit"))
                         found = s->entries[i];
         if (found && json >= 0) {
                 json_object *o = entry_to_json(found);
@@ -788,6 +790,7 @@ static const Verb verbs[] = {
         { "unprotect", verb_unprotect, "put a process (or all, or a tag) back as it was" },
         { "is-protected", verb_is_protected, "tell whether a process is protected" },
         { "run", verb_run, "run a command protected from its first instruction" },
+        { "drop-in", verb_drop_in, "protect a unit for good with a systemd drop-in (root)" },
         { "doctor", verb_doctor, "explain what decides whether a process survives an OOM (read-only)" },
         { "help", verb_help, "show this help, or a command's (help COMMAND)" },
 };

@@ -7,6 +7,14 @@
  * verb, the return value the exit status.
  */
 
+#include "macro.h"
+
+/* oomprotectctl.c: "oomprotectctl: " and the message on stderr; returns the usage exit code (2). */
+int usage_error(const char *fmt, ...) _printf_(1, 2);
+
+/* src/cli/drop-in.c: a unit protected for good by a systemd drop-in, counted by oomprotectd (root). */
+int verb_drop_in(int argc, char *argv[]);
+
 /* src/cli/doctor.c: read-only, needs neither oomprotectd nor the bus. */
 int verb_doctor(int argc, char *argv[]);
 

@@ -33,6 +33,15 @@ void engine_units_start(Engine *e, UnitProtection **records, size_t n);
 void engine_units_free(Engine *e);
 /* Whether cgroup (a path) is the slice or below it. */
 bool engine_inside_slice(const Engine *e, const char *cgroup);
+/*
+ * A unit moved into the slice (a drop-in's Slice=): not held like the
+ * others, its memory.min is carried by the slice's own (slice_update), as
+ * the moved protections' are. ret_*: what those units ask for together.
+ */
+bool engine_unit_in_slice(const Engine *e, const UnitProtection *u);
+void engine_units_slice_sums(const Engine *e, uint64_t *ret_min, uint64_t *ret_low);
+/* The slice's memory protection written again (its units or scopes changed), failures logged. */
+void engine_slice_update_detached(Engine *e);
 
 /* Holds, with the values they have now, for p's cgroup and each ancestor (in place only). */
 int engine_holds_prepare(Engine *e, const Protection *p, OpError *err);

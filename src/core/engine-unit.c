@@ -65,6 +65,11 @@ static uint64_t unit_now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000U + (uint64_t) ts.tv_nsec / 1000U;
 }
 
+static void unit_notify(Engine *e, const UnitProtection *u, bool protected, const char *reason) {
+        if (e->callbacks.unit_changed)
+                e->callbacks.unit_changed(e, u, protected, reason, e->userdata);
+}
+
 static void unit_complete_now(Engine *e, EngineDone done, void *userdata, int r, const OpError *err) {
         EngineResult res = { .r = r };
 
@@ -89,6 +94,49 @@ UnitProtection *engine_unit_of_pid(Engine *e, pid_t pid) {
                         return u;
         }
         return NULL;
+}
+
+/* ---- the slice ---- */
+
+bool engine_unit_in_slice(const Engine *e, const UnitProtection *u) {
+        return engine_inside_slice(e, u->cgroup);
+}
+
+void engine_units_slice_sums(const Engine *e, uint64_t *ret_min, uint64_t *ret_low) {
+        uint64_t min = 0, low = 0;
+
+        for (size_t i = 0; i < e->units.n; i++)
+                if (engine_unit_in_slice(e, e->units.items[i])) {
+                        min += e->units.items[i]->memory_min;
+                        low += e->units.items[i]->memory_low;
+                }
+        *ret_min = min;
+        *ret_low = low;
+}
+
+/* A unit's cgroup inside the slice must be a unit of its own there, never one of our scopes. */
+static bool unit_cgroup_allowed(const Engine *e, const char *cgroup) {
+        const char *base = strrchr(cgroup, '/');
+        _cleanup_free_ char *expect = NULL;
+
+        if (!engine_inside_slice(e, cgroup))
+                return true;
+        if (!base || strneq(base + 1, OOMPROTECT_SCOPE_PREFIX, strlen(OOMPROTECT_SCOPE_PREFIX)) ||
+            asprintf(&expect, "/%s%s", e->backend.slice_rel, base) < 0)
+                return false;
+        return streq(expect, cgroup);
+}
+
+/* Holds for its cgroup's chain, unless the slice carries it. */
+static int unit_hold(Engine *e, const char *cgroup, OpError *err) {
+        int r;
+
+        if (engine_inside_slice(e, cgroup))
+                return 0;
+        r = engine_holds_prepare_cgroup(e, cgroup, err);
+        if (r < 0 && err->code == 0)
+                op_error_set(err, r, NULL, "Cannot hold the memory protection of %s: %s", cgroup, strerror(-r));
+        return r;
 }
 
 /* ---- finding the cgroup ---- */
@@ -269,6 +317,7 @@ static void unit_disarm_events(UnitProtection *u) {
 static void unit_disarm(UnitProtection *u) {
         unit_disarm_events(u);
         u->parent_watch = sd_event_source_disable_unref(u->parent_watch);
+        u->recheck = sd_event_source_disable_unref(u->recheck);
 }
 
 /* The watches' userdata: the engine and the unit's name (the record may be replaced, the name stays). */
@@ -281,6 +330,47 @@ static void unit_watch_free(void *p) {
         free(p);
 }
 
+/*
+ * A process is in the cgroup before it execs: PID 1's child sets the
+ * unit's own OOMScoreAdjust= after joining it, and may do so after our
+ * scan. Once, a moment later, the new members are looked at again: one
+ * that has another value now got it at its start: that is its original,
+ * and it gets the applied one again; a scan then finds what they started
+ * meanwhile. No timer runs while nothing starts.
+ */
+#define UNIT_RECHECK_USEC (200 * 1000ULL)
+
+static void log_persist_failure(int r);
+
+static int on_unit_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
+        UnitWatch *w = userdata;
+        Engine *e = w->engine;
+        UnitProtection *u = unit_table_get(&e->units, w->unit);
+        bool changed = false;
+
+        if (!u || u->recheck != s)
+                return 0;
+        u->recheck = sd_event_source_disable_unref(u->recheck); /* frees w: nothing of it is used below */
+        for (size_t i = u->recheck_from; i < u->n_members && u->state == PROTECTION_ACTIVE; i++) {
+                UnitMember *m = &u->members[i];
+                int cur;
+                if (!proc_same_process(e->procfd, m->pid, m->starttime) ||
+                    proc_read_oom_score_adj(e->procfd, m->pid, &cur) < 0 || cur == u->applied_adj)
+                        continue;
+                m->original_adj = cur;
+                (void) proc_write_oom_score_adj(e->procfd, m->pid, u->applied_adj);
+                changed = true;
+        }
+        /* ...and what they started meanwhile, before they had the applied value to hand down. */
+        if (u->state == PROTECTION_ACTIVE && !u->pending && unit_scan(e, u, &(OpError) {}) > 0)
+                changed = true;
+        if (changed)
+                log_persist_failure(engine_persist(e));
+        return 0;
+}
+
+static void unit_arm_recheck(Engine *e, UnitProtection *u, size_t from);
+
 static void unit_rescan(Engine *e, UnitProtection *u, const char *why) {
         OpError err = {};
         int r;
@@ -288,6 +378,8 @@ static void unit_rescan(Engine *e, UnitProtection *u, const char *why) {
         if (u->pending || u->state != PROTECTION_ACTIVE)
                 return;
         r = unit_scan(e, u, &err);
+        if (r > 0)
+                unit_arm_recheck(e, u, u->n_members - (size_t) r); /* the new ones are the last */
         if (r < 0)
                 log_warning("Failed to protect the new processes of %s (%s): %s", u->unit, why, err.message);
         if (r > 0) {
@@ -295,6 +387,7 @@ static void unit_rescan(Engine *e, UnitProtection *u, const char *why) {
                 r = engine_persist(e);
                 if (r < 0)
                         log_warning_errno(r, "Failed to save the state, ignoring: %m");
+                unit_notify(e, u, true, "new processes");
         }
 }
 
@@ -354,6 +447,31 @@ static int add_watch(Engine *e, const char *path, uint32_t mask, sd_event_inotif
         }
         (void) sd_event_source_set_destroy_callback(*ret, unit_watch_free);
         return 0;
+}
+
+static void unit_arm_recheck(Engine *e, UnitProtection *u, size_t from) {
+        size_t len = strlen(u->unit);
+        UnitWatch *w;
+        sd_event_source *s;
+
+        if (!e->event)
+                return;
+        if (u->recheck) { /* one under way: it covers these too */
+                u->recheck_from = MIN(u->recheck_from, from);
+                return;
+        }
+        w = malloc(sizeof(UnitWatch) + len + 1);
+        if (!w)
+                return;
+        w->engine = e;
+        memcpy(w->unit, u->unit, len + 1);
+        if (sd_event_add_time_relative(e->event, &s, CLOCK_MONOTONIC, UNIT_RECHECK_USEC, 0, on_unit_recheck, w) < 0) {
+                free(w);
+                return;
+        }
+        (void) sd_event_source_set_destroy_callback(s, unit_watch_free);
+        u->recheck = s;
+        u->recheck_from = from;
 }
 
 /* Watches its cgroup's cgroup.events (where it exists) and its parent (for the cgroup made again). */
@@ -490,7 +608,10 @@ static void on_unit_holds_raised(Joiner *j) {
                 return unit_protect_failed(op, &err);
         }
         unit_arm(e, u);
+        if (engine_unit_in_slice(e, u) || op->update)
+                engine_slice_update_detached(e); /* the slice carries it (or carried it before it moved) */
         op->result.r = op->newly ? 1 : 0;
+        unit_notify(e, u, true, op->newly ? "protected" : "updated");
         unit_op_finish(op);
 }
 
@@ -532,6 +653,36 @@ static int over_budget(Engine *e, uint64_t more, OpError *err) {
                             format_bytes(budget, sizeof(budget), e->budget));
 }
 
+/*
+ * ProtectUnit again: the unit may run in another cgroup now (a drop-in
+ * gave it Slice=): the record follows it, and the next settle releases the
+ * old chain's holds (nothing leans on them) and raises the new one. A
+ * drop-in's protection keeps "drop-in" as its source. 1: the cgroup moved.
+ */
+static int unit_follow(Engine *e, UnitProtection *u, const UnitProtectRequest *req, OpError *err) {
+        _cleanup_free_ char *now = NULL;
+        int r;
+
+        if (req->source && streq(req->source, "drop-in") && !streq(strempty(u->source), "drop-in")) {
+                char *s = strdup("drop-in");
+                if (!s)
+                        return -ENOMEM;
+                free(u->source);
+                u->source = s;
+        }
+        if (unit_find_cgroup(e, u->unit, &now) < 0 || streq(now, u->cgroup) || !unit_cgroup_allowed(e, now))
+                return 0;
+        r = unit_hold(e, now, err);
+        if (r < 0)
+                return r;
+        log_info("%s runs in %s now (it was in %s): its protection follows it.", u->unit, now, u->cgroup);
+        unit_disarm(u);
+        free(u->cgroup);
+        u->cgroup = TAKE_PTR(now);
+        u->n_members = 0; /* the old processes are gone with the old cgroup */
+        return 1;
+}
+
 /* ProtectUnit on a protected unit: the settings given, applied again. 0: nothing to change. */
 static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *req, EngineDone done, void *userdata,
                        OpError *err) {
@@ -548,7 +699,11 @@ static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *r
         want.memory_min = o->has_memory_min ? o->memory_min : u->memory_min;
         want.memory_low = o->has_memory_low ? o->memory_low : u->memory_low;
         want.applied_adj = o->has_adj ? o->adj : u->applied_adj;
-        if (want.memory_min == u->memory_min && want.memory_low == u->memory_low && want.applied_adj == u->applied_adj)
+        r = unit_follow(e, u, req, err);
+        if (r < 0)
+                return r;
+        if (want.memory_min == u->memory_min && want.memory_low == u->memory_low &&
+            want.applied_adj == u->applied_adj && r == 0)
                 return 0;
         if (want.applied_adj < OOMPROTECT_OOM_SCORE_ADJ_MIN || want.applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MAX)
                 return op_error_set(err, -ERANGE, OOMPROTECT_ERROR_INVALID_ARGUMENT,
@@ -596,10 +751,10 @@ static int unit_prepare(Engine *e, const UnitProtectRequest *req, UnitProtection
                                     e->backend.root_path);
         if (r < 0)
                 return op_error_set(err, r, NULL, "Cannot look for the cgroup of %s: %s", req->unit, strerror(-r));
-        if (engine_inside_slice(e, u->cgroup))
+        if (!unit_cgroup_allowed(e, u->cgroup))
                 return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
-                                    "%s is inside %s, whose scopes oomprotectd makes itself.", req->unit,
-                                    e->config->slice);
+                                    "%s is in %s, inside %s, whose scopes oomprotectd makes itself.", req->unit,
+                                    u->cgroup, e->config->slice);
         if (engine_count_all(e) >= e->config->max_protected)
                 return op_error_set(err, -EUSERS, OOMPROTECT_ERROR_TOO_MANY,
                                     "%zu processes and units are protected already (MaxProtected=%u).",
@@ -608,11 +763,9 @@ static int unit_prepare(Engine *e, const UnitProtectRequest *req, UnitProtection
         if (r < 0)
                 return r;
         u->since_usec = unit_now_usec();
-        r = engine_holds_prepare_cgroup(e, u->cgroup, err);
+        r = unit_hold(e, u->cgroup, err);
         if (r < 0)
-                return err->code < 0 ? r
-                                     : op_error_set(err, r, NULL, "Cannot hold the memory protection of %s: %s",
-                                                    u->cgroup, strerror(-r));
+                return r;
         r = unit_table_add(&e->units, u);
         if (r < 0)
                 return r;
@@ -678,6 +831,9 @@ static void on_unit_released(Joiner *j) {
                 log_warning("Failed to put back the memory protection of a cgroup %s was protected in, ignoring: %s",
                             op->u->unit, j->err.message);
         log_persist_failure(engine_persist(e));
+        if (engine_unit_in_slice(e, op->u))
+                engine_slice_update_detached(e);
+        unit_notify(e, op->u, false, op->reason ? op->reason : "unprotected");
         unit_protection_free(op->u);
         op->u = NULL;
         unit_op_finish(op);
@@ -753,7 +909,7 @@ void engine_units_start(Engine *e, UnitProtection **records, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 UnitProtection *u = records[i];
                 OpError err = {};
-                if (!e->backend.has_cgroup || !cgroup_path_to_rel(u->cgroup) || engine_inside_slice(e, u->cgroup)) {
+                if (!e->backend.has_cgroup || !cgroup_path_to_rel(u->cgroup) || !unit_cgroup_allowed(e, u->cgroup)) {
                         log_error("Ignoring the record of unit %s in %s/" OOMPROTECT_STATE_FILE ": its cgroup %s "
                                   "cannot be one of a protected unit here.", u->unit, e->config->state_directory,
                                   u->cgroup);
@@ -775,6 +931,9 @@ void engine_units_start(Engine *e, UnitProtection **records, size_t n) {
                 if (unit_scan(e, u, &err) < 0)
                         log_warning("Failed to protect the processes of %s again: %s", u->unit, err.message);
                 unit_arm(e, u);
+                unit_notify(e, u, true, "restored at start");
+                if (engine_unit_in_slice(e, u))
+                        engine_slice_update_detached(e);
         }
 }
 

@@ -533,6 +533,9 @@ static int resolve_options(Engine *e, const ProtectOptions *o, Protection *p, Op
         if (p->applied_adj < OOMPROTECT_OOM_SCORE_ADJ_MIN || p->applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MAX)
                 return op_error_set(err, -ERANGE, OOMPROTECT_ERROR_INVALID_ARGUMENT,
                                     "OOMScoreAdjust %d is out of range (-1000 to 1000).", p->applied_adj);
+        if (o->drop_in)
+                return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                    "DropIn applies to a unit (ProtectUnit), not to a process.");
         if (ram > 0 && (p->memory_min > ram || p->memory_low > ram))
                 return op_error_set(err, -ERANGE, OOMPROTECT_ERROR_INVALID_ARGUMENT,
                                     "A memory protection of %" PRIu64 " bytes is more than this machine's RAM "
@@ -761,10 +764,16 @@ static void slice_update(Engine *e, BackendDone done, void *userdata) {
                         done(0, NULL, userdata);
                 return;
         }
+        uint64_t umin, ulow;
+        engine_units_slice_sums(e, &umin, &ulow);
         e->backend.vtable->set_memory_protection(&e->backend, path, NULL,
-                                                 &(CgroupProtection) { e->registry.slice_min_sum,
-                                                                       e->registry.slice_low_sum, -1 },
+                                                 &(CgroupProtection) { e->registry.slice_min_sum + umin,
+                                                                       e->registry.slice_low_sum + ulow, -1 },
                                                  done, userdata);
+}
+
+void engine_slice_update_detached(Engine *e) {
+        slice_update(e, on_slice_update_logged, NULL);
 }
 
 static void on_slice_update_logged(int r, const OpError *err, void *userdata) {

@@ -25,6 +25,8 @@ typedef struct EngineCallbacks {
          * ("protected", "restored at start", "unprotected", "exited", ...).
          */
         void (*changed)(Engine *e, Protection *p, bool protected, const char *reason, void *userdata);
+        /* A unit protected by name began (protected), gained processes (protected, "new processes") or ended. */
+        void (*unit_changed)(Engine *e, const UnitProtection *u, bool protected, const char *reason, void *userdata);
 } EngineCallbacks;
 
 typedef struct ProtectRequest {
@@ -45,7 +47,7 @@ typedef struct ProtectRequest {
 typedef struct UnitProtectRequest {
         const char *unit; /* "nginx.service"; on cgroupfs the cgroup of that name in the tree */
         ProtectOptions options;
-        const char *source; /* "dbus", "rule", ... */
+        const char *source; /* "dbus", "drop-in" (oomprotectctl drop-in), "rule", ... */
         uid_t owner;
 } UnitProtectRequest;
 

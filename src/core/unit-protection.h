@@ -46,6 +46,8 @@ typedef struct UnitProtection {
         /* runtime */
         void *events_watch; /* inotify on its cgroup.events (sd_event_source) */
         void *parent_watch; /* inotify on its parent cgroup: the cgroup made again */
+        void *recheck;      /* a one-shot timer after new processes were found (see engine-unit.c) */
+        size_t recheck_from; /* ...for the members from this index on */
         void *pending;      /* the operation under way, NULL if none */
 } UnitProtection;
 

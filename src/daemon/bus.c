@@ -17,6 +17,10 @@
  *   i original oom_score_adj, i applied oom_score_adj,
  *   t memory.min in bytes, t protected since (µs, CLOCK_REALTIME),
  *   s source ("dbus", "ctl", ...), s tag.
+ * After those (by ascending pid), the processes of the units protected by
+ * name, each with its unit's cgroup, no scope, memory.min 0 (the unit has
+ * it: ListProtectedUnits), source "unit" (ProtectUnit) or "drop-in"
+ * (oomprotectctl drop-in) and the unit's tag.
  * A string the engine does not have (cgroups on adj-only, no tag) is "".
  * Strings from the system (comm, cgroup names) are arbitrary bytes; bytes
  * that are not UTF-8 are sent as '?'.
@@ -48,6 +52,7 @@
 #include "log.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
+#include "fileio.h"
 #include "proc.h"
 
 /* The source recorded for protections made through this front end. */
@@ -103,6 +108,7 @@ typedef enum OptionKey {
         OPTION_DESCENDANTS,
         OPTION_IN_PLACE,
         OPTION_TAG,
+        OPTION_DROP_IN,
         _OPTION_KEY_MAX,
 } OptionKey;
 
@@ -117,6 +123,7 @@ static const struct {
         [OPTION_DESCENDANTS] = { "Descendants", "b" },
         [OPTION_IN_PLACE] = { "InPlace", "b" },
         [OPTION_TAG] = { "Tag", "s" },
+        [OPTION_DROP_IN] = { "DropIn", "b" }, /* ProtectUnit only: made by oomprotectctl drop-in */
 };
 
 typedef union OptionValue {
@@ -161,6 +168,9 @@ static void option_store(ProtectOptions *o, OptionKey k, const OptionValue *v) {
         case OPTION_TAG:
                 o->tag = v->s;
                 break;
+        case OPTION_DROP_IN:
+                o->drop_in = v->b;
+                break;
         default:
                 break;
         }
@@ -179,7 +189,8 @@ static int read_option(sd_bus_message *m, ProtectOptions *o, unsigned *seen, sd_
         if (k < 0)
                 return sd_bus_error_setf(error, OOMPROTECT_ERROR_INVALID_ARGUMENT,
                                          "Unknown option \"%s\"; the options are MemoryMin (t), MemoryLow (t), "
-                                         "OOMScoreAdjust (i), OOMGroup (b), Descendants (b), InPlace (b), Tag (s).",
+                                         "OOMScoreAdjust (i), OOMGroup (b), Descendants (b), InPlace (b), Tag (s), "
+                                         "DropIn (b, ProtectUnit only).",
                                          key);
         if (*seen & (1U << k))
                 return sd_bus_error_setf(error, OOMPROTECT_ERROR_INVALID_ARGUMENT, "Option %s is given twice.", key);
@@ -515,7 +526,7 @@ static void on_caller(const BusCaller *c, const sd_bus_error *error, void *userd
                 break;
         case ACTION_PROTECT_UNIT:
                 r->unit.owner = owner;
-                r->unit.source = BUS_SOURCE;
+                r->unit.source = r->unit.options.drop_in ? "drop-in" : BUS_SOURCE;
                 (void) engine_protect_unit(e, &r->unit, on_engine_done, r);
                 break;
         case ACTION_UNPROTECT_UNIT:
@@ -718,6 +729,37 @@ static int append_protection(sd_bus_message *reply, const Protection *p) {
                                      p->since_usec, utf8_safe(p->source, &source), utf8_safe(p->tag, &tag));
 }
 
+/* The processes of a unit protected by name, each as a protection of its own: source "unit" or "drop-in". */
+static int append_unit_processes(Manager *m, sd_bus_message *reply, const UnitProtection *u) {
+        _cleanup_free_ char *cgroup = NULL, *tag = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
+        Engine *e = m->engine;
+        const char *source = streq(strempty(u->source), "drop-in") ? "drop-in" : "unit";
+        size_t n = 0;
+        int r = 0;
+
+        if (engine_unit_pids(e, u, &pids, &n) < 0)
+                return 0; /* stopped */
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                _cleanup_free_ char *comm = NULL, *line = NULL;
+                const UnitMember *mb = NULL;
+                char path[32];
+                uint64_t st;
+
+                if (engine_get(e, pids[i]))
+                        continue; /* listed with its own protection */
+                if (proc_read_starttime(e->procfd, pids[i], &st) >= 0)
+                        mb = unit_member_get(u, pids[i], st);
+                snprintf(path, sizeof(path), "%d/comm", (int) pids[i]);
+                r = sd_bus_message_append(reply, "(usssiittss)", (uint32_t) pids[i],
+                                          utf8_safe(read_one_line_at(e->procfd, path, &line) >= 0 ? line : "", &comm),
+                                          utf8_safe(u->cgroup, &cgroup), "",
+                                          (int32_t) (mb ? mb->original_adj : u->base_adj), (int32_t) u->applied_adj,
+                                          (uint64_t) 0, u->since_usec, source, utf8_safe(u->tag, &tag));
+        }
+        return r;
+}
+
 static int method_list_protected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
@@ -732,6 +774,11 @@ static int method_list_protected(sd_bus_message *msg, void *userdata, sd_bus_err
                 return r;
         for (size_t i = 0; i < reg->n; i++) {
                 r = append_protection(reply, reg->items[i]);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < m->engine->units.n; i++) {
+                r = append_unit_processes(m, reply, m->engine->units.items[i]);
                 if (r < 0)
                         return r;
         }

@@ -23,6 +23,7 @@ typedef struct BusRequest BusRequest;
 typedef struct ManagerListener {
         void (*changed)(Manager *m, const Protection *p, bool protected, const char *reason, void *userdata);
         void (*oom_kill)(Manager *m, const char *cgroup, uint64_t count, void *userdata);
+        void (*unit_changed)(Manager *m, const UnitProtection *u, bool protected, const char *reason, void *userdata);
         void *userdata;
 } ManagerListener;
 

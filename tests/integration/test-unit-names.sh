@@ -214,6 +214,40 @@ test_unprotect_restores_exactly() {
         ok "unprotect UNIT puts every adj back, forgets the record; a later restart is left alone"
 }
 
+# oomprotectctl drop-in, into a directory of the test's own (no systemd here: no reload, no restart).
+test_drop_in() {
+        local file=$tmp/etc/$unit.d/50-oomprotect.conf compat=$tmp/state/compat/status
+        export OOMPROTECT_SYSTEMD_SYSTEM_DIR=$tmp/etc
+        mkdir -p "$tmp/etc"
+        expect_exit 1 "$CTL" drop-in "$unit" --min 128M
+        [[ $out == *"exceeds MemoryMinBudget="* ]] || fail "drop-in over budget: $out"
+        [[ ! -e $file ]] || fail "a refused drop-in was written"
+        expect_exit 2 "$CTL" drop-in "$name-x.scope"
+        expect_exit 2 "$CTL" drop-in "$unit" --remove --min 1M
+        expect_exit 0 "$CTL" drop-in "$unit" --min 4M --adj "$custom_adj" --slice
+        [[ $out == *"accounted under"* ]] || fail "--slice does not say that the accounting changes: $out"
+        grep -qx '\[Service\]' "$file" || fail "no [Service] in $(cat "$file")"
+        grep -qx "OOMScoreAdjust=$custom_adj" "$file" || fail "OOMScoreAdjust in $(cat "$file")"
+        grep -qx "MemoryMin=4194304" "$file" || fail "MemoryMin in $(cat "$file")"
+        grep -qx "ManagedOOMPreference=omit" "$file" || fail "ManagedOOMPreference in $(cat "$file")"
+        grep -qx "Slice=protected.slice" "$file" || fail "Slice in $(cat "$file")"
+        adj_is "$main" "$custom_adj" || fail "the running unit did not get the adj: $(adj_of "$main")"
+        units_list | grep -qF "[\"$unit\",\"/$top/$unit\",true,4194304,0,$custom_adj," || fail "not listed: $(units_list)"
+        busctl --json=short call org.oomprotect /org/oomprotect org.oomprotect.Manager ListProtected |
+                grep -qE "\[$main,\"sh\",\"/$top/$unit\",\"\",$child_adj,$custom_adj,0,[0-9]+,\"drop-in\"" ||
+                fail "ListProtected does not list $main with source drop-in: $(mgr ListProtected)"
+        wait_until 5 grep -qE "^$main +sh" "$compat" || fail "the compat status lacks $main: $(cat "$compat")"
+        grep -qE "^$kid +sleep" "$compat" || fail "the compat status lacks $kid: $(cat "$compat")"
+        assert_eq "$(prop MemoryMinInUse)" "t 4194304" "MemoryMinInUse counts the drop-in"
+        expect_exit 0 "$CTL" drop-in "$unit" --remove
+        [[ ! -e $file && ! -d $tmp/etc/$unit.d ]] || fail "the drop-in (or its directory) is left"
+        adj_is "$main" "$child_adj" || fail "adj after --remove: $(adj_of "$main")"
+        wait_until 5 sh -c "! grep -qE '^$main ' '$compat'" || fail "the compat status still lists $main"
+        expect_exit 1 "$CTL" drop-in "$unit" --remove
+        unset OOMPROTECT_SYSTEMD_SYSTEM_DIR
+        ok "drop-in: refused over budget (nothing written), the file with --slice, listed (source drop-in, compat status), --remove restores"
+}
+
 echo "# cgroup2 at $CG, sandbox $top, unit $unit, work directory $tmp"
 start_private_bus "$tmp"
 start_daemon
@@ -227,5 +261,6 @@ test_restart_keeps_the_protection
 test_daemon_restart_reloads_the_record
 test_protect_again_changes_the_adj
 test_unprotect_restores_exactly
+test_drop_in
 expect_clean_sigterm
 echo "# all $n_ok passed"
