@@ -31,6 +31,8 @@ int engine_persist(Engine *e);
 /* engine-unit.c, for engine.c: start (records from state.json), the loaded records, and freeing. */
 void engine_units_start(Engine *e, UnitProtection **records, size_t n);
 void engine_units_free(Engine *e);
+/* RestoreOnStop=yes: every unit protected by name put back. */
+void engine_units_stop(Engine *e);
 /* Whether cgroup (a path) is the slice or below it. */
 bool engine_inside_slice(const Engine *e, const char *cgroup);
 /*

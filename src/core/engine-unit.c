@@ -333,14 +333,17 @@ static void unit_watch_free(void *p) {
 /*
  * A process is in the cgroup before it execs: PID 1's child sets the
  * unit's own OOMScoreAdjust= after joining it, and may do so after our
- * scan. Once, a moment later, the new members are looked at again: one
- * that has another value now got it at its start: that is its original,
- * and it gets the applied one again; a scan then finds what they started
- * meanwhile. No timer runs while nothing starts.
+ * scan. A moment later (0.2 s, then 1 s and 4 s after that, for a loaded
+ * machine) the new members are looked at again: one that has another value
+ * now got it at its start: that is its original, and it gets the applied
+ * one again; a scan then finds what they started meanwhile. After the last
+ * round a changed value is someone's choice and stays. No timer runs while
+ * nothing starts.
  */
-#define UNIT_RECHECK_USEC (200 * 1000ULL)
+static const uint64_t unit_recheck_usec[] = { 200 * 1000ULL, 1000 * 1000ULL, 4000 * 1000ULL };
 
 static void log_persist_failure(int r);
+static void unit_arm_recheck(Engine *e, UnitProtection *u, size_t from);
 
 static int on_unit_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
         UnitWatch *w = userdata;
@@ -351,6 +354,7 @@ static int on_unit_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
         if (!u || u->recheck != s)
                 return 0;
         u->recheck = sd_event_source_disable_unref(u->recheck); /* frees w: nothing of it is used below */
+        u->recheck_round++;
         for (size_t i = u->recheck_from; i < u->n_members && u->state == PROTECTION_ACTIVE; i++) {
                 UnitMember *m = &u->members[i];
                 int cur;
@@ -366,10 +370,11 @@ static int on_unit_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
                 changed = true;
         if (changed)
                 log_persist_failure(engine_persist(e));
+        if (u->recheck_round < ELEMENTSOF(unit_recheck_usec))
+                unit_arm_recheck(e, u, u->recheck_from);
         return 0;
 }
 
-static void unit_arm_recheck(Engine *e, UnitProtection *u, size_t from);
 
 static void unit_rescan(Engine *e, UnitProtection *u, const char *why) {
         OpError err = {};
@@ -456,16 +461,20 @@ static void unit_arm_recheck(Engine *e, UnitProtection *u, size_t from) {
 
         if (!e->event)
                 return;
-        if (u->recheck) { /* one under way: it covers these too */
+        if (u->recheck) { /* one under way: it covers these too, from its first round again */
                 u->recheck_from = MIN(u->recheck_from, from);
+                u->recheck_round = 0;
                 return;
         }
+        if (from != u->recheck_from || u->recheck_round >= ELEMENTSOF(unit_recheck_usec))
+                u->recheck_round = 0; /* new members: the rounds start again */
         w = malloc(sizeof(UnitWatch) + len + 1);
         if (!w)
                 return;
         w->engine = e;
         memcpy(w->unit, u->unit, len + 1);
-        if (sd_event_add_time_relative(e->event, &s, CLOCK_MONOTONIC, UNIT_RECHECK_USEC, 0, on_unit_recheck, w) < 0) {
+        if (sd_event_add_time_relative(e->event, &s, CLOCK_MONOTONIC, unit_recheck_usec[u->recheck_round], 0,
+                                       on_unit_recheck, w) < 0) {
                 free(w);
                 return;
         }
@@ -699,12 +708,16 @@ static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *r
         want.memory_min = o->has_memory_min ? o->memory_min : u->memory_min;
         want.memory_low = o->has_memory_low ? o->memory_low : u->memory_low;
         want.applied_adj = o->has_adj ? o->adj : u->applied_adj;
+        bool was_drop_in = streq(strempty(u->source), "drop-in");
         r = unit_follow(e, u, req, err);
         if (r < 0)
                 return r;
         if (want.memory_min == u->memory_min && want.memory_low == u->memory_low &&
-            want.applied_adj == u->applied_adj && r == 0)
+            want.applied_adj == u->applied_adj && r == 0) {
+                if (!was_drop_in && streq(strempty(u->source), "drop-in"))
+                        log_persist_failure(engine_persist(e)); /* only its source changed */
                 return 0;
+        }
         if (want.applied_adj < OOMPROTECT_OOM_SCORE_ADJ_MIN || want.applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MAX)
                 return op_error_set(err, -ERANGE, OOMPROTECT_ERROR_INVALID_ARGUMENT,
                                     "OOMScoreAdjust %d is out of range (-1000 to 1000).", want.applied_adj);
@@ -888,6 +901,18 @@ int engine_unprotect_unit(Engine *e, const char *unit, uid_t owner, const char *
         if (r < 0)
                 unit_complete_now(e, done, userdata, r, &err);
         return 0;
+}
+
+/* RestoreOnStop=yes: every unit put back (the holds' writes finish with the process ones' settle). */
+void engine_units_stop(Engine *e) {
+        while (e->units.n > 0) {
+                UnitProtection *u = e->units.items[e->units.n - 1];
+                OpError err = {};
+                if (u->pending || unit_restore_begin(e, u, "daemon stopping", NULL, NULL, &err) < 0) {
+                        log_warning("Failed to unprotect %s on stop, leaving it: %s", u->unit, strna(err.message));
+                        break; /* the rest stays protected, as the state says */
+                }
+        }
 }
 
 /* systemd unloaded the unit (not a restart: the unit object itself is gone): its protection ends. */

@@ -1414,6 +1414,7 @@ int engine_stop(Engine *e, EngineDone done, void *userdata) {
                 complete_now(e, done, userdata, 0, NULL, 0);
                 return 0;
         }
+        engine_units_stop(e);
         return engine_unprotect_all(e, UID_ANY, "daemon stopping", done, userdata);
 }
 

@@ -48,6 +48,7 @@ typedef struct UnitProtection {
         void *parent_watch; /* inotify on its parent cgroup: the cgroup made again */
         void *recheck;      /* a one-shot timer after new processes were found (see engine-unit.c) */
         size_t recheck_from; /* ...for the members from this index on */
+        unsigned recheck_round; /* how many of those ran for them */
         void *pending;      /* the operation under way, NULL if none */
 } UnitProtection;
 
