@@ -52,6 +52,9 @@ check "protect --in completes to --in-place" offers --in-place oomprotectctl pro
 check "protect completes a running PID ($$)" offers_among "$$" oomprotectctl protect "$$"
 check "nothing is offered for the value of --min" offers "" oomprotectctl protect --min ""
 check "help sta completes to status" offers status oomprotectctl help sta
+check "'dro' completes to drop-in" offers drop-in oomprotectctl dro
+check "drop-in --sl completes to --slice" offers --slice oomprotectctl drop-in nginx.service --sl
+check "nothing is offered for the value of drop-in --adj" offers "" oomprotectctl drop-in x.service --adj ""
 
-echo "1..8"
+echo "1..11"
 exit $((fails > 0))
