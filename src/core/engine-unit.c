@@ -262,8 +262,10 @@ static int unit_scan(Engine *e, UnitProtection *u, OpError *err) {
                 if (proc_read_starttime(e->procfd, pids[i], &st) < 0 || unit_member_get(u, pids[i], st) ||
                     proc_read_oom_score_adj(e->procfd, pids[i], &cur) < 0)
                         continue; /* exited meanwhile, or known */
-                if (u->n_members == 0 && cur != u->applied_adj)
+                if (!u->has_base_adj && cur != u->applied_adj) {
                         u->base_adj = cur;
+                        u->has_base_adj = true;
+                }
                 r = unit_member_add(u, pids[i], st, unit_original_adj_for(u, cur));
                 if (r < 0)
                         return op_error_set(err, r, NULL, "Out of memory.");
@@ -293,7 +295,7 @@ static void unit_restore_adj(Engine *e, UnitProtection *u) {
                         continue; /* gone, or someone set another value since: theirs stays */
                 (void) proc_write_oom_score_adj(e->procfd, m->pid, m->original_adj);
         }
-        if (u->n_members == 0 || engine_unit_pids(e, u, &pids, &n) < 0)
+        if (!u->has_base_adj || engine_unit_pids(e, u, &pids, &n) < 0)
                 return;
         for (size_t i = 0; i < n; i++) {
                 uint64_t st;
@@ -362,6 +364,10 @@ static int on_unit_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
                     proc_read_oom_score_adj(e->procfd, m->pid, &cur) < 0 || cur == u->applied_adj)
                         continue;
                 m->original_adj = cur;
+                if (!u->has_base_adj) {
+                        u->base_adj = cur;
+                        u->has_base_adj = true;
+                }
                 (void) proc_write_oom_score_adj(e->procfd, m->pid, u->applied_adj);
                 changed = true;
         }
@@ -726,6 +732,8 @@ static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *r
                 if (r < 0)
                         return r;
         }
+        /* Every process there now becomes a member first, judged by the old value (children inherit it). */
+        (void) unit_scan(e, u, &(OpError) {});
         op = unit_op_new(e, u, done, userdata, "updated");
         if (!op)
                 return -ENOMEM;

@@ -99,6 +99,7 @@ static const Field unit_fields[] = {
         { "state", FIELD_STATE, offsetof(UnitProtection, state), false },
         { "applied_adj", FIELD_ADJ, offsetof(UnitProtection, applied_adj), false },
         { "base_adj", FIELD_ADJ, offsetof(UnitProtection, base_adj), false },
+        { "has_base_adj", FIELD_BOOL, offsetof(UnitProtection, has_base_adj), false },
         { "memory_min", FIELD_U64, offsetof(UnitProtection, memory_min), false },
         { "memory_low", FIELD_U64, offsetof(UnitProtection, memory_low), false },
         { "since_usec", FIELD_U64, offsetof(UnitProtection, since_usec), false },

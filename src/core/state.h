@@ -31,7 +31,7 @@
  *
  * "units" (when any unit is protected by name): [ { "unit": "nginx.service",
  * "cgroup": "/system.slice/nginx.service", "state": "active", "applied_adj":
- * -1000, "base_adj": 0, "memory_min": 0, "memory_low": 0, "since_usec": ...,
+ * -1000, "base_adj": 0, "has_base_adj": true, "memory_min": 0, "memory_low": 0, "since_usec": ...,
  * "source": "dbus", "tag": null, "members": [ { "pid": 1234, "starttime":
  * 5678, "original_adj": 0 } ] } ], the processes each changed with the
  * oom_score_adj they had. A daemon without units ignores the key.

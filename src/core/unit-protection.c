@@ -106,7 +106,7 @@ void unit_members_prune(UnitProtection *u, bool (*alive)(const UnitMember *m, vo
 }
 
 int unit_original_adj_for(const UnitProtection *u, int current_adj) {
-        if (current_adj == u->applied_adj && u->n_members > 0)
+        if (current_adj == u->applied_adj && u->has_base_adj)
                 return u->base_adj;
         return current_adj;
 }

@@ -20,7 +20,7 @@
  * Each process the protection changed is a member, with the oom_score_adj
  * it had: an unprotect puts exactly that back. A process found carrying the
  * applied value already (a child of a member: it inherited it) gets
- * base_adj back, the value the unit's first process had.
+ * base_adj back, the value the first process seen without it had.
  */
 
 typedef struct UnitMember {
@@ -35,6 +35,7 @@ typedef struct UnitProtection {
         ProtectionState state;
         int applied_adj;
         int base_adj;
+        bool has_base_adj; /* base_adj was seen (a process without the applied value); kept across restarts */
         uint64_t memory_min;
         uint64_t memory_low;
         uint64_t since_usec; /* CLOCK_REALTIME */
@@ -82,7 +83,8 @@ void unit_members_prune(UnitProtection *u, bool (*alive)(const UnitMember *m, vo
 /*
  * Pure: what a process first seen in the unit's cgroup is recorded with: its
  * own value, unless it carries the applied one already (inherited), then
- * base_adj (the first process's, or its own where none is known yet).
+ * base_adj (the first such process's, has_base_adj), or its own where none
+ * is known yet. Members gone with a restart do not make it unknown again.
  */
 int unit_original_adj_for(const UnitProtection *u, int current_adj);
 

@@ -70,11 +70,14 @@ static void test_an_inherited_adj_is_recorded_as_the_first_process_had_it(void *
         assert_int_equal(unit_original_adj_for(u, 200), 200); /* its own */
         assert_int_equal(unit_original_adj_for(u, -1000), -1000); /* nothing known yet: what it has */
         u->base_adj = 100;
+        u->has_base_adj = true;
         assert_int_equal(unit_member_add(u, 10, 1000, 100), 0);
         assert_int_equal(unit_original_adj_for(u, -1000), 100); /* a child of a member: inherited */
         assert_int_equal(unit_original_adj_for(u, 300), 300);
         assert_non_null(unit_member_get(u, 10, 1000));
         assert_null(unit_member_get(u, 10, 1001)); /* the same PID, another process */
+        u->n_members = 0; /* a restart took every member: what the unit's processes had is still known */
+        assert_int_equal(unit_original_adj_for(u, -1000), 100);
         unit_protection_free(u);
 }
 
@@ -104,6 +107,7 @@ static void test_units_round_trip_through_state_json(void **state) {
         u->state = PROTECTION_ACTIVE;
         u->applied_adj = -900;
         u->base_adj = 5;
+        u->has_base_adj = true;
         u->memory_low = 4096;
         u->since_usec = 1700000000000000ULL;
         u->source = strdup("dbus");
@@ -120,6 +124,7 @@ static void test_units_round_trip_through_state_json(void **state) {
         assert_int_equal(v->state, PROTECTION_ACTIVE);
         assert_int_equal(v->applied_adj, -900);
         assert_int_equal(v->base_adj, 5);
+        assert_true(v->has_base_adj);
         assert_int_equal(v->memory_min, 8388608);
         assert_int_equal(v->memory_low, 4096);
         assert_int_equal(back.memory_min_sum, 8388608);
