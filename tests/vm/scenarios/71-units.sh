@@ -130,24 +130,34 @@ systemctl enable --quiet "$OP_UNIT"
 info "5: disabled, a ProtectUnit call does not start oomprotectd"
 
 # --- 6. the socket units, with and without the daemon -----------------------------
+readonly CTL_SOCK=/usr/local/lib/oomprotect-vm/bin/ctl-sock
 daemon_start
 on_exit "systemctl stop oomprotectd.socket oomprotectd-ctl.socket"
 systemctl start oomprotectd.socket oomprotectd-ctl.socket ||
         { systemctl status oomprotectd.socket oomprotectd-ctl.socket --no-pager || true; fail "the socket units do not start while the daemon runs"; }
 expect_eq "oomprotectd.socket, started after the daemon" "$(systemctl is-active oomprotectd.socket)" active
 expect_eq "oomprotectd-ctl.socket, started after the daemon" "$(systemctl is-active oomprotectd-ctl.socket)" active
+wait_until 20 bus_has_name org.oomprotect || fail "the daemon did not come back after the socket units started"
 [[ -S $OP_COMPAT_DIR/ctl.sock && -p $OP_COMPAT_DIR/ctl ]] || fail "ctl.sock or the ctl FIFO is missing: $(ls -l "$OP_COMPAT_DIR")"
 start_sleeper 61
 s1=$SLEEPER_PID
-echo "setprotection $s1 1" >"$OP_COMPAT_DIR/ctl"
 prot() { [[ $(op_is_protected "$1") == "$2" ]]; }
-wait_until 5 prot "$s1" true || fail "the ctl FIFO with the socket units started after the daemon did not protect $s1"
+reply=$(echo "setprotection $s1 1" | "$CTL_SOCK" "$OP_COMPAT_DIR/ctl.sock" 2>&1) || true
+[[ $reply == OK* ]] || fail "ctl.sock, its unit started after the daemon, answered '$reply'"
+wait_until 5 prot "$s1" true || fail "ctl.sock said OK but $s1 is not protected"
+echo "setprotection $s1 0" >"$OP_COMPAT_DIR/ctl"
+wait_until 5 prot "$s1" false || fail "the ctl FIFO, its unit started after the daemon, did not unprotect $s1"
+systemctl stop "$OP_UNIT"
+[[ -S $OP_COMPAT_DIR/ctl.sock ]] || fail "the daemon's stop removed the socket unit's ctl.sock"
+reply=$(echo "setprotection $s1 1" | "$CTL_SOCK" "$OP_COMPAT_DIR/ctl.sock" 2>&1) || true
+[[ $reply == OK* ]] || fail "a connection to ctl.sock with the daemon stopped answered '$reply'"
+expect_eq "$OP_UNIT after a connection to ctl.sock" "$(unit_prop "$OP_UNIT" ActiveState)" active
+wait_until 5 prot "$s1" true || fail "the socket-activated daemon did not protect $s1"
 systemctl stop "$OP_UNIT"
 echo "setprotection $s1 0" >"$OP_COMPAT_DIR/ctl"
 wait_until 20 systemctl is-active --quiet "$OP_UNIT" || fail "a write to the ctl FIFO did not activate the stopped daemon"
-wait_until 10 bus_has_name org.oomprotect || fail "the activated daemon has no bus name"
-wait_until 5 prot "$s1" false || fail "the activated daemon did not read the line that woke it"
-expect_eq "oomprotectd.socket after the activation" "$(systemctl is-active oomprotectd.socket)" active
-info "6: oomprotectd.socket and oomprotectd-ctl.socket start while the daemon runs; a write to the FIFO activates it when stopped"
+wait_until 10 bus_has_name org.oomprotect || fail "the FIFO-activated daemon has no bus name"
+wait_until 5 prot "$s1" false || fail "the FIFO-activated daemon did not read the line that woke it"
+info "6: oomprotectd.socket and oomprotectd-ctl.socket started while the daemon runs serve at once (it is restarted to take them); stopped, a connection or a write activates it"
 
 pass "protect $U by name kept it supervised and protected across restart, daemon-reload, stop/start; unprotect restored it; a drop-in --now held and --remove restored; a disabled daemon stayed off; the socket units work either way"
