@@ -376,6 +376,8 @@ static int on_unit_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
                 changed = true;
         if (changed)
                 log_persist_failure(engine_persist(e));
+        /* Its processes as they are now (the intermediate ones of a start have gone): for the status file. */
+        unit_notify(e, u, true, "processes changed");
         if (u->recheck_round < ELEMENTSOF(unit_recheck_usec))
                 unit_arm_recheck(e, u, u->recheck_from);
         return 0;
@@ -395,11 +397,9 @@ static void unit_rescan(Engine *e, UnitProtection *u, const char *why) {
                 log_warning("Failed to protect the new processes of %s (%s): %s", u->unit, why, err.message);
         if (r > 0) {
                 log_info("Protected %d new process(es) of %s (%s).", r, u->unit, why);
-                r = engine_persist(e);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to save the state, ignoring: %m");
-                unit_notify(e, u, true, "new processes");
+                log_persist_failure(engine_persist(e));
         }
+        unit_notify(e, u, true, r > 0 ? "new processes" : "processes changed");
 }
 
 static int on_unit_events(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
