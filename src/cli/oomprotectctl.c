@@ -125,7 +125,10 @@ static int pid_or_unit_operand(int argc, char *argv[], pid_t *ret, const char **
                 return usage_error("%s: which PID or UNIT? See " PROGRAM " %s --help.", argv[0], argv[0]);
         if (optind + 1 < argc)
                 return usage_error("%s: one PID or UNIT only; \"%s\" is one too many.", argv[0], argv[optind + 1]);
-        return parse_pid_arg(argv[0], argv[optind], ret);
+        if (parse_pid(argv[optind], ret) < 0)
+                return usage_error("%s: \"%s\" is neither a PID (a number from 1 to %d) nor a unit name (such as "
+                                   "nginx.service).", argv[0], argv[optind], OOMPROTECT_PID_MAX_LIMIT);
+        return EXIT_OK;
 }
 
 
@@ -786,9 +789,9 @@ static int verb_help(int argc, char *argv[]);
 
 static const Verb verbs[] = {
         { "status", verb_status, "list the protected processes (the default)" },
-        { "protect", verb_protect, "protect a process" },
-        { "unprotect", verb_unprotect, "put a process (or all, or a tag) back as it was" },
-        { "is-protected", verb_is_protected, "tell whether a process is protected" },
+        { "protect", verb_protect, "protect a process, or a unit by name" },
+        { "unprotect", verb_unprotect, "put a process or unit (or all, or a tag) back as it was" },
+        { "is-protected", verb_is_protected, "tell whether a process or unit is protected" },
         { "run", verb_run, "run a command protected from its first instruction" },
         { "drop-in", verb_drop_in, "protect a unit for good with a systemd drop-in (root)" },
         { "doctor", verb_doctor, "explain what decides whether a process survives an OOM (read-only)" },
