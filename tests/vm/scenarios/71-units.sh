@@ -5,7 +5,8 @@
 #     process at the adj, MemoryMin on the unit, system.slice raised;
 #  2. `systemctl restart nginx` keeps it protected: the new PIDs get the adj;
 #     `systemctl daemon-reload` keeps every figure; stop and start too;
-#  3. unprotect restores the unit's properties and every adj exactly;
+#  3. unprotect restores the unit's properties and every adj exactly; a
+#     unit systemd unloads (a transient one, stopped) ends its protection;
 #  4. `oomprotectctl drop-in nginx.service --now` restarts it inside its
 #     protection; it holds across a restart and daemon-reload, is listed
 #     (ListProtected source drop-in, the compat status file), over the
@@ -88,6 +89,23 @@ all_at "$adj0" || fail "after unprotect: $(adjs)"
 ! listed_unit || fail "still listed after unprotect"
 left=$(find /run/systemd/system.control/"$U".d -type f -printf '%f ' 2>/dev/null || true)
 info "3: unprotect restored MemoryMin=$orig_min, ManagedOOMPreference=$orig_pref, system.slice, adj $adj0; runtime files left: ${left:-none}"
+
+# --- 3b. a unit that goes away ends its protection --------------------------------
+tu=vmtest-unload.service
+systemd-run --quiet --unit="$tu" sleep 1000 || fail "systemd-run --unit=$tu failed"
+on_exit "systemctl stop $tu 2>/dev/null"
+wait_until 5 systemctl is-active --quiet "$tu" || fail "$tu does not run"
+oomprotectctl protect --min 8M "$tu" || fail "oomprotectctl protect $tu failed"
+sys_min=$(cat "$CG/system.slice/memory.min")
+((sys_min >= orig_sys_min + 8 * MB)) || fail "system.slice memory.min $sys_min does not carry $tu's 8M"
+systemctl stop "$tu" # a transient unit is unloaded once it stops: UnitRemoved
+unit_gone() { ! op_json ListProtectedUnits | jq -e --arg u "$tu" '.data[0][] | select(.[0] == $u)' >/dev/null; }
+wait_until 10 unit_gone || fail "the protection of $tu outlived the unit"
+wait_until 5 test "$(cat "$CG/system.slice/memory.min")" = "$orig_sys_min" ||
+        fail "system.slice memory.min is $(cat "$CG/system.slice/memory.min") after $tu went away, not $orig_sys_min"
+unloaded() { journalctl -b -u "$OP_UNIT" --no-pager -o cat | grep -q "unit unloaded: $tu is no longer protected"; }
+wait_until 5 unloaded || fail "the journal does not say that $tu's protection ended with the unit"
+info "3b: $tu, stopped and unloaded by systemd, ended its protection; system.slice back to $orig_sys_min"
 
 # --- 4. a drop-in -----------------------------------------------------------------
 rc=0
