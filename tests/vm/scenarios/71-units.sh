@@ -12,8 +12,9 @@
 #     (ListProtected source drop-in, the compat status file), over the
 #     budget is refused with nothing written, and --remove --now restores it;
 #  5. a disabled daemon is not activated by a bus call (ProtectUnit);
-#  6. the optional socket units start while the daemon runs, and activate it
-#     when it does not.
+#  6. the optional socket units: started with the daemon stopped, a
+#     connection or a write activates it and a restart passes them again
+#     (systemd refuses to start them while the daemon runs: noted).
 # vm-timeout: 300
 # shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2317 # functions called through wait_until
 . "$(dirname "$0")/lib.sh"
@@ -148,35 +149,41 @@ expect_eq "$OP_UNIT after a bus call while disabled" "$(unit_prop "$OP_UNIT" Act
 systemctl enable --quiet "$OP_UNIT"
 info "5: disabled, a ProtectUnit call does not start oomprotectd"
 
-# --- 6. the socket units, with and without the daemon -----------------------------
+# --- 6. the socket units ----------------------------------------------------------
+# systemd 252 refuses to start a socket unit whose service runs already ("Socket service
+# oomprotectd.service already active, refusing"): it could not pass the descriptors. Seen
+# here and said in the log; the way that works is the sockets first, then the daemon.
 readonly CTL_SOCK=/usr/local/lib/oomprotect-vm/bin/ctl-sock
 daemon_start
 on_exit "systemctl stop oomprotectd.socket oomprotectd-ctl.socket"
+if systemctl start oomprotectd.socket 2>/dev/null; then
+        info "6: systemd started oomprotectd.socket while the daemon runs"
+else
+        journalctl -b -u oomprotectd.socket --no-pager -o cat | grep -q "already active, refusing" ||
+                fail "oomprotectd.socket failed to start for another reason than the running daemon"
+        info "6: systemd refuses oomprotectd.socket while the daemon runs (already active, refusing): known limit"
+fi
+systemctl stop "$OP_UNIT"
 systemctl start oomprotectd.socket oomprotectd-ctl.socket ||
-        { systemctl status oomprotectd.socket oomprotectd-ctl.socket --no-pager || true; fail "the socket units do not start while the daemon runs"; }
-expect_eq "oomprotectd.socket, started after the daemon" "$(systemctl is-active oomprotectd.socket)" active
-expect_eq "oomprotectd-ctl.socket, started after the daemon" "$(systemctl is-active oomprotectd-ctl.socket)" active
-wait_until 20 bus_has_name org.oomprotect || fail "the daemon did not come back after the socket units started"
+        { systemctl status oomprotectd.socket oomprotectd-ctl.socket --no-pager || true; fail "the socket units do not start with the daemon stopped"; }
 [[ -S $OP_COMPAT_DIR/ctl.sock && -p $OP_COMPAT_DIR/ctl ]] || fail "ctl.sock or the ctl FIFO is missing: $(ls -l "$OP_COMPAT_DIR")"
 start_sleeper 61
 s1=$SLEEPER_PID
 prot() { [[ $(op_is_protected "$1") == "$2" ]]; }
 reply=$(echo "setprotection $s1 1" | "$CTL_SOCK" "$OP_COMPAT_DIR/ctl.sock" 2>&1) || true
-[[ $reply == OK* ]] || fail "ctl.sock, its unit started after the daemon, answered '$reply'"
-wait_until 5 prot "$s1" true || fail "ctl.sock said OK but $s1 is not protected"
-echo "setprotection $s1 0" >"$OP_COMPAT_DIR/ctl"
-wait_until 5 prot "$s1" false || fail "the ctl FIFO, its unit started after the daemon, did not unprotect $s1"
-systemctl stop "$OP_UNIT"
-[[ -S $OP_COMPAT_DIR/ctl.sock ]] || fail "the daemon's stop removed the socket unit's ctl.sock"
-reply=$(echo "setprotection $s1 1" | "$CTL_SOCK" "$OP_COMPAT_DIR/ctl.sock" 2>&1) || true
 [[ $reply == OK* ]] || fail "a connection to ctl.sock with the daemon stopped answered '$reply'"
 expect_eq "$OP_UNIT after a connection to ctl.sock" "$(unit_prop "$OP_UNIT" ActiveState)" active
 wait_until 5 prot "$s1" true || fail "the socket-activated daemon did not protect $s1"
+systemctl restart "$OP_UNIT" # the sockets active: the restarted daemon is passed both
+wait_until 10 bus_has_name org.oomprotect || fail "the restarted daemon has no bus name"
+reply=$(echo "setprotection $s1 0" | "$CTL_SOCK" "$OP_COMPAT_DIR/ctl.sock" 2>&1) || true
+[[ $reply == OK* ]] || fail "ctl.sock after a restart with the sockets active answered '$reply'"
 systemctl stop "$OP_UNIT"
-echo "setprotection $s1 0" >"$OP_COMPAT_DIR/ctl"
+[[ -S $OP_COMPAT_DIR/ctl.sock ]] || fail "the daemon's stop removed the socket unit's ctl.sock"
+echo "setprotection $s1 1" >"$OP_COMPAT_DIR/ctl"
 wait_until 20 systemctl is-active --quiet "$OP_UNIT" || fail "a write to the ctl FIFO did not activate the stopped daemon"
 wait_until 10 bus_has_name org.oomprotect || fail "the FIFO-activated daemon has no bus name"
-wait_until 5 prot "$s1" false || fail "the FIFO-activated daemon did not read the line that woke it"
-info "6: oomprotectd.socket and oomprotectd-ctl.socket started while the daemon runs serve at once (it is restarted to take them); stopped, a connection or a write activates it"
+wait_until 5 prot "$s1" true || fail "the FIFO-activated daemon did not read the line that woke it"
+info "6: with the socket units started, a connection to ctl.sock or a write to ctl activates the stopped daemon, and a restarted daemon is passed both"
 
-pass "protect $U by name kept it supervised and protected across restart, daemon-reload, stop/start; unprotect restored it; a drop-in --now held and --remove restored; a disabled daemon stayed off; the socket units work either way"
+pass "protect $U by name kept it supervised and protected across restart, daemon-reload, stop/start; unprotect restored it; an unloaded unit ended its protection; a drop-in --now held and --remove restored; a disabled daemon stayed off; the socket units activate it"
