@@ -88,7 +88,7 @@ bool engine_hold_in_use(const Engine *e, const CgroupHold *h) {
         }
         for (size_t i = 0; i < e->units.n; i++) {
                 const UnitProtection *u = e->units.items[i];
-                if (!engine_unit_in_slice(e, u) && (streq(u->cgroup, h->cgroup) || cgroup_is_ancestor(h->cgroup, u->cgroup)))
+                if (streq(u->cgroup, h->cgroup) || cgroup_is_ancestor(h->cgroup, u->cgroup))
                         return true;
         }
         return false;
@@ -193,8 +193,7 @@ void engine_holds_settle(Engine *e, Joiner *j) {
         }
         for (size_t i = 0; i < e->units.n; i++) { /* units protected by name: their own cgroup, as in place */
                 const UnitProtection *u = e->units.items[i];
-                if (!engine_unit_in_slice(e, u))
-                        demands[n++] = (HoldDemand) { u->cgroup, u->memory_min, u->memory_low };
+                demands[n++] = (HoldDemand) { u->cgroup, u->memory_min, u->memory_low };
         }
         hold_compute(&e->holds, demands, n, min, low);
         for (size_t i = 0; i < e->holds.n; i++) {

@@ -36,9 +36,10 @@ void engine_units_stop(Engine *e);
 /* Whether cgroup (a path) is the slice or below it. */
 bool engine_inside_slice(const Engine *e, const char *cgroup);
 /*
- * A unit moved into the slice (a drop-in's Slice=): not held like the
- * others, its memory.min is carried by the slice's own (slice_update), as
- * the moved protections' are. ret_*: what those units ask for together.
+ * A unit moved into the slice (a drop-in's Slice=): only its own cgroup is
+ * held (its unit's MemoryMin=); the slice above it carries it in its own
+ * memory.min (slice_update), as for the moved protections, never as a held
+ * ancestor. ret_*: what those units ask for together.
  */
 bool engine_unit_in_slice(const Engine *e, const UnitProtection *u);
 void engine_units_slice_sums(const Engine *e, uint64_t *ret_min, uint64_t *ret_low);

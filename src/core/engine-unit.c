@@ -127,12 +127,31 @@ static bool unit_cgroup_allowed(const Engine *e, const char *cgroup) {
         return streq(expect, cgroup);
 }
 
-/* Holds for its cgroup's chain, unless the slice carries it. */
-static int unit_hold(Engine *e, const char *cgroup, OpError *err) {
+/* Holds for its cgroup's chain; inside the slice, for its own cgroup only (the slice carries the rest). */
+static int unit_hold(Engine *e, const char *cgroup, const char *unit, OpError *err) {
+        CgroupHold *h;
+        uint64_t min, low;
         int r;
 
-        if (engine_inside_slice(e, cgroup))
+        if (engine_inside_slice(e, cgroup)) {
+                if (!e->backend.has_memory)
+                        return 0;
+                h = hold_table_get(&e->holds, cgroup);
+                if (h) {
+                        h->released = false;
+                        return 0;
+                }
+                r = cgroup_read_protection(e->backend.rootfd, cgroup_path_to_rel(cgroup), &min, &low);
+                if (r >= 0)
+                        r = hold_table_add(&e->holds, cgroup, unit, min, low);
+                if (r >= 0)
+                        e->holds.items[e->holds.n - 1].original_preference =
+                                backend_read_oomd_preference(&e->backend, cgroup);
+                if (r < 0)
+                        return op_error_set(err, r, NULL, "Cannot hold the memory protection of %s: %s", cgroup,
+                                            strerror(-r));
                 return 0;
+        }
         r = engine_holds_prepare_cgroup(e, cgroup, err);
         if (r < 0 && err->code == 0)
                 op_error_set(err, r, NULL, "Cannot hold the memory protection of %s: %s", cgroup, strerror(-r));
@@ -687,7 +706,20 @@ static int unit_follow(Engine *e, UnitProtection *u, const UnitProtectRequest *r
         }
         if (unit_find_cgroup(e, u->unit, &now) < 0 || streq(now, u->cgroup) || !unit_cgroup_allowed(e, now))
                 return 0;
-        r = unit_hold(e, now, err);
+        /*
+         * The unit's own hold goes with it: its MemoryMin= is the unit's,
+         * wherever its cgroup is; only the old ancestors are released.
+         */
+        CgroupHold *own = hold_table_get(&e->holds, u->cgroup);
+        if (own && !hold_table_get(&e->holds, now) && own->unit && streq(own->unit, u->unit)) {
+                char *path = strdup(now);
+                if (!path)
+                        return -ENOMEM;
+                free(own->cgroup);
+                own->cgroup = path;
+                own->applied = false; /* written again at the new place */
+        }
+        r = unit_hold(e, now, u->unit, err);
         if (r < 0)
                 return r;
         log_info("%s runs in %s now (it was in %s): its protection follows it.", u->unit, now, u->cgroup);
@@ -784,7 +816,7 @@ static int unit_prepare(Engine *e, const UnitProtectRequest *req, UnitProtection
         if (r < 0)
                 return r;
         u->since_usec = unit_now_usec();
-        r = unit_hold(e, u->cgroup, err);
+        r = unit_hold(e, u->cgroup, u->unit, err);
         if (r < 0)
                 return r;
         r = unit_table_add(&e->units, u);

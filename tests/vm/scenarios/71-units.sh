@@ -29,11 +29,19 @@ on_exit "oomprotectctl unprotect $U >/dev/null 2>&1; rm -f $DROPIN; rmdir /etc/s
 systemctl restart "$U"
 wait_until 10 systemctl is-active --quiet "$U" || fail "$U does not run"
 
-unit_pids() { cat "$CG/system.slice/$U/cgroup.procs" 2>/dev/null; }
+unit_pids() { cat "$CG${1:-/system.slice/$U}/cgroup.procs" 2>/dev/null; } # [CGROUP]
 all_at() { # ADJ: every process of the unit has it (and there is one)
         local pid n=0
         for pid in $(unit_pids); do
                 [[ $(adj_of "$pid" 2>/dev/null) == "$1" ]] || return 1
+                n=$((n + 1))
+        done
+        ((n > 0))
+}
+all_at_in() { # CGROUP ADJ
+        local pid n=0
+        for pid in $(unit_pids "$1"); do
+                [[ $(adj_of "$pid" 2>/dev/null) == "$2" ]] || return 1
                 n=$((n + 1))
         done
         ((n > 0))
@@ -138,6 +146,27 @@ expect_eq "$U MemoryMin after --remove" "$(unit_prop "$U" MemoryMin)" "$orig_min
 expect_eq "system.slice memory.min after --remove" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
 ! listed_unit || fail "still listed after --remove"
 info "4: drop-in --now restarted $U inside its protection (-900, 24M), held across restart and daemon-reload, listed; --remove restored it"
+
+# --- 4b. a drop-in with --slice: the unit runs in protected.slice, which carries it -----
+oomprotectctl drop-in "$U" --min 20M --slice --now || fail "oomprotectctl drop-in $U --slice --now failed"
+grep -qx "Slice=protected.slice" "$DROPIN" || fail "no Slice= in $DROPIN"
+main=$(unit_prop "$U" MainPID)
+expect_eq "cgroup of $U with --slice" "$(cgroup_of "$main")" "/protected.slice/$U"
+op_json ListProtectedUnits | jq -e --arg u "$U" '.data[0][] | select(.[0] == $u and .[1] == "/protected.slice/" + $u)' \
+        >/dev/null || fail "ListProtectedUnits does not follow $U into protected.slice: $(op_json ListProtectedUnits)"
+expect_eq "$U MemoryMin in protected.slice" "$(unit_prop "$U" MemoryMin)" $((20 * MB))
+wait_until 5 test "$(cat "$CG/protected.slice/$U/memory.min")" = $((20 * MB)) ||
+        fail "memory.min of /protected.slice/$U is $(cat "$CG/protected.slice/$U/memory.min"), not 20M"
+slice_min=$(cat "$CG/protected.slice/memory.min")
+((slice_min >= 20 * MB)) || fail "protected.slice memory.min $slice_min does not carry $U's 20M"
+wait_until 5 all_at_in "/protected.slice/$U" "$ADJ_PROTECTED" || fail "--slice: not every process at $ADJ_PROTECTED"
+oomprotectctl drop-in "$U" --remove --now || fail "oomprotectctl drop-in $U --remove --now (after --slice) failed"
+main=$(unit_prop "$U" MainPID)
+expect_eq "cgroup of $U after --remove" "$(cgroup_of "$main")" "/system.slice/$U"
+wait_until 5 all_at "$adj0" || fail "after --slice --remove: $(adjs)"
+expect_eq "system.slice memory.min after --slice --remove" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
+expect_eq "$U MemoryMin after --slice --remove" "$(unit_prop "$U" MemoryMin)" "$orig_min"
+info "4b: drop-in --slice --now moved $U into protected.slice (memory.min $slice_min carries it); --remove --now moved it back"
 
 # --- 5. a disabled daemon is not activated ----------------------------------------
 systemctl stop "$OP_UNIT"
