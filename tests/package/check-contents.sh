@@ -8,12 +8,8 @@
 set -euo pipefail
 debs=${1:?usage: check-contents.sh DEBDIR SOURCE_DIR}
 src=${2:?usage: check-contents.sh DEBDIR SOURCE_DIR}
-fails=0
-ok() { echo "ok - $*"; }
-not_ok() {
-        echo "not ok - $*"
-        fails=$((fails + 1))
-}
+# shellcheck source=tests/tap.sh
+. "$(dirname "$0")/../tap.sh"
 deb_of() { # PACKAGE: its .deb in DEBDIR
         compgen -G "$debs/$1_*.deb" | head -n 1
 }
@@ -57,7 +53,7 @@ stray=$(find "$tmp/main/usr/share/man" "$tmp/dev/usr/share/man" \( -name '*.gz.g
 if [[ -z $stray ]]; then ok "no man page uncompressed or compressed twice"; else not_ok "stray: $stray"; fi
 
 # Each exported function: a symlink to liboomprotect.3.gz.
-for fn in $(grep -oE '^[[:space:]]*oomprotect_[a-z_]+;' "$src/src/lib/liboomprotect.sym" | tr -d ' \t;'); do
+for fn in $(lib_functions "$src"); do
         link=$tmp/dev/usr/share/man/man3/$fn.3.gz
         if [[ -L $link && $(readlink "$link") == liboomprotect.3.gz ]]; then
                 ok "$fn.3.gz -> liboomprotect.3.gz"
@@ -65,4 +61,4 @@ for fn in $(grep -oE '^[[:space:]]*oomprotect_[a-z_]+;' "$src/src/lib/liboomprot
                 not_ok "$fn.3.gz -> liboomprotect.3.gz"
         fi
 done
-exit $((fails > 0))
+tap_exit

@@ -8,12 +8,8 @@
 set -euo pipefail
 man_dir=${1:?usage: test-man.sh BUILD_MAN_DIR SOURCE_DIR}
 src=${2:?usage: test-man.sh BUILD_MAN_DIR SOURCE_DIR}
-fails=0
-ok() { echo "ok - $*"; }
-not_ok() {
-        echo "not ok - $*"
-        fails=$((fails + 1))
-}
+# shellcheck source=tests/tap.sh
+. "$(dirname "$0")/../tap.sh"
 
 pages=()
 for scd in "$src"/man/*.scd; do
@@ -47,7 +43,7 @@ done
 
 # Every exported function: in liboomprotect(3)'s NAME line, and a link page of its own.
 name_line=$(sed -n '/^\.SH NAME/,/^\.SH /p' "$man_dir/liboomprotect.3" | tr '\n' ' ')
-functions=$(grep -oE '^[[:space:]]*oomprotect_[a-z_]+;' "$src/src/lib/liboomprotect.sym" | tr -d ' \t;')
+functions=$(lib_functions "$src")
 [[ -n "$functions" ]] || not_ok "liboomprotect.sym lists functions"
 for fn in $functions; do
         if grep -qE "(^|[ ,])$fn([ ,]|$)" <<<"$name_line"; then
@@ -73,4 +69,4 @@ elif [[ -n "$example" ]] && "$cc" -std=c11 -Wall -Wextra -Werror -fsyntax-only -
 else
         not_ok "liboomprotect(3) EXAMPLE compiles"
 fi
-exit $((fails > 0))
+tap_exit
