@@ -50,8 +50,12 @@ int engine_holds_prepare(Engine *e, const Protection *p, OpError *err) {
         size_t n = 0;
         int r;
 
-        /* Without the memory controller the holds still carry the marks (memory.* is then left alone). */
-        if (!e->backend.has_cgroup || p->kind != PROTECTION_IN_PLACE)
+        /*
+         * Without the memory controller the holds still carry the marks (memory.* is then left alone), but
+         * not under systemd: its SetUnitProperties would leave MemoryMin= drop-ins on units for nothing.
+         */
+        if (!e->backend.has_cgroup || p->kind != PROTECTION_IN_PLACE ||
+            (!e->backend.has_memory && e->backend.vtable == &backend_systemd_vtable))
                 return 0;
         r = hold_chain(p->original_cgroup, &paths, &units, &n);
         if (r < 0)
