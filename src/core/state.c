@@ -139,35 +139,48 @@ static void text_adds(TextBuf *b, const char *s) {
 }
 
 static void text_add_u64(TextBuf *b, uint64_t v) {
-        char t[24];
+        char t[20];
+        size_t i = sizeof(t);
 
-        text_add(b, t, (size_t) snprintf(t, sizeof(t), "%" PRIu64, v));
+        do
+                t[--i] = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        text_add(b, t + i, sizeof(t) - i);
 }
 
 static void text_add_i64(TextBuf *b, int64_t v) {
-        char t[24];
+        if (v < 0) {
+                text_add(b, "-", 1);
+                text_add_u64(b, -(uint64_t) v);
+        } else
+                text_add_u64(b, (uint64_t) v);
+}
 
-        text_add(b, t, (size_t) snprintf(t, sizeof(t), "%" PRId64, v));
+static bool json_needs_escape(unsigned char c) {
+        return c == '"' || c == '\\' || c < 0x20 || c == 0x7f;
 }
 
 /* A JSON string of n bytes: quotes, backslashes and control bytes escaped, "/" and bytes >= 0x80 as they are. */
 static void text_add_string(TextBuf *b, const char *s, size_t n) {
         static const char hex[] = "0123456789abcdef";
+        size_t i = 0;
 
-        if (!text_reserve(b, n + 2))
-                return;
-        b->data[b->len++] = '"';
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) s[i];
+        text_add(b, "\"", 1);
+        while (i < n) {
+                size_t run = i;
+                unsigned char c;
 
-                if (c == '"' || c == '\\') {
+                while (run < n && !json_needs_escape((unsigned char) s[run]))
+                        run++;
+                text_add(b, s + i, run - i);
+                if (run == n)
+                        break;
+                c = (unsigned char) s[run];
+                if (c == '"' || c == '\\')
                         text_add(b, (const char[]) { '\\', (char) c }, 2);
-                } else if (c < 0x20 || c == 0x7f) {
+                else
                         text_add(b, (const char[]) { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] }, 6);
-                } else if (text_reserve(b, 1)) {
-                        b->data[b->len++] = (char) c;
-                        b->data[b->len] = '\0';
-                }
+                i = run + 1;
         }
         text_add(b, "\"", 1);
 }
