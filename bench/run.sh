@@ -239,6 +239,11 @@ idle_and_rss() {
         fi
         sleep 1
         fig rss_idle_kb "$(rss_kb "$daemon_pid")"
+        # Where the idle RSS is: kB resident and private per mapped object.
+        awk '/^[0-9a-f]+-/ { name = $6 == "" ? "[anon]" : $6 } /^Rss:/ { rss[name] += $2 }
+             /^Private_(Clean|Dirty):/ { priv[name] += $2 }
+             END { for (n in rss) printf "%6d %6d %s\n", rss[n], priv[n], n }' "/proc/$daemon_pid/smaps" |
+                sort -rn >"$out/smaps-idle.txt"
         fig uss_idle_kb "$(uss_kb "$daemon_pid")"
         fig rss_dbus_kb "$(rss_kb "$dbus_pid")"
         if [[ -n $eo ]]; then

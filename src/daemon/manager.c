@@ -83,6 +83,13 @@ int manager_new(const char *config_path, Manager **ret) {
                 return log_error_errno(r, "Failed to read %s: %m", config_path);
         resolve_allow_group(m);
         m->exit_epoll = -EBADF;
+        /*
+         * Fixed thresholds: a large buffer (a ListProtected reply, status or state.json at 10,000 records) is
+         * mapped apart and given back when freed. glibc's default raises both after the first such free, and
+         * then keeps that much heap for good.
+         */
+        (void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        (void) mallopt(M_TRIM_THRESHOLD, 256 * 1024);
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
