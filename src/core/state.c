@@ -894,10 +894,16 @@ int state_file_rewrite(StateFile *f, const Registry *reg, const HoldTable *holds
         return 0;
 }
 
-/* The journal has outgrown the document (or the file nears what a load accepts): time to write it whole. */
+/*
+ * The journal has outgrown the document, or the file nears half of what a
+ * load accepts (then after every STATE_JOURNAL_MIN of journal, so that a huge
+ * document is not rewritten on every change): time to write it whole.
+ */
 static bool state_file_wants_rewrite(const StateFile *f) {
-        return f->size - f->document_size > MAX(f->document_size, (uint64_t) STATE_JOURNAL_MIN) ||
-               f->size > STATE_FILE_MAX / 2;
+        uint64_t journal = f->size - f->document_size;
+
+        return journal > MAX(f->document_size, (uint64_t) STATE_JOURNAL_MIN) ||
+               (f->size > STATE_FILE_MAX / 2 && journal > STATE_JOURNAL_MIN);
 }
 
 int state_file_commit(StateFile *f, const Registry *reg, const HoldTable *holds) {
