@@ -944,7 +944,7 @@ int state_file_commit(StateFile *f, const Registry *reg, const HoldTable *holds)
                 r = negative_errno();
         if (r < 0) {
                 /* Cut back to what it said, so that no later line is glued to a torn one; and write it whole next. */
-                (void) ftruncate(f->fd, (off_t) f->size);
+                (void) !ftruncate(f->fd, (off_t) f->size); /* if this fails too, the rewrite replaces it */
                 f->must_rewrite = true;
                 return r;
         }
