@@ -239,6 +239,11 @@ idle_and_rss() {
         fi
         sleep 1
         fig rss_idle_kb "$(rss_kb "$daemon_pid")"
+        # Where the idle RSS is: kB resident and private per mapped object.
+        awk '/^[0-9a-f]+-/ { name = $6 == "" ? "[anon]" : $6 } /^Rss:/ { rss[name] += $2 }
+             /^Private_(Clean|Dirty):/ { priv[name] += $2 }
+             END { for (n in rss) printf "%6d %6d %s\n", rss[n], priv[n], n }' "/proc/$daemon_pid/smaps" |
+                sort -rn >"$out/smaps-idle.txt"
         fig uss_idle_kb "$(uss_kb "$daemon_pid")"
         fig rss_dbus_kb "$(rss_kb "$dbus_pid")"
         if [[ -n $eo ]]; then
@@ -374,7 +379,7 @@ strace_daemon() {
         for f in n protect_ms unprotect_ms; do
                 fig "burst_$f" "$(key "$f" "$line")"
         done
-        strace -f -e trace=rename,renameat,renameat2 -o "$tmp/renames.txt" -p "$daemon_pid" 2>/dev/null &
+        strace -f -e trace=rename,renameat,renameat2,fdatasync -o "$tmp/renames.txt" -p "$daemon_pid" 2>/dev/null &
         spid=$!
         sleep 0.5
         "$BENCH" --pids "$tmp/strace.pids" burst >>"$out/runs.log" || fail "oombench burst failed"
@@ -383,6 +388,7 @@ strace_daemon() {
         wait "$spid" 2>/dev/null || true
         fig burst_rewrites "$(grep -c '"status")' "$tmp/renames.txt" || true)"
         fig burst_state_saves "$(grep -c '"state.json")' "$tmp/renames.txt" || true)"
+        fig burst_state_appends "$(grep -c 'fdatasync(' "$tmp/renames.txt" || true)"
 }
 
 # perf record (cpu-clock samples: this machine has no hardware counters) of the daemon over a few seconds
@@ -411,10 +417,10 @@ profile_daemon() {
 callgrind_core() {
         local verb n ir repeat
         command -v valgrind >/dev/null || return 0
-        for verb in serialize status registry; do
+        for verb in serialize commit status registry; do
                 for n in 10 1000 10000; do
                         repeat=$(valgrind --tool=callgrind --collect-atstart=no --toggle-collect='measured_*' \
-                                --callgrind-out-file="$out/callgrind.$verb.$n" "$CORE" "$verb" "$n" 2>"$tmp/cg.log" |
+                                --callgrind-out-file="$out/callgrind.$verb.$n" "$CORE" "$verb" "$n" "$tmp" 2>"$tmp/cg.log" |
                                 sed -n 's/^repeat=//p')
                         ir=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$tmp/cg.log")
                         fig "ir_$verb.$n" "$((ir / repeat))"
@@ -506,10 +512,10 @@ report() {
         if [[ -n $(figv burst_n) ]]; then
                 row "a burst of $(figv burst_n) Protects, then of $(figv burst_n) Unprotects, pipelined" \
                         "$(figv burst_protect_ms) ms, $(figv burst_unprotect_ms) ms" \
-                        "$((2 * $(figv burst_n))) changes: status rewritten $(figv burst_rewrites) times, state.json $(figv burst_state_saves)" \
+                        "$((2 * $(figv burst_n))) changes: status rewritten $(figv burst_rewrites) times; state.json rewritten $(figv burst_state_saves), appended to $(figv burst_state_appends)" \
                         "" "" ""
         fi
-        for verb in serialize status registry; do
+        for verb in serialize commit status registry; do
                 [[ -n $(figv "ir_$verb.10") ]] || continue
                 row "callgrind instructions: $verb (per call) at N=10 / 1000 / 10000" \
                         "$(figv "ir_$verb.10") / $(figv "ir_$verb.1000") / $(figv "ir_$verb.10000")" "" \

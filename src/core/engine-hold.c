@@ -271,7 +271,7 @@ static void on_detached_joined(Joiner *j) {
 
         if (j->error < 0)
                 log_warning("Failed to write the memory protection of a held cgroup, will try again: %s", j->err.message);
-        r = engine_persist(e);
+        r = engine_persist_changes(e);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the state, ignoring: %m");
         free(j);

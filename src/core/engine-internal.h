@@ -26,7 +26,18 @@ struct HoldWrite {
         HoldWrite *prev, *next; /* in engine->writes */
 };
 
+/*
+ * Persisting (state.c, StateFile): engine_persist_pid() writes pid's record
+ * as the registry has it now (or its end, when it is not there) and whatever
+ * changed in the holds, before the caller touches anything; a failure fails
+ * the operation. engine_persist_later() only notes pid, for a batch that
+ * persists once at its end with engine_persist_changes(). engine_persist()
+ * writes everything whole: for a change that is not said by pid.
+ */
 int engine_persist(Engine *e);
+int engine_persist_pid(Engine *e, pid_t pid);
+void engine_persist_later(Engine *e, pid_t pid);
+int engine_persist_changes(Engine *e);
 
 /* Holds, with the values they have now, for p's cgroup and each ancestor (in place only). */
 int engine_holds_prepare(Engine *e, const Protection *p, OpError *err);

@@ -156,6 +156,7 @@ int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void
                 return -ENOMEM;
         e->config = c;
         e->procfd = e->statefd = -EBADF;
+        state_file_init(&e->state, -EBADF);
         e->backend.rootfd = -EBADF;
         e->self = getpid();
         if (cb)
@@ -190,6 +191,7 @@ int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void
         if (r < 0)
                 return op_error_set(err, r, NULL, "Cannot open StateDirectory=%s: %s", c->state_directory,
                                     strerror(-r));
+        e->state.dirfd = e->statefd;
         r = remove_stale_temp_files_at(e->statefd, OOMPROTECT_STATE_FILE);
         if (r > 0)
                 log_info("Removed %d temporary file(s) that killed daemons left in %s.", r, c->state_directory);
@@ -240,6 +242,7 @@ Engine *engine_free(Engine *e) {
         hold_table_done(&e->holds);
         free(e->backend_note);
         safe_close(e->procfd);
+        state_file_done(&e->state);
         safe_close(e->statefd);
         sd_event_unref(e->event);
         free(e);
@@ -251,7 +254,24 @@ Protection *engine_get(Engine *e, pid_t pid) {
 }
 
 int engine_persist(Engine *e) {
-        return state_save_full(e->statefd, e->registry.items, e->registry.n, &e->holds);
+        return state_file_rewrite(&e->state, &e->registry, &e->holds);
+}
+
+int engine_persist_pid(Engine *e, pid_t pid) {
+        int r;
+
+        r = state_file_stage(&e->state, pid);
+        if (r < 0)
+                return r;
+        return state_file_commit(&e->state, &e->registry, &e->holds);
+}
+
+void engine_persist_later(Engine *e, pid_t pid) {
+        (void) state_file_stage(&e->state, pid); /* on failure the next commit writes everything */
+}
+
+int engine_persist_changes(Engine *e) {
+        return state_file_commit(&e->state, &e->registry, &e->holds);
 }
 
 static void notify(Engine *e, Protection *p, bool protected, const char *reason) {
@@ -670,7 +690,7 @@ static void protect_failed(EngineOp *op, int r, const OpError *err) {
                 p->oom_group = op->old.oom_group;
                 registry_account(&e->registry, p, true);
                 (void) apply_adj(e, p, NULL);
-                (void) engine_persist(e);
+                (void) engine_persist_pid(e, p->pid);
                 /* What was written for the new settings goes back to the old ones. */
                 if (p->kind == PROTECTION_IN_PLACE)
                         engine_holds_settle_detached(e);
@@ -875,7 +895,7 @@ static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, E
         p->applied_adj = want.applied_adj;
         p->oom_group = want.oom_group;
         registry_account(&e->registry, p, true);
-        r = engine_persist(e);
+        r = engine_persist_pid(e, p->pid);
         if (r < 0) {
                 OpError perr = {};
                 op_error_set(&perr, r, NULL, "Cannot save the state to %s: %s; nothing was changed.",
@@ -939,7 +959,7 @@ static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info,
         r = registry_add(&e->registry, p);
         if (r < 0)
                 return r;
-        r = engine_persist(e);
+        r = engine_persist_pid(e, p->pid);
         if (r < 0) {
                 registry_remove(&e->registry, p->pid);
                 return op_error_set(err, r, NULL, "Cannot save the state to %s: %s; nothing was changed.",
@@ -999,9 +1019,10 @@ int engine_protect(Engine *e, const ProtectRequest *req, EngineDone done, void *
         op = op_new(e, p, done, userdata, "protected");
         if (!op) {
                 /* Nothing was touched yet: forget it again. */
-                protection_free(registry_remove(&e->registry, p->pid));
+                pid_t pid = p->pid;
+                protection_free(registry_remove(&e->registry, pid));
                 engine_holds_drop_unused(e);
-                (void) engine_persist(e);
+                (void) engine_persist_pid(e, pid);
                 complete_now(e, done, userdata, -ENOMEM, NULL, req->pid);
                 return 0;
         }
@@ -1061,7 +1082,7 @@ static void on_scope_restored(int r, const OpError *err, RestoreReport *rr, void
                                      strna(p->scope_cgroup), err->message);
                 }
                 p->state = PROTECTION_ACTIVE;
-                (void) engine_persist(e);
+                (void) engine_persist_pid(e, p->pid);
                 e->backend.vtable->freeze(&e->backend, p, false, on_thawed, NULL);
                 e->backend.vtable->apply(&e->backend, p, on_reprotected, op);
                 return;
@@ -1159,11 +1180,12 @@ static void restore_done(EngineOp *op) {
                 log_warning("Failed to put back the memory protection of a cgroup PID %d was protected in, "
                             "ignoring: %s", (int) p->pid, op->join.err.message);
         if (!op->batch) {
-                r = engine_persist(e);
+                r = engine_persist_pid(e, p->pid);
                 if (r < 0)
                         log_warning_errno(r, "Failed to save state after unprotecting PID %d, ignoring: %m",
                                           (int) p->pid);
-        }
+        } else
+                engine_persist_later(e, p->pid); /* the batch persists once at its end */
         fault_point("unprotect:forgotten");
         if (!op->quiet)
                 notify(e, p, false, op->reason ? op->reason : "unprotected");
@@ -1201,7 +1223,7 @@ static int restore_begin(Engine *e, Protection *p, bool alive, bool quiet, const
                                     (int) p->pid);
         if (!batch) {
                 p->state = PROTECTION_RESTORING;
-                r = engine_persist(e);
+                r = engine_persist_pid(e, p->pid);
                 if (r < 0) {
                         p->state = was;
                         return op_error_set(err, r, NULL, "Cannot save the state to %s: %s; PID %d stays protected.",
@@ -1254,7 +1276,7 @@ static void batch_finish(Batch *b) {
         EngineResult res = { .r = (int) b->count };
         int r;
 
-        r = engine_persist(e);
+        r = engine_persist_changes(e);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the state, ignoring: %m");
         if (b->done)
@@ -1334,9 +1356,10 @@ static int unprotect_matching(Engine *e, MatchFunc match, const void *arg, uid_t
                 if ((owner == UID_ANY || p->uid == owner) && !p->pending && match(p, arg)) {
                         pids[n++] = p->pid;
                         p->state = PROTECTION_RESTORING;
+                        engine_persist_later(e, p->pid);
                 }
         }
-        r = n > 0 ? engine_persist(e) : 0;
+        r = n > 0 ? engine_persist_changes(e) : 0;
         if (r < 0) {
                 for (size_t i = 0; i < n; i++)
                         registry_get(&e->registry, pids[i])->state = PROTECTION_ACTIVE;

@@ -12,6 +12,7 @@
 #include "op-error.h"
 #include "protection.h"
 #include "registry.h"
+#include "state.h"
 
 #define UID_ANY ((uid_t) -1)
 
@@ -76,6 +77,7 @@ struct Engine {
         char *backend_note; /* why a weaker backend than asked was chosen, NULL if none */
         int procfd;
         int statefd;
+        StateFile state; /* state.json in statefd, journaled */
         Registry registry;
         HoldTable holds;
         uint64_t budget; /* MemoryMinBudget= in bytes, 0 = no limit */

@@ -11,7 +11,7 @@
 
 /*
  * The daemon's Manager owns the sd_event loop, the engine and the event
- * sources: a pidfd watch per protected process, an inotify watch on the
+ * sources: one epoll set of every protected process's pidfd, an inotify watch on the
  * slice's memory.events, signals. Front ends (D-Bus, the compat files)
  * register a listener to hear of every change, whoever made it.
  */
@@ -19,6 +19,7 @@
 typedef struct Manager Manager;
 typedef struct Compat Compat;
 typedef struct BusRequest BusRequest;
+typedef struct ExitRetry ExitRetry;
 
 typedef struct ManagerListener {
         void (*changed)(Manager *m, const Protection *p, bool protected, const char *reason, void *userdata);
@@ -36,6 +37,9 @@ struct Manager {
         sd_event *event;
         sd_event_source *oom_source;
         sd_event_source *stop_timer; /* RestoreOnStop=yes: the longest a stop waits for the restores */
+        int exit_epoll;              /* every watched pidfd, armed once each; -EBADF until the first */
+        sd_event_source *exit_source; /* ...and the loop's one source for it */
+        ExitRetry *exit_retries;     /* exits to look at again (an operation was under way) */
         bool started;                /* engine_start() completed */
         int start_result;
         bool stopping;
