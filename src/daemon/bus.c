@@ -260,6 +260,9 @@ struct BusRequest {
         bool enable;        /* ACTION_SET_SELF, ACTION_SET_FOR */
         int pidfd;          /* ACTION_*_FOR: the process acted for (owned by msg) */
         uid_t for_uid;      /* ACTION_SET_FOR: its uid, as the kernel told oomprotect-cuse */
+        BusCaller caller;   /* who sent it, once the bus said (a copy: groups are not kept) */
+        uid_t owner;        /* what request_authorize() made of it */
+        WorkItem work;      /* its turn in m->work, once authorized */
         BusRequest *prev, *next;
 };
 
@@ -267,6 +270,7 @@ static BusRequest *request_free(BusRequest *r) {
         if (!r)
                 return NULL;
         LIST_REMOVE(r->manager->bus_requests, r);
+        work_queue_cancel(&r->work);
         sd_bus_slot_unref(r->slot);
         sd_bus_message_unref(r->msg);
         free(r);
@@ -448,29 +452,15 @@ static void run_for(BusRequest *r, const BusCaller *sender) {
                 request_reply_empty(r); /* "off" on an unprotected process is a no-op */
 }
 
-/* The caller is known: authorize, then hand over to the engine (which may complete at once). */
-static void on_caller(const BusCaller *c, const sd_bus_error *error, void *userdata) {
+/* Its turn has come (workq.h): hand it to the engine, which may complete at once. */
+static void request_run(void *userdata) {
         BusRequest *r = userdata;
         Engine *e = r->manager->engine;
-        uid_t owner;
+        uid_t owner = r->owner;
 
-        r->slot = sd_bus_slot_unref(r->slot);
-        if (!c) {
-                request_reply_error(r, error);
-                return;
-        }
-        if (r->action == ACTION_SET_FOR || r->action == ACTION_GET_FOR)
-                return run_for(r, c);
-        if (r->action == ACTION_GET_SELF) { /* The module's OOMGETPROTECTCMD: a read, no authorization. */
-                if (request_caller_pid(r, c) < 0)
-                        return;
-                log_reply_failure(r, sd_bus_reply_method_return(r->msg, "b", engine_get(e, c->pid) != NULL));
-                request_free(r);
-                return;
-        }
-        if (request_authorize(r, c, &owner) < 0)
-                return;
         switch (r->action) {
+        case ACTION_SET_FOR:
+                return run_for(r, &r->caller);
         case ACTION_PROTECT:
                 r->req.owner = owner;
                 r->req.source = BUS_SOURCE;
@@ -486,11 +476,59 @@ static void on_caller(const BusCaller *c, const sd_bus_error *error, void *userd
                 (void) engine_unprotect_tag(e, r->tag, owner, "unprotected", on_engine_done, r);
                 break;
         case ACTION_SET_SELF:
-                run_set_self(r, c, owner);
+                run_set_self(r, &r->caller, owner);
                 break;
         default:
                 request_reply_op_error(r, -EINVAL, &(OpError) {});
         }
+}
+
+/* Waits for its turn among the calls of every client, or is refused at once when too many of its own wait. */
+static void request_queue(BusRequest *r) {
+        const char *sender = sd_bus_message_get_sender(r->msg);
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int q;
+
+        q = work_queue_submit(r->manager->work, sender, &r->work, request_run, r);
+        if (q >= 0)
+                return;
+        if (q == -EBUSY)
+                (void) sd_bus_error_setf(&error, OOMPROTECT_ERROR_BUSY,
+                                         "Too many calls are waiting (%zu of this connection, %zu in all; at most "
+                                         "%u and %u); wait for their replies and try again.",
+                                         work_queue_client_length(r->manager->work, sender),
+                                         work_queue_length(r->manager->work), WORK_QUEUE_PER_CLIENT_MAX,
+                                         WORK_QUEUE_MAX);
+        else
+                (void) sd_bus_error_set_errno(&error, q);
+        request_reply_error(r, &error);
+}
+
+/* The caller is known: a read is answered now; a change is authorized, then waits for its turn. */
+static void on_caller(const BusCaller *c, const sd_bus_error *error, void *userdata) {
+        BusRequest *r = userdata;
+        Engine *e = r->manager->engine;
+
+        r->slot = sd_bus_slot_unref(r->slot);
+        if (!c) {
+                request_reply_error(r, error);
+                return;
+        }
+        r->caller = (BusCaller) { .auth = { .uid = c->auth.uid, .gid = c->auth.gid }, .pid = c->pid };
+        if (r->action == ACTION_GET_FOR)
+                return run_for(r, c);
+        if (r->action == ACTION_SET_FOR)
+                return request_queue(r);
+        if (r->action == ACTION_GET_SELF) { /* The module's OOMGETPROTECTCMD: a read, no authorization. */
+                if (request_caller_pid(r, c) < 0)
+                        return;
+                log_reply_failure(r, sd_bus_reply_method_return(r->msg, "b", engine_get(e, c->pid) != NULL));
+                request_free(r);
+                return;
+        }
+        if (request_authorize(r, c, &r->owner) < 0)
+                return;
+        request_queue(r);
 }
 
 /*

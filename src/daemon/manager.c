@@ -76,6 +76,9 @@ int manager_new(const char *config_path, Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
+        r = work_queue_new(m->event, &m->work);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the work queue: %m");
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -85,6 +88,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         bus_done(m);
         compat_done(m);
+        m->work = work_queue_free(m->work); /* after the front ends, which cancel their items */
         sd_event_source_disable_unref(m->oom_source);
         sd_event_source_disable_unref(m->stop_timer);
         /* Free the engine (and with it every protection) before the loop its watches live in. */

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "workq.h"
 
 /*
  * The daemon's Manager owns the sd_event loop, the engine and the event
@@ -34,6 +35,7 @@ struct Manager {
         gid_t allow_gid; /* AllowGroup= resolved at start and on SIGHUP, (gid_t) -1 when none */
         Engine *engine;
         sd_event *event;
+        WorkQueue *work; /* the front ends' clients' work, in turns (workq.h) */
         sd_event_source *oom_source;
         sd_event_source *stop_timer; /* RestoreOnStop=yes: the longest a stop waits for the restores */
         bool started;                /* engine_start() completed */

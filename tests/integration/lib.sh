@@ -136,3 +136,12 @@ kill_sandbox() {
         done
         echo "# warning: could not remove $dir"
 }
+
+# sandbox_config DIR ADJ: DIR/state and DIR/compat (0755) and DIR/oomprotectd.conf for the cgroupfs backend in
+# $CG with $slice, OOMScoreAdjust=ADJ.
+# shellcheck disable=SC2154 # the sourcing test owns slice
+sandbox_config() {
+        mkdir -m 0755 "$1/state" "$1/compat"
+        printf '[Manager]\nBackend=cgroupfs\nCgroupRoot=%s\nSlice=%s\nStateDirectory=%s\nCompatDirectory=%s\nOOMScoreAdjust=%s\n' \
+                "$CG" "$slice" "$1/state" "$1/compat" "$2" >"$1/oomprotectd.conf"
+}
