@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libcgroup.h>
+#include <linux/bpf.h>
 #include <linux/magic.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -403,6 +405,66 @@ bool cgroup_limit_text_limits(const char *file, const char *text, uint64_t pids_
         return !(n == 3 && strncmp(text, "max", 3) == 0 && text[strspn(text + 3, " \n") + 3] == '\0');
 }
 
+/*
+ * The cgroup BPF attach points that restrict what a process may do: its
+ * devices, its sockets and addresses, its sysctls and socket options. A
+ * program attached at one of them is a limit a move would escape.
+ */
+static const struct {
+        enum bpf_attach_type type;
+        const char *what;
+} bpf_limits[] = {
+        { BPF_CGROUP_DEVICE, "a BPF device filter" },
+        { BPF_CGROUP_INET_INGRESS, "a BPF ingress filter" },
+        { BPF_CGROUP_INET_EGRESS, "a BPF egress filter" },
+        { BPF_CGROUP_INET_SOCK_CREATE, "a BPF socket filter" },
+        { BPF_CGROUP_INET4_BIND, "a BPF bind filter" },
+        { BPF_CGROUP_INET6_BIND, "a BPF bind filter" },
+        { BPF_CGROUP_INET4_CONNECT, "a BPF connect filter" },
+        { BPF_CGROUP_INET6_CONNECT, "a BPF connect filter" },
+        { BPF_CGROUP_UDP4_SENDMSG, "a BPF sendmsg filter" },
+        { BPF_CGROUP_UDP6_SENDMSG, "a BPF sendmsg filter" },
+        { BPF_CGROUP_SYSCTL, "a BPF sysctl filter" },
+        { BPF_CGROUP_GETSOCKOPT, "a BPF getsockopt filter" },
+        { BPF_CGROUP_SETSOCKOPT, "a BPF setsockopt filter" },
+};
+
+/* How many programs are attached to dirfd at type; -errno when the kernel cannot tell. */
+static int bpf_count_attached(int dirfd, enum bpf_attach_type type, uint32_t *ret) {
+        union bpf_attr attr;
+
+        memset(&attr, 0, sizeof(attr));
+        attr.query.target_fd = (uint32_t) dirfd;
+        attr.query.attach_type = type;
+        if (syscall(SYS_bpf, BPF_PROG_QUERY, &attr, sizeof(attr)) < 0)
+                return negative_errno();
+        *ret = attr.query.prog_cnt;
+        return 0;
+}
+
+int cgroup_find_bpf(int rootfd, const char *rel, const char **ret_what) {
+        _cleanup_close_ int fd = openat(rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        bool answered = false;
+
+        if (fd < 0)
+                return negative_errno();
+        for (size_t i = 0; i < ELEMENTSOF(bpf_limits); i++) {
+                uint32_t n = 0;
+                int r = bpf_count_attached(fd, bpf_limits[i].type, &n);
+                if (r == -EINVAL)
+                        continue; /* an attach type this kernel does not have */
+                if (r < 0)
+                        return r; /* no bpf(2) here (ENOSYS), or not allowed to ask (EPERM): cannot tell */
+                answered = true;
+                if (n > 0) {
+                        if (ret_what)
+                                *ret_what = bpf_limits[i].what;
+                        return 1;
+                }
+        }
+        return answered ? 0 : -EOPNOTSUPP;
+}
+
 int cgroup_find_limit(int rootfd, const char *rel, uint64_t pids_floor, const char **ret_file) {
         static const char *const files[] = { "memory.max", "memory.high", "memory.swap.max", "pids.max", "cpu.max",
                                              "io.max" };
@@ -420,7 +482,8 @@ int cgroup_find_limit(int rootfd, const char *rel, uint64_t pids_floor, const ch
                         return 1;
                 }
         }
-        return 0;
+        /* No bpf(2) or no right to ask: the files above are all that can be known. */
+        return cgroup_find_bpf(rootfd, rel, ret_file) > 0;
 }
 
 int cgroup_read_protection(int rootfd, const char *rel, uint64_t *ret_min, uint64_t *ret_low) {
