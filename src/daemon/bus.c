@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 
 #include "auth.h"
 #include "bus-caller.h"
+#include "bus-peer.h"
 #include "bus-trusted.h"
 #include "bus.h"
 #include "escape.h"
@@ -261,6 +263,7 @@ struct BusRequest {
         int pidfd;          /* ACTION_*_FOR: the process acted for (owned by msg) */
         uid_t for_uid;      /* ACTION_SET_FOR: its uid, as the kernel told oomprotect-cuse */
         BusCaller caller;   /* who sent it, once the bus said (a copy: groups are not kept) */
+        int self_pidfd;     /* ACTION_SET_SELF: the caller's process, while it is proven (bus-peer.h) */
         uid_t owner;        /* what request_authorize() made of it */
         WorkItem work;      /* its turn in m->work, once authorized */
         BusRequest *prev, *next;
@@ -271,6 +274,7 @@ static BusRequest *request_free(BusRequest *r) {
                 return NULL;
         LIST_REMOVE(r->manager->bus_requests, r);
         work_queue_cancel(&r->work);
+        safe_close(r->self_pidfd);
         sd_bus_slot_unref(r->slot);
         sd_bus_message_unref(r->msg);
         free(r);
@@ -282,7 +286,8 @@ static BusRequest *request_new(Manager *m, sd_bus_message *msg, BusAction action
 
         if (!r)
                 return NULL;
-        *r = (BusRequest) { .manager = m, .msg = sd_bus_message_ref(msg), .action = action, .req.pidfd = -EBADF };
+        *r = (BusRequest) { .manager = m, .msg = sd_bus_message_ref(msg), .action = action, .req.pidfd = -EBADF,
+                           .self_pidfd = -EBADF };
         LIST_PREPEND(m->bus_requests, r);
         return r;
 }
@@ -390,23 +395,77 @@ static int request_caller_pid(BusRequest *r, const BusCaller *c) {
         return -ESRCH;
 }
 
-/* The 2006 module's ioctl OOMSETPROTECTCMD: the caller's own process, by its PID on the bus. */
-static void run_set_self(BusRequest *r, const BusCaller *c, uid_t owner) {
-        Engine *e = r->manager->engine;
+static void request_reply_named(BusRequest *r, const char *name, const char *format, ...) _printf_(3, 4);
+static void request_reply_named(BusRequest *r, const char *name, const char *format, ...) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        va_list ap;
 
-        if (request_caller_pid(r, c) < 0)
-                return;
+        va_start(ap, format);
+        (void) sd_bus_error_setfv(&error, name, format, ap);
+        va_end(ap);
+        request_reply_error(r, &error);
+}
+
+/* Proven the caller (bus-peer.h): protect or unprotect the process behind r->self_pidfd. */
+static void set_self_proven(BusRequest *r, pid_t pid) {
+        Engine *e = r->manager->engine;
+        Protection *p = engine_get(e, pid);
+        uint64_t starttime;
+
         if (r->enable) {
-                r->req = (ProtectRequest) { .pid = c->pid, .pidfd = -EBADF, .owner = owner, .source = BUS_SOURCE };
+                r->req = (ProtectRequest) { .pidfd = r->self_pidfd, .owner = r->owner, .source = BUS_SOURCE };
                 (void) engine_protect(e, &r->req, on_engine_done, r);
                 return;
         }
-        /* Setting "off" on an unprotected caller is a no-op, not an error. */
-        if (!engine_get(e, c->pid)) {
+        /* "Off" for an unprotected caller is a no-op; a record of another process at its PID is not its. */
+        if (!p || proc_read_starttime(e->procfd, pid, &starttime) < 0 || !proc_pidfd_alive(r->self_pidfd) ||
+            starttime != p->starttime) {
                 request_reply_empty(r);
                 return;
         }
-        (void) engine_unprotect(e, c->pid, owner, "unprotected", on_engine_done, r);
+        (void) engine_unprotect(e, pid, r->owner, "unprotected", on_engine_done, r);
+}
+
+/* The bus, asked again after the pidfd was opened: is the caller's connection still there, the same? */
+static void on_caller_again(const BusCaller *c, const sd_bus_error *error, void *userdata) {
+        BusRequest *r = userdata;
+        pid_t pid = r->caller.pid;
+
+        r->slot = sd_bus_slot_unref(r->slot);
+        if (!c || c->pid != pid || c->auth.uid != r->caller.auth.uid)
+                return request_reply_named(r, OOMPROTECT_ERROR_INVALID_PROCESS,
+                                           "Cannot prove that PID %d is the caller: its connection %s.", (int) pid,
+                                           c ? "now names another process" : "went away");
+        if (!proc_pidfd_alive(r->self_pidfd))
+                return request_reply_named(r, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d has exited.", (int) pid);
+        set_self_proven(r, pid);
+}
+
+/*
+ * The 2006 module's ioctl OOMSETPROTECTCMD: the caller's own process. The
+ * bus names it by a PID that may have been reused: bus-peer.h's proof first,
+ * holding a pidfd; the engine then acts on that pidfd.
+ */
+static void run_set_self(BusRequest *r, const BusCaller *c) {
+        Manager *m = r->manager;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int q;
+
+        if (request_caller_pid(r, c) < 0)
+                return;
+        r->self_pidfd = proc_pidfd_open(c->pid);
+        if (r->self_pidfd < 0)
+                return request_reply_named(r, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d, the caller's, has exited.",
+                                           (int) c->pid);
+        q = bus_peer_holds_bus_socket(m->engine->procfd, c->pid, sd_bus_get_fd(m->bus));
+        if (q <= 0)
+                return request_reply_named(r, OOMPROTECT_ERROR_INVALID_PROCESS,
+                                           "Cannot prove that PID %d is the caller: %s.", (int) c->pid,
+                                           q == 0 ? "it holds no connection to this bus (the caller's PID was reused?)"
+                                                  : strerror(-q));
+        q = bus_caller_query(r->msg, false, on_caller_again, r, &r->slot, &error);
+        if (q < 0)
+                request_reply_error(r, &error);
 }
 
 /*
@@ -476,7 +535,7 @@ static void request_run(void *userdata) {
                 (void) engine_unprotect_tag(e, r->tag, owner, "unprotected", on_engine_done, r);
                 break;
         case ACTION_SET_SELF:
-                run_set_self(r, &r->caller, owner);
+                run_set_self(r, &r->caller);
                 break;
         default:
                 request_reply_op_error(r, -EINVAL, &(OpError) {});

@@ -326,6 +326,27 @@ self_in_cgroup() { # SUB WRAPPER...: bus-helper self, run inside <top>/SUB
                 self "$CG/$top/$sub" "$child_adj" "$@" "$HELPER" self
 }
 
+# SetSelfProtection from a connection whose connecting process exited (issue 10, class 1): its PID names no
+# one, or a newcomer that holds no connection to the bus; either way nothing is protected.
+test_self_protection_of_an_exited_connector_is_refused() {
+        local out newcomer
+        mkdir -p "$CG/$top/orphan"
+        out=$(sh -c 'echo $$ >"$1/cgroup.procs" && shift && "$@" && exec "$@" reuse' orphan "$CG/$top/orphan" \
+                "$HELPER" self-orphan)
+        assert_eq "$(sed -n 's/^set-orphan=//p' <<<"$out" | head -n 1)" org.oomprotect.Error.NoSuchProcess \
+                "SetSelfProtection after the connecting process exited"
+        newcomer=$(sed -n 's/^newcomer=//p' <<<"$out")
+        if [[ $newcomer == missed ]]; then
+                note "another process took the exited PID first: the PID-reuse case was not tried this run"
+        else
+                assert_eq "$(sed -n 's/^set-orphan=//p' <<<"$out" | tail -n 1)" org.oomprotect.Error.InvalidProcess \
+                        "SetSelfProtection when the connecting PID names a newcomer"
+                assert_eq "$(sed -n 's/^newcomer-unchanged=//p' <<<"$out")" yes "the newcomer's cgroup and adj"
+        fi
+        assert_eq "$(prop ProtectedCount)" "u 0" "ProtectedCount after refused SetSelfProtection"
+        ok "SetSelfProtection of a connection whose process exited: refused, a newcomer at its PID untouched"
+}
+
 test_self_protection() {
         local out pid
         out=$(self_in_cgroup self)
@@ -669,6 +690,7 @@ test_protect_pidfd
 test_protect_in_place
 test_protect_again_changes_the_settings
 test_self_protection
+test_self_protection_of_an_exited_connector_is_refused
 test_bad_arguments_get_named_errors_and_change_nothing
 test_others_may_read_but_not_write
 test_group_member_may_change_only_its_own
