@@ -50,12 +50,34 @@ static int find_mount_libcgroup(char **ret) {
         return -ENOENT;
 }
 
+/* mountinfo's field as a path: "\040" and the like decoded; NULL unless it is absolute. */
+static char *mountinfo_unescape(const char *field, size_t len) {
+        _cleanup_free_ char *p = malloc(len + 1);
+        size_t n = 0;
+
+        if (!p)
+                return NULL;
+        for (size_t i = 0; i < len; i++) {
+                if (field[i] == '\\' && i + 3 < len && field[i + 1] >= '0' && field[i + 1] <= '3' &&
+                    field[i + 2] >= '0' && field[i + 2] <= '7' && field[i + 3] >= '0' && field[i + 3] <= '7') {
+                        p[n++] = (char) ((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0'));
+                        i += 3;
+                } else
+                        p[n++] = field[i];
+        }
+        p[n] = '\0';
+        if (n == 0 || p[0] != '/' || strlen(p) != n)
+                return NULL; /* not absolute, or an escaped NUL */
+        return TAKE_PTR(p);
+}
+
 int cgroup_parse_mountinfo_cgroup2(const char *text, char **ret) {
         for (const char *l = text; l && *l;) {
                 const char *end = strchr(l, '\n');
                 _cleanup_free_ char *line = strndup(l, end ? (size_t) (end - l) : strlen(l));
-                char mountpoint[4096], fstype[64];
-                const char *sep;
+                const char *sep, *f;
+                char fstype[64];
+                size_t len;
 
                 if (!line)
                         return -ENOMEM;
@@ -64,10 +86,19 @@ int cgroup_parse_mountinfo_cgroup2(const char *text, char **ret) {
                 sep = strstr(line, " - ");
                 if (!sep || sscanf(sep + 3, "%63s", fstype) != 1 || !streq(fstype, "cgroup2"))
                         continue;
-                if (sscanf(line, "%*s %*s %*s %*s %4095s", mountpoint) != 1)
-                        continue;
-                *ret = strdup(mountpoint);
-                return *ret ? 0 : -ENOMEM;
+                f = line;
+                for (int i = 0; i < 4 && f < sep; i++) { /* skip ID PARENT MAJ:MIN ROOT */
+                        f += strcspn(f, " ");
+                        f += strspn(f, " ");
+                }
+                if (f >= sep)
+                        continue; /* fewer fields than the kernel writes: not a mount line */
+                len = strcspn(f, " ");
+                if (f + len >= sep)
+                        continue; /* no OPTIONS after it */
+                *ret = mountinfo_unescape(f, len);
+                if (*ret)
+                        return 0;
         }
         return -ENOENT;
 }
