@@ -350,6 +350,25 @@ static void op_settle_holds(EngineOp *op, void (*after)(EngineOp *op)) {
 
 /* ---- protect ---- */
 
+/*
+ * pidfd_open(2), or -EBADF where the kernel has none (ENOSYS: Linux before
+ * 5.3, or valgrind before 3.20, which does not know the call): the process is
+ * then known by (pid, start time) alone, checked after every read and before
+ * every write, and its exit found by the manager's look every second.
+ */
+static int open_pidfd(Engine *e, pid_t pid) {
+        int fd = proc_pidfd_open(pid);
+
+        if (fd != -ENOSYS)
+                return fd;
+        if (!e->no_pidfd)
+                log_warning("pidfd_open() is not available (Linux before 5.3, or a tool such as valgrind that does "
+                            "not know it): processes are identified by PID and start time alone, and their exits "
+                            "found by a look every second.");
+        e->no_pidfd = true;
+        return -EBADF;
+}
+
 /* Opens (or dups) a pidfd and reads the process, race-free: the pidfd is checked alive after the read. */
 static int identify(Engine *e, const ProtectRequest *req, int *ret_pidfd, ProcInfo *ret_info, OpError *err) {
         _cleanup_close_ int pidfd = -EBADF;
@@ -372,7 +391,7 @@ static int identify(Engine *e, const ProtectRequest *req, int *ret_pidfd, ProcIn
                 if (pid <= 0 || pid > OOMPROTECT_PID_MAX_LIMIT)
                         return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
                                             "PID %d is not a valid process ID.", (int) pid);
-                pidfd = proc_pidfd_open(pid);
+                pidfd = open_pidfd(e, pid);
                 if (pidfd == -ESRCH)
                         return op_error_set(err, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS,
                                             "No process with PID %d.", (int) pid);
@@ -386,13 +405,14 @@ static int identify(Engine *e, const ProtectRequest *req, int *ret_pidfd, ProcIn
                         return op_error_set(err, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS,
                                             "No process with PID %d.", (int) pid);
                 }
-                if (pidfd < 0)
+                if (pidfd < 0 && !(pidfd == -EBADF && e->no_pidfd))
                         return op_error_set(err, pidfd, NULL, "Cannot open PID %d: %s", (int) pid,
                                             strerror(-pidfd));
         }
 
         r = proc_read_info(e->procfd, pid, &info);
-        if (r >= 0 && !proc_pidfd_alive(pidfd)) {
+        /* After the last read: the same process still (without a pidfd, still the same start time)? */
+        if (r >= 0 && (pidfd >= 0 ? !proc_pidfd_alive(pidfd) : !same_process(e, pid, info.stat.starttime))) {
                 proc_info_done(&info);
                 r = -ESRCH;
         }
@@ -1492,9 +1512,9 @@ static void reconcile_one(Engine *e, Protection *p, Batch *b) {
         EngineOp *op;
 
         if (alive && p->state != PROTECTION_RESTORING) {
-                p->pidfd = proc_pidfd_open(p->pid);
-                if (p->pidfd >= 0 && same_process(e, p->pid, p->starttime) && (op = op_new(e, p, NULL, NULL,
-                                                                                           "restored at start"))) {
+                p->pidfd = open_pidfd(e, p->pid);
+                if ((p->pidfd >= 0 || e->no_pidfd) && same_process(e, p->pid, p->starttime) &&
+                    (op = op_new(e, p, NULL, NULL, "restored at start"))) {
                         op->batch = b;
                         b->pending++;
                         protect_apply(op);

@@ -454,6 +454,10 @@ static void run_set_self(BusRequest *r, const BusCaller *c) {
         if (request_caller_pid(r, c) < 0)
                 return;
         r->self_pidfd = proc_pidfd_open(c->pid);
+        if (r->self_pidfd == -ENOSYS)
+                return request_reply_named(r, OOMPROTECT_ERROR_INVALID_PROCESS,
+                                           "Cannot prove that PID %d is the caller without pidfd_open() (Linux 5.3 "
+                                           "or later); protect it with Protect() instead.", (int) c->pid);
         if (r->self_pidfd < 0)
                 return request_reply_named(r, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d, the caller's, has exited.",
                                            (int) c->pid);

@@ -38,6 +38,7 @@ struct Manager {
         WorkQueue *work; /* the front ends' clients' work, in turns (workq.h) */
         sd_event_source *oom_source;
         sd_event_source *stop_timer; /* RestoreOnStop=yes: the longest a stop waits for the restores */
+        sd_event_source *exit_poll;  /* without pidfds only: the look for exited processes (manager.c) */
         bool started;                /* engine_start() completed */
         int start_result;
         bool stopping;

@@ -22,17 +22,8 @@ source "$(dirname "$0")/lib.sh"
 require_root_and dbus-daemon busctl
 find_cgroup2
 
-name=oomptestf$$
-top=$name.slice
-slice=$name-protected.slice
-mkdir "$CG/$top" 2>/dev/null || skip "the cgroup2 mount $CG is not writable"
+sandbox_begin flood
 mkdir "$CG/$top/clients"
-
-tmp=$(mktemp -d /tmp/oomprotect-flood.XXXXXX)
-dbus_pid='' daemon_pid=''
-children=()
-trap 'sandbox_cleanup $? "$daemon_pid" "$dbus_pid"' EXIT
-chmod 0755 "$tmp"
 sandbox_config "$tmp" 0
 
 start_private_bus "$tmp"

@@ -27,18 +27,9 @@ kills=${OOMPROTECT_STORM_KILLS:-200}
 require_root_and dbus-daemon busctl
 find_cgroup2
 
-name=oomptests$$
-top=$name.slice
-slice=$name-protected.slice
-mkdir "$CG/$top" 2>/dev/null || skip "the cgroup2 mount $CG is not writable"
+sandbox_begin storm
 mkdir "$CG/$top/clients" "$CG/$top/targets"
 [[ -e $CG/$top/clients/cgroup.freeze ]] || skip "this kernel's cgroup2 has no cgroup.freeze"
-
-tmp=$(mktemp -d /tmp/oomprotect-storm.XXXXXX)
-dbus_pid='' daemon_pid='' helper_pid=''
-children=()
-trap 'sandbox_cleanup $? "$daemon_pid" "$helper_pid" "$dbus_pid"' EXIT
-chmod 0755 "$tmp"
 # Raising an adj needs no CAP_SYS_RESOURCE (which the build machine lacks); it is told apart from 0 all the same.
 sandbox_config "$tmp" 300
 
