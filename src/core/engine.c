@@ -277,8 +277,9 @@ static void restore_adj(Engine *e, const Protection *p, pid_t pid, uint64_t star
                 return;
         if (proc_read_oom_score_adj(e->procfd, pid, &current) < 0)
                 return;
+        /* Written only to the recorded process (its pidfd, else its start time), never to a newcomer at pid. */
         if (protection_restore_adj(p, pid, current, &adj))
-                (void) proc_write_oom_score_adj(e->procfd, pid, adj);
+                (void) proc_write_oom_score_adj_of(e->procfd, pid, pid == p->pid ? p->pidfd : -EBADF, starttime, adj);
 }
 
 /* oom_score_adj back for the process, its members, and every pid given (those found in its scope). */
@@ -647,20 +648,24 @@ static int build_protection(Engine *e, const ProtectRequest *req, ProcInfo *info
         return 0;
 }
 
-static int apply_adj(Engine *e, const Protection *p, OpError *err) {
+/* The applied adj to p's process (identified by pidfd, else its start time) and to its members. */
+static int apply_adj(Engine *e, const Protection *p, int pidfd, OpError *err) {
         int r;
 
-        r = proc_write_oom_score_adj(e->procfd, p->pid, p->applied_adj);
+        r = proc_write_oom_score_adj_of(e->procfd, p->pid, pidfd, p->starttime, p->applied_adj);
         if (r == -EACCES || r == -EPERM)
                 return op_error_set(err, r, OOMPROTECT_ERROR_PERMISSION_DENIED,
                                     "Cannot set oom_score_adj of PID %d to %d: lowering it needs CAP_SYS_RESOURCE.",
                                     (int) p->pid, p->applied_adj);
+        if (r == -ESRCH)
+                return op_error_set(err, r, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d exited while being protected.",
+                                    (int) p->pid);
         if (r < 0)
                 return op_error_set(err, r, NULL, "Cannot set oom_score_adj of PID %d: %s", (int) p->pid,
                                     strerror(-r));
         for (size_t i = 0; i < p->n_members; i++)
-                if (same_process(e, p->members[i].pid, p->members[i].starttime))
-                        (void) proc_write_oom_score_adj(e->procfd, p->members[i].pid, p->applied_adj);
+                (void) proc_write_oom_score_adj_of(e->procfd, p->members[i].pid, -EBADF, p->members[i].starttime,
+                                                   p->applied_adj);
         return 0;
 }
 
@@ -689,7 +694,7 @@ static void protect_failed(EngineOp *op, int r, const OpError *err) {
                 p->applied_adj = op->old.applied_adj;
                 p->oom_group = op->old.oom_group;
                 registry_account(&e->registry, p, true);
-                (void) apply_adj(e, p, NULL);
+                (void) apply_adj(e, p, p->pidfd, NULL);
                 (void) engine_persist(e);
                 /* What was written for the new settings goes back to the old ones. */
                 if (p->kind == PROTECTION_IN_PLACE)
@@ -716,7 +721,7 @@ static void protect_activate(EngineOp *op) {
         OpError err = {};
         int r;
 
-        r = apply_adj(e, p, &err);
+        r = apply_adj(e, p, op->pidfd >= 0 ? op->pidfd : p->pidfd, &err);
         if (r < 0)
                 return protect_failed(op, r, &err);
         fault_point("protect:adj-applied");
@@ -1053,7 +1058,7 @@ static void on_reprotected(int r, const OpError *err, void *userdata) {
 
         if (r < 0)
                 log_warning("Failed to protect PID %d again after a failed restore: %s", (int) p->pid, err->message);
-        (void) apply_adj(e, p, NULL);
+        (void) apply_adj(e, p, p->pidfd, NULL);
         if (p->kind == PROTECTION_MOVED && e->backend.vtable->list_pids(&e->backend, p, &pids, &n) >= 0)
                 for (size_t i = 0; i < n; i++)
                         if (pids[i] != p->pid && !registry_get(&e->registry, pids[i]))

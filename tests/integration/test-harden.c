@@ -487,6 +487,53 @@ static void test_member_whose_pid_names_another_process_is_never_moved(void **st
         assert_int_equal(engine_get(engine, parent)->n_members, 0);
 }
 
+/* ---- class 1: an adj write reaches the recorded process or none ---- */
+
+/* A sleeping child, given PID want if want > 0 and no one takes it first (ns_last_pid). */
+static pid_t fork_sleeper_at(pid_t want) {
+        pid_t pid;
+
+        if (want > 0) {
+                char value[16];
+                snprintf(value, sizeof(value), "%d", (int) want - 1);
+                (void) write_string_file_at(AT_FDCWD, "/proc/sys/kernel/ns_last_pid", value);
+        }
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                for (;;)
+                        pause();
+        }
+        kids[n_kids++] = pid;
+        return pid;
+}
+
+static void test_adj_write_never_reaches_a_newcomer_at_a_reused_pid(void **state) {
+        _cleanup_close_ int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        pid_t old = fork_sleeper_at(0), newcomer;
+        int pidfd = proc_pidfd_open(old), adj = pid_adj(old);
+        uint64_t starttime;
+
+        assert_true(pidfd >= 0);
+        assert_int_equal(proc_read_starttime(procfd, old, &starttime), 0);
+        assert_int_equal(proc_write_oom_score_adj_of(procfd, old, pidfd, starttime, adj + 1), 0);
+        assert_int_equal(pid_adj(old), adj + 1);
+
+        kill(old, SIGKILL);
+        waitpid(old, NULL, 0);
+        kids[--n_kids] = 0;
+        newcomer = fork_sleeper_at(old);
+        if (newcomer != old) {
+                print_message("note: another process took PID %d first; the newcomer case is not tried\n", (int) old);
+                assert_int_equal(proc_write_oom_score_adj_of(procfd, old, pidfd, starttime, adj + 2), -ESRCH);
+        } else {
+                assert_int_equal(proc_write_oom_score_adj_of(procfd, old, pidfd, 0, adj + 2), -ESRCH);
+                assert_int_equal(proc_write_oom_score_adj_of(procfd, old, -EBADF, starttime, adj + 2), -ESRCH);
+                assert_int_equal(pid_adj(newcomer), adj); /* the newcomer's own, untouched */
+        }
+        close(pidfd);
+}
+
 /* ---- class 2 on cgroupfs: a cgroup BPF program is a limit too ---- */
 
 /* Attaches a device filter that allows everything to <top>/sub; false when this kernel or process cannot. */
@@ -575,6 +622,7 @@ int main(void) {
                 T(test_member_whose_pid_names_another_process_is_never_moved),
                 T(test_full_state_directory_fails_every_change_and_changes_nothing),
                 T(test_a_cgroup_bpf_program_is_a_limit_no_member_moves_out_of),
+                T(test_adj_write_never_reaches_a_newcomer_at_a_reused_pid),
 #undef T
         };
         int r;
