@@ -70,22 +70,24 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
-/* A child that sleeps until it is killed, in --targets if given; it dies with its parent. */
+/* A child that sleeps until it is killed, in --targets if given (before this returns); it dies with its parent. */
 static pid_t spawn_sleeper(void) {
         pid_t pid = fork();
 
         if (pid == 0) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (opts->targets) {
-                        char path[4096];
-                        FILE *f;
-                        snprintf(path, sizeof(path), "%s/cgroup.procs", opts->targets);
-                        f = fopen(path, "we");
-                        if (!f || fputs("0", f) < 0 || fclose(f) != 0)
-                                _exit(1);
-                }
                 for (;;)
                         pause();
+        }
+        if (pid > 0 && opts->targets) {
+                char path[4096];
+                FILE *f;
+                snprintf(path, sizeof(path), "%s/cgroup.procs", opts->targets);
+                f = fopen(path, "we");
+                if (!f || fprintf(f, "%d", (int) pid) < 0 || fclose(f) != 0) {
+                        fprintf(stderr, "flood-helper: cannot move %d into %s\n", (int) pid, opts->targets);
+                        exit(1);
+                }
         }
         if (pid > 0 && opts->storm) {
                 FILE *f = fopen(opts->storm, "ae");
