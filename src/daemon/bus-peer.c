@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -112,6 +113,7 @@ static bool connected_to(int nl, uint32_t ino, const struct sockaddr_un *bus, si
 int bus_peer_holds_bus_socket(int procfd, pid_t pid, int busfd) {
         struct sockaddr_un bus = {};
         socklen_t len = sizeof(bus);
+        struct stat st, own;
         _cleanup_close_ int nl = -EBADF;
         char path[32];
         struct dirent *de;
@@ -127,7 +129,17 @@ int bus_peer_holds_bus_socket(int procfd, pid_t pid, int busfd) {
                 len = strnlen(bus.sun_path, len);
         nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         if (nl < 0)
+                return negative_errno(); /* RestrictAddressFamilies=AF_UNIX: cannot tell */
+        /*
+         * sock_diag shows the sockets of our network namespace only: one of the
+         * process's (and the bus's end of its connection, made in the same) is
+         * out of sight from another, such as the unit's PrivateNetwork=.
+         */
+        snprintf(path, sizeof(path), "%d/ns/net", (int) pid);
+        if (fstatat(procfd, "self/ns/net", &own, 0) < 0 || fstatat(procfd, path, &st, 0) < 0)
                 return negative_errno();
+        if (own.st_dev != st.st_dev || own.st_ino != st.st_ino)
+                return -EXDEV;
         snprintf(path, sizeof(path), "%d/fd", (int) pid);
         r = opendir_at(procfd, path, &d);
         if (r < 0)

@@ -403,6 +403,8 @@ static void request_reply_named(BusRequest *r, const char *name, const char *for
         va_start(ap, format);
         (void) sd_bus_error_setfv(&error, name, format, ap);
         va_end(ap);
+        log_debug("Refused %s() from %s: %s", sd_bus_message_get_member(r->msg),
+                  strna(sd_bus_message_get_sender(r->msg)), strna(error.message));
         request_reply_error(r, &error);
 }
 
@@ -462,11 +464,13 @@ static void run_set_self(BusRequest *r, const BusCaller *c) {
                 return request_reply_named(r, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d, the caller's, has exited.",
                                            (int) c->pid);
         q = bus_peer_holds_bus_socket(m->engine->procfd, c->pid, sd_bus_get_fd(m->bus));
-        if (q <= 0)
+        if (q == 0)
                 return request_reply_named(r, OOMPROTECT_ERROR_INVALID_PROCESS,
-                                           "Cannot prove that PID %d is the caller: %s.", (int) c->pid,
-                                           q == 0 ? "it holds no connection to this bus (the caller's PID was reused?)"
-                                                  : strerror(-q));
+                                           "Cannot prove that PID %d is the caller: it holds no connection to this "
+                                           "bus (the caller's PID was reused?).", (int) c->pid);
+        if (q < 0) /* the sandbox hides its descriptors: the rest of the proof (bus-peer.h) */
+                log_debug_errno(q, "Cannot look at the descriptors of PID %d (%m); proving it the caller by its "
+                                   "pidfd and the bus alone.", (int) c->pid);
         q = bus_caller_query(r->msg, false, on_caller_again, r, &r->slot, &error);
         if (q < 0)
                 request_reply_error(r, &error);

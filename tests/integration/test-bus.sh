@@ -674,6 +674,26 @@ test_sigterm_stops_cleanly() {
         ok "oomprotectd stops cleanly on SIGTERM"
 }
 
+# The shipped unit's sandbox (PrivateNetwork=, no CAP_SYS_PTRACE) hides the caller's sockets from the daemon:
+# SetSelfProtection then rests on the pidfd and the bus alone (bus-peer.h), and still works.
+test_self_protection_in_a_network_namespace_of_its_own() {
+        local out
+        if ! unshare --net true 2>/dev/null; then
+                note "unshare --net is not possible here: SetSelfProtection in a sandbox not tried"
+                return 0
+        fi
+        unshare --net "$OOMPROTECT_DAEMON" --config="$tmp/oomprotectd.conf" --log-level=debug >"$tmp/daemon.log" 2>&1 &
+        daemon_pid=$!
+        wait_until 10 name_has_owner || fail "oomprotectd did not acquire org.oomprotect in a network namespace"
+        out=$(self_in_cgroup self-netns)
+        assert_eq "$(sed -n 's/^set-true=//p' <<<"$out")" ok "SetSelfProtection(true), daemon in its own netns: $(grep -E "prove|descriptors|SetSelf" "$tmp/daemon.log" | tail -n 3)"
+        assert_eq "$(sed -n 's/^set-false=//p' <<<"$out")" ok "SetSelfProtection(false), daemon in its own netns"
+        grep -q "proving it the caller by its pidfd and the bus alone" "$tmp/daemon.log" ||
+                fail "the daemon did not say it fell back: $(grep -i 'descriptors' "$tmp/daemon.log")"
+        test_sigterm_stops_cleanly
+        ok "SetSelfProtection with the caller's sockets out of sight (a network namespace of its own)"
+}
+
 # ---- run ----
 
 echo "# cgroup2 at $CG, sandbox $top, work directory $tmp"
@@ -701,5 +721,6 @@ test_compat_changes_are_signalled
 test_second_daemon_cannot_take_the_name
 note "ProtectedOOMKill needs a memory controller and a real OOM kill: the VM tier covers it"
 test_sigterm_stops_cleanly
+test_self_protection_in_a_network_namespace_of_its_own
 test_daemon_exits_when_the_bus_goes_away
 echo "# all $n_ok passed"
