@@ -522,6 +522,8 @@ static void test_adj_write_never_reaches_a_newcomer_at_a_reused_pid(void **state
         kill(old, SIGKILL);
         waitpid(old, NULL, 0);
         kids[--n_kids] = 0;
+        /* A start time counts clock ticks: within the same one (10 ms) a newcomer at the PID would look the same. */
+        usleep(30 * 1000);
         newcomer = fork_sleeper_at(old);
         if (newcomer != old) {
                 print_message("note: another process took PID %d first; the newcomer case is not tried\n", (int) old);
