@@ -690,7 +690,9 @@ test_self_protection_in_a_network_namespace_of_its_own() {
         assert_eq "$(sed -n 's/^set-false=//p' <<<"$out")" ok "SetSelfProtection(false), daemon in its own netns"
         grep -q "proving it the caller by its pidfd and the bus alone" "$tmp/daemon.log" ||
                 fail "the daemon did not say it fell back: $(grep -i 'descriptors' "$tmp/daemon.log")"
-        test_sigterm_stops_cleanly
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" || fail "oomprotectd in a network namespace did not stop cleanly"
+        daemon_pid=
         ok "SetSelfProtection with the caller's sockets out of sight (a network namespace of its own)"
 }
 
