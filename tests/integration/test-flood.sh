@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Load (issue 10, class 7): while 8 clients flood the real daemon with
-# Protect/Unprotect over D-Bus (16 calls in flight each) and 2 more flood
-# ctl.sock, a quiet client's Ping and its own Protect/Unprotect are answered
+# Protect/Unprotect over D-Bus (16 calls in flight each), 2 more flood
+# ctl.sock and root writes 1,920 lines into the ctl FIFO, a quiet client's Ping and its own Protect/Unprotect are answered
 # promptly: the daemon reads every client's calls as they come and starts
 # the work round-robin between clients, a bounded amount per loop iteration
 # (src/daemon/bus-queue.c). The bounds asserted here are generous (a loaded
@@ -41,10 +41,31 @@ le() {
         awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'
 }
 
+# fifo_flood PID: root's share of the flood, through the ctl FIFO: 1,920 lines protecting and unprotecting PID,
+# in writes of 64 lines (the FIFO takes its turns in the same work queue as everyone else).
+fifo_flood() {
+        local lines='' i
+        for ((i = 0; i < 32; i++)); do
+                lines+="setprotection $1 1"$'\n'"setprotection $1 0"$'\n'
+        done
+        for ((i = 0; i < 30; i++)); do
+                printf '%s' "$lines" >"$tmp/compat/ctl"
+        done
+}
+
 test_ping_is_answered_within_100_ms_during_a_flood_from_8_clients() {
+        local sleeper writer
+        sh -c 'echo $$ >"$1/cgroup.procs" && exec sleep 1000' spawn "$CG/$top/clients" &
+        sleeper=$!
+        children+=("$sleeper")
+        fifo_flood "$sleeper" &
+        writer=$!
         out=$(sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" --clients 8 --pids 16 --ctl-clients 2 --socket "$3" \
                 --seconds "${4:-6}"' flood "$CG/$top/clients" "$OOMPROTECT_FLOOD_HELPER" "$tmp/compat/ctl.sock" \
                 "${OOMPROTECT_FLOOD_SECONDS:-6}") || fail "flood-helper failed: $out"
+        wait "$writer" || fail "writing the ctl FIFO failed"
+        grep -qF "Protected PID $sleeper (sleep) through ctl: " "$tmp/daemon.log" ||
+                fail "no line of the ctl FIFO was executed: $(grep -F "$sleeper" "$tmp/daemon.log" | tail -n 3)"
         echo "# $out" | tr '\n' ' '
         echo
         local ops errors ping_max ping_p99 quiet_max service bound
