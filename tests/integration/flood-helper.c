@@ -254,7 +254,8 @@ static int run_ctl_client(const Options *o, uint64_t deadline, Counts *ret) {
                 for (unsigned i = 0; i < o->pids; i++)
                         len += (size_t) snprintf(lines + len, size - len, "setprotection %d 0\n", (int) pids[i]);
                 for (size_t done = 0; r >= 0 && done < len;) {
-                        ssize_t k = write(fd, lines + done, len - done);
+                        /* No SIGPIPE when the daemon is killed meanwhile: it would kill this client and its children. */
+                        ssize_t k = send(fd, lines + done, len - done, MSG_NOSIGNAL);
                         if (k < 0)
                                 r = -errno;
                         else

@@ -67,6 +67,8 @@ check_invariant() {
         done < <(records)
         for pid in "${targets[@]}"; do
                 read -r adj <"/proc/$pid/oom_score_adj" || fail "kill $k: target $pid died"
+                [[ $(sed 's/.*) \(.\).*/\1/' "/proc/$pid/stat") != Z ]] ||
+                        fail "kill $k: target $pid died (did its client die? $(tr '\n' ' ' <"$tmp/helper.log"))"
                 cg=$(cg_of "$pid")
                 [[ $cg == "/$top/targets" && $adj == 0 ]] && continue
                 [[ -n ${rec[$cg]:-} && ${rec[$cg]} == "$pid" ]] ||
