@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <stdarg.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
@@ -390,6 +392,24 @@ static bool xattr_is_one(const char *root, const char *path, const char *name) {
         return n == 1 && value[0] == '1';
 }
 
+/* facebook oomd's test: the attribute exists, whatever its value. */
+static bool xattr_present(const char *root, const char *path, const char *name) {
+        char full[4096];
+
+        snprintf(full, sizeof(full), "%s%s", root, path);
+        return getxattr(full, name, NULL, 0) >= 0;
+}
+
+/* The kernel shows trusted.* xattrs only to CAP_SYS_ADMIN (to anyone else they do not exist). */
+static bool have_cap_sys_admin(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct c[_LINUX_CAPABILITY_U32S_3] = {};
+
+        if (syscall(SYS_capget, &h, c) < 0)
+                return false;
+        return c[CAP_SYS_ADMIN / 32].effective & (UINT32_C(1) << (CAP_SYS_ADMIN % 32));
+}
+
 static void read_marks(Doctor *d) {
         const char *leaf = d->n_links > 0 ? d->links[d->n_links - 1].path : NULL;
         char full[4096];
@@ -403,9 +423,11 @@ static void read_marks(Doctor *d) {
         d->target.oomd_omit = xattr_is_one(d->cgroup_root, leaf, "user.oomd_omit") ||
                               xattr_is_one(d->cgroup_root, leaf, "trusted.oomd_omit");
         d->target.oomd_avoid = xattr_is_one(d->cgroup_root, leaf, "user.oomd_avoid");
-        for (size_t i = 0; i < d->n_links; i++)
-                d->target.fb_avoid = d->target.fb_avoid ||
-                                     xattr_is_one(d->cgroup_root, d->links[i].path, "trusted.oomd_avoid");
+        d->target.fb_unreadable = !have_cap_sys_admin();
+        d->target.fb_avoid = xattr_present(d->cgroup_root, leaf, "trusted.oomd_avoid");
+        d->target.fb_avoid_user = xattr_present(d->cgroup_root, leaf, "user.oomd_avoid");
+        d->target.fb_prefer = xattr_present(d->cgroup_root, leaf, "trusted.oomd_prefer") ||
+                              xattr_present(d->cgroup_root, leaf, "user.oomd_prefer");
 }
 
 static const char *unit_interface(const char *unit) {
@@ -595,6 +617,11 @@ static void print_process(const Doctor *d) {
         printf("  oom_score:          %d, rank %zu of %zu processes (1 = the kernel's first choice)\n", d->oom_score,
                d->rank, d->n_procs);
         printf("  cgroup:             %s\n", strna(d->info.cgroup));
+        printf("  marks on it:        %s%s%s%s%s%s\n", d->target.oomd_omit ? "user.oomd_omit " : "",
+               d->target.oomd_avoid ? "user.oomd_avoid " : "", d->target.fb_avoid ? "trusted.oomd_avoid " : "",
+               d->target.fb_prefer ? "oomd_prefer " : "",
+               d->target.oomd_omit || d->target.oomd_avoid || d->target.fb_avoid || d->target.fb_prefer ? "" : "none",
+               d->target.fb_unreadable ? " (trusted.* cannot be read without CAP_SYS_ADMIN)" : "");
 }
 
 static void print_chain(const Doctor *d) {
@@ -692,6 +719,17 @@ static struct json_object *chain_json(const Doctor *d) {
         return o;
 }
 
+/* The userspace killers' marks as read on its own cgroup. */
+static struct json_object *marks_json(const DoctorTarget *t) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "user.oomd_omit", json_object_new_boolean(t->oomd_omit));
+        json_object_object_add(o, "user.oomd_avoid", json_object_new_boolean(t->oomd_avoid));
+        json_object_object_add(o, "trusted.oomd_avoid", t->fb_unreadable ? NULL : json_object_new_boolean(t->fb_avoid));
+        json_object_object_add(o, "oomd_prefer", json_object_new_boolean(t->fb_prefer));
+        return o;
+}
+
 static struct json_object *process_json(const Doctor *d) {
         struct json_object *o = json_object_new_object();
 
@@ -704,6 +742,7 @@ static struct json_object *process_json(const Doctor *d) {
         json_object_object_add(o, "processes", json_object_new_uint64(d->n_procs));
         json_object_object_add(o, "cgroup", d->info.cgroup ? json_object_new_string(d->info.cgroup) : NULL);
         json_object_object_add(o, "rss", json_object_new_uint64(d->rss));
+        json_object_object_add(o, "marks", marks_json(&d->target));
         return o;
 }
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -534,5 +535,75 @@ int cgroup_read_protection(int rootfd, const char *rel, uint64_t *ret_min, uint6
         }
         *ret_min = v[0];
         *ret_low = v[1];
+        return 0;
+}
+
+void xattr_value_done(XattrValue *v) {
+        free(v->value);
+        *v = (XattrValue) { .state = -1 };
+}
+
+bool xattr_value_equal(const XattrValue *a, const XattrValue *b) {
+        if (a->state != b->state)
+                return false;
+        return a->state != 1 || (a->size == b->size && memcmp(a->value, b->value, a->size) == 0);
+}
+
+int xattr_value_copy(const XattrValue *v, XattrValue *ret) {
+        char *copy = NULL;
+
+        if (v->state == 1) {
+                copy = malloc(v->size + 1);
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, v->value, v->size);
+                copy[v->size] = '\0';
+        }
+        *ret = (XattrValue) { .state = v->state, .value = copy, .size = v->state == 1 ? v->size : 0 };
+        return 0;
+}
+
+static int open_cgroup_dir(int rootfd, const char *rel) {
+        int fd = openat(rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        return fd < 0 ? negative_errno() : fd;
+}
+
+int cgroup_read_xattr(int rootfd, const char *rel, const char *name, XattrValue *ret) {
+        _cleanup_close_ int fd = open_cgroup_dir(rootfd, rel);
+        char buf[XATTR_VALUE_MAX];
+        ssize_t n;
+        char *value;
+
+        if (fd < 0)
+                return fd;
+        n = fgetxattr(fd, name, buf, sizeof(buf));
+        if (n < 0 && errno == ENODATA) {
+                *ret = (XattrValue) { .state = 0 };
+                return 0;
+        }
+        if (n < 0)
+                return errno == ERANGE ? -E2BIG : negative_errno();
+        value = malloc((size_t) n + 1);
+        if (!value)
+                return -ENOMEM;
+        memcpy(value, buf, (size_t) n);
+        value[n] = '\0';
+        *ret = (XattrValue) { .state = 1, .value = value, .size = (size_t) n };
+        return 0;
+}
+
+int cgroup_write_xattr(int rootfd, const char *rel, const char *name, const XattrValue *v) {
+        _cleanup_close_ int fd = -EBADF;
+
+        if (v->state < 0 || v->state > 1 || (v->state == 1 && v->size > XATTR_VALUE_MAX))
+                return -EINVAL;
+        fd = open_cgroup_dir(rootfd, rel);
+        if (fd < 0)
+                return fd;
+        if (v->state == 1)
+                return fsetxattr(fd, name, v->value, v->size, 0) < 0 ? negative_errno() : 0;
+        if (fremovexattr(fd, name) < 0 && errno != ENODATA)
+                return negative_errno();
         return 0;
 }

@@ -782,7 +782,8 @@ static void slice_update(Engine *e, BackendDone done, void *userdata) {
         }
         e->backend.vtable->set_memory_protection(&e->backend, path, NULL,
                                                  &(CgroupProtection) { e->registry.slice_min_sum,
-                                                                       e->registry.slice_low_sum, -1 },
+                                                                       e->registry.slice_low_sum, -1, MARK_LEAVE,
+                                                                       NULL },
                                                  done, userdata);
 }
 

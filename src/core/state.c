@@ -43,6 +43,7 @@ typedef enum FieldType {
         FIELD_COMM,   /* char[16], truncated to 15 bytes on load */
         FIELD_KIND,   /* ProtectionKind, by name */
         FIELD_STATE,  /* ProtectionState, by name */
+        FIELD_XATTR,  /* XattrValue: false when absent, its bytes in hex when present, no key when not recorded */
 } FieldType;
 
 typedef struct Field {
@@ -90,6 +91,8 @@ static const Field hold_fields[] = {
         { "original_low", FIELD_U64, offsetof(CgroupHold, original_low), true },
         /* -1 unknown, else a ManagedOOMPreference: none 0, avoid 1, omit 2 */
         { "original_oomd_preference", FIELD_ADJ, offsetof(CgroupHold, original_preference), false },
+        /* facebook oomd's trusted.oomd_avoid before our mark */
+        { "original_oomd_avoid", FIELD_XATTR, offsetof(CgroupHold, original_avoid), false },
 };
 
 static int json_add(json_object *o, const char *key, json_object *v) {
@@ -100,6 +103,24 @@ static int json_add(json_object *o, const char *key, json_object *v) {
         return 0;
 }
 
+static json_object *xattr_to_json(const XattrValue *x) {
+        static const char digits[] = "0123456789abcdef";
+        _cleanup_free_ char *hex = NULL;
+
+        if (x->state == 0)
+                return json_object_new_boolean(false);
+        hex = malloc(x->size * 2 + 1);
+        if (!hex)
+                return NULL;
+        for (size_t i = 0; i < x->size; i++) {
+                hex[2 * i] = digits[(uint8_t) x->value[i] >> 4];
+                hex[2 * i + 1] = digits[(uint8_t) x->value[i] & 0xf];
+        }
+        hex[x->size * 2] = '\0';
+        return json_object_new_string(hex);
+}
+
+/* 1 (and *ret untouched) for a field that is not written: an XattrValue not recorded. */
 static int field_to_json(const Field *f, const void *base, json_object **ret) {
         const void *p = (const uint8_t *) base + f->offset;
         json_object *v;
@@ -137,6 +158,11 @@ static int field_to_json(const Field *f, const void *base, json_object **ret) {
         case FIELD_STATE:
                 v = json_object_new_string(strna(protection_state_to_string(*(const ProtectionState *) p)));
                 break;
+        case FIELD_XATTR:
+                if (((const XattrValue *) p)->state < 0)
+                        return 1;
+                v = xattr_to_json(p);
+                break;
         default:
                 return -EINVAL;
         }
@@ -155,6 +181,8 @@ static int fields_to_json(const Field *fields, size_t n, const void *base, json_
                 r = field_to_json(&fields[i], base, &v);
                 if (r < 0)
                         return r;
+                if (r > 0)
+                        continue;
                 r = json_add(o, fields[i].key, v);
                 if (r < 0)
                         return r;
@@ -306,6 +334,46 @@ static int json_get_string(json_object *v, const char **ret) {
         return 0;
 }
 
+static int hex_digit(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        return -1;
+}
+
+static int xattr_from_json(json_object *v, XattrValue *ret) {
+        const char *s;
+        size_t len;
+        char *value;
+
+        if (json_object_is_type(v, json_type_boolean) && !json_object_get_boolean(v)) {
+                xattr_value_done(ret);
+                *ret = (XattrValue) { .state = 0 };
+                return 0;
+        }
+        if (json_get_string(v, &s) < 0)
+                return -EBADMSG;
+        len = strlen(s);
+        if (len % 2 != 0 || len / 2 > XATTR_VALUE_MAX)
+                return -EBADMSG;
+        value = malloc(len / 2 + 1);
+        if (!value)
+                return -ENOMEM;
+        for (size_t i = 0; i < len / 2; i++) {
+                int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+                if (hi < 0 || lo < 0) {
+                        free(value);
+                        return -EBADMSG;
+                }
+                value[i] = (char) (hi << 4 | lo);
+        }
+        value[len / 2] = '\0';
+        xattr_value_done(ret);
+        *ret = (XattrValue) { .state = 1, .value = value, .size = len / 2 };
+        return 0;
+}
+
 static int field_from_json(const Field *f, json_object *v, void *base) {
         void *p = (uint8_t *) base + f->offset;
         const char *s;
@@ -380,6 +448,8 @@ static int field_from_json(const Field *f, json_object *v, void *base) {
                 *(ProtectionState *) p = st;
                 return 0;
         }
+        case FIELD_XATTR:
+                return xattr_from_json(v, p);
         default:
                 return -EINVAL;
         }
@@ -590,7 +660,7 @@ static int holds_from_json(json_object *top, HoldTable *ret, size_t *skipped) {
                 return 0;
         for (size_t i = 0; i < json_object_array_length(array); i++) {
                 json_object *o = json_object_array_get_idx(array, i);
-                CgroupHold h = { .original_preference = -1 };
+                CgroupHold h = { .original_preference = -1, .original_avoid = { .state = -1 } };
                 int r;
 
                 r = json_object_is_type(o, json_type_object)
@@ -602,10 +672,14 @@ static int holds_from_json(json_object *top, HoldTable *ret, size_t *skipped) {
                         r = -EBADMSG;
                 if (r >= 0)
                         r = hold_table_add(ret, h.cgroup, h.unit, h.original_min, h.original_low);
-                if (r >= 0)
+                if (r >= 0) {
                         ret->items[ret->n - 1].original_preference = h.original_preference;
+                        ret->items[ret->n - 1].original_avoid = h.original_avoid;
+                        h.original_avoid = (XattrValue) { .state = -1 };
+                }
                 free(h.cgroup);
                 free(h.unit);
+                xattr_value_done(&h.original_avoid);
                 if (r == -EBADMSG || r == -EEXIST) {
                         (*skipped)++;
                         continue;

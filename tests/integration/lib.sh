@@ -161,3 +161,47 @@ sandbox_begin() {
         children=()
         trap 'sandbox_cleanup $? "$daemon_pid" "$helper_pid" "$dbus_pid"' EXIT
 }
+
+# sandbox_slice NAME: a test's own subtree below $CG: sets name, top (NAME.slice), slice
+# (NAME-protected.slice, the daemon's Slice=) and slice_rel, and makes $CG/$top, or skips.
+# shellcheck disable=SC2034 # set for the sourcing test
+sandbox_slice() {
+        name=$1
+        top=$name.slice
+        slice=$name-protected.slice
+        slice_rel=$top/$slice
+        mkdir "$CG/$top" 2>/dev/null || skip "the cgroup2 mount $CG is not writable"
+}
+
+# sandbox_traps VAR...: at exit, sandbox_cleanup with the exit status and the PIDs held in the
+# variables named (read then, not now); every failing command is reported with its line.
+sandbox_traps() {
+        sandbox_pid_vars=("$@")
+        trap sandbox_exit EXIT
+        set -E
+        trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited with $?" >&2' ERR
+}
+sandbox_exit() {
+        local rc=$? var pids=()
+        trap - ERR
+        for var in "${sandbox_pid_vars[@]}"; do
+                pids+=("${!var}")
+        done
+        sandbox_cleanup "$rc" "${pids[@]}"
+}
+
+# cgroupfs_config STATEDIR: the [Manager] lines a sandboxed daemon starts from (the cgroupfs backend
+# below $CG, Slice=$slice, its state and compat files in STATEDIR); the test appends its own keys.
+cgroupfs_config() {
+        printf '[Manager]\nBackend=cgroupfs\nCgroupRoot=%s\nSlice=%s\nStateDirectory=%s\nCompatDirectory=%s/compat\n' \
+                "$CG" "$slice" "$1" "$1"
+}
+
+# sandbox_daemon CONF: oomprotectd (debug log appended to $tmp/daemon.log) on CONF; daemon_pid once it
+# owns org.oomprotect on the private bus.
+# shellcheck disable=SC2034 # the sourcing test's cleanup kills it
+sandbox_daemon() {
+        "$OOMPROTECT_DAEMON" --config="$1" --log-level=debug >>"$tmp/daemon.log" 2>&1 &
+        daemon_pid=$!
+        wait_until 10 name_has_owner || fail "oomprotectd did not acquire org.oomprotect"
+}

@@ -870,6 +870,62 @@ static void test_bad_hold_is_skipped_and_counted(void **state) {
         assert_int_equal(skipped, 6);
 }
 
+/* A state text with holds and no protections: how many holds were skipped. */
+static size_t parse_holds_only(const char *text, HoldTable *holds) {
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+
+        assert_int_equal(state_parse_full(text, &out, &n, holds, &skipped, NULL), 0);
+        assert_int_equal(n, 0);
+        protection_array_free(out, n);
+        return skipped;
+}
+
+/* facebook oomd's trusted.oomd_avoid before our mark: absent, binary bytes, or not recorded (no key). */
+static void test_hold_original_oomd_avoid_round_trips_exactly(void **state) {
+        _cleanup_(hold_table_done) HoldTable holds = {}, back = {};
+        _cleanup_free_ char *text = NULL;
+        static const char bytes[] = { 'o', 0, '\n', (char) 0xff };
+        CgroupHold *h;
+
+        assert_int_equal(hold_table_add(&holds, "/a.slice", "a.slice", 0, 0), 0);
+        assert_int_equal(hold_table_add(&holds, "/a.slice/absent.service", "absent.service", 0, 0), 0);
+        assert_int_equal(hold_table_add(&holds, "/a.slice/bytes.service", "bytes.service", 0, 0), 0);
+        holds.items[1].original_avoid = (XattrValue) { .state = 0 };
+        assert_int_equal(xattr_value_copy(&(XattrValue) { .state = 1, .value = (char *) bytes, .size = sizeof(bytes) },
+                                          &holds.items[2].original_avoid),
+                         0);
+        assert_int_equal(state_serialize_full(NULL, 0, &holds, &text), 0);
+        assert_non_null(strstr(text, "\"original_oomd_avoid\":false"));
+        assert_non_null(strstr(text, "\"original_oomd_avoid\":\"6f000aff\""));
+        assert_int_equal(parse_holds_only(text, &back), 0);
+        h = hold_table_get(&back, "/a.slice");
+        assert_int_equal(h->original_avoid.state, -1); /* not recorded: no key, nothing put back */
+        h = hold_table_get(&back, "/a.slice/absent.service");
+        assert_int_equal(h->original_avoid.state, 0);
+        h = hold_table_get(&back, "/a.slice/bytes.service");
+        assert_int_equal(h->original_avoid.state, 1);
+        assert_int_equal(h->original_avoid.size, sizeof(bytes));
+        assert_memory_equal(h->original_avoid.value, bytes, sizeof(bytes));
+        assert_true(xattr_value_equal(&h->original_avoid, &holds.items[2].original_avoid));
+}
+
+static void test_hold_with_bad_original_oomd_avoid_is_skipped(void **state) {
+        const char *text = "{\"version\":2,\"protections\":[],\"holds\":["
+                           "{\"cgroup\":\"/ok.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":\"31\"},"
+                           "{\"cgroup\":\"/odd.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":\"313\"},"
+                           "{\"cgroup\":\"/nothex.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":\"zz\"},"
+                           "{\"cgroup\":\"/upper.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":\"FF\"},"
+                           "{\"cgroup\":\"/true.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":true},"
+                           "{\"cgroup\":\"/num.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":1}]}";
+        _cleanup_(hold_table_done) HoldTable holds = {};
+
+        assert_int_equal(parse_holds_only(text, &holds), 5);
+        assert_int_equal(holds.n, 1);
+        assert_int_equal(holds.items[0].original_avoid.state, 1);
+        assert_string_equal(holds.items[0].original_avoid.value, "1");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip_keeps_every_field_of_full_records_with_members),
@@ -899,6 +955,8 @@ int main(void) {
                 cmocka_unit_test(test_every_state_round_trips),
                 cmocka_unit_test(test_version_1_file_loads_as_moved_and_active),
                 cmocka_unit_test(test_holds_round_trip),
+                cmocka_unit_test(test_hold_original_oomd_avoid_round_trips_exactly),
+                cmocka_unit_test(test_hold_with_bad_original_oomd_avoid_is_skipped),
                 cmocka_unit_test(test_bad_hold_is_skipped_and_counted),
                 DIR_TEST(test_load_of_missing_file_is_empty_state),
                 DIR_TEST(test_load_moves_aside_garbage),
