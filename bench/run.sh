@@ -53,7 +53,8 @@ DAEMON=${OOMPROTECT_DAEMON:-$bindir/oomprotectd}
 BENCH=$bindir/bench/oombench
 SLEEPERS=$bindir/bench/oombench-sleepers
 CORE=$bindir/bench/oombench-core
-for f in "$DAEMON" "$BENCH" "$SLEEPERS" "$CORE"; do
+FLOOD=$bindir/bench/oombench-flood
+for f in "$DAEMON" "$BENCH" "$SLEEPERS" "$CORE" "$FLOOD"; do
         [[ -x $f ]] || fail "$f is missing: build first (scripts/bench.sh does)"
 done
 require_root_and dbus-daemon busctl choom
@@ -301,6 +302,25 @@ pair_round() {
         fig "shell_p50.$i" "$(key p50_us "$line")"
 }
 
+# Ping and a quiet client's Protect/Unprotect while 8 D-Bus clients (16 calls in flight each) and 2 ctl.sock
+# clients flood the daemon (issue 10): the work goes in turns, a Ping waits for about one call.
+flood_round() {
+        local line secs=$seconds
+        [[ $mode == smoke ]] && secs=1
+        mkdir -p "$CG/$top/flood"
+        line=$(sh -c 'echo $$ >"$1/cgroup.procs" && echo "$2" >/proc/self/oom_score_adj && shift 2 && exec "$@"' \
+                flood "$CG/$top/flood" "$adj_orig" "$FLOOD" --clients 8 --pids 16 --ctl-clients 2 \
+                --socket "$tmp/compat/ctl.sock" --seconds "$secs" | tr '\n' ' ') || fail "oombench-flood failed: $line"
+        echo "flood: $line" >>"$out/runs.log"
+        fig flood_ping_p50 "$(key ping_p50_ms "$line")"
+        fig flood_ping_p99 "$(key ping_p99_ms "$line")"
+        fig flood_ping_max "$(key ping_max_ms "$line")"
+        fig flood_quiet_p50 "$(key quiet_p50_ms "$line")"
+        fig flood_quiet_max "$(key quiet_max_ms "$line")"
+        fig flood_rate "$(key flood_ops_per_s "$line")"
+        fig flood_errors "$(key flood_errors "$line")"
+}
+
 # The median over the rounds of name.1, name.2, ...
 fold_rounds() {
         local k vals
@@ -464,6 +484,14 @@ report() {
                 "back to back: $raw µs" "$(calc "$(figv rawgap_mean) / $raw")× (mean)" "" ""
         row "the pair over ctl.sock, p50 (p99)" "$ctl µs ($(figv ctl_p99) µs)" "raw $raw µs" "$(calc "$ctl / $raw")× raw" "" ""
         row "D-Bus no-op: Get(Version), p50" "$(figv get_p50) µs" "Ping $ping µs" "$(calc "$(figv get_p50) / $ping")×" "" ""
+        if [[ -n $(figv flood_ping_p99) ]]; then
+                row "Ping during a flood from 8+2 clients, p50 / p99 / max" \
+                        "$(figv flood_ping_p50) / $(figv flood_ping_p99) / $(figv flood_ping_max) ms" \
+                        "idle Ping $ping µs; the flood: $(figv flood_rate) calls/s, $(figv flood_errors) failed" "" \
+                        "p99 ≤ 100 ms" "$(verdict "$(figv flood_ping_p99) <= 100")"
+                row "a quiet client's Protect or Unprotect during it, p50 / max" \
+                        "$(figv flood_quiet_p50) / $(figv flood_quiet_max) ms" "one turn: 10 clients × $(calc "1000 / $(figv flood_rate)") ms" "" "" ""
+        fi
         local first=${levels[0]} n last
         for n in "${levels[@]}"; do
                 row "pair at N=$n protected, p50 (p99; pairs; daemon CPU)" \
@@ -551,6 +579,8 @@ for ((i = 1; i <= rounds; i++)); do
         pair_round "$i"
 done
 fold_rounds
+log "a flood from 8 D-Bus and 2 ctl.sock clients: Ping meanwhile"
+flood_round
 [[ $mode == smoke ]] || strace_daemon
 for n in "${levels[@]}"; do
         log "the pair at N=$n"

@@ -127,6 +127,13 @@ static int tune_scope(Backend *b, const char *rel, const Protection *p, OpError 
         return 0;
 }
 
+/* p's own process still runs: its pidfd alive, else its PID with the recorded start time. */
+static bool recorded_process_runs(Backend *b, const Protection *p) {
+        if (p->pidfd >= 0)
+                return proc_pidfd_alive(p->pidfd);
+        return proc_same_process(b->procfd, p->pid, p->starttime);
+}
+
 static int apply_scope(Backend *b, const Protection *p, OpError *e) {
         const char *rel;
         int r;
@@ -144,8 +151,15 @@ static int apply_scope(Backend *b, const Protection *p, OpError *e) {
         /* A daemon killed in the middle of a restore leaves the scope frozen: re-applying thaws it. */
         (void) cgroup_freeze(b->rootfd, rel, false, NULL);
 
-        /* By pid: so right before each move, the pid must still name the recorded process (not a reused PID). */
-        r = proc_same_process(b->procfd, p->pid, p->starttime) ? cgroup_attach(b->rootfd, rel, p->pid) : -ESRCH;
+        /*
+         * By pid: so right before each move, the pid must still name the
+         * recorded process (not a reused PID), and, where there is a pidfd,
+         * right after it too: alive then, it held the PID throughout, and the
+         * move reached it. (cgroup.procs takes no pidfd.)
+         */
+        r = recorded_process_runs(b, p) ? cgroup_attach(b->rootfd, rel, p->pid) : -ESRCH;
+        if (r >= 0 && p->pidfd >= 0 && !proc_pidfd_alive(p->pidfd))
+                r = -ESRCH;
         if (r < 0)
                 return op_error_set(e, r == -ESRCH ? -ESRCH : r, NULL, "Cannot move PID %d into %s: %s",
                                     (int) p->pid, p->scope_cgroup, strerror(-r));

@@ -87,8 +87,20 @@ int cgroup_nearest_existing(int rootfd, const char *rel, char **ret);
  */
 bool cgroup_limit_text_limits(const char *file, const char *text, uint64_t pids_floor);
 
-/* 1 when rel enforces a memory, swap, pids, cpu or io limit (*ret_file: which), 0 when none. */
+/*
+ * 1 when rel enforces a memory, swap, pids, cpu or io limit, or has a cgroup
+ * BPF program attached that filters devices, sockets or sysctls (*ret_file:
+ * which file, or which kind of program), 0 when none.
+ */
 int cgroup_find_limit(int rootfd, const char *rel, uint64_t pids_floor, const char **ret_file);
+
+/*
+ * 1 when a cgroup BPF program is attached to rel at one of the attach
+ * points that restrict a process (BPF_PROG_QUERY; *ret_what names its
+ * kind), 0 when none; -ENOSYS, -EPERM, -EOPNOTSUPP when the kernel cannot
+ * tell (no bpf(2), no CAP_NET_ADMIN, none of the attach types known).
+ */
+int cgroup_find_bpf(int rootfd, const char *rel, const char **ret_what);
 
 /* rel's memory.min and memory.low ("max" is UINT64_MAX). */
 int cgroup_read_protection(int rootfd, const char *rel, uint64_t *ret_min, uint64_t *ret_low);

@@ -297,8 +297,9 @@ static void restore_adj(Engine *e, const Protection *p, pid_t pid, uint64_t star
                 return;
         if (proc_read_oom_score_adj(e->procfd, pid, &current) < 0)
                 return;
+        /* Written only to the recorded process (its pidfd, else its start time), never to a newcomer at pid. */
         if (protection_restore_adj(p, pid, current, &adj))
-                (void) proc_write_oom_score_adj(e->procfd, pid, adj);
+                (void) proc_write_oom_score_adj_of(e->procfd, pid, pid == p->pid ? p->pidfd : -EBADF, starttime, adj);
 }
 
 /* oom_score_adj back for the process, its members, and every pid given (those found in its scope). */
@@ -370,6 +371,25 @@ static void op_settle_holds(EngineOp *op, void (*after)(EngineOp *op)) {
 
 /* ---- protect ---- */
 
+/*
+ * pidfd_open(2), or -EBADF where the kernel has none (ENOSYS: Linux before
+ * 5.3, or valgrind before 3.20, which does not know the call): the process is
+ * then known by (pid, start time) alone, checked after every read and before
+ * every write, and its exit found by the manager's look every second.
+ */
+static int open_pidfd(Engine *e, pid_t pid) {
+        int fd = proc_pidfd_open(pid);
+
+        if (fd != -ENOSYS)
+                return fd;
+        if (!e->no_pidfd)
+                log_warning("pidfd_open() is not available (Linux before 5.3, or a tool such as valgrind that does "
+                            "not know it): processes are identified by PID and start time alone, and their exits "
+                            "found by a look every second.");
+        e->no_pidfd = true;
+        return -EBADF;
+}
+
 /* Opens (or dups) a pidfd and reads the process, race-free: the pidfd is checked alive after the read. */
 static int identify(Engine *e, const ProtectRequest *req, int *ret_pidfd, ProcInfo *ret_info, OpError *err) {
         _cleanup_close_ int pidfd = -EBADF;
@@ -392,7 +412,7 @@ static int identify(Engine *e, const ProtectRequest *req, int *ret_pidfd, ProcIn
                 if (pid <= 0 || pid > OOMPROTECT_PID_MAX_LIMIT)
                         return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
                                             "PID %d is not a valid process ID.", (int) pid);
-                pidfd = proc_pidfd_open(pid);
+                pidfd = open_pidfd(e, pid);
                 if (pidfd == -ESRCH)
                         return op_error_set(err, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS,
                                             "No process with PID %d.", (int) pid);
@@ -406,13 +426,14 @@ static int identify(Engine *e, const ProtectRequest *req, int *ret_pidfd, ProcIn
                         return op_error_set(err, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS,
                                             "No process with PID %d.", (int) pid);
                 }
-                if (pidfd < 0)
+                if (pidfd < 0 && !(pidfd == -EBADF && e->no_pidfd))
                         return op_error_set(err, pidfd, NULL, "Cannot open PID %d: %s", (int) pid,
                                             strerror(-pidfd));
         }
 
         r = proc_read_info(e->procfd, pid, &info);
-        if (r >= 0 && !proc_pidfd_alive(pidfd)) {
+        /* After the last read: the same process still (without a pidfd, still the same start time)? */
+        if (r >= 0 && (pidfd >= 0 ? !proc_pidfd_alive(pidfd) : !same_process(e, pid, info.stat.starttime))) {
                 proc_info_done(&info);
                 r = -ESRCH;
         }
@@ -647,20 +668,24 @@ static int build_protection(Engine *e, const ProtectRequest *req, ProcInfo *info
         return 0;
 }
 
-static int apply_adj(Engine *e, const Protection *p, OpError *err) {
+/* The applied adj to p's process (identified by pidfd, else its start time) and to its members. */
+static int apply_adj(Engine *e, const Protection *p, int pidfd, OpError *err) {
         int r;
 
-        r = proc_write_oom_score_adj(e->procfd, p->pid, p->applied_adj);
+        r = proc_write_oom_score_adj_of(e->procfd, p->pid, pidfd, p->starttime, p->applied_adj);
         if (r == -EACCES || r == -EPERM)
                 return op_error_set(err, r, OOMPROTECT_ERROR_PERMISSION_DENIED,
                                     "Cannot set oom_score_adj of PID %d to %d: lowering it needs CAP_SYS_RESOURCE.",
                                     (int) p->pid, p->applied_adj);
+        if (r == -ESRCH)
+                return op_error_set(err, r, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d exited while being protected.",
+                                    (int) p->pid);
         if (r < 0)
                 return op_error_set(err, r, NULL, "Cannot set oom_score_adj of PID %d: %s", (int) p->pid,
                                     strerror(-r));
         for (size_t i = 0; i < p->n_members; i++)
-                if (same_process(e, p->members[i].pid, p->members[i].starttime))
-                        (void) proc_write_oom_score_adj(e->procfd, p->members[i].pid, p->applied_adj);
+                (void) proc_write_oom_score_adj_of(e->procfd, p->members[i].pid, -EBADF, p->members[i].starttime,
+                                                   p->applied_adj);
         return 0;
 }
 
@@ -689,7 +714,7 @@ static void protect_failed(EngineOp *op, int r, const OpError *err) {
                 p->applied_adj = op->old.applied_adj;
                 p->oom_group = op->old.oom_group;
                 registry_account(&e->registry, p, true);
-                (void) apply_adj(e, p, NULL);
+                (void) apply_adj(e, p, p->pidfd, NULL);
                 (void) engine_persist_pid(e, p->pid);
                 /* What was written for the new settings goes back to the old ones. */
                 if (p->kind == PROTECTION_IN_PLACE)
@@ -716,7 +741,7 @@ static void protect_activate(EngineOp *op) {
         OpError err = {};
         int r;
 
-        r = apply_adj(e, p, &err);
+        r = apply_adj(e, p, op->pidfd >= 0 ? op->pidfd : p->pidfd, &err);
         if (r < 0)
                 return protect_failed(op, r, &err);
         fault_point("protect:adj-applied");
@@ -1055,7 +1080,7 @@ static void on_reprotected(int r, const OpError *err, void *userdata) {
 
         if (r < 0)
                 log_warning("Failed to protect PID %d again after a failed restore: %s", (int) p->pid, err->message);
-        (void) apply_adj(e, p, NULL);
+        (void) apply_adj(e, p, p->pidfd, NULL);
         if (p->kind == PROTECTION_MOVED && e->backend.vtable->list_pids(&e->backend, p, &pids, &n) >= 0)
                 for (size_t i = 0; i < n; i++)
                         if (pids[i] != p->pid && !registry_get(&e->registry, pids[i]))
@@ -1516,9 +1541,9 @@ static void reconcile_one(Engine *e, Protection *p, Batch *b) {
         EngineOp *op;
 
         if (alive && p->state != PROTECTION_RESTORING) {
-                p->pidfd = proc_pidfd_open(p->pid);
-                if (p->pidfd >= 0 && same_process(e, p->pid, p->starttime) && (op = op_new(e, p, NULL, NULL,
-                                                                                           "restored at start"))) {
+                p->pidfd = open_pidfd(e, p->pid);
+                if ((p->pidfd >= 0 || e->no_pidfd) && same_process(e, p->pid, p->starttime) &&
+                    (op = op_new(e, p, NULL, NULL, "restored at start"))) {
                         op->batch = b;
                         b->pending++;
                         protect_apply(op);

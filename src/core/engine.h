@@ -89,6 +89,7 @@ struct Engine {
         struct HoldWrite *writes; /* hold writes under way, likewise */
         struct WaitingBatch *waiting; /* unprotect-many (and stop) waiting for the operations under way */
         bool holds_dirty;  /* the hold values must be recomputed and written */
+        bool no_pidfd;     /* pidfd_open(2) said ENOSYS (Linux < 5.3, valgrind): (pid, start time) alone */
         pid_t self;
         EngineCallbacks callbacks;
         void *userdata;

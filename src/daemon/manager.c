@@ -19,6 +19,7 @@
 #include "manager.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
+#include "proc.h"
 
 /* The longest a stop with RestoreOnStop=yes waits for the restores before exiting anyway. */
 #define MANAGER_STOP_TIMEOUT_USEC (30 * 1000000ULL)
@@ -26,6 +27,8 @@
 #define MANAGER_EXIT_RETRY_USEC (50 * 1000ULL)
 /* ...or its cleanup failed (the state could not be saved, say): try again, without flooding the log. */
 #define MANAGER_EXIT_RETRY_FAILED_USEC (5 * 1000000ULL)
+/* Without pidfds (engine.c's open_pidfd()): how often the processes are looked at for their exit. */
+#define MANAGER_EXIT_POLL_USEC (1000 * 1000ULL)
 
 /*
  * A process exited while an operation on its record was under way, or its
@@ -93,6 +96,9 @@ int manager_new(const char *config_path, Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
+        r = work_queue_new(m->event, &m->work);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the work queue: %m");
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -102,8 +108,10 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         bus_done(m);
         compat_done(m);
+        m->work = work_queue_free(m->work); /* after the front ends, which cancel their items */
         sd_event_source_disable_unref(m->oom_source);
         sd_event_source_disable_unref(m->stop_timer);
+        sd_event_source_disable_unref(m->exit_poll);
         /* Free the engine (and with it every protection) before the loop its watches live in. */
         if (m->engine)
                 for (size_t i = 0; i < m->engine->registry.n; i++)
@@ -220,8 +228,47 @@ static int on_exits(sd_event_source *s, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
+/*
+ * No pidfd to watch (the kernel has no pidfd_open): every protection
+ * without one is looked at once a second while there is any, and one whose
+ * (pid, start time) no longer runs is cleaned up as an exit. The timer
+ * stops when none is left, so an idle daemon still has no wakeups.
+ */
+static int on_exit_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        const Registry *reg = &m->engine->registry;
+        _cleanup_free_ pid_t *gone = calloc(reg->n + 1, sizeof(pid_t));
+        size_t n_gone = 0, n_left = 0;
+
+        if (!gone)
+                return manager_arm_timer(m, &m->exit_poll, MANAGER_EXIT_POLL_USEC, 0, on_exit_poll, m);
+        for (size_t i = 0; i < reg->n; i++) {
+                const Protection *p = reg->items[i];
+                if (p->pidfd >= 0)
+                        continue;
+                if (!p->pending && !proc_same_process(m->engine->procfd, p->pid, p->starttime))
+                        gone[n_gone++] = p->pid;
+                else
+                        n_left++;
+        }
+        for (size_t i = 0; i < n_gone; i++) {
+                int r = engine_process_exited(m->engine, gone[i]);
+                if (r < 0 && r != -ENOENT) {
+                        log_warning_errno(r, "Failed to clean up after PID %d exited, trying again later: %m",
+                                          (int) gone[i]);
+                        n_left++;
+                }
+        }
+        if (n_left == 0)
+                return 0;
+        return manager_arm_timer(m, &m->exit_poll, MANAGER_EXIT_POLL_USEC, 0, on_exit_poll, m);
+}
+
 static int watch_process(Manager *m, Protection *p) {
         int r;
+
+        if (p->pidfd < 0) /* identified by (pid, start time) alone */
+                return manager_arm_timer(m, &m->exit_poll, MANAGER_EXIT_POLL_USEC, 0, on_exit_poll, m);
 
         if (m->exit_epoll < 0) {
                 m->exit_epoll = epoll_create1(EPOLL_CLOEXEC);

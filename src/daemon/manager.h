@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "workq.h"
 
 /*
  * The daemon's Manager owns the sd_event loop, the engine and the event
@@ -35,11 +36,13 @@ struct Manager {
         gid_t allow_gid; /* AllowGroup= resolved at start and on SIGHUP, (gid_t) -1 when none */
         Engine *engine;
         sd_event *event;
+        WorkQueue *work; /* the front ends' clients' work, in turns (workq.h) */
         sd_event_source *oom_source;
         sd_event_source *stop_timer; /* RestoreOnStop=yes: the longest a stop waits for the restores */
         int exit_epoll;              /* every watched pidfd, armed once each; -EBADF until the first */
         sd_event_source *exit_source; /* ...and the loop's one source for it */
         ExitRetry *exit_retries;     /* exits to look at again (an operation was under way) */
+        sd_event_source *exit_poll;  /* without pidfds only: the look for exited processes (manager.c) */
         bool started;                /* engine_start() completed */
         int start_result;
         bool stopping;

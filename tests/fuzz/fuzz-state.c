@@ -30,6 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t n = 0, n_again = 0, skipped = 0;
         HoldTable holds = {};
         const char *reason = NULL;
+        HoldTable holds_again = {};
 
         if (!text)
                 return 0;
@@ -37,13 +38,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         text[size] = '\0';
         if (state_parse_full(text, &records, &n, &holds, &skipped, &reason) >= 0) {
                 if (state_serialize_full(records, n, &holds, &json) < 0 ||
-                    state_parse(json, &again, &n_again, &skipped, &reason) < 0 || n_again != n)
+                    state_parse_full(json, &again, &n_again, &holds_again, &skipped, &reason) < 0 ||
+                    n_again != n || holds_again.n != holds.n)
                         abort();
                 protection_array_free(again, n_again);
+                hold_table_done(&holds_again);
                 again = NULL;
                 dels = with_dels(json, records, n);
                 if (!dels || state_parse(dels, &again, &n_again, &skipped, &reason) < 0 || n_again != 0)
                         abort();
+                protection_array_free(again, n_again);
                 protection_array_free(records, n);
                 hold_table_done(&holds);
                 free(json);

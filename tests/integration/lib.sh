@@ -137,6 +137,31 @@ kill_sandbox() {
         echo "# warning: could not remove $dir"
 }
 
+# sandbox_config DIR ADJ: DIR/state and DIR/compat (0755) and DIR/oomprotectd.conf for the cgroupfs backend in
+# $CG with $slice, OOMScoreAdjust=ADJ.
+# shellcheck disable=SC2154 # the sourcing test owns slice
+sandbox_config() {
+        mkdir -m 0755 "$1/state" "$1/compat"
+        printf '[Manager]\nBackend=cgroupfs\nCgroupRoot=%s\nSlice=%s\nStateDirectory=%s\nCompatDirectory=%s\nOOMScoreAdjust=%s\n' \
+                "$CG" "$slice" "$1/state" "$1/compat" "$2" >"$1/oomprotectd.conf"
+}
+
+# sandbox_begin KIND: $CG/$top (oomptest<KIND><pid>.slice; skips where the mount is not writable) with $slice
+# beside it, $tmp (0755), and the EXIT trap that cleans it all up (sandbox_cleanup with $daemon_pid,
+# $helper_pid, $dbus_pid).
+# shellcheck disable=SC2034 # the sourcing test uses them
+sandbox_begin() {
+        name=oomptest$1$$
+        top=$name.slice
+        slice=$name-protected.slice
+        mkdir "$CG/$top" 2>/dev/null || skip "the cgroup2 mount $CG is not writable"
+        tmp=$(mktemp -d "/tmp/oomprotect-$1.XXXXXX")
+        chmod 0755 "$tmp"
+        dbus_pid='' daemon_pid='' helper_pid=''
+        children=()
+        trap 'sandbox_cleanup $? "$daemon_pid" "$helper_pid" "$dbus_pid"' EXIT
+}
+
 # sandbox_slice NAME: a test's own subtree below $CG: sets name, top (NAME.slice), slice
 # (NAME-protected.slice, the daemon's Slice=) and slice_rel, and makes $CG/$top, or skips.
 # shellcheck disable=SC2034 # set for the sourcing test

@@ -326,6 +326,27 @@ self_in_cgroup() { # SUB WRAPPER...: bus-helper self, run inside <top>/SUB
                 self "$CG/$top/$sub" "$child_adj" "$@" "$HELPER" self
 }
 
+# SetSelfProtection from a connection whose connecting process exited (issue 10, class 1): its PID names no
+# one, or a newcomer that holds no connection to the bus; either way nothing is protected.
+test_self_protection_of_an_exited_connector_is_refused() {
+        local out newcomer
+        mkdir -p "$CG/$top/orphan"
+        out=$(sh -c 'echo $$ >"$1/cgroup.procs" && shift && "$@" && exec "$@" reuse' orphan "$CG/$top/orphan" \
+                "$HELPER" self-orphan)
+        assert_eq "$(sed -n 's/^set-orphan=//p' <<<"$out" | head -n 1)" org.oomprotect.Error.NoSuchProcess \
+                "SetSelfProtection after the connecting process exited"
+        newcomer=$(sed -n 's/^newcomer=//p' <<<"$out")
+        if [[ $newcomer == missed ]]; then
+                note "another process took the exited PID first: the PID-reuse case was not tried this run"
+        else
+                assert_eq "$(sed -n 's/^set-orphan=//p' <<<"$out" | tail -n 1)" org.oomprotect.Error.InvalidProcess \
+                        "SetSelfProtection when the connecting PID names a newcomer"
+                assert_eq "$(sed -n 's/^newcomer-unchanged=//p' <<<"$out")" yes "the newcomer's cgroup and adj"
+        fi
+        assert_eq "$(prop ProtectedCount)" "u 0" "ProtectedCount after refused SetSelfProtection"
+        ok "SetSelfProtection of a connection whose process exited: refused, a newcomer at its PID untouched"
+}
+
 test_self_protection() {
         local out pid
         out=$(self_in_cgroup self)
@@ -653,6 +674,28 @@ test_sigterm_stops_cleanly() {
         ok "oomprotectd stops cleanly on SIGTERM"
 }
 
+# The shipped unit's sandbox (PrivateNetwork=, no CAP_SYS_PTRACE) hides the caller's sockets from the daemon:
+# SetSelfProtection then rests on the pidfd and the bus alone (bus-peer.h), and still works.
+test_self_protection_in_a_network_namespace_of_its_own() {
+        local out
+        if ! unshare --net true 2>/dev/null; then
+                note "unshare --net is not possible here: SetSelfProtection in a sandbox not tried"
+                return 0
+        fi
+        unshare --net "$OOMPROTECT_DAEMON" --config="$tmp/oomprotectd.conf" --log-level=debug >"$tmp/daemon.log" 2>&1 &
+        daemon_pid=$!
+        wait_until 10 name_has_owner || fail "oomprotectd did not acquire org.oomprotect in a network namespace"
+        out=$(self_in_cgroup self-netns)
+        assert_eq "$(sed -n 's/^set-true=//p' <<<"$out")" ok "SetSelfProtection(true), daemon in its own netns: $(grep -E "prove|descriptors|SetSelf" "$tmp/daemon.log" | tail -n 3)"
+        assert_eq "$(sed -n 's/^set-false=//p' <<<"$out")" ok "SetSelfProtection(false), daemon in its own netns"
+        grep -q "proving it the caller by its pidfd and the bus alone" "$tmp/daemon.log" ||
+                fail "the daemon did not say it fell back: $(grep -i 'descriptors' "$tmp/daemon.log")"
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" || fail "oomprotectd in a network namespace did not stop cleanly"
+        daemon_pid=
+        ok "SetSelfProtection with the caller's sockets out of sight (a network namespace of its own)"
+}
+
 # ---- run ----
 
 echo "# cgroup2 at $CG, sandbox $top, work directory $tmp"
@@ -669,6 +712,7 @@ test_protect_pidfd
 test_protect_in_place
 test_protect_again_changes_the_settings
 test_self_protection
+test_self_protection_of_an_exited_connector_is_refused
 test_bad_arguments_get_named_errors_and_change_nothing
 test_others_may_read_but_not_write
 test_group_member_may_change_only_its_own
@@ -679,5 +723,6 @@ test_compat_changes_are_signalled
 test_second_daemon_cannot_take_the_name
 note "ProtectedOOMKill needs a memory controller and a real OOM kill: the VM tier covers it"
 test_sigterm_stops_cleanly
+test_self_protection_in_a_network_namespace_of_its_own
 test_daemon_exits_when_the_bus_goes_away
 echo "# all $n_ok passed"
