@@ -45,6 +45,7 @@
 
 #include "config.h"
 #include "fileio.h"
+#include "ini-line.h"
 #include "log.h"
 #include "macro.h"
 #include "oomprotect/protocol.h"
@@ -59,7 +60,6 @@
 #define CONFIG_UNIT_NAME_MAX 255   /* systemd's UNIT_NAME_MAX without the NUL */
 #define CONFIG_GROUP_NAME_MAX 32
 #define WHITESPACE " \t\n\r\f\v"
-#define UTF8_BOM "\xEF\xBB\xBF"
 
 typedef int (*ConfigParser)(Config *c, const char *value, const char **ret_reason);
 
@@ -557,10 +557,6 @@ void config_dump(const Config *c, FILE *f) {
 
 /* ---- reading files ---- */
 
-static int probe_handler(void *userdata, const char *section, const char *name, const char *value) {
-        return 1;
-}
-
 /* A section header that inih accepted: warn when it is not [Manager]. */
 static void config_check_section(LoadContext *ctx, const char *s) {
         size_t len = strcspn(s + 1, "]");
@@ -576,28 +572,17 @@ static void config_check_section(LoadContext *ctx, const char *s) {
  * Returns the text to hand over, or NULL (after a warning) for a line to skip.
  */
 static char *config_filter_line(LoadContext *ctx, size_t n, size_t max) {
-        char *s = ctx->buf;
-        size_t len;
+        IniLineProblem problem;
+        char *s = ini_line_clean(ctx->buf, n, max, ctx->line == 1, &problem);
 
-        if (strlen(s) != n) {
+        if (problem == INI_LINE_NUL)
                 log_warning("%s:%u: Line contains a NUL byte, ignoring.", ctx->file, ctx->line);
-                ctx->warnings++;
-                return NULL;
-        }
-        if (ctx->line == 1 && strneq(s, UTF8_BOM, strlen(UTF8_BOM)))
-                s += strlen(UTF8_BOM);
-        s += strspn(s, WHITESPACE);
-        len = strlen(s);
-        while (len > 0 && strchr(WHITESPACE, s[len - 1]))
-                s[--len] = '\0';
-        if (len + 2 > max) {
+        else if (problem == INI_LINE_TOO_LONG)
                 log_warning("%s:%u: Line longer than %zu characters, ignoring.", ctx->file, ctx->line, max - 2);
-                ctx->warnings++;
-                return NULL;
-        }
-        if (ini_parse_string(s, probe_handler, NULL) != 0) {
+        else if (problem == INI_LINE_SYNTAX)
                 log_warning("%s:%u: Syntax error, expected [Section], Key=Value or a comment, ignoring: %s",
-                            ctx->file, ctx->line, s);
+                            ctx->file, ctx->line, ctx->buf + strspn(ctx->buf, WHITESPACE));
+        if (!s) {
                 ctx->warnings++;
                 return NULL;
         }
