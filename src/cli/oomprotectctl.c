@@ -689,6 +689,7 @@ static const Verb verbs[] = {
         { "is-protected", verb_is_protected, "tell whether a process is protected" },
         { "run", verb_run, "run a command protected from its first instruction" },
         { "doctor", verb_doctor, "explain what decides whether a process survives an OOM (read-only)" },
+        { "rules", verb_rules, "list the protection rules and what they match, or test one PID (read-only)" },
         { "help", verb_help, "show this help, or a command's (help COMMAND)" },
 };
 

@@ -985,6 +985,11 @@ bool rule_matches(const Rule *r, const RuleProcess *p, char **ret_why) {
         char *why = NULL;
         bool ok;
 
+        if (p->kernel_thread) {
+                if (ret_why)
+                        *ret_why = strdup("a kernel thread, which no rule protects");
+                return false;
+        }
         ok = rule_matches_names(r, p, ret_why ? &why : NULL) && rule_matches_ids(r, p, ret_why ? &why : NULL) &&
              rule_matches_cgroup(r, p, ret_why ? &why : NULL);
         if (ret_why)
@@ -1119,6 +1124,7 @@ int rule_process_read(int procfd, pid_t pid, RuleProcess *ret) {
         if (r < 0)
                 return r;
         memcpy(p.comm, st.comm, sizeof(p.comm));
+        p.kernel_thread = st.flags & PF_KTHREAD_FLAG;
         free(status);
         status = NULL;
         snprintf(name, sizeof(name), "%d/status", (int) pid);
@@ -1144,4 +1150,23 @@ int rule_process_read(int procfd, pid_t pid, RuleProcess *ret) {
         }
         *ret = p;
         return 0;
+}
+
+int rules_load_string(RuleSet *s, const char *dirs) {
+        _cleanup_free_ char *copy = strdup(strempty(dirs));
+        char *list[RULES_DIRECTORIES_MAX], *save = NULL;
+        size_t n = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *w = strtok_r(copy, WHITESPACE, &save); w; w = strtok_r(NULL, WHITESPACE, &save)) {
+                if (n == RULES_DIRECTORIES_MAX) {
+                        if (rule_set_warn(s, "RuleDirectories=: more than %d directories, the rest are not read.",
+                                          RULES_DIRECTORIES_MAX) < 0)
+                                return -ENOMEM;
+                        break;
+                }
+                list[n++] = w;
+        }
+        return rules_load(s, list, n);
 }

@@ -72,6 +72,10 @@ int rules_parse_string(RuleSet *s, const char *text, size_t len, const char *fil
  */
 int rules_load(RuleSet *s, char *const *dirs, size_t n_dirs);
 
+/* rules_load() of a space-separated list of directories (RuleDirectories=), at most RULES_DIRECTORIES_MAX. */
+#define RULES_DIRECTORIES_MAX 16
+int rules_load_string(RuleSet *s, const char *dirs);
+
 /* What the matcher needs to know about a process. */
 typedef struct RuleProcess {
         pid_t pid;
@@ -82,6 +86,7 @@ typedef struct RuleProcess {
         gid_t *groups; /* supplementary */
         size_t n_groups;
         char *cgroup; /* the "0::" path; NULL if none */
+        bool kernel_thread; /* no rule ever matches one */
 } RuleProcess;
 
 void rule_process_done(RuleProcess *p);

@@ -17,6 +17,7 @@
 #include "manager.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
+#include "procwatch.h"
 
 /* The longest a stop with RestoreOnStop=yes waits for the restores before exiting anyway. */
 #define MANAGER_STOP_TIMEOUT_USEC (30 * 1000000ULL)
@@ -93,6 +94,7 @@ Manager *manager_free(Manager *m) {
                         m->engine->registry.items[i]->watch =
                                 sd_event_source_disable_unref(m->engine->registry.items[i]->watch);
         engine_free(m->engine);
+        procwatch_done(m); /* after the engine: no completion of a rule's protect can come any more */
         sd_event_unref(m->event);
         config_done(&m->config);
         free(m->config_path);
@@ -350,6 +352,8 @@ int manager_reload(Manager *m) {
         /* In place: the engine and the backend hold &m->config. The old strings go with new. */
         swap_string(&m->config.allow_group, &new.allow_group);
         swap_string(&m->config.memory_min_budget, &new.memory_min_budget);
+        swap_string(&m->config.rule_directories, &new.rule_directories);
+        swap_string(&m->config.max_protected_memory, &new.max_protected_memory);
         m->config.default_memory_min = new.default_memory_min;
         m->config.default_memory_low = new.default_memory_low;
         m->config.oom_score_adjust = new.oom_score_adjust;
@@ -375,6 +379,7 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 
         (void) sd_notify(false, "RELOADING=1");
         (void) manager_reload(m);
+        (void) procwatch_reload(m);
         (void) sd_notifyf(false, "READY=1\nSTATUS=Protecting %zu process(es).", engine_count(m->engine));
         return 0;
 }

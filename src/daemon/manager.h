@@ -19,6 +19,7 @@
 typedef struct Manager Manager;
 typedef struct Compat Compat;
 typedef struct BusRequest BusRequest;
+typedef struct ProcWatch ProcWatch;
 
 typedef struct ManagerListener {
         void (*changed)(Manager *m, const Protection *p, bool protected, const char *reason, void *userdata);
@@ -45,6 +46,7 @@ struct Manager {
         sd_bus *bus;
         BusRequest *bus_requests; /* method calls waiting for the caller's credentials or the engine */
         Compat *compat;
+        ProcWatch *procwatch; /* protection by rule (procwatch.c) */
 };
 
 int manager_new(const char *config_path, Manager **ret);

@@ -270,6 +270,20 @@ static void test_rules_executable_glob_matches_the_real_exe_not_below_a_slash(vo
         rule_set_done(&s);
 }
 
+static void test_rules_never_match_a_kernel_thread(void **state) {
+        RuleSet s = {};
+        RuleProcess p = process(NULL, "kworker/0:1", 0, 0, "/");
+        char *why = NULL;
+
+        p.kernel_thread = true;
+        assert_int_equal(parse(&s, "[Rule]\nComm=kworker*\n"), 0);
+        assert_false(rule_matches(s.rules[0], &p, &why));
+        assert_non_null(strstr(why, "kernel thread"));
+        free(why);
+        rule_process_done(&p);
+        rule_set_done(&s);
+}
+
 static void test_rules_all_keys_must_match_any_value_will_do(void **state) {
         RuleSet s = {};
         RuleProcess p = process("/usr/sbin/nginx", "nginx", 33, 33, "/system.slice/nginx.service");
@@ -464,6 +478,7 @@ int main(void) {
                 cmocka_unit_test(test_rules_overlong_line_and_nul_byte_skip_the_rule),
                 cmocka_unit_test(test_rules_crlf_bom_and_indentation_are_accepted),
                 cmocka_unit_test(test_rules_executable_glob_matches_the_real_exe_not_below_a_slash),
+                cmocka_unit_test(test_rules_never_match_a_kernel_thread),
                 cmocka_unit_test(test_rules_all_keys_must_match_any_value_will_do),
                 cmocka_unit_test(test_rules_group_matches_primary_or_supplementary),
                 cmocka_unit_test(test_rules_unit_matches_a_component_of_the_cgroup),
