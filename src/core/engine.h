@@ -88,6 +88,7 @@ struct Engine {
         struct WaitingBatch *waiting; /* unprotect-many (and stop) waiting for the operations under way */
         bool holds_dirty;  /* the hold values must be recomputed and written */
         pid_t self;
+        uint64_t guard_usage, guard_usage_usec; /* guard.c: what protections hold, and when it was summed */
         EngineCallbacks callbacks;
         void *userdata;
 };

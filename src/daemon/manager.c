@@ -17,6 +17,7 @@
 #include "manager.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
+#include "guardwatch.h"
 #include "procwatch.h"
 
 /* The longest a stop with RestoreOnStop=yes waits for the restores before exiting anyway. */
@@ -95,6 +96,7 @@ Manager *manager_free(Manager *m) {
                                 sd_event_source_disable_unref(m->engine->registry.items[i]->watch);
         engine_free(m->engine);
         procwatch_done(m); /* after the engine: no completion of a rule's protect can come any more */
+        guardwatch_done(m);
         sd_event_unref(m->event);
         config_done(&m->config);
         free(m->config_path);
@@ -443,6 +445,9 @@ int manager_start(Manager *m) {
         log_info("%d protection(s) restored from the saved state.", r);
         r = watch_oom_kills(m);
         if (r < 0 && r != -ENOENT)
+                return r;
+        r = guardwatch_setup(m);
+        if (r < 0)
                 return r;
         (void) sd_event_add_signal(m->event, NULL, SIGTERM, on_stop_signal, m);
         (void) sd_event_add_signal(m->event, NULL, SIGINT, on_stop_signal, m);

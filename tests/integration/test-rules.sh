@@ -224,6 +224,26 @@ test_cli_rules_test_says_which_rule_and_why() {
         ok "oomprotectctl rules and rules test PID, without the daemon: which rule, why, and what it matches now"
 }
 
+test_max_protected_memory_refuses_a_protect_over_the_ceiling() {
+        local big
+        # sleep holds some 100 KB of RSS: a 4K ceiling cannot take it, the default (50% of RAM) can.
+        echo "MaxProtectedMemory=4K" >>"$tmp/oomprotectd.conf"
+        kill -HUP "$daemon_pid"
+        wait_until 5 reloaded 5 || fail "no reload"
+        spawn_in ceiling "$child_adj" sleep sleep 300
+        big=$spawned
+        echo "setprotection $big 1" >"$COMPAT/ctl"
+        wait_until 5 log_has "would bring what protected processes hold to more than MaxProtectedMemory=4.0K" ||
+                fail "no refusal naming MaxProtectedMemory= in the log"
+        assert_unchanged "$big" ceiling
+        sed -i '/^MaxProtectedMemory=/d' "$tmp/oomprotectd.conf"
+        kill -HUP "$daemon_pid"
+        wait_until 5 reloaded 6 || fail "no reload"
+        echo "setprotection $big 1" >"$COMPAT/ctl"
+        wait_until 5 protected "$big" || fail "PID $big not protected under the default ceiling"
+        ok "MaxProtectedMemory= refuses a protect that would pass it, with a reason, and changes nothing"
+}
+
 echo "# cgroup2 at $CG, sandbox $top, work directory $tmp"
 write_rule
 test_scan_at_start_protects_what_runs_already
@@ -238,6 +258,7 @@ test_removed_rule_restores_its_processes_exactly_on_sighup
 test_untrusted_rule_file_is_refused
 test_check_config_validates_rules
 test_cli_rules_test_says_which_rule_and_why
+test_max_protected_memory_refuses_a_protect_over_the_ceiling
 kill -TERM "$daemon_pid"
 rc=0
 wait "$daemon_pid" || rc=$?
