@@ -169,12 +169,17 @@ static void consider(ProcWatch *w, pid_t pid, bool only_cgroup_rules) {
         if (k < 0) {
                 if (k == -ENOMEM)
                         log_oom();
-                return; /* gone already */
+                else if (k != -ESRCH)
+                        log_debug_errno(k, "Cannot read PID %d for the rules, skipping it: %m", (int) pid);
+                return;
         }
         if (p.kernel_thread) {
                 rule_process_done(&p);
                 return;
         }
+        if (!p.exe)
+                log_debug("PID %d (%s): its executable cannot be read, Executable= cannot match it.", (int) pid,
+                          p.comm);
         r = rules_match(&w->rules, &p);
         if (r && (!only_cgroup_rules || rule_uses_cgroup(r))) {
                 log_debug("PID %d (%s, %s) matches rule %s (%s:%u).", (int) pid, p.comm, strna(p.exe), r->name,
@@ -221,9 +226,18 @@ typedef struct __attribute__((packed)) ConnectorRequest {
 
 static void handle_event(ProcWatch *w, const struct proc_event *ev) {
         switch (ev->what) {
+        case PROC_EVENT_NONE:
+                /* The kernel's answer to PROC_CN_MCAST_LISTEN (or IGNORE): 0, or why it refused. */
+                if (ev->event_data.ack.err != 0)
+                        log_warning("The kernel refused the process events subscription: %s; rules apply at start "
+                                    "and on reload only.", strerror((int) ev->event_data.ack.err));
+                else
+                        log_debug("The kernel acknowledged the process events subscription.");
+                break;
         case PROC_EVENT_EXEC:
                 if (ev->event_data.exec.process_pid != ev->event_data.exec.process_tgid)
                         return; /* a thread's exec replaced the whole process: its leader's event follows */
+                log_debug("Exec of PID %d.", (int) ev->event_data.exec.process_tgid);
                 opt_out_drop(w, ev->event_data.exec.process_tgid);
                 consider(w, ev->event_data.exec.process_tgid, false);
                 break;

@@ -29,6 +29,14 @@ main_pid() { systemctl show -P MainPID "$SVC"; }
 new_main_pid() { local p; p=$(main_pid); [[ $p != 0 && $p != "$1" ]] && comm_is "$p" sleep; }
 # shellcheck disable=SC2317 # called through wait_until
 journal_has() { journalctl -b -u "$OP_UNIT" --no-pager -o cat | grep -qF -- "$1"; }
+# explain PID: what the CLI says of the rules and PID, and what the daemon logged of it.
+explain() {
+        info "--- oomprotectctl rules test $1:"
+        oomprotectctl rules test "$1" 2>&1 | sed 's/^/  | /' || true
+        info "--- the daemon's journal about PID $1, the connector and the rules:"
+        journalctl -b -u "$OP_UNIT" --no-pager -o short-monotonic |
+                grep -E "PID $1[ ):,.]|connector|subscription|Rules:" | tail -n 30 | sed 's/^/  | /' || true
+}
 
 [[ -d $RULES && $(stat -c '%U %a' "$RULES") == "root 755" ]] ||
         fail "the package did not make $RULES root's, 0755 ($(stat -c '%U %a' "$RULES" 2>&1))"
@@ -66,6 +74,11 @@ systemctl daemon-reload
 systemctl start "$PARENT"
 
 daemon_config_in_slice 73-rules "$PSLICE"
+# The daemon at debug level for this scenario: every exec it hears of and every rule match is in the journal.
+mkdir -p "/run/systemd/system/$OP_UNIT.d"
+printf '[Service]\nExecStart=\nExecStart=/usr/sbin/oomprotectd --log-level=debug\n' >"/run/systemd/system/$OP_UNIT.d/73-debug.conf"
+on_exit "rm -f '/run/systemd/system/$OP_UNIT.d/73-debug.conf'; systemctl daemon-reload"
+systemctl daemon-reload
 daemon_fresh_start
 wait_until 10 journal_has "Rules: 2 loaded" || { daemon_journal; fail "the daemon did not load the 2 rules"; }
 journal_has "listening to the kernel's process events" ||
@@ -76,7 +89,7 @@ journal_has "listening to the kernel's process events" ||
 on_exit 'for p in "${TAIL_PIDS[@]}"; do if comm_is "$p" rules-holder; then kill_tail "$p" rules-holder; else kill_tail "$p"; fi; done'
 start_tail rulestest-holder - "$HOLDER"
 hpid=$TAIL_PID hfd=$TAIL_FD
-wait_until 5 in_scope "$hpid" || { daemon_journal; fail "holder $hpid not moved into its scope within 5 s of its exec"; }
+wait_until 5 in_scope "$hpid" || { explain "$hpid"; fail "holder $hpid not moved into its scope within 5 s of its exec"; }
 assert_protected "$hpid" "$PSLICE"
 expect_eq "source of the holder's protection" "$(source_of "$hpid")" "rule:holder"
 hkb=$(rss_kb "$hpid")
@@ -99,7 +112,7 @@ kill_tail "$hpid" rules-holder || fail "holder $hpid did not go away"
 # --- Unit=: the service's process, in place, after every restart ---
 systemctl start "$SVC"
 spid=$(main_pid)
-wait_until 5 at_adj "$spid" "$ADJ_PROTECTED" || { daemon_journal; fail "$SVC's PID $spid not protected within 5 s"; }
+wait_until 5 at_adj "$spid" "$ADJ_PROTECTED" || { explain "$spid"; fail "$SVC's PID $spid not protected within 5 s"; }
 assert_protected_in_place "$spid" "/system.slice/$SVC"
 expect_eq "source of $SVC's protection" "$(source_of "$spid")" "rule:service"
 for round in 1 2; do
@@ -108,7 +121,7 @@ for round in 1 2; do
         wait_until 10 new_main_pid "$old" || fail "restart $round: $SVC has no new main PID"
         spid=$(main_pid)
         wait_until 5 at_adj "$spid" "$ADJ_PROTECTED" ||
-                { daemon_journal; fail "restart $round: $SVC's new PID $spid not protected within 5 s"; }
+                { explain "$spid"; fail "restart $round: $SVC's new PID $spid not protected within 5 s"; }
         assert_protected_in_place "$spid" "/system.slice/$SVC"
         ! op_listed "$old" || fail "restart $round: the old PID $old is still listed"
         info "restart $round: $SVC's PID $old -> $spid, protected by rule:service in place"
