@@ -244,6 +244,30 @@ test_max_protected_memory_refuses_a_protect_over_the_ceiling() {
         ok "MaxProtectedMemory= refuses a protect that would pass it, with a reason, and changes nothing"
 }
 
+# Without the connector (here: a network namespace of its own, where the kernel's connector does not answer)
+# the daemon says so and still applies the rules at start.
+test_without_connector_the_scan_still_protects() {
+        local rc=0 late
+        if ! command -v unshare >/dev/null || ! unshare -n true 2>/dev/null; then
+                echo "# SKIP no connector: cannot make a network namespace here (unshare -n)"
+                return 0
+        fi
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" || rc=$?
+        assert_eq "$rc" 0 "exit status of oomprotectd after SIGTERM"
+        spawn_in late "$child_adj" oomprules-keep "$KEEP" 302
+        late=$spawned
+        : >"$tmp/daemon.log"
+        unshare -n "$OOMPROTECT_DAEMON" --config="$tmp/oomprotectd.conf" --no-bus --log-level=debug \
+                >"$tmp/daemon.log" 2>&1 &
+        daemon_pid=$!
+        wait_until 10 log_has "Rules: scanned" || fail "oomprotectd did not scan without the connector"
+        log_has "Cannot subscribe to the kernel's process events connector" ||
+                fail "no warning that exec matching is off: $(grep -F Rules "$tmp/daemon.log")"
+        wait_until 5 protected "$late" || fail "PID $late not protected by the scan without the connector"
+        ok "without the process events connector: a warning, and the scan at start still protects"
+}
+
 echo "# cgroup2 at $CG, sandbox $top, work directory $tmp"
 write_rule
 test_scan_at_start_protects_what_runs_already
@@ -259,6 +283,7 @@ test_untrusted_rule_file_is_refused
 test_check_config_validates_rules
 test_cli_rules_test_says_which_rule_and_why
 test_max_protected_memory_refuses_a_protect_over_the_ceiling
+test_without_connector_the_scan_still_protects
 kill -TERM "$daemon_pid"
 rc=0
 wait "$daemon_pid" || rc=$?
