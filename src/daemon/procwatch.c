@@ -12,7 +12,9 @@
  *  - On reload a rule-made record is restored when its rule is gone, no
  *    longer matches the process, or asks for other settings; in the last two
  *    cases the scan after the restore may protect it again (with the new
- *    settings, or by another rule).
+ *    settings, or by another rule). At start the same holds for the records
+ *    state.json brought back, but for the settings (the old rules are not
+ *    known any more).
  *  - The connector is subscribed to only while there are rules: without
  *    any, the daemon does not wake up for every fork on the machine.
  */
@@ -392,6 +394,8 @@ static int load_rules(Manager *m, RuleSet *ret) {
         return 0;
 }
 
+static void restore_stale(ProcWatch *w, const RuleSet *old, const char *why);
+
 int procwatch_setup(Manager *m) {
         ProcWatch *w;
         int r;
@@ -409,7 +413,8 @@ int procwatch_setup(Manager *m) {
         if (r < 0)
                 return r;
         connector_update(w);
-        scan(w, "at start");
+        /* Records of rules from before a restart (state.json) whose rule is gone meanwhile are restored too. */
+        restore_stale(w, &(RuleSet) {}, "at start");
         return 0;
 }
 
@@ -465,7 +470,7 @@ static void on_rule_restored(Engine *e, const EngineResult *res, void *userdata)
                 scan(w, "after restoring the processes of changed rules");
 }
 
-static void restore_stale(ProcWatch *w, const RuleSet *old) {
+static void restore_stale(ProcWatch *w, const RuleSet *old, const char *why) {
         Engine *e = w->manager->engine;
         pid_t *pids;
         const char **reasons;
@@ -481,10 +486,10 @@ static void restore_stale(ProcWatch *w, const RuleSet *old) {
                 return;
         }
         for (size_t i = 0; i < e->registry.n; i++) {
-                const char *why = stale_reason(w, old, e->registry.items[i]);
-                if (why) {
+                const char *reason = stale_reason(w, old, e->registry.items[i]);
+                if (reason) {
                         pids[n] = e->registry.items[i]->pid;
-                        reasons[n++] = why;
+                        reasons[n++] = reason;
                 }
         }
         w->restoring += (unsigned) n + 1; /* +1: held until every unprotect below was started */
@@ -495,7 +500,7 @@ static void restore_stale(ProcWatch *w, const RuleSet *old) {
         free(pids);
         free(reasons);
         if (--w->restoring == 0)
-                scan(w, "on reload");
+                scan(w, why);
 }
 
 int procwatch_reload(Manager *m) {
@@ -511,7 +516,7 @@ int procwatch_reload(Manager *m) {
         old = w->rules;
         w->rules = new;
         connector_update(w);
-        restore_stale(w, &old);
+        restore_stale(w, &old, "on reload");
         rule_set_done(&old);
         return 0;
 }

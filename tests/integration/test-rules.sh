@@ -268,6 +268,23 @@ test_without_connector_the_scan_still_protects() {
         ok "without the process events connector: a warning, and the scan at start still protects"
 }
 
+test_rule_removed_while_stopped_is_restored_at_start() {
+        local rc=0
+        wait_until 5 protected "$pre" || fail "PID $pre is not protected by rule keep before the restart"
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" || rc=$?
+        assert_eq "$rc" 0 "exit status of oomprotectd after SIGTERM"
+        protected "$pre" || fail "PID $pre lost its protection when the daemon stopped (RestoreOnStop=no)"
+        rm "$RULES/50-keep.rules"
+        # No rule, so no scan: the restores are what to wait for.
+        "$OOMPROTECT_DAEMON" --config="$tmp/oomprotectd.conf" --no-bus --log-level=debug >"$tmp/daemon.log" 2>&1 &
+        daemon_pid=$!
+        wait_until 10 log_has "Restoring PID $pre: rule removed." || fail "PID $pre not restored at start"
+        wait_until 5 sh -c "! grep -qE '^$pre ' '$COMPAT/status'" || fail "PID $pre still in status"
+        assert_unchanged "$pre" pre
+        ok "a rule removed while oomprotectd was stopped: its processes are restored at the next start"
+}
+
 echo "# cgroup2 at $CG, sandbox $top, work directory $tmp"
 write_rule
 test_scan_at_start_protects_what_runs_already
@@ -284,6 +301,7 @@ test_check_config_validates_rules
 test_cli_rules_test_says_which_rule_and_why
 test_max_protected_memory_refuses_a_protect_over_the_ceiling
 test_without_connector_the_scan_still_protects
+test_rule_removed_while_stopped_is_restored_at_start
 kill -TERM "$daemon_pid"
 rc=0
 wait "$daemon_pid" || rc=$?
