@@ -541,6 +541,9 @@ test_ctl_verbs() {
                 <<<"$out" || fail "status row: $out"
         grep -qE "^1 protected; backend cgroupfs, slice $slice, memory.min 8.0M in use of a budget of 64.0M.$" <<<"$out" ||
                 fail "status summary: $out"
+        # The guard rail's line: what protected processes hold (sleep's RSS, no memory controller needed) of the ceiling.
+        grep -qE "^Protected processes hold [0-9.]+[KMG] of MaxProtectedMemory=[0-9.]+[KMGT]\.$" <<<"$out" ||
+                fail "status has no MaxProtectedMemory= line: $out"
         expect_exit 0 "$CTL" status --json
         if command -v jq >/dev/null; then
                 jq -e ".protected_count == 1 and .backend == \"cgroupfs\" and .memory_min_in_use == 8388608 and
