@@ -87,8 +87,10 @@ test_unit_exposure_is_low() {
         score=$(sed -n 's/.*Overall exposure level for oomprotectd.service: \([0-9.]*\).*/\1/p' "$tmp/security")
         [[ -n $score ]] || fail "no exposure level in: $(tail -n 3 "$tmp/security")"
         echo "# exposure level $score"
-        awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }' || fail "exposure $score is above 2.0: $(grep '✗' "$tmp/security")"
-        ok "systemd-analyze security --offline: oomprotectd.service exposure $score (<= 2.0)"
+        # 2.3 since the rules (issue 16): the process events connector needs CAP_NET_ADMIN, AF_NETLINK and the
+        # host's network namespace (no PrivateNetwork=), Executable= needs CAP_SYS_PTRACE for /proc/PID/exe.
+        awk -v s="$score" 'BEGIN { exit !(s <= 2.3) }' || fail "exposure $score is above 2.3: $(grep '✗' "$tmp/security")"
+        ok "systemd-analyze security --offline: oomprotectd.service exposure $score (<= 2.3)"
 }
 
 test_default_config_lists_every_key_with_its_default
