@@ -58,6 +58,7 @@ struct ProcWatch {
         OptOut *opt_outs;
         size_t n_opt_outs;
         unsigned restoring; /* reload restores under way */
+        bool cgroup_rules;  /* some rule has Unit= or Cgroup=: forks are looked at too */
         LogRateLimit refusals;
 };
 
@@ -198,11 +199,13 @@ static void scan(ProcWatch *w, const char *why) {
         uint64_t start = now_usec();
         size_t before = engine_count(w->manager->engine), n = 0;
         struct dirent *de;
+        int r;
 
         if (w->rules.n == 0)
                 return;
-        if (opendir_at(w->procfd, ".", &d) < 0) {
-                log_warning("Failed to list /proc for the rules' scan, ignoring: %m");
+        r = opendir_at(w->procfd, ".", &d);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to list /proc for the rules' scan, ignoring: %m");
                 return;
         }
         while ((de = readdir(d))) {
@@ -245,7 +248,7 @@ static void handle_event(ProcWatch *w, const struct proc_event *ev) {
                 break;
         case PROC_EVENT_FORK:
                 /* A new process (not a thread) has its parent's exe and uids: only its cgroup may be new to a rule. */
-                if (ev->event_data.fork.child_pid == ev->event_data.fork.child_tgid)
+                if (w->cgroup_rules && ev->event_data.fork.child_pid == ev->event_data.fork.child_tgid)
                         consider(w, ev->event_data.fork.child_tgid, true);
                 break;
         case PROC_EVENT_EXIT:
@@ -396,6 +399,13 @@ static int load_rules(Manager *m, RuleSet *ret) {
 
 static void restore_stale(ProcWatch *w, const RuleSet *old, const char *why);
 
+static bool any_cgroup_rule(const RuleSet *s) {
+        for (size_t i = 0; i < s->n; i++)
+                if (rule_uses_cgroup(s->rules[i]))
+                        return true;
+        return false;
+}
+
 int procwatch_setup(Manager *m) {
         ProcWatch *w;
         int r;
@@ -412,6 +422,7 @@ int procwatch_setup(Manager *m) {
         r = load_rules(m, &w->rules);
         if (r < 0)
                 return r;
+        w->cgroup_rules = any_cgroup_rule(&w->rules);
         connector_update(w);
         /* Records of rules from before a restart (state.json) whose rule is gone meanwhile are restored too. */
         restore_stale(w, &(RuleSet) {}, "at start");
@@ -515,6 +526,7 @@ int procwatch_reload(Manager *m) {
                 return r; /* the running rules stay */
         old = w->rules;
         w->rules = new;
+        w->cgroup_rules = any_cgroup_rule(&w->rules);
         connector_update(w);
         restore_stale(w, &old, "on reload");
         rule_set_done(&old);

@@ -107,8 +107,18 @@ in_status() {
 log_has() {
         grep -qF -- "$1" "$tmp/daemon.log"
 }
-reloaded() { # N: the Nth "Rules: N loaded" line
-        (($(grep -c "Rules: .* loaded from" "$tmp/daemon.log") >= $1))
+reloads() {
+        grep -c "Rules: .* loaded from" "$tmp/daemon.log"
+}
+reloaded() { # N: N "Rules: ... loaded" lines so far
+        (($(reloads) >= $1))
+}
+# reload: SIGHUP, and wait until the daemon read its rules again.
+reload() {
+        local before
+        before=$(reloads)
+        kill -HUP "$daemon_pid"
+        wait_until 5 reloaded $((before + 1)) || fail "no reload after SIGHUP"
 }
 
 start_daemon() {
@@ -162,13 +172,27 @@ test_exec_of_other_program_is_not_protected() {
         ok "a process that execs another program is left alone"
 }
 
+test_cgroup_rule_protects_what_execs_in_the_cgroup() {
+        local cg_pid
+        printf '[Rule]\nName=cg\nCgroup=/%s/cg\n' "$top" >"$RULES/60-cg.rules"
+        chmod 0644 "$RULES/60-cg.rules"
+        reload
+        spawn_in cg "$child_adj" sleep sleep 300
+        cg_pid=$spawned
+        wait_until "$BOUND" protected "$cg_pid" || fail "PID $cg_pid in /$top/cg not protected by rule cg"
+        log_has "Protected PID $cg_pid (sleep) through rule:cg" || fail "no log line naming rule:cg"
+        rm "$RULES/60-cg.rules"
+        reload
+        wait_until 5 sh -c "[ \"\$(sed -n 's/^0:://p' /proc/$cg_pid/cgroup)\" = /$top/cg ]" ||
+                fail "PID $cg_pid not restored when rule cg went away"
+        ok "a rule by Cgroup= protects a process that execs in that cgroup; removed, it restores it"
+}
+
 test_unprotected_by_hand_is_not_protected_again_until_it_execs() {
         echo "setprotection $marker 0" >"$COMPAT/ctl"
         wait_until 5 sh -c "[ \"\$(sed -n 's/^0:://p' /proc/$marker/cgroup)\" = /$top/work ]" ||
                 fail "setprotection $marker 0 did not restore it"
-        kill -HUP "$daemon_pid"
-        wait_until 5 reloaded 2 || fail "no reload"
-        wait_until 5 log_has "scanned" || true
+        reload
         sleep 0.3
         assert_unchanged "$marker" work
         ok "a rule-made protection removed by hand is not made again by the rescan"
@@ -176,8 +200,7 @@ test_unprotected_by_hand_is_not_protected_again_until_it_execs() {
 
 test_removed_rule_restores_its_processes_exactly_on_sighup() {
         rm "$RULES/50-keep.rules"
-        kill -HUP "$daemon_pid"
-        wait_until 5 reloaded 3 || fail "no reload"
+        reload
         wait_until 5 sh -c "! grep -qE '^$pre ' '$COMPAT/status'" || fail "PID $pre still in status"
         assert_unchanged "$pre" pre
         if [[ -n ${exec_pid:-} ]]; then
@@ -190,8 +213,7 @@ test_removed_rule_restores_its_processes_exactly_on_sighup() {
 test_untrusted_rule_file_is_refused() {
         write_rule
         chmod 0664 "$RULES/50-keep.rules"
-        kill -HUP "$daemon_pid"
-        wait_until 5 reloaded 4 || fail "no reload"
+        reload
         wait_until 5 log_has "50-keep.rules: Refused, writable by group or others" ||
                 fail "no warning about the group-writable rule file"
         sleep 0.3
@@ -228,8 +250,7 @@ test_max_protected_memory_refuses_a_protect_over_the_ceiling() {
         local big
         # sleep holds some 100 KB of RSS: a 4K ceiling cannot take it, the default (50% of RAM) can.
         echo "MaxProtectedMemory=4K" >>"$tmp/oomprotectd.conf"
-        kill -HUP "$daemon_pid"
-        wait_until 5 reloaded 5 || fail "no reload"
+        reload
         spawn_in ceiling "$child_adj" sleep sleep 300
         big=$spawned
         echo "setprotection $big 1" >"$COMPAT/ctl"
@@ -237,8 +258,7 @@ test_max_protected_memory_refuses_a_protect_over_the_ceiling() {
                 fail "no refusal naming MaxProtectedMemory= in the log"
         assert_unchanged "$big" ceiling
         sed -i '/^MaxProtectedMemory=/d' "$tmp/oomprotectd.conf"
-        kill -HUP "$daemon_pid"
-        wait_until 5 reloaded 6 || fail "no reload"
+        reload
         echo "setprotection $big 1" >"$COMPAT/ctl"
         wait_until 5 protected "$big" || fail "PID $big not protected under the default ceiling"
         ok "MaxProtectedMemory= refuses a protect that would pass it, with a reason, and changes nothing"
@@ -291,6 +311,7 @@ test_scan_at_start_protects_what_runs_already
 if connector_live; then
         test_exec_of_matching_program_is_protected_within_bound
         test_exec_of_other_program_is_not_protected
+        test_cgroup_rule_protects_what_execs_in_the_cgroup
         test_unprotected_by_hand_is_not_protected_again_until_it_execs
 else
         echo "# SKIP exec matching: $(grep -F "Cannot subscribe" "$tmp/daemon.log" | head -n 1)"
