@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "fileio.h"
 #include "log.h"
 #include "manager.h"
@@ -159,6 +160,17 @@ static int protect_unit_by_rule(ProcWatch *w, const Rule *r, pid_t pid) {
         return protect_by_rule(w, r, pid);
 }
 
+/* A process inside the protected slice: a child born in a protected scope, covered by its parent's protection. */
+static bool in_slice(const Engine *e, const char *cgroup) {
+        const char *rel = e->backend.has_cgroup && cgroup ? cgroup_path_to_rel(cgroup) : NULL;
+        size_t n;
+
+        if (!rel)
+                return false;
+        n = strlen(e->backend.slice_rel);
+        return strneq(rel, e->backend.slice_rel, n) && (rel[n] == '/' || rel[n] == '\0');
+}
+
 /* Whether a rule applies to pid now, and if so apply it. */
 static void consider(ProcWatch *w, pid_t pid, bool only_cgroup_rules) {
         Engine *e = w->manager->engine;
@@ -176,7 +188,7 @@ static void consider(ProcWatch *w, pid_t pid, bool only_cgroup_rules) {
                         log_debug_errno(k, "Cannot read PID %d for the rules, skipping it: %m", (int) pid);
                 return;
         }
-        if (p.kernel_thread) {
+        if (p.kernel_thread || in_slice(e, p.cgroup)) {
                 rule_process_done(&p);
                 return;
         }

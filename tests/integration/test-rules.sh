@@ -177,15 +177,40 @@ test_cgroup_rule_protects_what_execs_in_the_cgroup() {
         printf '[Rule]\nName=cg\nCgroup=/%s/cg\n' "$top" >"$RULES/60-cg.rules"
         chmod 0644 "$RULES/60-cg.rules"
         reload
-        spawn_in cg "$child_adj" sleep sleep 300
-        cg_pid=$spawned
-        wait_until "$BOUND" protected "$cg_pid" || fail "PID $cg_pid in /$top/cg not protected by rule cg"
-        log_has "Protected PID $cg_pid (sleep) through rule:cg" || fail "no log line naming rule:cg"
+        # Its adj first, then the move: the fork into the cgroup may be matched at once, before the exec, and a
+        # process that sets its own adj after it was protected keeps what it set (spawn_in does it the other way).
+        mkdir -p "$CG/$top/cg"
+        # shellcheck disable=SC2016 # $1, $2 are the inner sh's
+        sh -c 'echo "$2" >/proc/self/oom_score_adj && echo $$ >"$1/cgroup.procs" && exec sleep 300' spawn \
+                "$CG/$top/cg" "$child_adj" &
+        cg_pid=$!
+        children+=("$cg_pid")
+        wait_until "$BOUND" protected "$cg_pid" ||
+                fail "PID $cg_pid in /$top/cg not protected by rule cg: $(grep -E "PID ${cg_pid}[ ):.]|rule:cg|Rules:" "$tmp/daemon.log")"
+        # (sh) or (sleep): it may have been matched at its fork into the cgroup, before its exec.
+        wait_until 5 grep -qE "Protected PID $cg_pid \((sh|sleep)\) through rule:cg" "$tmp/daemon.log" ||
+                fail "no log line naming rule:cg"
         rm "$RULES/60-cg.rules"
         reload
         wait_until 5 sh -c "[ \"\$(sed -n 's/^0:://p' /proc/$cg_pid/cgroup)\" = /$top/cg ]" ||
                 fail "PID $cg_pid not restored when rule cg went away"
         ok "a rule by Cgroup= protects a process that execs in that cgroup; removed, it restores it"
+}
+
+test_child_of_a_protected_process_is_left_to_its_parent() {
+        local parent child
+        # A shell protected by hand, whose child execs the rule's program inside the shell's scope.
+        spawn_in work "$child_adj" oomprules-wait "$WAIT" sh -c "$KEEP 303"
+        parent=$spawned
+        echo "setprotection $parent 1" >"$COMPAT/ctl"
+        wait_until 5 protected "$parent" || fail "PID $parent not protected through ctl"
+        wait_until 5 pgrep -P "$parent" -x oomprules-keep >/dev/null || fail "no child of $parent ran the rule's program"
+        child=$(pgrep -P "$parent" -x oomprules-keep)
+        children+=("$child")
+        sleep 0.3
+        assert_eq "$(cg_of "$child")" "/$slice_rel/oomprotect-$parent.scope" "cgroup of the child $child"
+        ! log_has "A rule matched PID $child" || fail "the rule tried to protect $child inside its parent's scope"
+        ok "a child of a protected process that execs the rule's program is left to its parent's protection"
 }
 
 test_unprotected_by_hand_is_not_protected_again_until_it_execs() {
@@ -312,6 +337,7 @@ if connector_live; then
         test_exec_of_matching_program_is_protected_within_bound
         test_exec_of_other_program_is_not_protected
         test_cgroup_rule_protects_what_execs_in_the_cgroup
+        test_child_of_a_protected_process_is_left_to_its_parent
         test_unprotected_by_hand_is_not_protected_again_until_it_execs
 else
         echo "# SKIP exec matching: $(grep -F "Cannot subscribe" "$tmp/daemon.log" | head -n 1)"
