@@ -27,6 +27,7 @@
 #include "doctor.h"
 #include "fileio.h"
 #include "macro.h"
+#include "oomprotect.h"
 #include "parse.h"
 #include "proc.h"
 #include "verbs.h"
@@ -56,6 +57,10 @@ typedef struct Doctor {
         DoctorKillerProcess killers[_DOCTOR_KILLER_MAX];
         DoctorJudgement verdicts[_DOCTOR_KILLER_MAX];
         char *oomd_watched_by;
+        /* guard rails (issue 16) */
+        size_t n_killable; /* userspace processes but PID 1 with oom_score_adj above -1000 */
+        bool daemon_reached;
+        uint64_t protected_memory, max_protected_memory;
 } Doctor;
 
 static void strv_free(char **v) {
@@ -182,6 +187,9 @@ static void scan_processes(Doctor *d, int procfd) {
                     (st.flags & PF_KTHREAD_FLAG))
                         continue;
                 note_killer(d, procfd, pid, st.comm);
+                if (pid != 1 && st.state != 'Z' && read_int_file(procfd, pid, "oom_score_adj", &score) >= 0 &&
+                    score > -1000)
+                        d->n_killable++;
                 if (pid != d->pid && pgid > 0 && getpgid(pid) == pgid)
                         d->target.pgrp_shared = true;
                 if (read_int_file(procfd, pid, "oom_score", &score) < 0)
@@ -590,7 +598,33 @@ static void advise_killers(const Doctor *d, DoctorKiller k, Advice *a) {
         advise(a, "%s: %s", names, mine);
 }
 
+/* What oomprotectd says protected processes hold, against MaxProtectedMemory= (only if it answers). */
+static void read_guard(Doctor *d) {
+        struct oomprotect_status *s = NULL;
+
+        oomprotect_set_timeout(2 * 1000000ULL);
+        if (oomprotect_get_status(&s) < 0)
+                return;
+        d->daemon_reached = true;
+        d->protected_memory = s->protected_memory;
+        d->max_protected_memory = s->max_protected_memory;
+        oomprotect_status_free(s);
+}
+
+static void advise_guard(const Doctor *d, Advice *a) {
+        char b[2][FORMAT_BYTES_MAX];
+
+        if (d->n_killable == 0)
+                advise(a, "no process but PID 1 has an oom_score_adj above -1000: at an OOM the kernel has nothing "
+                          "it may kill and panics (\"System is deadlocked on memory\"); unprotect something");
+        if (d->max_protected_memory > 0 && d->protected_memory > d->max_protected_memory)
+                advise(a, "protected processes hold %s, more than MaxProtectedMemory=%s: unprotect something, or "
+                          "raise the ceiling knowingly", bytes(b[0], d->protected_memory),
+                       bytes(b[1], d->max_protected_memory));
+}
+
 static void collect_advice(const Doctor *d, Advice *a) {
+        advise_guard(d, a);
         if (d->pid > 0 && !d->chain_has_memory)
                 advise(a, "no memory controller down to its cgroup: memory.min cannot protect it here (a cgroup v2 "
                           "host with the memory controller can: systemd.unified_cgroup_hierarchy=1)");
@@ -664,6 +698,21 @@ static void print_killers(const Doctor *d) {
         }
 }
 
+static void print_guard(const Doctor *d) {
+        char b[2][FORMAT_BYTES_MAX];
+
+        printf("\nGuard rails\n  killable processes: %zu (oom_score_adj above -1000; PID 1 and kernel threads aside)\n",
+               d->n_killable);
+        if (!d->daemon_reached)
+                printf("  protected memory:   oomprotectd not reachable, MaxProtectedMemory= not checked\n");
+        else if (d->max_protected_memory == 0)
+                printf("  protected memory:   %s, no MaxProtectedMemory= ceiling\n", bytes(b[0], d->protected_memory));
+        else
+                printf("  protected memory:   %s of MaxProtectedMemory=%s%s\n", bytes(b[0], d->protected_memory),
+                       bytes(b[1], d->max_protected_memory),
+                       d->protected_memory > d->max_protected_memory ? ", OVER THE CEILING" : "");
+}
+
 static void print_text(const Doctor *d, const Advice *a) {
         print_host(d);
         if (d->pid > 0)
@@ -673,6 +722,7 @@ static void print_text(const Doctor *d, const Advice *a) {
         if (d->n_links > 0 || d->pid > 0)
                 print_chain(d);
         print_killers(d);
+        print_guard(d);
         if (a->n > 0)
                 printf("\nWhat to change\n");
         for (size_t i = 0; i < a->n; i++)
@@ -767,6 +817,17 @@ static struct json_object *killers_json(const Doctor *d) {
         return a;
 }
 
+static struct json_object *guard_json(const Doctor *d) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "killable_processes", json_object_new_uint64(d->n_killable));
+        json_object_object_add(o, "protected_memory",
+                               d->daemon_reached ? json_object_new_uint64(d->protected_memory) : NULL);
+        json_object_object_add(o, "max_protected_memory",
+                               d->daemon_reached ? json_object_new_uint64(d->max_protected_memory) : NULL);
+        return o;
+}
+
 static int print_json(const Doctor *d, const Advice *a, int flags) {
         struct json_object *root = json_object_new_object(), *host = json_object_new_object(),
                            *advice = json_object_new_array();
@@ -780,6 +841,7 @@ static int print_json(const Doctor *d, const Advice *a, int flags) {
         json_object_object_add(root, "process", d->pid > 0 ? process_json(d) : NULL);
         json_object_object_add(root, "chain", chain_json(d));
         json_object_object_add(root, "killers", killers_json(d));
+        json_object_object_add(root, "guard", guard_json(d));
         for (size_t i = 0; i < a->n; i++)
                 json_object_array_add(advice, json_object_new_string(a->items[i]));
         json_object_object_add(root, "advice", advice);
@@ -841,6 +903,7 @@ static int gather(Doctor *d, int procfd, const char *target) {
         int r;
 
         read_host(d);
+        read_guard(d);
         if (target && parse_pid(target, &d->pid) < 0) {
                 r = resolve_unit(d, target);
                 if (r != 0)

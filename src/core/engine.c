@@ -13,6 +13,7 @@
 
 #include "cgroup.h"
 #include "engine-internal.h"
+#include "guard.h"
 #include "engine.h"
 #include "escape.h"
 #include "fault.h"
@@ -971,6 +972,9 @@ static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info,
         if (r < 0)
                 return r;
         r = check_quota(e, req->owner, p->memory_min, true, err);
+        if (r < 0)
+                return r;
+        r = guard_check_protect(e, p, err); /* MaxProtectedMemory=, and the last killable process (guard.c) */
         if (r < 0)
                 return r;
         if (p->kind == PROTECTION_MOVED) {

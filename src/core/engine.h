@@ -91,6 +91,7 @@ struct Engine {
         bool holds_dirty;  /* the hold values must be recomputed and written */
         bool no_pidfd;     /* pidfd_open(2) said ENOSYS (Linux < 5.3, valgrind): (pid, start time) alone */
         pid_t self;
+        uint64_t guard_usage, guard_usage_usec; /* guard.c: what protections hold, and when it was summed */
         EngineCallbacks callbacks;
         void *userdata;
 };

@@ -38,6 +38,7 @@
 #include "bus-peer.h"
 #include "bus-trusted.h"
 #include "bus.h"
+#include "guard.h"
 #include "escape.h"
 #include "list.h"
 #include "log-struct.h"
@@ -826,6 +827,16 @@ static int property_get_in_use(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "t", engine_memory_min_in_use(m->engine));
 }
 
+/* At most a second old (guard.c): status of 10,000 protections must not read 10,000 files every time. */
+static int property_get_protected_memory(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "t", streq(property, "ProtectedMemory")
+                                                         ? guard_protected_usage_cached(m->engine)
+                                                         : guard_ceiling(m->engine));
+}
+
 /* ---- signals, for changes from every front end ---- */
 
 static void on_protection_changed(Manager *m, const Protection *p, bool protected, const char *reason,
@@ -858,6 +869,17 @@ static void on_oom_kill(Manager *m, const char *cgroup, uint64_t count, void *us
                 log_warning_errno(r, "Failed to emit ProtectedOOMKill, ignoring: %m");
 }
 
+static void on_over_ceiling(Manager *m, uint64_t in_use, uint64_t ceiling, bool over, void *userdata) {
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_signal(m->bus, OOMPROTECT_OBJECT_PATH, OOMPROTECT_MANAGER_INTERFACE,
+                               "ProtectedMemoryOverCeiling", "ttb", in_use, ceiling, (int) over);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit ProtectedMemoryOverCeiling, ignoring: %m");
+}
+
 static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
 
@@ -876,6 +898,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("ProtectedCount", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("MemoryMinBudget", "t", property_get_budget, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MemoryMinInUse", "t", property_get_in_use, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ProtectedMemory", "t", property_get_protected_memory, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("MaxProtectedMemory", "t", property_get_protected_memory, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
 
         SD_BUS_METHOD_WITH_NAMES("Protect", "u", SD_BUS_PARAM(pid), "", , method_protect,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
@@ -901,6 +925,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_SIGNAL_WITH_NAMES("ProtectionChanged", "ubs",
                                  SD_BUS_PARAM(pid) SD_BUS_PARAM(protected) SD_BUS_PARAM(reason), 0),
         SD_BUS_SIGNAL_WITH_NAMES("ProtectedOOMKill", "st", SD_BUS_PARAM(cgroup) SD_BUS_PARAM(count), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("ProtectedMemoryOverCeiling", "ttb",
+                                 SD_BUS_PARAM(in_use) SD_BUS_PARAM(ceiling) SD_BUS_PARAM(over), 0),
 
         SD_BUS_VTABLE_END,
 };
@@ -944,6 +970,7 @@ int bus_setup(Manager *m) {
         static const ManagerListener listener = {
                 .changed = on_protection_changed,
                 .oom_kill = on_oom_kill,
+                .over_ceiling = on_over_ceiling,
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;

@@ -20,6 +20,8 @@
 #include "oomprotect/protocol.h"
 #include "parse.h"
 #include "proc.h"
+#include "guardwatch.h"
+#include "procwatch.h"
 
 /* The longest a stop with RestoreOnStop=yes waits for the restores before exiting anyway. */
 #define MANAGER_STOP_TIMEOUT_USEC (30 * 1000000ULL)
@@ -121,6 +123,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->exit_source);
         safe_close(m->exit_epoll);
         engine_free(m->engine);
+        procwatch_done(m); /* after the engine: no completion of a rule's protect can come any more */
+        guardwatch_done(m);
         sd_event_unref(m->event);
         config_done(&m->config);
         free(m->config_path);
@@ -460,6 +464,8 @@ int manager_reload(Manager *m) {
         /* In place: the engine and the backend hold &m->config. The old strings go with new. */
         swap_string(&m->config.allow_group, &new.allow_group);
         swap_string(&m->config.memory_min_budget, &new.memory_min_budget);
+        swap_string(&m->config.rule_directories, &new.rule_directories);
+        swap_string(&m->config.max_protected_memory, &new.max_protected_memory);
         m->config.default_memory_min = new.default_memory_min;
         m->config.default_memory_low = new.default_memory_low;
         m->config.oom_score_adjust = new.oom_score_adjust;
@@ -485,6 +491,7 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 
         (void) sd_notify(false, "RELOADING=1");
         (void) manager_reload(m);
+        (void) procwatch_reload(m);
         (void) sd_notifyf(false, "READY=1\nSTATUS=Protecting %zu process(es).", engine_count(m->engine));
         return 0;
 }
@@ -553,6 +560,9 @@ int manager_start(Manager *m) {
         (void) malloc_trim(0);
         r = watch_oom_kills(m);
         if (r < 0 && r != -ENOENT)
+                return r;
+        r = guardwatch_setup(m);
+        if (r < 0)
                 return r;
         (void) sd_event_add_signal(m->event, NULL, SIGTERM, on_stop_signal, m);
         (void) sd_event_add_signal(m->event, NULL, SIGINT, on_stop_signal, m);

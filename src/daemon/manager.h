@@ -21,10 +21,14 @@ typedef struct Manager Manager;
 typedef struct Compat Compat;
 typedef struct BusRequest BusRequest;
 typedef struct ExitRetry ExitRetry;
+typedef struct ProcWatch ProcWatch;
+typedef struct GuardWatch GuardWatch;
 
 typedef struct ManagerListener {
         void (*changed)(Manager *m, const Protection *p, bool protected, const char *reason, void *userdata);
         void (*oom_kill)(Manager *m, const char *cgroup, uint64_t count, void *userdata);
+        /* What protections hold crossed MaxProtectedMemory= (over) or came back under it (guardwatch.c). */
+        void (*over_ceiling)(Manager *m, uint64_t in_use, uint64_t ceiling, bool over, void *userdata);
         void *userdata;
 } ManagerListener;
 
@@ -52,6 +56,8 @@ struct Manager {
         sd_bus *bus;
         BusRequest *bus_requests; /* method calls waiting for the caller's credentials or the engine */
         Compat *compat;
+        ProcWatch *procwatch; /* protection by rule (procwatch.c) */
+        GuardWatch *guardwatch; /* MaxProtectedMemory= under memory pressure (guardwatch.c) */
 };
 
 int manager_new(const char *config_path, Manager **ret);

@@ -106,7 +106,6 @@ int write_string_file_at(int dirfd, const char *name, const char *s) {
         return 0;
 }
 
-static int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 
 int read_full_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = -EBADF;
@@ -214,7 +213,7 @@ int remove_stale_temp_files_at(int dirfd, const char *name) {
         return removed;
 }
 
-static int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
         _cleanup_free_ char *buf = NULL;
         size_t size = 0, alloc = 0;
 

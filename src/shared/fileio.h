@@ -40,6 +40,9 @@ int write_string_file_at(int dirfd, const char *name, const char *s);
 /* Reads a whole file (at most max bytes, else -EFBIG), NUL-terminated. */
 int read_full_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len);
 
+/* The same from an open fd, from where it stands. */
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
+
 /* Reads the first line without its newline. */
 int read_one_line_at(int dirfd, const char *name, char **ret);
 

@@ -205,3 +205,16 @@ sandbox_daemon() {
         daemon_pid=$!
         wait_until 10 name_has_owner || fail "oomprotectd did not acquire org.oomprotect"
 }
+
+# spawn_in SUB ADJ COMM CMD...: runs CMD in <top>/SUB with oom_score_adj ADJ; $spawned is its pid once its comm is COMM.
+# shellcheck disable=SC2154,SC2034 # the sourcing test owns children and top, and reads spawned
+spawn_in() {
+        local sub=$1 adj=$2 comm=$3
+        shift 3
+        mkdir -p "$CG/$top/$sub"
+        sh -c 'echo $$ >"$1/cgroup.procs" && echo "$2" >/proc/self/oom_score_adj && shift 2 && exec "$@"' \
+                spawn "$CG/$top/$sub" "$adj" "$@" &
+        spawned=$!
+        children+=("$spawned")
+        wait_until 5 is_comm "$spawned" "$comm" || fail "child $spawned ($*) did not start"
+}

@@ -67,17 +67,6 @@ assert_unchanged() { # PID SUB ADJ
         assert_eq "$(adj_of "$1")" "$3" "oom_score_adj of $1"
 }
 
-# spawn SUB ADJ COMM CMD...: runs CMD in <top>/SUB with oom_score_adj ADJ; $spawned is its pid once its comm is COMM.
-spawn() {
-        local sub=$1 adj=$2 comm=$3
-        shift 3
-        mkdir -p "$CG/$top/$sub"
-        sh -c 'echo $$ >"$1/cgroup.procs" && echo "$2" >/proc/self/oom_score_adj && shift 2 && exec "$@"' \
-                spawn "$CG/$top/$sub" "$adj" "$@" &
-        spawned=$!
-        children+=("$spawned")
-        wait_until 5 is_comm "$spawned" "$comm" || fail "child $spawned ($*) did not start"
-}
 
 count_errors() {
         grep -c '"type":"error"' "$MON" || true
@@ -220,7 +209,7 @@ list_has() { # REGEX
 }
 
 test_protect_unprotect_with_signals() {
-        spawn orig "$child_adj" sleep sleep 1000
+        spawn_in orig "$child_adj" sleep sleep 1000
         local pid=$spawned
         assert_eq "$(mgr IsProtected u "$pid")" "b false" "IsProtected before"
         mgr Protect u "$pid" >/dev/null
@@ -245,7 +234,7 @@ test_protect_unprotect_with_signals() {
 }
 
 test_protect_with_options_and_unprotect_tag() {
-        spawn tree "$child_adj" sh sh -c 'sleep 1000 & wait'
+        spawn_in tree "$child_adj" sh sh -c 'sleep 1000 & wait'
         local pid=$spawned kid
         wait_until 5 pgrep -P "$pid" sleep >/dev/null || fail "no child under $pid"
         kid=$(pgrep -P "$pid" sleep)
@@ -280,7 +269,7 @@ test_protect_pidfd() {
 }
 
 test_protect_in_place() {
-        spawn inplace "$child_adj" sleep sleep 1000
+        spawn_in inplace "$child_adj" sleep sleep 1000
         local pid=$spawned
         mgr ProtectWithOptions 'ua{sv}' "$pid" 1 InPlace b true >/dev/null
         assert_eq "$(cg_of "$pid")" "/$top/inplace" "cgroup of $pid protected in place"
@@ -305,7 +294,7 @@ test_protect_in_place() {
 
 # ProtectWithOptions on a protected process changes its settings (it used to keep the old ones silently).
 test_protect_again_changes_the_settings() {
-        spawn again "$child_adj" sleep sleep 1000
+        spawn_in again "$child_adj" sleep sleep 1000
         local pid=$spawned
         mgr Protect u "$pid" >/dev/null
         assert_eq "$(adj_of "$pid")" "$protect_adj" "oom_score_adj after Protect"
@@ -417,11 +406,11 @@ is_zombie() {
 
 test_bad_arguments_get_named_errors_and_change_nothing() {
         local gone kt tid zombie
-        spawn gone 0 sleep sleep 1000
+        spawn_in gone 0 sleep sleep 1000
         gone=$spawned
         kill -KILL "$gone"
         wait "$gone" 2>/dev/null || true
-        spawn zombie "$child_adj" sleep sh -c 'sleep 0.01 & exec sleep 1000'
+        spawn_in zombie "$child_adj" sleep sh -c 'sleep 0.01 & exec sleep 1000'
         wait_until 5 pgrep -P "$spawned" >/dev/null || fail "no zombie child"
         zombie=$(pgrep -P "$spawned")
         wait_until 5 is_zombie "$zombie" || fail "$zombie did not become a zombie"
@@ -469,7 +458,7 @@ test_bad_arguments_get_named_errors_and_change_nothing() {
 # ---- authorization ----
 
 test_others_may_read_but_not_write() {
-        spawn nobody-own "$child_adj" sleep setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000
+        spawn_in nobody-own "$child_adj" sleep setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000
         local own=$spawned
         mgr Protect u "$victim" >/dev/null
         expect_error org.oomprotect.Error.PermissionDenied as_nobody busctl call org.oomprotect /org/oomprotect \
@@ -508,7 +497,7 @@ test_group_member_may_change_only_its_own() {
         local own=$nobody_own
         expect_error org.oomprotect.Error.PermissionDenied as_member busctl call org.oomprotect /org/oomprotect \
                 org.oomprotect.Manager Unprotect u "$victim"
-        spawn root-other "$child_adj" sleep sleep 1000
+        spawn_in root-other "$child_adj" sleep sleep 1000
         local other=$spawned
         expect_error org.oomprotect.Error.PermissionDenied as_member busctl call org.oomprotect /org/oomprotect \
                 org.oomprotect.Manager Protect u "$other"
@@ -573,6 +562,9 @@ test_ctl_verbs() {
                 <<<"$out" || fail "status row: $out"
         grep -qE "^1 protected; backend cgroupfs, slice $slice, memory.min 8.0M in use of a budget of 64.0M.$" <<<"$out" ||
                 fail "status summary: $out"
+        # The guard rail's line: what protected processes hold (sleep's RSS, no memory controller needed) of the ceiling.
+        grep -qE "^Protected processes hold [0-9.]+[KMG] of MaxProtectedMemory=[0-9.]+[KMGT]\.$" <<<"$out" ||
+                fail "status has no MaxProtectedMemory= line: $out"
         expect_exit 0 "$CTL" status --json
         if command -v jq >/dev/null; then
                 jq -e ".protected_count == 1 and .backend == \"cgroupfs\" and .memory_min_in_use == 8388608 and
@@ -597,7 +589,7 @@ test_ctl_verbs() {
 # ---- signals from elsewhere ----
 
 test_exit_is_signalled() {
-        spawn exiting "$child_adj" sleep sleep 1000
+        spawn_in exiting "$child_adj" sleep sleep 1000
         local pid=$spawned
         mgr Protect u "$pid" >/dev/null
         kill -KILL "$pid"
@@ -635,7 +627,7 @@ test_second_daemon_cannot_take_the_name() {
 test_names_that_are_not_utf8_are_listed_safely() {
         local odd=$'x\377\001y' # invalid UTF-8 and a control character; comm is the executable's name
         ln -s "$(command -v sleep)" "$tmp/$odd"
-        spawn badname "$child_adj" "$odd" "$tmp/$odd" 1000
+        spawn_in badname "$child_adj" "$odd" "$tmp/$odd" 1000
         local pid=$spawned
         mgr Protect u "$pid" >/dev/null
         # Escaped by the daemon as \xNN (src/shared/escape.c): JSON shows each backslash doubled.

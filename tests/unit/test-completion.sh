@@ -52,6 +52,8 @@ check "protect --in completes to --in-place" offers --in-place oomprotectctl pro
 check "protect completes a running PID ($$)" offers_among "$$" oomprotectctl protect "$$"
 check "nothing is offered for the value of --min" offers "" oomprotectctl protect --min ""
 check "help sta completes to status" offers status oomprotectctl help sta
+check "rules t completes to test" offers test oomprotectctl rules t
+check "rules test completes a running PID ($$)" offers_among "$$" oomprotectctl rules test "$$"
 
-echo "1..8"
+echo "1..10"
 exit $((fails > 0))
