@@ -11,8 +11,9 @@
  * counts exactly those calls (instructions per call: the total over the
  * repeat= it prints: fewer at large N, where one call is millions).
  *
- *   serialize    state_serialize() of N records (what every change persists)
+ *   serialize    state_serialize() of N records (what a whole rewrite of state.json costs)
  *   save         state_save() into DIR (serialize + the tmp/fsync/rename)
+ *   commit       one change persisted into DIR/state.json: its line appended (what every change costs)
  *   status       ctl_format_status() of N rows (the compat status, rebuilt whole)
  *   registry     registry_add() + registry_remove() of one record among N
  */
@@ -62,6 +63,16 @@ __attribute__((noinline)) static int measured_save(Registry *r, int dirfd) {
         return state_save(dirfd, r->items, r->n);
 }
 
+/* One record changes (its state flips) and is persisted: stage + commit, as engine_persist_pid() does. */
+__attribute__((noinline)) static int measured_commit(Registry *r, StateFile *f, size_t i) {
+        Protection *p = r->items[i % r->n];
+        int ret;
+
+        p->state = p->state == PROTECTION_ACTIVE ? PROTECTION_RESTORING : PROTECTION_ACTIVE;
+        ret = state_file_stage(f, p->pid);
+        return ret < 0 ? ret : state_file_commit(f, r, NULL, NULL);
+}
+
 __attribute__((noinline)) static int measured_status(Registry *r) {
         StatusEntry *e = calloc(r->n ? r->n : 1, sizeof(StatusEntry));
         char *text;
@@ -86,12 +97,13 @@ __attribute__((noinline)) static int measured_registry(Registry *r, pid_t pid) {
 
 int main(int argc, char **argv) {
         Registry reg = {};
+        StateFile f;
         const char *verb;
         int dirfd = -1, r = 0, repeat;
         long n;
 
         if (argc < 3) {
-                fprintf(stderr, "usage: oombench-core serialize|save|status|registry N [DIR]\n");
+                fprintf(stderr, "usage: oombench-core serialize|save|commit|status|registry N [DIR]\n");
                 return 2;
         }
         verb = argv[1];
@@ -100,13 +112,20 @@ int main(int argc, char **argv) {
         for (long i = 0; i < n; i++)
                 if (registry_add(&reg, fake((pid_t) (1000 + 2 * i))) < 0)
                         abort();
-        if (strcmp(verb, "save") == 0) {
+        if (strcmp(verb, "save") == 0 || strcmp(verb, "commit") == 0) {
                 dirfd = open(argc > 3 ? argv[3] : "/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (dirfd < 0)
                         return 1;
         }
+        state_file_init(&f, dirfd);
+        if (strcmp(verb, "commit") == 0) {
+                repeat = 10; /* a line each, whatever N: the same repeat everywhere */
+                r = state_file_commit(&f, &reg, NULL, NULL); /* the first one writes the file whole: not measured */
+        }
         for (int i = 0; i < repeat && r >= 0; i++) {
-                if (strcmp(verb, "serialize") == 0)
+                if (strcmp(verb, "commit") == 0)
+                        r = measured_commit(&reg, &f, (size_t) i);
+                else if (strcmp(verb, "serialize") == 0)
                         r = measured_serialize(&reg);
                 else if (strcmp(verb, "save") == 0)
                         r = measured_save(&reg, dirfd);
@@ -117,6 +136,7 @@ int main(int argc, char **argv) {
                 else
                         r = -EINVAL;
         }
+        state_file_done(&f);
         if (dirfd >= 0) {
                 (void) unlinkat(dirfd, "state.json", 0);
                 close(dirfd);

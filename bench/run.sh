@@ -53,7 +53,8 @@ DAEMON=${OOMPROTECT_DAEMON:-$bindir/oomprotectd}
 BENCH=$bindir/bench/oombench
 SLEEPERS=$bindir/bench/oombench-sleepers
 CORE=$bindir/bench/oombench-core
-for f in "$DAEMON" "$BENCH" "$SLEEPERS" "$CORE"; do
+FLOOD=$bindir/bench/oombench-flood
+for f in "$DAEMON" "$BENCH" "$SLEEPERS" "$CORE" "$FLOOD"; do
         [[ -x $f ]] || fail "$f is missing: build first (scripts/bench.sh does)"
 done
 require_root_and dbus-daemon busctl choom
@@ -239,6 +240,11 @@ idle_and_rss() {
         fi
         sleep 1
         fig rss_idle_kb "$(rss_kb "$daemon_pid")"
+        # Where the idle RSS is: kB resident and private per mapped object.
+        awk '/^[0-9a-f]+-/ { name = $6 == "" ? "[anon]" : $6 } /^Rss:/ { rss[name] += $2 }
+             /^Private_(Clean|Dirty):/ { priv[name] += $2 }
+             END { for (n in rss) printf "%6d %6d %s\n", rss[n], priv[n], n }' "/proc/$daemon_pid/smaps" |
+                sort -rn >"$out/smaps-idle.txt"
         fig uss_idle_kb "$(uss_kb "$daemon_pid")"
         fig rss_dbus_kb "$(rss_kb "$dbus_pid")"
         if [[ -n $eo ]]; then
@@ -294,6 +300,25 @@ pair_round() {
                 --orig "$top/victims" shell-pair) || fail "oombench shell-pair failed"
         echo "shell-pair: $line" >>"$out/runs.log"
         fig "shell_p50.$i" "$(key p50_us "$line")"
+}
+
+# Ping and a quiet client's Protect/Unprotect while 8 D-Bus clients (16 calls in flight each) and 2 ctl.sock
+# clients flood the daemon (issue 10): the work goes in turns, a Ping waits for about one call.
+flood_round() {
+        local line secs=$seconds
+        [[ $mode == smoke ]] && secs=1
+        mkdir -p "$CG/$top/flood"
+        line=$(sh -c 'echo $$ >"$1/cgroup.procs" && echo "$2" >/proc/self/oom_score_adj && shift 2 && exec "$@"' \
+                flood "$CG/$top/flood" "$adj_orig" "$FLOOD" --clients 8 --pids 16 --ctl-clients 2 \
+                --socket "$tmp/compat/ctl.sock" --seconds "$secs" | tr '\n' ' ') || fail "oombench-flood failed: $line"
+        echo "flood: $line" >>"$out/runs.log"
+        fig flood_ping_p50 "$(key ping_p50_ms "$line")"
+        fig flood_ping_p99 "$(key ping_p99_ms "$line")"
+        fig flood_ping_max "$(key ping_max_ms "$line")"
+        fig flood_quiet_p50 "$(key quiet_p50_ms "$line")"
+        fig flood_quiet_max "$(key quiet_max_ms "$line")"
+        fig flood_rate "$(key flood_ops_per_s "$line")"
+        fig flood_errors "$(key flood_errors "$line")"
 }
 
 # The median over the rounds of name.1, name.2, ...
@@ -374,7 +399,7 @@ strace_daemon() {
         for f in n protect_ms unprotect_ms; do
                 fig "burst_$f" "$(key "$f" "$line")"
         done
-        strace -f -e trace=rename,renameat,renameat2 -o "$tmp/renames.txt" -p "$daemon_pid" 2>/dev/null &
+        strace -f -e trace=rename,renameat,renameat2,fdatasync -o "$tmp/renames.txt" -p "$daemon_pid" 2>/dev/null &
         spid=$!
         sleep 0.5
         "$BENCH" --pids "$tmp/strace.pids" burst >>"$out/runs.log" || fail "oombench burst failed"
@@ -383,6 +408,7 @@ strace_daemon() {
         wait "$spid" 2>/dev/null || true
         fig burst_rewrites "$(grep -c '"status")' "$tmp/renames.txt" || true)"
         fig burst_state_saves "$(grep -c '"state.json")' "$tmp/renames.txt" || true)"
+        fig burst_state_appends "$(grep -c 'fdatasync(' "$tmp/renames.txt" || true)"
 }
 
 # perf record (cpu-clock samples: this machine has no hardware counters) of the daemon over a few seconds
@@ -411,10 +437,10 @@ profile_daemon() {
 callgrind_core() {
         local verb n ir repeat
         command -v valgrind >/dev/null || return 0
-        for verb in serialize status registry; do
+        for verb in serialize commit status registry; do
                 for n in 10 1000 10000; do
                         repeat=$(valgrind --tool=callgrind --collect-atstart=no --toggle-collect='measured_*' \
-                                --callgrind-out-file="$out/callgrind.$verb.$n" "$CORE" "$verb" "$n" 2>"$tmp/cg.log" |
+                                --callgrind-out-file="$out/callgrind.$verb.$n" "$CORE" "$verb" "$n" "$tmp" 2>"$tmp/cg.log" |
                                 sed -n 's/^repeat=//p')
                         ir=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$tmp/cg.log")
                         fig "ir_$verb.$n" "$((ir / repeat))"
@@ -458,6 +484,14 @@ report() {
                 "back to back: $raw µs" "$(calc "$(figv rawgap_mean) / $raw")× (mean)" "" ""
         row "the pair over ctl.sock, p50 (p99)" "$ctl µs ($(figv ctl_p99) µs)" "raw $raw µs" "$(calc "$ctl / $raw")× raw" "" ""
         row "D-Bus no-op: Get(Version), p50" "$(figv get_p50) µs" "Ping $ping µs" "$(calc "$(figv get_p50) / $ping")×" "" ""
+        if [[ -n $(figv flood_ping_p99) ]]; then
+                row "Ping during a flood from 8+2 clients, p50 / p99 / max" \
+                        "$(figv flood_ping_p50) / $(figv flood_ping_p99) / $(figv flood_ping_max) ms" \
+                        "idle Ping $ping µs; the flood: $(figv flood_rate) calls/s, $(figv flood_errors) failed" "" \
+                        "p99 ≤ 100 ms" "$(verdict "$(figv flood_ping_p99) <= 100")"
+                row "a quiet client's Protect or Unprotect during it, p50 / max" \
+                        "$(figv flood_quiet_p50) / $(figv flood_quiet_max) ms" "one turn: 10 clients × $(calc "1000 / $(figv flood_rate)") ms" "" "" ""
+        fi
         local first=${levels[0]} n last
         for n in "${levels[@]}"; do
                 row "pair at N=$n protected, p50 (p99; pairs; daemon CPU)" \
@@ -506,10 +540,10 @@ report() {
         if [[ -n $(figv burst_n) ]]; then
                 row "a burst of $(figv burst_n) Protects, then of $(figv burst_n) Unprotects, pipelined" \
                         "$(figv burst_protect_ms) ms, $(figv burst_unprotect_ms) ms" \
-                        "$((2 * $(figv burst_n))) changes: status rewritten $(figv burst_rewrites) times, state.json $(figv burst_state_saves)" \
+                        "$((2 * $(figv burst_n))) changes: status rewritten $(figv burst_rewrites) times; state.json rewritten $(figv burst_state_saves), appended to $(figv burst_state_appends)" \
                         "" "" ""
         fi
-        for verb in serialize status registry; do
+        for verb in serialize commit status registry; do
                 [[ -n $(figv "ir_$verb.10") ]] || continue
                 row "callgrind instructions: $verb (per call) at N=10 / 1000 / 10000" \
                         "$(figv "ir_$verb.10") / $(figv "ir_$verb.1000") / $(figv "ir_$verb.10000")" "" \
@@ -545,6 +579,8 @@ for ((i = 1; i <= rounds; i++)); do
         pair_round "$i"
 done
 fold_rounds
+log "a flood from 8 D-Bus and 2 ctl.sock clients: Ping meanwhile"
+flood_round
 [[ $mode == smoke ]] || strace_daemon
 for n in "${levels[@]}"; do
         log "the pair at N=$n"

@@ -127,6 +127,10 @@ struct oomprotect_status {
         uint64_t memory_min_in_use;
         size_t n_entries;
         const struct oomprotect_entry *const *entries;
+        /* appended (0 from an older daemon): what protected processes hold together (at most 1 s old), and
+           MaxProtectedMemory= */
+        uint64_t protected_memory;
+        uint64_t max_protected_memory; /* 0: no ceiling */
         /* since 0.3: units protected by name (none from an older daemon) */
         size_t n_units;
         const struct oomprotect_unit_entry *const *units;

@@ -8,8 +8,8 @@ seconds=${1:-60}
 scripts/install-deps.sh
 command -v clang >/dev/null || apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
 CC=clang cmake -S . -B build-fuzz -DOOMPROTECT_FUZZ=ON -DOOMPROTECT_SANITIZE=ON -DOOMPROTECT_VM_TESTS=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz-ctl fuzz-state fuzz-config fuzz-size fuzz-status fuzz-proc fuzz-oci-state
-for t in ctl state config size status proc oci-state; do
+cmake --build build-fuzz -j"$(nproc)" --target fuzz-ctl fuzz-state fuzz-config fuzz-size fuzz-status fuzz-proc fuzz-oci-state fuzz-cgroup fuzz-doctor fuzz-rules
+for t in ctl state config size status proc oci-state cgroup doctor rules; do
         work=$(mktemp -d)
         cp tests/fuzz/corpus/$t/* "$work"/
         echo "== fuzz-$t for ${seconds}s"

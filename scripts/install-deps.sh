@@ -9,6 +9,9 @@ packages=(
         gcc make cmake pkg-config
         libsystemd-dev libjson-c-dev libcgroup-dev libinih-dev libcmocka-dev libfuse3-dev
         dbus-daemon systemd util-linux procps socat shellcheck zsh
+        valgrind # test-valgrind: memcheck of the daemon through a scenario
+        scdoc man-db # the man pages: built from scdoc sources, checked with man --warnings
+        attr # getfattr/setfattr: integration/test-marks reads the xattrs the daemon writes
         debhelper dpkg-dev fakeroot lintian # the Debian package and its lintian check
 )
 if [[ "${1:-}" == "--vm" ]]; then

@@ -24,7 +24,7 @@ _oomprotectctl_units() {
 
 _oomprotectctl() {
         local cur prev verb="" i
-        local verbs="status protect unprotect is-protected run drop-in doctor help"
+        local verbs="status protect unprotect is-protected run drop-in doctor rules help"
         local protect_opts="--min --low --adj --tree --oom-group --tag --in-place --move --help"
         local run_opts="--min --low --adj --oom-group --tag --in-place --move --help"
         COMPREPLY=()
@@ -46,6 +46,10 @@ _oomprotectctl() {
         fi
         case $prev in
         --min | --low | --adj | --tag) return ;; # a value: nothing to offer
+        -d | --rules-directory | -c | --config)
+                mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+                return
+                ;;
         esac
         case $verb in
         protect)
@@ -90,6 +94,15 @@ _oomprotectctl() {
                         mapfile -t COMPREPLY < <(compgen -W "$run_opts --" -- "$cur")
                 else
                         mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+                fi
+                ;;
+        rules)
+                if [[ $cur == -* ]]; then
+                        mapfile -t COMPREPLY < <(compgen -W "--rules-directory --config --json --json=pretty --json=short --help" -- "$cur")
+                elif [[ $prev == test ]]; then
+                        mapfile -t COMPREPLY < <(compgen -W "$(_oomprotectctl_pids)" -- "$cur")
+                else
+                        mapfile -t COMPREPLY < <(compgen -W "test" -- "$cur")
                 fi
                 ;;
         help)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <stdarg.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
@@ -25,6 +27,7 @@
 #include "doctor.h"
 #include "fileio.h"
 #include "macro.h"
+#include "oomprotect.h"
 #include "parse.h"
 #include "proc.h"
 #include "verbs.h"
@@ -54,6 +57,10 @@ typedef struct Doctor {
         DoctorKillerProcess killers[_DOCTOR_KILLER_MAX];
         DoctorJudgement verdicts[_DOCTOR_KILLER_MAX];
         char *oomd_watched_by;
+        /* guard rails (issue 16) */
+        size_t n_killable; /* userspace processes but PID 1 with oom_score_adj above -1000 */
+        bool daemon_reached;
+        uint64_t protected_memory, max_protected_memory;
 } Doctor;
 
 static void strv_free(char **v) {
@@ -180,6 +187,9 @@ static void scan_processes(Doctor *d, int procfd) {
                     (st.flags & PF_KTHREAD_FLAG))
                         continue;
                 note_killer(d, procfd, pid, st.comm);
+                if (pid != 1 && st.state != 'Z' && read_int_file(procfd, pid, "oom_score_adj", &score) >= 0 &&
+                    score > -1000)
+                        d->n_killable++;
                 if (pid != d->pid && pgid > 0 && getpgid(pid) == pgid)
                         d->target.pgrp_shared = true;
                 if (read_int_file(procfd, pid, "oom_score", &score) < 0)
@@ -390,6 +400,24 @@ static bool xattr_is_one(const char *root, const char *path, const char *name) {
         return n == 1 && value[0] == '1';
 }
 
+/* facebook oomd's test: the attribute exists, whatever its value. */
+static bool xattr_present(const char *root, const char *path, const char *name) {
+        char full[4096];
+
+        snprintf(full, sizeof(full), "%s%s", root, path);
+        return getxattr(full, name, NULL, 0) >= 0;
+}
+
+/* The kernel shows trusted.* xattrs only to CAP_SYS_ADMIN (to anyone else they do not exist). */
+static bool have_cap_sys_admin(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct c[_LINUX_CAPABILITY_U32S_3] = {};
+
+        if (syscall(SYS_capget, &h, c) < 0)
+                return false;
+        return c[CAP_SYS_ADMIN / 32].effective & (UINT32_C(1) << (CAP_SYS_ADMIN % 32));
+}
+
 static void read_marks(Doctor *d) {
         const char *leaf = d->n_links > 0 ? d->links[d->n_links - 1].path : NULL;
         char full[4096];
@@ -403,9 +431,11 @@ static void read_marks(Doctor *d) {
         d->target.oomd_omit = xattr_is_one(d->cgroup_root, leaf, "user.oomd_omit") ||
                               xattr_is_one(d->cgroup_root, leaf, "trusted.oomd_omit");
         d->target.oomd_avoid = xattr_is_one(d->cgroup_root, leaf, "user.oomd_avoid");
-        for (size_t i = 0; i < d->n_links; i++)
-                d->target.fb_avoid = d->target.fb_avoid ||
-                                     xattr_is_one(d->cgroup_root, d->links[i].path, "trusted.oomd_avoid");
+        d->target.fb_unreadable = !have_cap_sys_admin();
+        d->target.fb_avoid = xattr_present(d->cgroup_root, leaf, "trusted.oomd_avoid");
+        d->target.fb_avoid_user = xattr_present(d->cgroup_root, leaf, "user.oomd_avoid");
+        d->target.fb_prefer = xattr_present(d->cgroup_root, leaf, "trusted.oomd_prefer") ||
+                              xattr_present(d->cgroup_root, leaf, "user.oomd_prefer");
 }
 
 static const char *unit_interface(const char *unit) {
@@ -568,7 +598,33 @@ static void advise_killers(const Doctor *d, DoctorKiller k, Advice *a) {
         advise(a, "%s: %s", names, mine);
 }
 
+/* What oomprotectd says protected processes hold, against MaxProtectedMemory= (only if it answers). */
+static void read_guard(Doctor *d) {
+        struct oomprotect_status *s = NULL;
+
+        oomprotect_set_timeout(2 * 1000000ULL);
+        if (oomprotect_get_status(&s) < 0)
+                return;
+        d->daemon_reached = true;
+        d->protected_memory = s->protected_memory;
+        d->max_protected_memory = s->max_protected_memory;
+        oomprotect_status_free(s);
+}
+
+static void advise_guard(const Doctor *d, Advice *a) {
+        char b[2][FORMAT_BYTES_MAX];
+
+        if (d->n_killable == 0)
+                advise(a, "no process but PID 1 has an oom_score_adj above -1000: at an OOM the kernel has nothing "
+                          "it may kill and panics (\"System is deadlocked on memory\"); unprotect something");
+        if (d->max_protected_memory > 0 && d->protected_memory > d->max_protected_memory)
+                advise(a, "protected processes hold %s, more than MaxProtectedMemory=%s: unprotect something, or "
+                          "raise the ceiling knowingly", bytes(b[0], d->protected_memory),
+                       bytes(b[1], d->max_protected_memory));
+}
+
 static void collect_advice(const Doctor *d, Advice *a) {
+        advise_guard(d, a);
         if (d->pid > 0 && !d->chain_has_memory)
                 advise(a, "no memory controller down to its cgroup: memory.min cannot protect it here (a cgroup v2 "
                           "host with the memory controller can: systemd.unified_cgroup_hierarchy=1)");
@@ -595,6 +651,11 @@ static void print_process(const Doctor *d) {
         printf("  oom_score:          %d, rank %zu of %zu processes (1 = the kernel's first choice)\n", d->oom_score,
                d->rank, d->n_procs);
         printf("  cgroup:             %s\n", strna(d->info.cgroup));
+        printf("  marks on it:        %s%s%s%s%s%s\n", d->target.oomd_omit ? "user.oomd_omit " : "",
+               d->target.oomd_avoid ? "user.oomd_avoid " : "", d->target.fb_avoid ? "trusted.oomd_avoid " : "",
+               d->target.fb_prefer ? "oomd_prefer " : "",
+               d->target.oomd_omit || d->target.oomd_avoid || d->target.fb_avoid || d->target.fb_prefer ? "" : "none",
+               d->target.fb_unreadable ? " (trusted.* cannot be read without CAP_SYS_ADMIN)" : "");
 }
 
 static void print_chain(const Doctor *d) {
@@ -637,6 +698,21 @@ static void print_killers(const Doctor *d) {
         }
 }
 
+static void print_guard(const Doctor *d) {
+        char b[2][FORMAT_BYTES_MAX];
+
+        printf("\nGuard rails\n  killable processes: %zu (oom_score_adj above -1000; PID 1 and kernel threads aside)\n",
+               d->n_killable);
+        if (!d->daemon_reached)
+                printf("  protected memory:   oomprotectd not reachable, MaxProtectedMemory= not checked\n");
+        else if (d->max_protected_memory == 0)
+                printf("  protected memory:   %s, no MaxProtectedMemory= ceiling\n", bytes(b[0], d->protected_memory));
+        else
+                printf("  protected memory:   %s of MaxProtectedMemory=%s%s\n", bytes(b[0], d->protected_memory),
+                       bytes(b[1], d->max_protected_memory),
+                       d->protected_memory > d->max_protected_memory ? ", OVER THE CEILING" : "");
+}
+
 static void print_text(const Doctor *d, const Advice *a) {
         print_host(d);
         if (d->pid > 0)
@@ -646,6 +722,7 @@ static void print_text(const Doctor *d, const Advice *a) {
         if (d->n_links > 0 || d->pid > 0)
                 print_chain(d);
         print_killers(d);
+        print_guard(d);
         if (a->n > 0)
                 printf("\nWhat to change\n");
         for (size_t i = 0; i < a->n; i++)
@@ -692,6 +769,17 @@ static struct json_object *chain_json(const Doctor *d) {
         return o;
 }
 
+/* The userspace killers' marks as read on its own cgroup. */
+static struct json_object *marks_json(const DoctorTarget *t) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "user.oomd_omit", json_object_new_boolean(t->oomd_omit));
+        json_object_object_add(o, "user.oomd_avoid", json_object_new_boolean(t->oomd_avoid));
+        json_object_object_add(o, "trusted.oomd_avoid", t->fb_unreadable ? NULL : json_object_new_boolean(t->fb_avoid));
+        json_object_object_add(o, "oomd_prefer", json_object_new_boolean(t->fb_prefer));
+        return o;
+}
+
 static struct json_object *process_json(const Doctor *d) {
         struct json_object *o = json_object_new_object();
 
@@ -704,6 +792,7 @@ static struct json_object *process_json(const Doctor *d) {
         json_object_object_add(o, "processes", json_object_new_uint64(d->n_procs));
         json_object_object_add(o, "cgroup", d->info.cgroup ? json_object_new_string(d->info.cgroup) : NULL);
         json_object_object_add(o, "rss", json_object_new_uint64(d->rss));
+        json_object_object_add(o, "marks", marks_json(&d->target));
         return o;
 }
 
@@ -728,6 +817,17 @@ static struct json_object *killers_json(const Doctor *d) {
         return a;
 }
 
+static struct json_object *guard_json(const Doctor *d) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "killable_processes", json_object_new_uint64(d->n_killable));
+        json_object_object_add(o, "protected_memory",
+                               d->daemon_reached ? json_object_new_uint64(d->protected_memory) : NULL);
+        json_object_object_add(o, "max_protected_memory",
+                               d->daemon_reached ? json_object_new_uint64(d->max_protected_memory) : NULL);
+        return o;
+}
+
 static int print_json(const Doctor *d, const Advice *a, int flags) {
         struct json_object *root = json_object_new_object(), *host = json_object_new_object(),
                            *advice = json_object_new_array();
@@ -741,6 +841,7 @@ static int print_json(const Doctor *d, const Advice *a, int flags) {
         json_object_object_add(root, "process", d->pid > 0 ? process_json(d) : NULL);
         json_object_object_add(root, "chain", chain_json(d));
         json_object_object_add(root, "killers", killers_json(d));
+        json_object_object_add(root, "guard", guard_json(d));
         for (size_t i = 0; i < a->n; i++)
                 json_object_array_add(advice, json_object_new_string(a->items[i]));
         json_object_object_add(root, "advice", advice);
@@ -802,6 +903,7 @@ static int gather(Doctor *d, int procfd, const char *target) {
         int r;
 
         read_host(d);
+        read_guard(d);
         if (target && parse_pid(target, &d->pid) < 0) {
                 r = resolve_unit(d, target);
                 if (r != 0)

@@ -451,6 +451,13 @@ static void print_summary(const struct oomprotect_status *s, size_t n) {
                format_bytes(used, sizeof(used), s->memory_min_in_use),
                s->memory_min_budget > 0 ? "a budget of " : "an unlimited budget",
                s->memory_min_budget > 0 ? format_bytes(budget, sizeof(budget), s->memory_min_budget) : "");
+        if (s->max_protected_memory > 0)
+                printf("Protected processes hold %s of MaxProtectedMemory=%s%s.\n",
+                       format_bytes(used, sizeof(used), s->protected_memory),
+                       format_bytes(budget, sizeof(budget), s->max_protected_memory),
+                       s->protected_memory > s->max_protected_memory
+                               ? ": OVER THE CEILING, the kernel may find too little it may kill"
+                               : "");
         if (!isempty(s->backend_note))
                 printf("Note: %s.\n", s->backend_note);
 }
@@ -504,6 +511,8 @@ static int print_json(const struct oomprotect_status *s, int flags) {
         json_object_object_add(root, "protected_count", json_object_new_int64(s->protected_count));
         json_object_object_add(root, "memory_min_budget", json_object_new_uint64(s->memory_min_budget));
         json_object_object_add(root, "memory_min_in_use", json_object_new_uint64(s->memory_min_in_use));
+        json_object_object_add(root, "protected_memory", json_object_new_uint64(s->protected_memory));
+        json_object_object_add(root, "max_protected_memory", json_object_new_uint64(s->max_protected_memory));
         for (size_t i = 0; i < s->n_entries; i++)
                 json_object_array_add(array, entry_to_json(s->entries[i]));
         json_object_object_add(root, "protections", array);
@@ -795,6 +804,7 @@ static const Verb verbs[] = {
         { "run", verb_run, "run a command protected from its first instruction" },
         { "drop-in", verb_drop_in, "protect a unit for good with a systemd drop-in (root)" },
         { "doctor", verb_doctor, "explain what decides whether a process survives an OOM (read-only)" },
+        { "rules", verb_rules, "list the protection rules and what they match, or test one PID (read-only)" },
         { "help", verb_help, "show this help, or a command's (help COMMAND)" },
 };
 

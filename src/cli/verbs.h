@@ -18,6 +18,9 @@ int verb_drop_in(int argc, char *argv[]);
 /* src/cli/doctor.c: read-only, needs neither oomprotectd nor the bus. */
 int verb_doctor(int argc, char *argv[]);
 
+/* src/cli/rules.c: the rules and what they match; read-only, needs neither oomprotectd nor the bus. */
+int verb_rules(int argc, char *argv[]);
+
 /*
  * --json[=pretty|short|off], as systemctl takes it: *ret_flags the json-c
  * flags to print with, or -1 for off. -EINVAL (nothing set) for another word.

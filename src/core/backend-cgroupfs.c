@@ -105,10 +105,11 @@ static int scope_rel(const Protection *p, const char **ret) {
 
 static int write_oomd_preference(Backend *b, const char *rel, int pref);
 
-/* Marks the scope for systemd-oomd as its cgroupfs-side equivalent of ManagedOOMPreference=. */
-static void mark_oomd_preference(Backend *b, const char *rel) {
+/* Marks the scope for systemd-oomd (the cgroupfs-side equivalent of ManagedOOMPreference=) and facebook's oomd. */
+static void mark_oomd_preference(Backend *b, const Protection *p, const char *rel) {
         if (b->config->managed_oom_preference != MANAGED_OOM_PREFERENCE_NONE)
                 (void) write_oomd_preference(b, rel, (int) b->config->managed_oom_preference);
+        backend_mark_scope(b, p->scope_cgroup);
 }
 
 static int tune_scope(Backend *b, const char *rel, const Protection *p, OpError *e) {
@@ -126,6 +127,13 @@ static int tune_scope(Backend *b, const char *rel, const Protection *p, OpError 
         return 0;
 }
 
+/* p's own process still runs: its pidfd alive, else its PID with the recorded start time. */
+static bool recorded_process_runs(Backend *b, const Protection *p) {
+        if (p->pidfd >= 0)
+                return proc_pidfd_alive(p->pidfd);
+        return proc_same_process(b->procfd, p->pid, p->starttime);
+}
+
 static int apply_scope(Backend *b, const Protection *p, OpError *e) {
         const char *rel;
         int r;
@@ -139,12 +147,19 @@ static int apply_scope(Backend *b, const Protection *p, OpError *e) {
         r = tune_scope(b, rel, p, e);
         if (r < 0)
                 return r;
-        mark_oomd_preference(b, rel);
+        mark_oomd_preference(b, p, rel);
         /* A daemon killed in the middle of a restore leaves the scope frozen: re-applying thaws it. */
         (void) cgroup_freeze(b->rootfd, rel, false, NULL);
 
-        /* By pid: so right before each move, the pid must still name the recorded process (not a reused PID). */
-        r = proc_same_process(b->procfd, p->pid, p->starttime) ? cgroup_attach(b->rootfd, rel, p->pid) : -ESRCH;
+        /*
+         * By pid: so right before each move, the pid must still name the
+         * recorded process (not a reused PID), and, where there is a pidfd,
+         * right after it too: alive then, it held the PID throughout, and the
+         * move reached it. (cgroup.procs takes no pidfd.)
+         */
+        r = recorded_process_runs(b, p) ? cgroup_attach(b->rootfd, rel, p->pid) : -ESRCH;
+        if (r >= 0 && p->pidfd >= 0 && !proc_pidfd_alive(p->pidfd))
+                r = -ESRCH;
         if (r < 0)
                 return op_error_set(e, r == -ESRCH ? -ESRCH : r, NULL, "Cannot move PID %d into %s: %s",
                                     (int) p->pid, p->scope_cgroup, strerror(-r));
@@ -362,7 +377,7 @@ int backend_read_oomd_preference(Backend *b, const char *cgroup) {
         return MANAGED_OOM_PREFERENCE_NONE;
 }
 
-/* Direct writes: on cgroupfs nobody else owns the tree. */
+/* Direct writes: on cgroupfs nobody else owns the tree. The marks first: they need no memory controller. */
 int backend_write_memory_protection(Backend *b, const char *cgroup, const CgroupProtection *want, OpError *e) {
         const char *rel = cgroup_path_to_rel(cgroup);
         int r;
@@ -371,6 +386,7 @@ int backend_write_memory_protection(Backend *b, const char *cgroup, const Cgroup
                 return op_error_set(e, -EINVAL, NULL, "Bad cgroup path %s.", strna(cgroup));
         if (want->oomd_preference >= 0)
                 (void) write_oomd_preference(b, rel, want->oomd_preference);
+        (void) backend_mark_oomd_avoid(b, cgroup, want->avoid, want->avoid_original);
         if (!b->has_memory)
                 return 0;
         r = cgroup_write_u64(b->rootfd, rel, "memory.min", want->min);

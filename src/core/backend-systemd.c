@@ -361,9 +361,20 @@ static char *scope_name(const Protection *p) {
 
 static void start_scope(Task *t);
 
+/*
+ * facebook oomd's mark on our scope: the one xattr written under systemd, a
+ * direct write on a unit of ours, since systemd has no property for it (and
+ * neither sets nor clears trusted.oomd_avoid). Gone with the scope.
+ */
+static void mark_scope(Task *t) {
+        backend_mark_scope(t->backend, t->p->scope_cgroup);
+}
+
 static void on_scope_job(Task *t, const char *result) {
-        if (streq(result, "done"))
+        if (streq(result, "done")) {
+                mark_scope(t);
                 return task_finish(t, 0);
+        }
         op_error_set(&t->err, -EIO, OOMPROTECT_ERROR_BACKEND, "systemd's job to start %s ended \"%s\".", t->unit,
                      result);
         task_finish(t, -EIO);
@@ -377,6 +388,7 @@ static int on_scope_properties_set(sd_bus_message *reply, void *userdata, sd_bus
         t->slot = sd_bus_slot_unref(t->slot);
         if (e)
                 return task_finish(t, task_fail_bus(t, e, "tune the scope")), 0;
+        mark_scope(t);
         task_finish(t, 0);
         return 0;
 }

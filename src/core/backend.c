@@ -132,6 +132,41 @@ int backend_scope_path(const Backend *b, pid_t pid, char **ret) {
                        : 0;
 }
 
+int backend_mark_oomd_avoid(Backend *b, const char *cgroup, MarkAction action, const XattrValue *original) {
+        static const XattrValue set = { .state = 1, .value = (char *) "1", .size = 1 };
+        const char *rel = cgroup ? cgroup_path_to_rel(cgroup) : NULL;
+        int r;
+
+        if (action == MARK_LEAVE || b->rootfd < 0)
+                return 0;
+        if (!rel || (action == MARK_RESTORE && (!original || original->state < 0)))
+                return -EINVAL;
+        r = cgroup_write_xattr(b->rootfd, rel, OOMD_AVOID_XATTR, action == MARK_SET ? &set : original);
+        if (r == -ENOENT && action == MARK_RESTORE)
+                return 0; /* the cgroup is gone, and its xattrs with it */
+        if (r < 0 && !b->avoid_refused) {
+                b->avoid_refused = true;
+                log_notice_errno(r, "Cannot write " OOMD_AVOID_XATTR " on %s (%m): facebook's oomd will not know "
+                                    "the protected cgroups (trusted.* needs CAP_SYS_ADMIN); going on without it.",
+                                 cgroup);
+        } else if (r < 0)
+                log_debug_errno(r, "Cannot write " OOMD_AVOID_XATTR " on %s, ignoring: %m", cgroup);
+        return r;
+}
+
+void backend_mark_scope(Backend *b, const char *scope_cgroup) {
+        if (b->config->managed_oom_preference != MANAGED_OOM_PREFERENCE_NONE)
+                (void) backend_mark_oomd_avoid(b, scope_cgroup, MARK_SET, NULL);
+}
+
+int backend_read_oomd_avoid(Backend *b, const char *cgroup, XattrValue *ret) {
+        const char *rel = cgroup ? cgroup_path_to_rel(cgroup) : NULL;
+
+        if (b->rootfd < 0 || !rel)
+                return -EINVAL;
+        return cgroup_read_xattr(b->rootfd, rel, OOMD_AVOID_XATTR, ret);
+}
+
 static int open_cgroup_root(Backend *b, const Config *c, OpError *e) {
         _cleanup_free_ char *found = NULL;
         int r;

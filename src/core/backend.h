@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "op-error.h"
 #include "protection.h"
@@ -45,10 +46,22 @@ typedef void (*BackendDone)(int r, const OpError *err, void *userdata);
 /* report is the callee's: take what you need (TAKE_PTR) before returning. */
 typedef void (*BackendRestoreDone)(int r, const OpError *err, RestoreReport *report, void *userdata);
 
-/* What a cgroup that is not ours is given: memory protection, and systemd-oomd's preference. */
+/* facebook oomd's mark: it picks a cgroup carrying this xattr last, whatever its value (trusted.oomd_prefer wins). */
+#define OOMD_AVOID_XATTR "trusted.oomd_avoid"
+
+typedef enum MarkAction {
+        MARK_LEAVE,   /* do not touch it */
+        MARK_SET,     /* write "1" */
+        MARK_RESTORE, /* put the recorded original back (remove it if it was absent) */
+} MarkAction;
+
+/* What a cgroup that is not ours is given: memory protection, and the userspace OOM killers' marks. */
 typedef struct CgroupProtection {
         uint64_t min, low;
         int oomd_preference; /* a ManagedOOMPreference, or -1: leave it as it is */
+        /* OOMD_AVOID_XATTR; only where the backend writes the cgroup itself (never a systemd unit's) */
+        MarkAction avoid;
+        const XattrValue *avoid_original; /* MARK_RESTORE: what goes back */
 } CgroupProtection;
 
 typedef struct BackendVTable {
@@ -87,6 +100,7 @@ struct Backend {
         bool has_cgroup;    /* processes are moved into scopes */
         bool has_memory;    /* memory.min/low/oom.group are written */
         char *memory_note;  /* why has_memory is false, or what systemd refused, for status and logs */
+        bool avoid_refused; /* OOMD_AVOID_XATTR could not be written once (said once in the log) */
         uint64_t pids_floor; /* the pids.max a moved process gets anyway (systemd's DefaultTasksMax=), else UINT64_MAX */
         uint64_t test_delay_usec; /* $OOMPROTECT_TEST_BACKEND_DELAY_USEC: completions come this much later */
         void *data;         /* the implementation's own */
@@ -123,6 +137,18 @@ int backend_write_memory_protection(Backend *b, const char *cgroup, const Cgroup
 
 /* The preference systemd-oomd reads from the cgroup's xattrs (user.oomd_omit, user.oomd_avoid; trusted.* too). */
 int backend_read_oomd_preference(Backend *b, const char *cgroup);
+
+/*
+ * facebook oomd's mark on cgroup, written directly: a scope of ours, or a
+ * cgroup the backend writes itself. A refusal (no CAP_SYS_ADMIN, a cgroup2
+ * that keeps no trusted.* xattrs) is logged once, at notice level, and
+ * returned; the protection goes on without the mark.
+ */
+int backend_mark_oomd_avoid(Backend *b, const char *cgroup, MarkAction action, const XattrValue *original);
+/* A new scope's mark, when ManagedOOMPreference= asks for one (avoid or omit: oomd knows one degree). */
+void backend_mark_scope(Backend *b, const char *scope_cgroup);
+/* The mark's value on cgroup now, to record before the first write. */
+int backend_read_oomd_avoid(Backend *b, const char *cgroup, XattrValue *ret);
 
 /*
  * For the implementations: calls done now, or after test_delay_usec from

@@ -3,13 +3,16 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libcgroup.h>
+#include <linux/bpf.h>
 #include <linux/magic.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -48,12 +51,34 @@ static int find_mount_libcgroup(char **ret) {
         return -ENOENT;
 }
 
+/* mountinfo's field as a path: "\040" and the like decoded; NULL unless it is absolute. */
+static char *mountinfo_unescape(const char *field, size_t len) {
+        _cleanup_free_ char *p = malloc(len + 1);
+        size_t n = 0;
+
+        if (!p)
+                return NULL;
+        for (size_t i = 0; i < len; i++) {
+                if (field[i] == '\\' && i + 3 < len && field[i + 1] >= '0' && field[i + 1] <= '3' &&
+                    field[i + 2] >= '0' && field[i + 2] <= '7' && field[i + 3] >= '0' && field[i + 3] <= '7') {
+                        p[n++] = (char) ((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0'));
+                        i += 3;
+                } else
+                        p[n++] = field[i];
+        }
+        p[n] = '\0';
+        if (n == 0 || p[0] != '/' || strlen(p) != n)
+                return NULL; /* not absolute, or an escaped NUL */
+        return TAKE_PTR(p);
+}
+
 int cgroup_parse_mountinfo_cgroup2(const char *text, char **ret) {
         for (const char *l = text; l && *l;) {
                 const char *end = strchr(l, '\n');
                 _cleanup_free_ char *line = strndup(l, end ? (size_t) (end - l) : strlen(l));
-                char mountpoint[4096], fstype[64];
-                const char *sep;
+                const char *sep, *f;
+                char fstype[64];
+                size_t len;
 
                 if (!line)
                         return -ENOMEM;
@@ -62,10 +87,19 @@ int cgroup_parse_mountinfo_cgroup2(const char *text, char **ret) {
                 sep = strstr(line, " - ");
                 if (!sep || sscanf(sep + 3, "%63s", fstype) != 1 || !streq(fstype, "cgroup2"))
                         continue;
-                if (sscanf(line, "%*s %*s %*s %*s %4095s", mountpoint) != 1)
-                        continue;
-                *ret = strdup(mountpoint);
-                return *ret ? 0 : -ENOMEM;
+                f = line;
+                for (int i = 0; i < 4 && f < sep; i++) { /* skip ID PARENT MAJ:MIN ROOT */
+                        f += strcspn(f, " ");
+                        f += strspn(f, " ");
+                }
+                if (f >= sep)
+                        continue; /* fewer fields than the kernel writes: not a mount line */
+                len = strcspn(f, " ");
+                if (f + len >= sep)
+                        continue; /* no OPTIONS after it */
+                *ret = mountinfo_unescape(f, len);
+                if (*ret)
+                        return 0;
         }
         return -ENOENT;
 }
@@ -403,6 +437,66 @@ bool cgroup_limit_text_limits(const char *file, const char *text, uint64_t pids_
         return !(n == 3 && strncmp(text, "max", 3) == 0 && text[strspn(text + 3, " \n") + 3] == '\0');
 }
 
+/*
+ * The cgroup BPF attach points that restrict what a process may do: its
+ * devices, its sockets and addresses, its sysctls and socket options. A
+ * program attached at one of them is a limit a move would escape.
+ */
+static const struct {
+        enum bpf_attach_type type;
+        const char *what;
+} bpf_limits[] = {
+        { BPF_CGROUP_DEVICE, "a BPF device filter" },
+        { BPF_CGROUP_INET_INGRESS, "a BPF ingress filter" },
+        { BPF_CGROUP_INET_EGRESS, "a BPF egress filter" },
+        { BPF_CGROUP_INET_SOCK_CREATE, "a BPF socket filter" },
+        { BPF_CGROUP_INET4_BIND, "a BPF bind filter" },
+        { BPF_CGROUP_INET6_BIND, "a BPF bind filter" },
+        { BPF_CGROUP_INET4_CONNECT, "a BPF connect filter" },
+        { BPF_CGROUP_INET6_CONNECT, "a BPF connect filter" },
+        { BPF_CGROUP_UDP4_SENDMSG, "a BPF sendmsg filter" },
+        { BPF_CGROUP_UDP6_SENDMSG, "a BPF sendmsg filter" },
+        { BPF_CGROUP_SYSCTL, "a BPF sysctl filter" },
+        { BPF_CGROUP_GETSOCKOPT, "a BPF getsockopt filter" },
+        { BPF_CGROUP_SETSOCKOPT, "a BPF setsockopt filter" },
+};
+
+/* How many programs are attached to dirfd at type; -errno when the kernel cannot tell. */
+static int bpf_count_attached(int dirfd, enum bpf_attach_type type, uint32_t *ret) {
+        union bpf_attr attr;
+
+        memset(&attr, 0, sizeof(attr));
+        attr.query.target_fd = (uint32_t) dirfd;
+        attr.query.attach_type = type;
+        if (syscall(SYS_bpf, BPF_PROG_QUERY, &attr, sizeof(attr)) < 0)
+                return negative_errno();
+        *ret = attr.query.prog_cnt;
+        return 0;
+}
+
+int cgroup_find_bpf(int rootfd, const char *rel, const char **ret_what) {
+        _cleanup_close_ int fd = openat(rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        bool answered = false;
+
+        if (fd < 0)
+                return negative_errno();
+        for (size_t i = 0; i < ELEMENTSOF(bpf_limits); i++) {
+                uint32_t n = 0;
+                int r = bpf_count_attached(fd, bpf_limits[i].type, &n);
+                if (r == -EINVAL)
+                        continue; /* an attach type this kernel does not have */
+                if (r < 0)
+                        return r; /* no bpf(2) here (ENOSYS), or not allowed to ask (EPERM): cannot tell */
+                answered = true;
+                if (n > 0) {
+                        if (ret_what)
+                                *ret_what = bpf_limits[i].what;
+                        return 1;
+                }
+        }
+        return answered ? 0 : -EOPNOTSUPP;
+}
+
 int cgroup_find_limit(int rootfd, const char *rel, uint64_t pids_floor, const char **ret_file) {
         static const char *const files[] = { "memory.max", "memory.high", "memory.swap.max", "pids.max", "cpu.max",
                                              "io.max" };
@@ -420,7 +514,8 @@ int cgroup_find_limit(int rootfd, const char *rel, uint64_t pids_floor, const ch
                         return 1;
                 }
         }
-        return 0;
+        /* No bpf(2) or no right to ask: the files above are all that can be known. */
+        return cgroup_find_bpf(rootfd, rel, ret_file) > 0;
 }
 
 int cgroup_read_protection(int rootfd, const char *rel, uint64_t *ret_min, uint64_t *ret_low) {
@@ -440,5 +535,75 @@ int cgroup_read_protection(int rootfd, const char *rel, uint64_t *ret_min, uint6
         }
         *ret_min = v[0];
         *ret_low = v[1];
+        return 0;
+}
+
+void xattr_value_done(XattrValue *v) {
+        free(v->value);
+        *v = (XattrValue) { .state = -1 };
+}
+
+bool xattr_value_equal(const XattrValue *a, const XattrValue *b) {
+        if (a->state != b->state)
+                return false;
+        return a->state != 1 || (a->size == b->size && memcmp(a->value, b->value, a->size) == 0);
+}
+
+int xattr_value_copy(const XattrValue *v, XattrValue *ret) {
+        char *copy = NULL;
+
+        if (v->state == 1) {
+                copy = malloc(v->size + 1);
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, v->value, v->size);
+                copy[v->size] = '\0';
+        }
+        *ret = (XattrValue) { .state = v->state, .value = copy, .size = v->state == 1 ? v->size : 0 };
+        return 0;
+}
+
+static int open_cgroup_dir(int rootfd, const char *rel) {
+        int fd = openat(rootfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        return fd < 0 ? negative_errno() : fd;
+}
+
+int cgroup_read_xattr(int rootfd, const char *rel, const char *name, XattrValue *ret) {
+        _cleanup_close_ int fd = open_cgroup_dir(rootfd, rel);
+        char buf[XATTR_VALUE_MAX];
+        ssize_t n;
+        char *value;
+
+        if (fd < 0)
+                return fd;
+        n = fgetxattr(fd, name, buf, sizeof(buf));
+        if (n < 0 && errno == ENODATA) {
+                *ret = (XattrValue) { .state = 0 };
+                return 0;
+        }
+        if (n < 0)
+                return errno == ERANGE ? -E2BIG : negative_errno();
+        value = malloc((size_t) n + 1);
+        if (!value)
+                return -ENOMEM;
+        memcpy(value, buf, (size_t) n);
+        value[n] = '\0';
+        *ret = (XattrValue) { .state = 1, .value = value, .size = (size_t) n };
+        return 0;
+}
+
+int cgroup_write_xattr(int rootfd, const char *rel, const char *name, const XattrValue *v) {
+        _cleanup_close_ int fd = -EBADF;
+
+        if (v->state < 0 || v->state > 1 || (v->state == 1 && v->size > XATTR_VALUE_MAX))
+                return -EINVAL;
+        fd = open_cgroup_dir(rootfd, rel);
+        if (fd < 0)
+                return fd;
+        if (v->state == 1)
+                return fsetxattr(fd, name, v->value, v->size, 0) < 0 ? negative_errno() : 0;
+        if (fremovexattr(fd, name) < 0 && errno != ENODATA)
+                return negative_errno();
         return 0;
 }

@@ -87,8 +87,44 @@ int cgroup_nearest_existing(int rootfd, const char *rel, char **ret);
  */
 bool cgroup_limit_text_limits(const char *file, const char *text, uint64_t pids_floor);
 
-/* 1 when rel enforces a memory, swap, pids, cpu or io limit (*ret_file: which), 0 when none. */
+/*
+ * 1 when rel enforces a memory, swap, pids, cpu or io limit, or has a cgroup
+ * BPF program attached that filters devices, sockets or sysctls (*ret_file:
+ * which file, or which kind of program), 0 when none.
+ */
 int cgroup_find_limit(int rootfd, const char *rel, uint64_t pids_floor, const char **ret_file);
+
+/*
+ * 1 when a cgroup BPF program is attached to rel at one of the attach
+ * points that restrict a process (BPF_PROG_QUERY; *ret_what names its
+ * kind), 0 when none; -ENOSYS, -EPERM, -EOPNOTSUPP when the kernel cannot
+ * tell (no bpf(2), no CAP_NET_ADMIN, none of the attach types known).
+ */
+int cgroup_find_bpf(int rootfd, const char *rel, const char **ret_what);
 
 /* rel's memory.min and memory.low ("max" is UINT64_MAX). */
 int cgroup_read_protection(int rootfd, const char *rel, uint64_t *ret_min, uint64_t *ret_low);
+
+/*
+ * An extended attribute of a cgroup directory as it was found: absent, or
+ * present with these bytes. What a protection records before it marks a
+ * cgroup, to put exactly that back.
+ */
+typedef struct XattrValue {
+        int state;   /* -1 not recorded, 0 absent, 1 present */
+        char *value; /* present: size bytes, then a NUL */
+        size_t size;
+} XattrValue;
+
+#define XATTR_VALUE_MAX 4096 /* larger values are refused (-E2BIG): ours are a few bytes */
+
+void xattr_value_done(XattrValue *v);
+/* Pure: same state and, when present, the same bytes. */
+bool xattr_value_equal(const XattrValue *a, const XattrValue *b);
+/* Pure: a deep copy of v into *ret (ret is overwritten, not freed). */
+int xattr_value_copy(const XattrValue *v, XattrValue *ret);
+
+/* Name's value on rel into *ret (state 0 when it has none). */
+int cgroup_read_xattr(int rootfd, const char *rel, const char *name, XattrValue *ret);
+/* Name on rel set to v's bytes, or removed when v->state is 0 (absent already: fine); -EINVAL for state -1. */
+int cgroup_write_xattr(int rootfd, const char *rel, const char *name, const XattrValue *v);

@@ -45,6 +45,7 @@
 
 #include "config.h"
 #include "fileio.h"
+#include "ini-line.h"
 #include "log.h"
 #include "macro.h"
 #include "oomprotect/protocol.h"
@@ -56,10 +57,11 @@
 #define CONFIG_MAX_PROTECTED_MAX 1000000
 #define CONFIG_MAX_PROTECTED_PER_USER_DEFAULT 100
 #define CONFIG_MEMORY_MIN_BUDGET_PER_USER_DEFAULT "10%"
+#define CONFIG_RULE_DIRECTORIES_DEFAULT "/etc/oomprotect/rules.d /usr/lib/oomprotect/rules.d"
+#define CONFIG_MAX_PROTECTED_MEMORY_DEFAULT "50%"
 #define CONFIG_UNIT_NAME_MAX 255   /* systemd's UNIT_NAME_MAX without the NUL */
 #define CONFIG_GROUP_NAME_MAX 32
 #define WHITESPACE " \t\n\r\f\v"
-#define UTF8_BOM "\xEF\xBB\xBF"
 
 typedef int (*ConfigParser)(Config *c, const char *value, const char **ret_reason);
 
@@ -410,6 +412,43 @@ static int config_parse_compat_directory(Config *c, const char *v, const char **
         return parse_directory(&c->compat_directory, v, OOMPROTECT_COMPAT_DIRECTORY, ret_reason);
 }
 
+/* ---- issue 16: rules and the guard rail (RuleDirectories=, MaxProtectedMemory=) ---- */
+
+/* Space-separated absolute directories, earlier ones masking later ones; normalized as written back. */
+static int config_parse_rule_directories(Config *c, const char *v, const char **ret_reason) {
+        _cleanup_free_ char *out = NULL, *copy = NULL;
+        char *save = NULL;
+
+        if (isempty(v))
+                return set_string(&c->rule_directories, CONFIG_RULE_DIRECTORIES_DEFAULT);
+        copy = strdup(v);
+        if (!copy)
+                return -ENOMEM;
+        for (char *w = strtok_r(copy, WHITESPACE, &save); w; w = strtok_r(NULL, WHITESPACE, &save)) {
+                _cleanup_free_ char *p = NULL;
+                char *joined;
+                int r;
+
+                r = path_normalize(w, &p, ret_reason);
+                if (r < 0)
+                        return r;
+                if (asprintf(&joined, "%s%s%s", strempty(out), out ? " " : "", p) < 0)
+                        return -ENOMEM;
+                free(out);
+                out = joined;
+        }
+        if (!out)
+                return set_string(&c->rule_directories, CONFIG_RULE_DIRECTORIES_DEFAULT);
+        replace_string(&c->rule_directories, TAKE_PTR(out));
+        return 0;
+}
+
+static int config_parse_max_protected_memory(Config *c, const char *v, const char **ret_reason) {
+        return parse_budget_field(&c->max_protected_memory, v, ret_reason);
+}
+
+/* ---- end of issue 16's block ---- */
+
 static const ConfigKey config_keys[] = {
         { "Backend",              config_parse_backend,                false },
         { "CgroupRoot",           config_parse_cgroup_root,            true  },
@@ -427,6 +466,8 @@ static const ConfigKey config_keys[] = {
         { "RestoreOnStop",        config_parse_restore_on_stop,        false },
         { "StateDirectory",       config_parse_state_directory,        true  },
         { "CompatDirectory",      config_parse_compat_directory,       true  },
+        { "RuleDirectories",      config_parse_rule_directories,       true  },
+        { "MaxProtectedMemory",   config_parse_max_protected_memory,   false },
 };
 
 static const ConfigKey *config_key_find(const char *name) {
@@ -476,9 +517,11 @@ int config_init(Config *c) {
                 .allow_group = strdup(OOMPROTECT_ALLOW_GROUP),
                 .state_directory = strdup(OOMPROTECT_STATE_DIRECTORY),
                 .compat_directory = strdup(OOMPROTECT_COMPAT_DIRECTORY),
+                .rule_directories = strdup(CONFIG_RULE_DIRECTORIES_DEFAULT),
+                .max_protected_memory = strdup(CONFIG_MAX_PROTECTED_MEMORY_DEFAULT),
         };
         if (!c->slice || !c->memory_min_budget || !c->memory_min_budget_per_user || !c->allow_group || !c->state_directory ||
-            !c->compat_directory) {
+            !c->compat_directory || !c->rule_directories || !c->max_protected_memory) {
                 config_done(c);
                 return -ENOMEM;
         }
@@ -495,6 +538,8 @@ void config_done(Config *c) {
         free(c->allow_group);
         free(c->state_directory);
         free(c->compat_directory);
+        free(c->rule_directories);
+        free(c->max_protected_memory);
         *c = (Config) {};
 }
 
@@ -504,13 +549,16 @@ static int config_copy(const Config *src, Config *ret) {
         /* The scalars are copied above; now replace the borrowed strings by copies of their own. */
         t.cgroup_root = t.slice = t.memory_min_budget = t.memory_min_budget_per_user = NULL;
         t.allow_group = t.state_directory = t.compat_directory = NULL;
+        t.rule_directories = t.max_protected_memory = NULL;
         if (set_string(&t.cgroup_root, src->cgroup_root) < 0 ||
             set_string(&t.slice, src->slice) < 0 ||
             set_string(&t.memory_min_budget, src->memory_min_budget) < 0 ||
             set_string(&t.memory_min_budget_per_user, src->memory_min_budget_per_user) < 0 ||
             set_string(&t.allow_group, src->allow_group) < 0 ||
             set_string(&t.state_directory, src->state_directory) < 0 ||
-            set_string(&t.compat_directory, src->compat_directory) < 0)
+            set_string(&t.compat_directory, src->compat_directory) < 0 ||
+            set_string(&t.rule_directories, src->rule_directories) < 0 ||
+            set_string(&t.max_protected_memory, src->max_protected_memory) < 0)
                 return -ENOMEM;
         *ret = t;
         t = (Config) {};
@@ -535,6 +583,10 @@ uint64_t config_budget_per_user_bytes(const Config *c, uint64_t total_ram) {
         return budget_bytes(c->memory_min_budget_per_user, total_ram);
 }
 
+uint64_t config_max_protected_memory_bytes(const Config *c, uint64_t total_ram) {
+        return budget_bytes(c->max_protected_memory, total_ram);
+}
+
 void config_dump(const Config *c, FILE *f) {
         fputs("[" CONFIG_SECTION "]\n", f);
         fprintf(f, "Backend=%s\n", strempty(backend_type_to_string(c->backend)));
@@ -553,13 +605,11 @@ void config_dump(const Config *c, FILE *f) {
         fprintf(f, "RestoreOnStop=%s\n", yes_no(c->restore_on_stop));
         fprintf(f, "StateDirectory=%s\n", strempty(c->state_directory));
         fprintf(f, "CompatDirectory=%s\n", strempty(c->compat_directory));
+        fprintf(f, "RuleDirectories=%s\n", strempty(c->rule_directories));
+        fprintf(f, "MaxProtectedMemory=%s\n", strempty(c->max_protected_memory));
 }
 
 /* ---- reading files ---- */
-
-static int probe_handler(void *userdata, const char *section, const char *name, const char *value) {
-        return 1;
-}
 
 /* A section header that inih accepted: warn when it is not [Manager]. */
 static void config_check_section(LoadContext *ctx, const char *s) {
@@ -576,28 +626,17 @@ static void config_check_section(LoadContext *ctx, const char *s) {
  * Returns the text to hand over, or NULL (after a warning) for a line to skip.
  */
 static char *config_filter_line(LoadContext *ctx, size_t n, size_t max) {
-        char *s = ctx->buf;
-        size_t len;
+        IniLineProblem problem;
+        char *s = ini_line_clean(ctx->buf, n, max, ctx->line == 1, &problem);
 
-        if (strlen(s) != n) {
+        if (problem == INI_LINE_NUL)
                 log_warning("%s:%u: Line contains a NUL byte, ignoring.", ctx->file, ctx->line);
-                ctx->warnings++;
-                return NULL;
-        }
-        if (ctx->line == 1 && strneq(s, UTF8_BOM, strlen(UTF8_BOM)))
-                s += strlen(UTF8_BOM);
-        s += strspn(s, WHITESPACE);
-        len = strlen(s);
-        while (len > 0 && strchr(WHITESPACE, s[len - 1]))
-                s[--len] = '\0';
-        if (len + 2 > max) {
+        else if (problem == INI_LINE_TOO_LONG)
                 log_warning("%s:%u: Line longer than %zu characters, ignoring.", ctx->file, ctx->line, max - 2);
-                ctx->warnings++;
-                return NULL;
-        }
-        if (ini_parse_string(s, probe_handler, NULL) != 0) {
+        else if (problem == INI_LINE_SYNTAX)
                 log_warning("%s:%u: Syntax error, expected [Section], Key=Value or a comment, ignoring: %s",
-                            ctx->file, ctx->line, s);
+                            ctx->file, ctx->line, ctx->buf + strspn(ctx->buf, WHITESPACE));
+        if (!s) {
                 ctx->warnings++;
                 return NULL;
         }

@@ -38,6 +38,9 @@ typedef struct Config {
         bool restore_on_stop;
         char *state_directory;
         char *compat_directory;
+        /* issue 16 */
+        char *rule_directories;     /* space-separated, earlier ones mask later ones (oomprotect.rules(5)) */
+        char *max_protected_memory; /* as written, like memory_min_budget: config_max_protected_memory_bytes() */
 } Config;
 
 /* Fills c with the defaults. */
@@ -60,6 +63,8 @@ int config_set(Config *c, const char *key, const char *value, const char *file, 
 uint64_t config_budget_bytes(const Config *c, uint64_t total_ram);
 /* MemoryMinBudgetPerUser= in bytes (0 = unlimited). */
 uint64_t config_budget_per_user_bytes(const Config *c, uint64_t total_ram);
+/* MaxProtectedMemory= in bytes (0 = no ceiling). */
+uint64_t config_max_protected_memory_bytes(const Config *c, uint64_t total_ram);
 
 /* from_string() returns _BACKEND_TYPE_MAX / _MANAGED_OOM_PREFERENCE_MAX for an unknown or NULL string. */
 const char *backend_type_to_string(BackendType t);

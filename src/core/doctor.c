@@ -286,13 +286,29 @@ static int judge_nohang(const DoctorTarget *t, DoctorJudgement *ret) {
                       "its oom_score is %d: nohang skips only oom_score 0 (oom_score_adj -1000)", t->oom_score);
 }
 
+static const char fb_oomd_advice[] =
+        "protect it through oomprotectd, which marks the cgroups it owns, or setfattr -n trusted.oomd_avoid -v 1 "
+        "on its cgroup directory";
+
 static int judge_fb_oomd(const DoctorTarget *t, DoctorJudgement *ret) {
+        if (t->fb_prefer)
+                return judged(ret, DOCTOR_VERDICT_NOT_HONOURED, "remove oomd_prefer from its cgroup directory",
+                              "its cgroup carries oomd_prefer, which oomd takes over oomd_avoid: it is picked first");
+        if (t->fb_unreadable && !t->fb_avoid)
+                return judged(ret, DOCTOR_VERDICT_UNKNOWN, "run doctor as root",
+                              "only CAP_SYS_ADMIN may read trusted.* xattrs: whether its cgroup carries "
+                              "trusted.oomd_avoid cannot be seen");
         if (t->fb_avoid)
                 return judged(ret, DOCTOR_VERDICT_HONOURED, NULL,
-                              "trusted.oomd_avoid is set on its cgroup chain: oomd's plugins pick it last");
-        return judged(ret, DOCTOR_VERDICT_NOT_HONOURED, "setfattr -n trusted.oomd_avoid -v 1 on its cgroup directory",
-                      "oomd kills whole cgroups by its own rules, whatever their oom_score_adj, and nothing on the "
-                      "chain carries trusted.oomd_avoid");
+                              "trusted.oomd_avoid is set on its cgroup: oomd's kill plugins pick it last among the "
+                              "cgroups they compare");
+        if (t->fb_avoid_user)
+                return judged(ret, DOCTOR_VERDICT_UNKNOWN, fb_oomd_advice,
+                              "only user.oomd_avoid is set on its cgroup: recent oomd read it, older versions only "
+                              "trusted.oomd_avoid");
+        return judged(ret, DOCTOR_VERDICT_NOT_HONOURED, fb_oomd_advice,
+                      "oomd kills whole cgroups by its own rules, whatever their oom_score_adj, and its cgroup "
+                      "carries no trusted.oomd_avoid (one on an ancestor has no effect)");
 }
 
 int doctor_judge(DoctorKiller k, const DoctorKillerProcess *p, const DoctorTarget *t, DoctorJudgement *ret) {

@@ -112,7 +112,11 @@ typedef struct DoctorTarget {
         bool oomd_avoid;        /* user.oomd_avoid=1 on its cgroup */
         int oomd_watched;       /* a unit on its chain has ManagedOOM*=kill: 1, none: 0, unknown: -1 */
         const char *oomd_watched_by; /* "UNIT (ManagedOOMSwap=kill), ..." */
-        bool fb_avoid; /* trusted.oomd_avoid on its cgroup or an ancestor */
+        /* facebook oomd tests these for presence, on the cgroups it compares (an ancestor's have no effect) */
+        bool fb_avoid;      /* trusted.oomd_avoid on its own cgroup */
+        bool fb_avoid_user; /* user.oomd_avoid there, which recent oomd read as well */
+        bool fb_prefer;     /* trusted.oomd_prefer or user.oomd_prefer there: oomd takes it over avoid */
+        bool fb_unreadable; /* no CAP_SYS_ADMIN: the kernel hides trusted.* xattrs, fb_avoid says nothing */
 } DoctorTarget;
 
 /* A running user-space killer: its pid (0: not running) and command line. */

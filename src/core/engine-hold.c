@@ -27,10 +27,36 @@
  * after it replies), which must not become the new "original"; unless the
  * file shows neither, then someone else changed it meanwhile.
  */
+/*
+ * facebook oomd's mark goes on the target's own cgroup only (oomd compares
+ * siblings: marking a slice would spare its every service); what it had is
+ * read before the record is persisted, so that it goes back exactly even
+ * after a crash. Unreadable: no mark (nothing could be put back).
+ */
+static void hold_record_avoid(Engine *e, CgroupHold *h) {
+        int r;
+
+        if (e->config->managed_oom_preference == MANAGED_OOM_PREFERENCE_NONE || h->original_avoid.state >= 0)
+                return;
+        r = backend_read_oomd_avoid(&e->backend, h->cgroup, &h->original_avoid);
+        if (r < 0) {
+                h->original_avoid = (XattrValue) { .state = -1 };
+                log_debug_errno(r, "Cannot read " OOMD_AVOID_XATTR " of %s, not marking it: %m", h->cgroup);
+        }
+}
+
+/*
+ * Without the memory controller the holds still carry the marks (memory.* is then left alone), but
+ * not under systemd: its SetUnitProperties would leave MemoryMin= drop-ins on units for nothing.
+ */
+static bool holds_apply(const Engine *e) {
+        return e->backend.has_cgroup && (e->backend.has_memory || e->backend.vtable != &backend_systemd_vtable);
+}
+
 int engine_holds_prepare(Engine *e, const Protection *p, OpError *err) {
         int r;
 
-        if (!e->backend.has_memory || p->kind != PROTECTION_IN_PLACE)
+        if (p->kind != PROTECTION_IN_PLACE || !holds_apply(e))
                 return 0;
         r = engine_holds_prepare_cgroup(e, p->original_cgroup, err);
         if (r == -EINVAL)
@@ -45,7 +71,7 @@ int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err) {
         size_t n = 0;
         int r;
 
-        if (!e->backend.has_memory)
+        if (!holds_apply(e))
                 return 0;
         r = hold_chain(cgroup, &paths, &units, &n);
         if (r < 0)
@@ -56,7 +82,10 @@ int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err) {
 
                 if (h && !h->released)
                         continue;
-                r = cgroup_read_protection(e->backend.rootfd, cgroup_path_to_rel(paths[i]), &min, &low);
+                min = low = 0;
+                r = e->backend.has_memory
+                            ? cgroup_read_protection(e->backend.rootfd, cgroup_path_to_rel(paths[i]), &min, &low)
+                            : 0;
                 if (r < 0) {
                         op_error_set(err, r, NULL, "Cannot read memory.min of %s: %s", paths[i], strerror(-r));
                         break;
@@ -74,6 +103,8 @@ int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err) {
                 }
                 h->released = false;
         }
+        if (r >= 0 && n > 0)
+                hold_record_avoid(e, hold_table_get(&e->holds, paths[n - 1]));
         hold_chain_free(paths, units, n);
         return r < 0 ? r : 0;
 }
@@ -169,6 +200,23 @@ static int hold_preference(const Engine *e, const CgroupHold *h, bool in_use, co
 }
 
 /*
+ * facebook oomd's mark for h: set while an in-place protection is in h's
+ * own cgroup (and ManagedOOMPreference= asks for one), its recorded
+ * original back once none is; never touched where we recorded nothing.
+ */
+static MarkAction hold_avoid(const Engine *e, const CgroupHold *h, bool in_use, const HoldDemand *d, size_t n) {
+        bool target = false;
+
+        if (h->original_avoid.state < 0)
+                return MARK_LEAVE;
+        for (size_t k = 0; k < n && !target; k++)
+                target = streq(d[k].cgroup, h->cgroup);
+        if (in_use && target && e->config->managed_oom_preference != MANAGED_OOM_PREFERENCE_NONE)
+                return h->avoid_applied ? MARK_LEAVE : MARK_SET;
+        return MARK_RESTORE;
+}
+
+/*
  * Gives every held cgroup what the in-place protections need now, and puts
  * the original values back where nothing leans on a hold any more (the hold
  * is then released: no longer persisted, kept in memory to recognize its
@@ -202,6 +250,8 @@ void engine_holds_settle(Engine *e, Joiner *j) {
                 uint64_t want_min = in_use ? min[i] : h->original_min;
                 uint64_t want_low = in_use ? low[i] : h->original_low;
                 int want_pref = hold_preference(e, h, in_use, demands, n);
+                MarkAction want_avoid = hold_avoid(e, h, in_use, demands, n);
+                XattrValue avoid_original = { .state = -1 };
 
                 if (h->released)
                         continue;
@@ -213,17 +263,27 @@ void engine_holds_settle(Engine *e, Joiner *j) {
                         }
                 }
                 if (h->applied && h->applied_min == want_min && h->applied_low == want_low &&
-                    (want_pref < 0 || h->applied_preference == want_pref))
+                    (want_pref < 0 || h->applied_preference == want_pref) && want_avoid == MARK_LEAVE)
                         continue;
-                if (!in_use && !h->applied)
+                if (!in_use && !h->applied && want_avoid == MARK_LEAVE)
                         continue; /* never raised: nothing to put back */
                 h->applied = true;
                 h->applied_min = want_min;
                 h->applied_low = want_low;
                 if (want_pref >= 0)
                         h->applied_preference = want_pref;
+                /* The mark is written before set_memory_protection returns: the record goes now. */
+                if (want_avoid == MARK_SET)
+                        h->avoid_applied = true;
+                if (want_avoid == MARK_RESTORE) {
+                        avoid_original = h->original_avoid;
+                        h->original_avoid = (XattrValue) { .state = -1 };
+                        h->avoid_applied = false;
+                }
                 j->joins++;
-                hold_write(e, j, h, &(CgroupProtection) { want_min, want_low, want_pref }, !in_use);
+                hold_write(e, j, h, &(CgroupProtection) { want_min, want_low, want_pref, want_avoid, &avoid_original },
+                           !in_use);
+                xattr_value_done(&avoid_original);
         }
         joiner_step(j, 0, NULL);
 }
@@ -235,7 +295,7 @@ static void on_detached_joined(Joiner *j) {
 
         if (j->error < 0)
                 log_warning("Failed to write the memory protection of a held cgroup, will try again: %s", j->err.message);
-        r = engine_persist(e);
+        r = engine_persist_changes(e);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the state, ignoring: %m");
         free(j);

@@ -26,7 +26,21 @@ struct HoldWrite {
         HoldWrite *prev, *next; /* in engine->writes */
 };
 
+/*
+ * Persisting (state.c, StateFile): engine_persist_pid() writes pid's record
+ * as the registry has it now (or its end, when it is not there) and whatever
+ * changed in the holds, before the caller touches anything; a failure fails
+ * the operation. engine_persist_later() only notes pid, for a batch that
+ * persists once at its end with engine_persist_changes(). engine_persist_unit()
+ * is engine_persist_pid() for a unit protected by name (its record, or its
+ * end). engine_persist() writes everything whole: for a change that is not
+ * said by pid or unit.
+ */
 int engine_persist(Engine *e);
+int engine_persist_pid(Engine *e, pid_t pid);
+int engine_persist_unit(Engine *e, const char *unit);
+void engine_persist_later(Engine *e, pid_t pid);
+int engine_persist_changes(Engine *e);
 
 /* engine-unit.c, for engine.c: start (records from state.json), the loaded records, and freeing. */
 void engine_units_start(Engine *e, UnitProtection **records, size_t n);
@@ -48,8 +62,6 @@ void engine_slice_update_detached(Engine *e);
 
 /* Holds, with the values they have now, for p's cgroup and each ancestor (in place only). */
 int engine_holds_prepare(Engine *e, const Protection *p, OpError *err);
-/* The same for a cgroup of its own (a unit by name); -EINVAL (err unset) where it has no chain ("/"). */
-int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err);
 /* The same for a cgroup of its own (a unit by name); -EINVAL (err unset) where it has no chain ("/"). */
 int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err);
 /* Whether any in-place protection's (or unit protection's) cgroup is h's or below it. */

@@ -289,7 +289,8 @@ static int unit_scan(Engine *e, UnitProtection *u, OpError *err) {
                 if (r < 0)
                         return op_error_set(err, r, NULL, "Out of memory.");
                 added++;
-                r = cur == u->applied_adj ? 0 : proc_write_oom_score_adj(e->procfd, pids[i], u->applied_adj);
+                r = cur == u->applied_adj ? 0
+                                          : proc_write_oom_score_adj_of(e->procfd, pids[i], -EBADF, st, u->applied_adj);
                 if (r == -EACCES || r == -EPERM) {
                         u->n_members--; /* not changed: nothing to put back */
                         added--;
@@ -312,7 +313,7 @@ static void unit_restore_adj(Engine *e, UnitProtection *u) {
                 if (registry_get(&e->registry, m->pid) || !proc_same_process(e->procfd, m->pid, m->starttime) ||
                     proc_read_oom_score_adj(e->procfd, m->pid, &cur) < 0 || cur != u->applied_adj)
                         continue; /* gone, or someone set another value since: theirs stays */
-                (void) proc_write_oom_score_adj(e->procfd, m->pid, m->original_adj);
+                (void) proc_write_oom_score_adj_of(e->procfd, m->pid, -EBADF, m->starttime, m->original_adj);
         }
         if (!u->has_base_adj || engine_unit_pids(e, u, &pids, &n) < 0)
                 return;
@@ -323,7 +324,7 @@ static void unit_restore_adj(Engine *e, UnitProtection *u) {
                     unit_member_get(u, pids[i], st) || proc_read_oom_score_adj(e->procfd, pids[i], &cur) < 0 ||
                     cur != u->applied_adj)
                         continue;
-                (void) proc_write_oom_score_adj(e->procfd, pids[i], u->base_adj);
+                (void) proc_write_oom_score_adj_of(e->procfd, pids[i], -EBADF, st, u->base_adj);
         }
 }
 
@@ -387,14 +388,14 @@ static int on_unit_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
                         u->base_adj = cur;
                         u->has_base_adj = true;
                 }
-                (void) proc_write_oom_score_adj(e->procfd, m->pid, u->applied_adj);
+                (void) proc_write_oom_score_adj_of(e->procfd, m->pid, -EBADF, m->starttime, u->applied_adj);
                 changed = true;
         }
         /* ...and what they started meanwhile, before they had the applied value to hand down. */
         if (u->state == PROTECTION_ACTIVE && !u->pending && unit_scan(e, u, &(OpError) {}) > 0)
                 changed = true;
         if (changed)
-                log_persist_failure(engine_persist(e));
+                log_persist_failure(engine_persist_unit(e, u->unit));
         /* Its processes as they are now (the intermediate ones of a start have gone): for the status file. */
         unit_notify(e, u, true, "processes changed");
         if (u->recheck_round < ELEMENTSOF(unit_recheck_usec))
@@ -416,7 +417,7 @@ static void unit_rescan(Engine *e, UnitProtection *u, const char *why) {
                 log_warning("Failed to protect the new processes of %s (%s): %s", u->unit, why, err.message);
         if (r > 0) {
                 log_info("Protected %d new process(es) of %s (%s).", r, u->unit, why);
-                log_persist_failure(engine_persist(e));
+                log_persist_failure(engine_persist_unit(e, u->unit));
         }
         unit_notify(e, u, true, r > 0 ? "new processes" : "processes changed");
 }
@@ -541,6 +542,13 @@ static void unit_arm(Engine *e, UnitProtection *u) {
 
 /* ---- operations ---- */
 
+/* Every member still running gets the applied adj (the identity checked at the write: a reused PID gets nothing). */
+static void unit_members_write_adj(Engine *e, const UnitProtection *u) {
+        for (size_t i = 0; i < u->n_members; i++)
+                (void) proc_write_oom_score_adj_of(e->procfd, u->members[i].pid, -EBADF, u->members[i].starttime,
+                                                   u->applied_adj);
+}
+
 static UnitOp *unit_op_new(Engine *e, UnitProtection *u, EngineDone done, void *userdata, const char *reason) {
         UnitOp *op = calloc(1, sizeof(UnitOp));
 
@@ -586,7 +594,7 @@ static void log_persist_failure(int r) {
 static void on_rolled_back(Joiner *j) {
         UnitOp *op = op_of(j);
 
-        log_persist_failure(engine_persist(op->engine));
+        log_persist_failure(engine_persist(op->engine)); /* whole: a rolled-back record went with its name */
         unit_op_finish(op);
 }
 
@@ -602,9 +610,7 @@ static void unit_protect_failed(UnitOp *op, const OpError *err) {
                 u->memory_low = op->old.memory_low;
                 u->applied_adj = op->old.applied_adj;
                 unit_table_account(&e->units, u, true);
-                for (size_t i = 0; i < u->n_members; i++)
-                        if (proc_same_process(e->procfd, u->members[i].pid, u->members[i].starttime))
-                                (void) proc_write_oom_score_adj(e->procfd, u->members[i].pid, u->applied_adj);
+                unit_members_write_adj(e, u);
                 unit_op_settle(op, on_rolled_back);
                 return;
         }
@@ -627,15 +633,13 @@ static void on_unit_holds_raised(Joiner *j) {
                 return unit_protect_failed(op, &j->err);
         if (op->update) {
                 /* New adj: the processes it changed get it (their originals stay recorded). */
-                for (size_t i = 0; i < u->n_members; i++)
-                        if (proc_same_process(e->procfd, u->members[i].pid, u->members[i].starttime))
-                                (void) proc_write_oom_score_adj(e->procfd, u->members[i].pid, u->applied_adj);
+                unit_members_write_adj(e, u);
         }
         r = unit_scan(e, u, &err);
         if (r < 0)
                 return unit_protect_failed(op, &err);
         u->state = PROTECTION_ACTIVE;
-        r = engine_persist(e);
+        r = engine_persist_unit(e, u->unit);
         if (r < 0) {
                 op_error_set(&err, r, NULL, "Cannot save the state to %s: %s", e->config->state_directory,
                              strerror(-r));
@@ -753,7 +757,7 @@ static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *r
         if (want.memory_min == u->memory_min && want.memory_low == u->memory_low &&
             want.applied_adj == u->applied_adj && r == 0) {
                 if (!was_drop_in && streq(strempty(u->source), "drop-in"))
-                        log_persist_failure(engine_persist(e)); /* only its source changed */
+                        log_persist_failure(engine_persist_unit(e, u->unit)); /* only its source changed */
                 return 0;
         }
         if (want.applied_adj < OOMPROTECT_OOM_SCORE_ADJ_MIN || want.applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MAX)
@@ -823,7 +827,7 @@ static int unit_prepare(Engine *e, const UnitProtectRequest *req, UnitProtection
         if (r < 0)
                 return r;
         added = TAKE_PTR(u);
-        r = engine_persist(e);
+        r = engine_persist_unit(e, added->unit);
         if (r < 0) {
                 unit_protection_free(unit_table_remove(&e->units, added->unit));
                 return op_error_set(err, r, NULL, "Cannot save the state to %s: %s; nothing was changed.",
@@ -883,7 +887,7 @@ static void on_unit_released(Joiner *j) {
         if (j->error < 0)
                 log_warning("Failed to put back the memory protection of a cgroup %s was protected in, ignoring: %s",
                             op->u->unit, j->err.message);
-        log_persist_failure(engine_persist(e));
+        log_persist_failure(engine_persist_unit(e, op->u->unit));
         if (engine_unit_in_slice(e, op->u))
                 engine_slice_update_detached(e);
         unit_notify(e, op->u, false, op->reason ? op->reason : "unprotected");
@@ -902,7 +906,7 @@ static int unit_restore_begin(Engine *e, UnitProtection *u, const char *reason, 
                 return op_error_set(err, -EBUSY, OOMPROTECT_ERROR_BUSY,
                                     "Another operation on %s is under way; try again when it is done.", u->unit);
         u->state = PROTECTION_RESTORING;
-        r = engine_persist(e);
+        r = engine_persist_unit(e, u->unit);
         if (r < 0) {
                 u->state = was;
                 return op_error_set(err, r, NULL, "Cannot save the state to %s: %s; %s stays protected.",

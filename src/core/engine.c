@@ -13,6 +13,7 @@
 
 #include "cgroup.h"
 #include "engine-internal.h"
+#include "guard.h"
 #include "engine.h"
 #include "escape.h"
 #include "fault.h"
@@ -160,6 +161,7 @@ int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void
                 return -ENOMEM;
         e->config = c;
         e->procfd = e->statefd = -EBADF;
+        state_file_init(&e->state, -EBADF);
         e->backend.rootfd = -EBADF;
         e->self = getpid();
         if (cb)
@@ -194,6 +196,7 @@ int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void
         if (r < 0)
                 return op_error_set(err, r, NULL, "Cannot open StateDirectory=%s: %s", c->state_directory,
                                     strerror(-r));
+        e->state.dirfd = e->statefd;
         r = remove_stale_temp_files_at(e->statefd, OOMPROTECT_STATE_FILE);
         if (r > 0)
                 log_info("Removed %d temporary file(s) that killed daemons left in %s.", r, c->state_directory);
@@ -246,6 +249,7 @@ Engine *engine_free(Engine *e) {
         hold_table_done(&e->holds);
         free(e->backend_note);
         safe_close(e->procfd);
+        state_file_done(&e->state);
         safe_close(e->statefd);
         sd_event_unref(e->event);
         free(e);
@@ -257,7 +261,33 @@ Protection *engine_get(Engine *e, pid_t pid) {
 }
 
 int engine_persist(Engine *e) {
-        return state_save_full(e->statefd, e->registry.items, e->registry.n, &e->holds, &e->units);
+        return state_file_rewrite(&e->state, &e->registry, &e->holds, &e->units);
+}
+
+int engine_persist_pid(Engine *e, pid_t pid) {
+        int r;
+
+        r = state_file_stage(&e->state, pid);
+        if (r < 0)
+                return r;
+        return state_file_commit(&e->state, &e->registry, &e->holds, &e->units);
+}
+
+int engine_persist_unit(Engine *e, const char *unit) {
+        int r;
+
+        r = state_file_stage_unit(&e->state, unit);
+        if (r < 0)
+                return r;
+        return state_file_commit(&e->state, &e->registry, &e->holds, &e->units);
+}
+
+void engine_persist_later(Engine *e, pid_t pid) {
+        (void) state_file_stage(&e->state, pid); /* on failure the next commit writes everything */
+}
+
+int engine_persist_changes(Engine *e) {
+        return state_file_commit(&e->state, &e->registry, &e->holds, &e->units);
 }
 
 static void notify(Engine *e, Protection *p, bool protected, const char *reason) {
@@ -283,8 +313,9 @@ static void restore_adj(Engine *e, const Protection *p, pid_t pid, uint64_t star
                 return;
         if (proc_read_oom_score_adj(e->procfd, pid, &current) < 0)
                 return;
+        /* Written only to the recorded process (its pidfd, else its start time), never to a newcomer at pid. */
         if (protection_restore_adj(p, pid, current, &adj))
-                (void) proc_write_oom_score_adj(e->procfd, pid, adj);
+                (void) proc_write_oom_score_adj_of(e->procfd, pid, pid == p->pid ? p->pidfd : -EBADF, starttime, adj);
 }
 
 /* oom_score_adj back for the process, its members, and every pid given (those found in its scope). */
@@ -356,6 +387,25 @@ static void op_settle_holds(EngineOp *op, void (*after)(EngineOp *op)) {
 
 /* ---- protect ---- */
 
+/*
+ * pidfd_open(2), or -EBADF where the kernel has none (ENOSYS: Linux before
+ * 5.3, or valgrind before 3.20, which does not know the call): the process is
+ * then known by (pid, start time) alone, checked after every read and before
+ * every write, and its exit found by the manager's look every second.
+ */
+static int open_pidfd(Engine *e, pid_t pid) {
+        int fd = proc_pidfd_open(pid);
+
+        if (fd != -ENOSYS)
+                return fd;
+        if (!e->no_pidfd)
+                log_warning("pidfd_open() is not available (Linux before 5.3, or a tool such as valgrind that does "
+                            "not know it): processes are identified by PID and start time alone, and their exits "
+                            "found by a look every second.");
+        e->no_pidfd = true;
+        return -EBADF;
+}
+
 /* Opens (or dups) a pidfd and reads the process, race-free: the pidfd is checked alive after the read. */
 static int identify(Engine *e, const ProtectRequest *req, int *ret_pidfd, ProcInfo *ret_info, OpError *err) {
         _cleanup_close_ int pidfd = -EBADF;
@@ -378,7 +428,7 @@ static int identify(Engine *e, const ProtectRequest *req, int *ret_pidfd, ProcIn
                 if (pid <= 0 || pid > OOMPROTECT_PID_MAX_LIMIT)
                         return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
                                             "PID %d is not a valid process ID.", (int) pid);
-                pidfd = proc_pidfd_open(pid);
+                pidfd = open_pidfd(e, pid);
                 if (pidfd == -ESRCH)
                         return op_error_set(err, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS,
                                             "No process with PID %d.", (int) pid);
@@ -392,13 +442,14 @@ static int identify(Engine *e, const ProtectRequest *req, int *ret_pidfd, ProcIn
                         return op_error_set(err, -ESRCH, OOMPROTECT_ERROR_NO_SUCH_PROCESS,
                                             "No process with PID %d.", (int) pid);
                 }
-                if (pidfd < 0)
+                if (pidfd < 0 && !(pidfd == -EBADF && e->no_pidfd))
                         return op_error_set(err, pidfd, NULL, "Cannot open PID %d: %s", (int) pid,
                                             strerror(-pidfd));
         }
 
         r = proc_read_info(e->procfd, pid, &info);
-        if (r >= 0 && !proc_pidfd_alive(pidfd)) {
+        /* After the last read: the same process still (without a pidfd, still the same start time)? */
+        if (r >= 0 && (pidfd >= 0 ? !proc_pidfd_alive(pidfd) : !same_process(e, pid, info.stat.starttime))) {
                 proc_info_done(&info);
                 r = -ESRCH;
         }
@@ -636,20 +687,24 @@ static int build_protection(Engine *e, const ProtectRequest *req, ProcInfo *info
         return 0;
 }
 
-static int apply_adj(Engine *e, const Protection *p, OpError *err) {
+/* The applied adj to p's process (identified by pidfd, else its start time) and to its members. */
+static int apply_adj(Engine *e, const Protection *p, int pidfd, OpError *err) {
         int r;
 
-        r = proc_write_oom_score_adj(e->procfd, p->pid, p->applied_adj);
+        r = proc_write_oom_score_adj_of(e->procfd, p->pid, pidfd, p->starttime, p->applied_adj);
         if (r == -EACCES || r == -EPERM)
                 return op_error_set(err, r, OOMPROTECT_ERROR_PERMISSION_DENIED,
                                     "Cannot set oom_score_adj of PID %d to %d: lowering it needs CAP_SYS_RESOURCE.",
                                     (int) p->pid, p->applied_adj);
+        if (r == -ESRCH)
+                return op_error_set(err, r, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d exited while being protected.",
+                                    (int) p->pid);
         if (r < 0)
                 return op_error_set(err, r, NULL, "Cannot set oom_score_adj of PID %d: %s", (int) p->pid,
                                     strerror(-r));
         for (size_t i = 0; i < p->n_members; i++)
-                if (same_process(e, p->members[i].pid, p->members[i].starttime))
-                        (void) proc_write_oom_score_adj(e->procfd, p->members[i].pid, p->applied_adj);
+                (void) proc_write_oom_score_adj_of(e->procfd, p->members[i].pid, -EBADF, p->members[i].starttime,
+                                                   p->applied_adj);
         return 0;
 }
 
@@ -678,8 +733,8 @@ static void protect_failed(EngineOp *op, int r, const OpError *err) {
                 p->applied_adj = op->old.applied_adj;
                 p->oom_group = op->old.oom_group;
                 registry_account(&e->registry, p, true);
-                (void) apply_adj(e, p, NULL);
-                (void) engine_persist(e);
+                (void) apply_adj(e, p, p->pidfd, NULL);
+                (void) engine_persist_pid(e, p->pid);
                 /* What was written for the new settings goes back to the old ones. */
                 if (p->kind == PROTECTION_IN_PLACE)
                         engine_holds_settle_detached(e);
@@ -705,7 +760,7 @@ static void protect_activate(EngineOp *op) {
         OpError err = {};
         int r;
 
-        r = apply_adj(e, p, &err);
+        r = apply_adj(e, p, op->pidfd >= 0 ? op->pidfd : p->pidfd, &err);
         if (r < 0)
                 return protect_failed(op, r, &err);
         fault_point("protect:adj-applied");
@@ -768,7 +823,8 @@ static void slice_update(Engine *e, BackendDone done, void *userdata) {
         engine_units_slice_sums(e, &umin, &ulow);
         e->backend.vtable->set_memory_protection(&e->backend, path, NULL,
                                                  &(CgroupProtection) { e->registry.slice_min_sum + umin,
-                                                                       e->registry.slice_low_sum + ulow, -1 },
+                                                                       e->registry.slice_low_sum + ulow, -1,
+                                                                       MARK_LEAVE, NULL },
                                                  done, userdata);
 }
 
@@ -889,7 +945,7 @@ static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, E
         p->applied_adj = want.applied_adj;
         p->oom_group = want.oom_group;
         registry_account(&e->registry, p, true);
-        r = engine_persist(e);
+        r = engine_persist_pid(e, p->pid);
         if (r < 0) {
                 OpError perr = {};
                 op_error_set(&perr, r, NULL, "Cannot save the state to %s: %s; nothing was changed.",
@@ -942,6 +998,9 @@ static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info,
         r = check_quota(e, req->owner, p->memory_min, true, err);
         if (r < 0)
                 return r;
+        r = guard_check_protect(e, p, err); /* MaxProtectedMemory=, and the last killable process (guard.c) */
+        if (r < 0)
+                return r;
         if (p->kind == PROTECTION_MOVED) {
                 r = check_scope_unused(e, p, err);
                 if (r < 0)
@@ -953,7 +1012,7 @@ static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info,
         r = registry_add(&e->registry, p);
         if (r < 0)
                 return r;
-        r = engine_persist(e);
+        r = engine_persist_pid(e, p->pid);
         if (r < 0) {
                 registry_remove(&e->registry, p->pid);
                 return op_error_set(err, r, NULL, "Cannot save the state to %s: %s; nothing was changed.",
@@ -1013,9 +1072,10 @@ int engine_protect(Engine *e, const ProtectRequest *req, EngineDone done, void *
         op = op_new(e, p, done, userdata, "protected");
         if (!op) {
                 /* Nothing was touched yet: forget it again. */
-                protection_free(registry_remove(&e->registry, p->pid));
+                pid_t pid = p->pid;
+                protection_free(registry_remove(&e->registry, pid));
                 engine_holds_drop_unused(e);
-                (void) engine_persist(e);
+                (void) engine_persist_pid(e, pid);
                 complete_now(e, done, userdata, -ENOMEM, NULL, req->pid);
                 return 0;
         }
@@ -1048,7 +1108,7 @@ static void on_reprotected(int r, const OpError *err, void *userdata) {
 
         if (r < 0)
                 log_warning("Failed to protect PID %d again after a failed restore: %s", (int) p->pid, err->message);
-        (void) apply_adj(e, p, NULL);
+        (void) apply_adj(e, p, p->pidfd, NULL);
         if (p->kind == PROTECTION_MOVED && e->backend.vtable->list_pids(&e->backend, p, &pids, &n) >= 0)
                 for (size_t i = 0; i < n; i++)
                         if (pids[i] != p->pid && !registry_get(&e->registry, pids[i]))
@@ -1075,7 +1135,7 @@ static void on_scope_restored(int r, const OpError *err, RestoreReport *rr, void
                                      strna(p->scope_cgroup), err->message);
                 }
                 p->state = PROTECTION_ACTIVE;
-                (void) engine_persist(e);
+                (void) engine_persist_pid(e, p->pid);
                 e->backend.vtable->freeze(&e->backend, p, false, on_thawed, NULL);
                 e->backend.vtable->apply(&e->backend, p, on_reprotected, op);
                 return;
@@ -1173,11 +1233,12 @@ static void restore_done(EngineOp *op) {
                 log_warning("Failed to put back the memory protection of a cgroup PID %d was protected in, "
                             "ignoring: %s", (int) p->pid, op->join.err.message);
         if (!op->batch) {
-                r = engine_persist(e);
+                r = engine_persist_pid(e, p->pid);
                 if (r < 0)
                         log_warning_errno(r, "Failed to save state after unprotecting PID %d, ignoring: %m",
                                           (int) p->pid);
-        }
+        } else
+                engine_persist_later(e, p->pid); /* the batch persists once at its end */
         fault_point("unprotect:forgotten");
         if (!op->quiet)
                 notify(e, p, false, op->reason ? op->reason : "unprotected");
@@ -1215,7 +1276,7 @@ static int restore_begin(Engine *e, Protection *p, bool alive, bool quiet, const
                                     (int) p->pid);
         if (!batch) {
                 p->state = PROTECTION_RESTORING;
-                r = engine_persist(e);
+                r = engine_persist_pid(e, p->pid);
                 if (r < 0) {
                         p->state = was;
                         return op_error_set(err, r, NULL, "Cannot save the state to %s: %s; PID %d stays protected.",
@@ -1268,7 +1329,7 @@ static void batch_finish(Batch *b) {
         EngineResult res = { .r = (int) b->count };
         int r;
 
-        r = engine_persist(e);
+        r = engine_persist_changes(e);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the state, ignoring: %m");
         if (b->done)
@@ -1348,9 +1409,10 @@ static int unprotect_matching(Engine *e, MatchFunc match, const void *arg, uid_t
                 if ((owner == UID_ANY || p->uid == owner) && !p->pending && match(p, arg)) {
                         pids[n++] = p->pid;
                         p->state = PROTECTION_RESTORING;
+                        engine_persist_later(e, p->pid);
                 }
         }
-        r = n > 0 ? engine_persist(e) : 0;
+        r = n > 0 ? engine_persist_changes(e) : 0;
         if (r < 0) {
                 for (size_t i = 0; i < n; i++)
                         registry_get(&e->registry, pids[i])->state = PROTECTION_ACTIVE;
@@ -1508,9 +1570,9 @@ static void reconcile_one(Engine *e, Protection *p, Batch *b) {
         EngineOp *op;
 
         if (alive && p->state != PROTECTION_RESTORING) {
-                p->pidfd = proc_pidfd_open(p->pid);
-                if (p->pidfd >= 0 && same_process(e, p->pid, p->starttime) && (op = op_new(e, p, NULL, NULL,
-                                                                                           "restored at start"))) {
+                p->pidfd = open_pidfd(e, p->pid);
+                if ((p->pidfd >= 0 || e->no_pidfd) && same_process(e, p->pid, p->starttime) &&
+                    (op = op_new(e, p, NULL, NULL, "restored at start"))) {
                         op->batch = b;
                         b->pending++;
                         protect_apply(op);

@@ -13,6 +13,7 @@
 #include "protection.h"
 #include "registry.h"
 #include "unit-protection.h"
+#include "state.h"
 
 #define UID_ANY ((uid_t) -1)
 
@@ -94,6 +95,7 @@ struct Engine {
         char *backend_note; /* why a weaker backend than asked was chosen, NULL if none */
         int procfd;
         int statefd;
+        StateFile state; /* state.json in statefd, journaled */
         Registry registry;
         HoldTable holds;
         UnitTable units;         /* units protected by name */
@@ -107,7 +109,9 @@ struct Engine {
         struct HoldWrite *writes; /* hold writes under way, likewise */
         struct WaitingBatch *waiting; /* unprotect-many (and stop) waiting for the operations under way */
         bool holds_dirty;  /* the hold values must be recomputed and written */
+        bool no_pidfd;     /* pidfd_open(2) said ENOSYS (Linux < 5.3, valgrind): (pid, start time) alone */
         pid_t self;
+        uint64_t guard_usage, guard_usage_usec; /* guard.c: what protections hold, and when it was summed */
         EngineCallbacks callbacks;
         void *userdata;
 };

@@ -12,7 +12,7 @@ static uint64_t add_sat(uint64_t a, uint64_t b) {
 
 int hold_table_add(HoldTable *t, const char *cgroup, const char *unit, uint64_t original_min, uint64_t original_low) {
         CgroupHold h = { .original_min = original_min, .original_low = original_low, .original_preference = -1,
-                         .applied_preference = -1 };
+                         .original_avoid = { .state = -1 }, .applied_preference = -1 };
 
         if (hold_table_get(t, cgroup))
                 return -EEXIST;
@@ -45,6 +45,7 @@ CgroupHold *hold_table_get(const HoldTable *t, const char *cgroup) {
 void hold_table_remove(HoldTable *t, size_t i) {
         free(t->items[i].cgroup);
         free(t->items[i].unit);
+        xattr_value_done(&t->items[i].original_avoid);
         memmove(t->items + i, t->items + i + 1, (t->n - i - 1) * sizeof(CgroupHold));
         t->n--;
 }

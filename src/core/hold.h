@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cgroup.h"
+
 /*
  * The cgroups that in-place protections raise: each target's own cgroup and
  * every ancestor up to the top level, since the kernel caps a cgroup's
@@ -26,10 +28,13 @@ typedef struct CgroupHold {
         char *unit;   /* "nginx.service"; NULL when it is no unit of its own (inside a delegated one) */
         uint64_t original_min, original_low;
         int original_preference; /* systemd-oomd's (a ManagedOOMPreference) before; -1 unknown */
+        /* facebook oomd's trusted.oomd_avoid before we marked it; state -1: no mark of ours here (never read) */
+        XattrValue original_avoid;
         /* runtime */
         bool applied; /* the values below were written */
         uint64_t applied_min, applied_low;
         int applied_preference; /* -1: never written */
+        bool avoid_applied;     /* our trusted.oomd_avoid was written */
         bool released; /* nothing leans on it: its original is back (or on its way), not persisted */
         uint64_t raised_min, raised_low; /* what it had before its release, to tell a stale read */
 } CgroupHold;

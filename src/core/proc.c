@@ -207,6 +207,24 @@ int proc_write_oom_score_adj(int procfd, pid_t pid, int adj) {
         return r == -ENOENT ? -ESRCH : r;
 }
 
+int proc_write_oom_score_adj_of(int procfd, pid_t pid, int pidfd, uint64_t starttime, int adj) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[64], value[16];
+        int n;
+
+        snprintf(path, sizeof(path), "%d/oom_score_adj", (int) pid);
+        fd = openat(procfd, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        /* The open file is bound to the process that had pid then: is that still the one we mean? */
+        if (pidfd >= 0 ? !proc_pidfd_alive(pidfd) : starttime != 0 && !proc_same_process(procfd, pid, starttime))
+                return -ESRCH;
+        n = snprintf(value, sizeof(value), "%d", adj);
+        if (write(fd, value, (size_t) n) != n)
+                return errno == ESRCH ? -ESRCH : negative_errno(); /* ESRCH: it exited since */
+        return 0;
+}
+
 /*
  * The kernel gives a non-dumpable process's /proc files to root
  * (task_dump_owner(); the /proc/PID directory itself keeps the euid).

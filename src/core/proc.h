@@ -85,6 +85,13 @@ int proc_check_protectable(const ProcInfo *i, pid_t self, OpError *e);
 
 int proc_read_oom_score_adj(int procfd, pid_t pid, int *ret);
 int proc_write_oom_score_adj(int procfd, pid_t pid, int adj);
+/*
+ * The same, for the process identified by pidfd (>= 0), else by starttime
+ * (0: any process at pid): the file is opened first and the identity
+ * checked after, so the write reaches that process or none (-ESRCH), even
+ * when its PID is reused meanwhile.
+ */
+int proc_write_oom_score_adj_of(int procfd, pid_t pid, int pidfd, uint64_t starttime, int adj);
 
 /* pidfd_open(2); and the pid a pidfd refers to (from /proc/self/fdinfo, -ESRCH once it exited). */
 int proc_pidfd_open(pid_t pid);

@@ -74,7 +74,7 @@ typedef struct Protection {
 
         /* runtime */
         int pidfd;
-        void *watch;   /* the daemon's event source for pidfd */
+        void *watch;   /* non-NULL while the daemon watches pidfd for the exit (its token) */
         void *pending; /* the engine operation under way on this record, NULL if none */
 } Protection;
 

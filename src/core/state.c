@@ -13,6 +13,7 @@
 
 #include "cgroup.h"
 #include "config.h"
+#include "fault.h"
 #include "fileio.h"
 #include "macro.h"
 #include "oomprotect/protocol.h"
@@ -21,6 +22,9 @@
 
 /* A state file this large is not ours: refuse it before json-c multiplies it in memory. */
 #define STATE_FILE_MAX (64U * 1024U * 1024U)
+
+/* Past this many bytes of journal (or the document's own size, if larger), the file is written whole again. */
+#define STATE_JOURNAL_MIN (64U * 1024U)
 
 #define COMM_SIZE sizeof(((Protection *) NULL)->comm)
 
@@ -43,6 +47,7 @@ typedef enum FieldType {
         FIELD_COMM,   /* char[16], truncated to 15 bytes on load */
         FIELD_KIND,   /* ProtectionKind, by name */
         FIELD_STATE,  /* ProtectionState, by name */
+        FIELD_XATTR,  /* XattrValue: false when absent, its bytes in hex when present, no key when not recorded */
 } FieldType;
 
 typedef struct Field {
@@ -80,9 +85,8 @@ static const Field member_fields[] = {
         { "original_adj", FIELD_ADJ, offsetof(ProtectionMember, original_adj), false },
 };
 
-/* ---- serializing ---- */
+/* ---- serializing: written here byte by byte, no json-c tree (its cost and its heap grew with N) ---- */
 
-/* Takes ownership of v (NULL is JSON null); keys are the tables' string literals. */
 static const Field hold_fields[] = {
         { "cgroup", FIELD_STRING, offsetof(CgroupHold, cgroup), true },
         { "unit", FIELD_STRING, offsetof(CgroupHold, unit), false },
@@ -90,6 +94,8 @@ static const Field hold_fields[] = {
         { "original_low", FIELD_U64, offsetof(CgroupHold, original_low), true },
         /* -1 unknown, else a ManagedOOMPreference: none 0, avoid 1, omit 2 */
         { "original_oomd_preference", FIELD_ADJ, offsetof(CgroupHold, original_preference), false },
+        /* facebook oomd's trusted.oomd_avoid before our mark */
+        { "original_oomd_avoid", FIELD_XATTR, offsetof(CgroupHold, original_avoid), false },
 };
 
 /* Units protected by name (unit-protection.h), and the processes each changed. */
@@ -113,160 +119,233 @@ static const Field unit_member_fields[] = {
         { "original_adj", FIELD_ADJ, offsetof(UnitMember, original_adj), false },
 };
 
-static int json_add(json_object *o, const char *key, json_object *v) {
-        if (json_object_object_add_ex(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_ADD_CONSTANT_KEY) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
+/* A growing text; after a failed allocation every append is a no-op and failed stays set. */
+typedef struct TextBuf {
+        char *data;
+        size_t len, alloc;
+        bool failed;
+} TextBuf;
+
+static void text_buf_done(TextBuf *b) {
+        free(b->data);
+        *b = (TextBuf) {};
 }
 
-static int field_to_json(const Field *f, const void *base, json_object **ret) {
-        const void *p = (const uint8_t *) base + f->offset;
-        json_object *v;
+static bool text_reserve(TextBuf *b, size_t more) {
+        size_t want;
+        char *d;
 
+        if (b->failed)
+                return false;
+        if (b->len + more < b->alloc)
+                return true;
+        want = MAX(MAX(b->alloc * 2, b->len + more + 1), (size_t) 256);
+        d = realloc(b->data, want);
+        if (!d) {
+                b->failed = true;
+                return false;
+        }
+        b->data = d;
+        b->alloc = want;
+        return true;
+}
+
+static void text_add(TextBuf *b, const char *s, size_t n) {
+        if (!text_reserve(b, n))
+                return;
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+}
+
+static void text_adds(TextBuf *b, const char *s) {
+        text_add(b, s, strlen(s));
+}
+
+static void text_add_u64(TextBuf *b, uint64_t v) {
+        char t[20];
+        size_t i = sizeof(t);
+
+        do
+                t[--i] = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        text_add(b, t + i, sizeof(t) - i);
+}
+
+static void text_add_i64(TextBuf *b, int64_t v) {
+        if (v < 0) {
+                text_add(b, "-", 1);
+                text_add_u64(b, -(uint64_t) v);
+        } else
+                text_add_u64(b, (uint64_t) v);
+}
+
+static bool json_needs_escape(unsigned char c) {
+        return c == '"' || c == '\\' || c < 0x20 || c == 0x7f;
+}
+
+/* A JSON string of n bytes: quotes, backslashes and control bytes escaped, "/" and bytes >= 0x80 as they are. */
+static void text_add_string(TextBuf *b, const char *s, size_t n) {
+        static const char hex[] = "0123456789abcdef";
+        size_t i = 0;
+
+        text_add(b, "\"", 1);
+        while (i < n) {
+                size_t run = i;
+                unsigned char c;
+
+                while (run < n && !json_needs_escape((unsigned char) s[run]))
+                        run++;
+                text_add(b, s + i, run - i);
+                if (run == n)
+                        break;
+                c = (unsigned char) s[run];
+                if (c == '"' || c == '\\')
+                        text_add(b, (const char[]) { '\\', (char) c }, 2);
+                else
+                        text_add(b, (const char[]) { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] }, 6);
+                i = run + 1;
+        }
+        text_add(b, "\"", 1);
+}
+
+/* An xattr's recorded value: false for absent, else its bytes in hex. */
+static void text_add_xattr(TextBuf *b, const XattrValue *x) {
+        static const char digits[] = "0123456789abcdef";
+
+        if (x->state == 0) {
+                text_adds(b, "false");
+                return;
+        }
+        text_add(b, "\"", 1);
+        for (size_t i = 0; i < x->size; i++)
+                text_add(b, (const char[]) { digits[(uint8_t) x->value[i] >> 4], digits[(uint8_t) x->value[i] & 0xf] }, 2);
+        text_add(b, "\"", 1);
+}
+
+static void field_write(TextBuf *b, const Field *f, const void *base) {
+        const void *p = (const uint8_t *) base + f->offset;
+        const char *s;
+
+        text_add(b, "\"", 1);
+        text_adds(b, f->key);
+        text_add(b, "\":", 2);
         switch (f->type) {
         case FIELD_PID:
-                v = json_object_new_int64(*(const pid_t *) p);
+                text_add_i64(b, *(const pid_t *) p);
                 break;
         case FIELD_UID:
-                v = json_object_new_int64(*(const uid_t *) p);
+                text_add_u64(b, *(const uid_t *) p);
                 break;
         case FIELD_ADJ:
-                v = json_object_new_int64(*(const int *) p);
+                text_add_i64(b, *(const int *) p);
                 break;
         case FIELD_U64:
-                v = json_object_new_uint64(*(const uint64_t *) p);
+                text_add_u64(b, *(const uint64_t *) p);
                 break;
         case FIELD_BOOL:
-                v = json_object_new_boolean(*(const bool *) p);
+                text_adds(b, *(const bool *) p ? "true" : "false");
                 break;
         case FIELD_STRING:
-                if (!*(char *const *) p) {
-                        *ret = NULL;
-                        return 0;
-                }
-                v = json_object_new_string(*(char *const *) p);
+                s = *(char *const *) p;
+                if (s)
+                        text_add_string(b, s, strlen(s));
+                else
+                        text_adds(b, "null");
                 break;
         case FIELD_COMM:
                 /* Do not trust the NUL: at most the array's size. */
-                v = json_object_new_string_len(p, (int) strnlen(p, COMM_SIZE));
+                text_add_string(b, p, strnlen(p, COMM_SIZE));
                 break;
         case FIELD_KIND:
-                v = json_object_new_string(strna(protection_kind_to_string(*(const ProtectionKind *) p)));
+                s = strna(protection_kind_to_string(*(const ProtectionKind *) p));
+                text_add_string(b, s, strlen(s));
                 break;
         case FIELD_STATE:
-                v = json_object_new_string(strna(protection_state_to_string(*(const ProtectionState *) p)));
+                s = strna(protection_state_to_string(*(const ProtectionState *) p));
+                text_add_string(b, s, strlen(s));
                 break;
-        default:
-                return -EINVAL;
+        case FIELD_XATTR:
+                text_add_xattr(b, p);
+                break;
         }
-        if (!v)
-                return -ENOMEM;
-        *ret = v;
-        return 0;
 }
 
-static int fields_to_json(const Field *fields, size_t n, const void *base, json_object *o) {
-        int r;
-
+static void fields_write(TextBuf *b, const Field *fields, size_t n, const void *base) {
+        text_add(b, "{", 1);
         for (size_t i = 0; i < n; i++) {
-                json_object *v;
-
-                r = field_to_json(&fields[i], base, &v);
-                if (r < 0)
-                        return r;
-                r = json_add(o, fields[i].key, v);
-                if (r < 0)
-                        return r;
+                /* An XattrValue not recorded is not written. */
+                if (fields[i].type == FIELD_XATTR &&
+                    ((const XattrValue *) ((const uint8_t *) base + fields[i].offset))->state < 0)
+                        continue;
+                if (b->len > 0 && b->data[b->len - 1] != '{')
+                        text_add(b, ",", 1);
+                field_write(b, &fields[i], base);
         }
-        return 0;
 }
 
 /* An object of fields and, under "members", an array of n structs of the given size, each of item_fields. */
-static int record_to_json(const Field *fields, size_t n_fields, const void *base, const Field *item_fields,
-                          size_t n_item_fields, const void *items, size_t size, size_t n, json_object **ret) {
-        _cleanup_(json_object_putp) json_object *o = json_object_new_object(),
-                                                *array = json_object_new_array_ext((int) MIN(n, (size_t) INT_MAX));
-        int r;
-
-        if (!o || !array)
-                return -ENOMEM;
-        r = fields_to_json(fields, n_fields, base, o);
-        if (r < 0)
-                return r;
+static void record_write(TextBuf *b, const Field *fields, size_t n_fields, const void *base, const Field *item_fields,
+                         size_t n_item_fields, const void *items, size_t size, size_t n) {
+        fields_write(b, fields, n_fields, base);
+        text_adds(b, ",\"members\":[");
         for (size_t i = 0; i < n; i++) {
-                _cleanup_(json_object_putp) json_object *m = json_object_new_object();
-
-                if (!m)
-                        return -ENOMEM;
-                r = fields_to_json(item_fields, n_item_fields, (const char *) items + i * size, m);
-                if (r < 0)
-                        return r;
-                if (json_object_array_add(array, m) < 0)
-                        return -ENOMEM;
-                TAKE_PTR(m);
+                if (i > 0)
+                        text_add(b, ",", 1);
+                fields_write(b, item_fields, n_item_fields, (const uint8_t *) items + i * size);
+                text_add(b, "}", 1);
         }
-        r = json_add(o, "members", TAKE_PTR(array));
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(o);
-        return 0;
+        text_add(b, "]}", 2);
 }
 
-static int protection_to_json(const Protection *p, json_object **ret) {
-        return record_to_json(protection_fields, ELEMENTSOF(protection_fields), p, member_fields,
-                              ELEMENTSOF(member_fields), p->members, sizeof(ProtectionMember), p->n_members, ret);
+/* One record as one line's worth of JSON (no newline). */
+static void protection_write(TextBuf *b, const Protection *p) {
+        record_write(b, protection_fields, ELEMENTSOF(protection_fields), p, member_fields, ELEMENTSOF(member_fields),
+                     p->members, sizeof(ProtectionMember), p->n_members);
 }
 
-static int holds_to_json(const HoldTable *holds, json_object *top) {
-        _cleanup_(json_object_putp) json_object *array = json_object_new_array();
-        int r;
+static void hold_write(TextBuf *b, const CgroupHold *h) {
+        fields_write(b, hold_fields, ELEMENTSOF(hold_fields), h);
+        text_add(b, "}", 1);
+}
 
-        if (!array)
-                return -ENOMEM;
+/* A unit protected by name, one line's worth like a record. */
+static void unit_write(TextBuf *b, const UnitProtection *u) {
+        record_write(b, unit_fields, ELEMENTSOF(unit_fields), u, unit_member_fields, ELEMENTSOF(unit_member_fields),
+                     u->members, sizeof(UnitMember), u->n_members);
+}
+
+/* The document: one record per line, so that a person can read it and a diff shows what changed. */
+static int state_serialize_buf(Protection *const *records, size_t n, const HoldTable *holds, const UnitTable *units,
+                               TextBuf *b) {
+        bool first = true;
+
+        text_adds(b, "{\"version\":");
+        text_add_i64(b, STATE_FORMAT_VERSION);
+        text_adds(b, ",\"journal\":1,\"protections\":[");
+        for (size_t i = 0; i < n; i++) {
+                text_adds(b, i > 0 ? ",\n" : "\n");
+                protection_write(b, records[i]);
+        }
+        text_adds(b, "\n],\"holds\":[");
         for (size_t i = 0; holds && i < holds->n; i++) {
                 if (holds->items[i].released)
                         continue; /* its original is back: nothing to put back after a crash */
-                _cleanup_(json_object_putp) json_object *o = json_object_new_object();
-
-                if (!o)
-                        return -ENOMEM;
-                r = fields_to_json(hold_fields, ELEMENTSOF(hold_fields), &holds->items[i], o);
-                if (r < 0)
-                        return r;
-                if (json_object_array_add(array, o) < 0)
-                        return -ENOMEM;
-                TAKE_PTR(o);
+                text_adds(b, first ? "\n" : ",\n");
+                first = false;
+                hold_write(b, &holds->items[i]);
         }
-        return json_add(top, "holds", TAKE_PTR(array));
-}
-
-static int unit_to_json(const UnitProtection *u, json_object **ret) {
-        return record_to_json(unit_fields, ELEMENTSOF(unit_fields), u, unit_member_fields,
-                              ELEMENTSOF(unit_member_fields), u->members, sizeof(UnitMember), u->n_members, ret);
-}
-
-static int units_to_json(const UnitTable *units, json_object *top) {
-        _cleanup_(json_object_putp) json_object *array = NULL;
-        int r;
-
-        if (!units || units->n == 0)
-                return 0; /* no key at all: what an older daemon reads the same */
-        array = json_object_new_array();
-        if (!array)
-                return -ENOMEM;
-        for (size_t i = 0; i < units->n; i++) {
-                json_object *o;
-                r = unit_to_json(units->items[i], &o);
-                if (r < 0)
-                        return r;
-                if (json_object_array_add(array, o) < 0) {
-                        json_object_put(o);
-                        return -ENOMEM;
+        text_adds(b, "\n]");
+        if (units && units->n > 0) { /* no key at all without units: what an older daemon reads the same */
+                text_adds(b, ",\"units\":[");
+                for (size_t i = 0; i < units->n; i++) {
+                        text_adds(b, i > 0 ? ",\n" : "\n");
+                        unit_write(b, units->items[i]);
                 }
+                text_adds(b, "\n]");
         }
-        return json_add(top, "units", TAKE_PTR(array));
+        text_adds(b, "}\n");
+        return b->failed ? -ENOMEM : 0;
 }
 
 int state_serialize(Protection *const *records, size_t n, char **ret) {
@@ -275,53 +354,15 @@ int state_serialize(Protection *const *records, size_t n, char **ret) {
 
 int state_serialize_full(Protection *const *records, size_t n, const HoldTable *holds, const UnitTable *units,
                          char **ret) {
-        _cleanup_(json_object_putp) json_object *top = NULL, *array = NULL;
-        const char *text;
-        size_t len;
-        char *buf;
+        TextBuf b = {};
         int r;
 
-        top = json_object_new_object();
-        array = json_object_new_array_ext((int) MIN(n, (size_t) INT_MAX));
-        if (!top || !array)
-                return -ENOMEM;
-        r = json_add(top, "version", json_object_new_int(STATE_FORMAT_VERSION));
-        if (r < 0)
+        r = state_serialize_buf(records, n, holds, units, &b);
+        if (r < 0) {
+                text_buf_done(&b);
                 return r;
-
-        for (size_t i = 0; i < n; i++) {
-                json_object *o;
-
-                r = protection_to_json(records[i], &o);
-                if (r < 0)
-                        return r;
-                if (json_object_array_add(array, o) < 0) {
-                        json_object_put(o);
-                        return -ENOMEM;
-                }
         }
-        r = json_add(top, "protections", TAKE_PTR(array));
-        if (r < 0)
-                return r;
-        r = holds_to_json(holds, top);
-        if (r < 0)
-                return r;
-        r = units_to_json(units, top);
-        if (r < 0)
-                return r;
-
-        /* Pretty: people read this file when something went wrong. Paths are written without "\/". */
-        text = json_object_to_json_string_ext(top, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!text)
-                return -ENOMEM;
-        len = strlen(text);
-        buf = malloc(len + 2);
-        if (!buf)
-                return -ENOMEM;
-        memcpy(buf, text, len);
-        buf[len] = '\n';
-        buf[len + 1] = '\0';
-        *ret = buf;
+        *ret = b.data;
         return 0;
 }
 
@@ -359,6 +400,46 @@ static int json_get_string(json_object *v, const char **ret) {
         if (strlen(s) != (size_t) json_object_get_string_len(v))
                 return -EBADMSG;
         *ret = s;
+        return 0;
+}
+
+static int hex_digit(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        return -1;
+}
+
+static int xattr_from_json(json_object *v, XattrValue *ret) {
+        const char *s;
+        size_t len;
+        char *value;
+
+        if (json_object_is_type(v, json_type_boolean) && !json_object_get_boolean(v)) {
+                xattr_value_done(ret);
+                *ret = (XattrValue) { .state = 0 };
+                return 0;
+        }
+        if (json_get_string(v, &s) < 0)
+                return -EBADMSG;
+        len = strlen(s);
+        if (len % 2 != 0 || len / 2 > XATTR_VALUE_MAX)
+                return -EBADMSG;
+        value = malloc(len / 2 + 1);
+        if (!value)
+                return -ENOMEM;
+        for (size_t i = 0; i < len / 2; i++) {
+                int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+                if (hi < 0 || lo < 0) {
+                        free(value);
+                        return -EBADMSG;
+                }
+                value[i] = (char) (hi << 4 | lo);
+        }
+        value[len / 2] = '\0';
+        xattr_value_done(ret);
+        *ret = (XattrValue) { .state = 1, .value = value, .size = len / 2 };
         return 0;
 }
 
@@ -436,6 +517,8 @@ static int field_from_json(const Field *f, json_object *v, void *base) {
                 *(ProtectionState *) p = st;
                 return 0;
         }
+        case FIELD_XATTR:
+                return xattr_from_json(v, p);
         default:
                 return -EINVAL;
         }
@@ -522,25 +605,16 @@ static int bad_message(const char **ret_reason, const char *reason) {
         return -EBADMSG;
 }
 
-/* After a syntax error: was there a complete JSON value, followed by something else? */
-static bool json_has_trailing_data(const char *text, size_t len) {
-        _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
-        _cleanup_(json_object_putp) json_object *o = NULL;
-
-        tok = json_tokener_new();
-        if (!tok)
-                return false;
-        /* Not strict and without the NUL: the tokener stops after the first complete value. */
-        o = json_tokener_parse_ex(tok, text, (int) len);
-        return json_tokener_get_error(tok) == json_tokener_success && json_tokener_get_parse_end(tok) < len;
-}
-
-/* The whole text must be one JSON value: trailing bytes after it are corruption too. */
-static int json_parse_text(const char *text, json_object **ret, const char **ret_reason) {
+/*
+ * The document must be one JSON object; what follows it is corruption, unless
+ * the document says a journal follows ("journal": 1): then *ret_rest points
+ * at the journal's lines.
+ */
+static int json_parse_document(const char *text, json_object **ret, const char **ret_rest, const char **ret_reason) {
         _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
         _cleanup_(json_object_putp) json_object *o = NULL;
         enum json_tokener_error err;
-        size_t len = strlen(text);
+        size_t len = strlen(text), end;
 
         if (text[strspn(text, " \t\r\n")] == '\0')
                 return bad_message(ret_reason, "empty");
@@ -550,24 +624,25 @@ static int json_parse_text(const char *text, json_object **ret, const char **ret
         tok = json_tokener_new();
         if (!tok)
                 return -ENOMEM;
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        /* Including the terminating NUL, so that the tokener knows the input ends there. */
+        /* Stops after the first complete value (and the blanks after it); the rest is looked at below. */
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
         o = json_tokener_parse_ex(tok, text, (int) len + 1);
         err = json_tokener_get_error(tok);
         if (err == json_tokener_continue || err == json_tokener_error_parse_eof)
                 return bad_message(ret_reason, "truncated JSON");
         if (err != json_tokener_success)
-                return bad_message(ret_reason, json_has_trailing_data(text, len) ? "trailing data after the JSON value"
-                                                                                 : "not valid JSON");
-        if (json_tokener_get_parse_end(tok) < len)
-                return bad_message(ret_reason, "trailing data after the JSON value");
+                return bad_message(ret_reason, "not valid JSON");
+        end = MIN(json_tokener_get_parse_end(tok), len);
+        end += strspn(text + end, " \t\r\n");
 
-        *ret = TAKE_PTR(o); /* NULL for the JSON text "null" */
+        *ret_rest = text + end; /* "" when nothing follows */
+        *ret = TAKE_PTR(o);     /* NULL for the JSON text "null" */
         return 0;
 }
 
 /* -EBADMSG with a reason for a file that is not a state file we can read. */
-static int state_parse_top(json_object *top, json_object **ret_protections, const char **ret_reason) {
+static int state_parse_top(json_object *top, const char *rest, json_object **ret_protections,
+                           const char **ret_reason) {
         json_object *v, *protections = NULL;
         int64_t version;
 
@@ -580,6 +655,9 @@ static int state_parse_top(json_object *top, json_object **ret_protections, cons
                 return bad_message(ret_reason, "written by a newer oomprotectd");
         if (version < 1)
                 return bad_message(ret_reason, "unsupported version");
+        if (*rest && !(json_object_object_get_ex(top, "journal", &v) && json_object_is_type(v, json_type_int) &&
+                       json_object_get_int64(v) == 1))
+                return bad_message(ret_reason, "trailing data after the JSON value");
         if (json_object_object_get_ex(top, "protections", &protections) &&
             !json_object_is_type(protections, json_type_array))
                 return bad_message(ret_reason, "\"protections\" is not an array");
@@ -588,95 +666,87 @@ static int state_parse_top(json_object *top, json_object **ret_protections, cons
         return 0;
 }
 
-typedef struct ProtectionArray {
-        Protection **items;
-        size_t n;
-} ProtectionArray;
+/* What a load builds: the records by pid (a Registry keeps them sorted), the holds, what was skipped. */
+typedef struct LoadState {
+        Registry records;
+        HoldTable holds;
+        UnitTable units;
+        bool want_holds, want_units;
+        size_t skipped;
+} LoadState;
 
-static void protection_array_done(ProtectionArray *a) {
-        protection_array_free(a->items, a->n);
+static void load_state_done(LoadState *l) {
+        registry_done(&l->records);
+        hold_table_done(&l->holds);
+        unit_table_done(&l->units);
 }
 
-/* Pids seen so far, one bit each: duplicates are found in O(1) whatever the file holds. */
-static bool pid_seen_test_and_set(uint64_t *seen, pid_t pid) {
-        uint64_t bit = UINT64_C(1) << ((unsigned) pid % 64);
-        bool was = seen[(unsigned) pid / 64] & bit;
+/* A record of the document: the first one of a pid wins. Journal lines replace (put_replace). */
+static int load_put(LoadState *l, json_object *o, bool replace) {
+        Protection *p = NULL;
+        int r;
 
-        seen[(unsigned) pid / 64] |= bit;
-        return was;
-}
-
-static int protections_from_json(json_object *array, ProtectionArray *out, size_t *skipped) {
-        _cleanup_free_ uint64_t *seen = NULL;
-        size_t n = json_object_array_length(array);
-
-        if (n == 0)
+        r = protection_from_json(o, &p);
+        if (r == -EBADMSG) {
+                l->skipped++;
                 return 0;
-        out->items = calloc(n, sizeof(Protection *));
-        seen = calloc(OOMPROTECT_PID_MAX_LIMIT / 64 + 1, sizeof(uint64_t));
-        if (!out->items || !seen)
-                return -ENOMEM;
-
-        for (size_t i = 0; i < n; i++) {
-                Protection *p;
-                int r;
-
-                r = protection_from_json(json_object_array_get_idx(array, i), &p);
-                if (r == -EBADMSG) {
-                        (*skipped)++;
-                        continue;
-                }
-                if (r < 0)
-                        return r;
-                if (pid_seen_test_and_set(seen, p->pid)) { /* the first one wins */
-                        protection_free(p);
-                        (*skipped)++;
-                        continue;
-                }
-                out->items[out->n++] = p;
         }
-        return 0;
+        if (r < 0)
+                return r;
+        if (replace)
+                protection_free(registry_remove(&l->records, p->pid));
+        r = registry_add(&l->records, p);
+        if (r == -EEXIST) {
+                protection_free(p);
+                l->skipped++;
+                return 0;
+        }
+        if (r < 0)
+                protection_free(p);
+        return r;
 }
 
 /* A bad hold is skipped and counted: the cgroup keeps its raised value, which is safe, never too little. */
-static int holds_from_json(json_object *top, HoldTable *ret, size_t *skipped) {
-        json_object *array;
+static int load_hold(LoadState *l, json_object *o, bool replace) {
+        CgroupHold h = { .original_preference = -1, .original_avoid = { .state = -1 } };
+        CgroupHold *old;
+        int r;
 
-        if (!json_object_object_get_ex(top, "holds", &array) || !json_object_is_type(array, json_type_array))
+        if (!l->want_holds)
                 return 0;
-        for (size_t i = 0; i < json_object_array_length(array); i++) {
-                json_object *o = json_object_array_get_idx(array, i);
-                CgroupHold h = { .original_preference = -1 };
-                int r;
-
-                r = json_object_is_type(o, json_type_object)
-                            ? fields_from_json(hold_fields, ELEMENTSOF(hold_fields), o, &h)
-                            : -EBADMSG;
-                if (r >= 0 && !cgroup_path_is_clean(h.cgroup))
-                        r = -EBADMSG;
-                if (r >= 0 && (h.original_preference < -1 || h.original_preference >= _MANAGED_OOM_PREFERENCE_MAX))
-                        r = -EBADMSG;
-                if (r >= 0)
-                        r = hold_table_add(ret, h.cgroup, h.unit, h.original_min, h.original_low);
-                if (r >= 0)
-                        ret->items[ret->n - 1].original_preference = h.original_preference;
-                free(h.cgroup);
-                free(h.unit);
-                if (r == -EBADMSG || r == -EEXIST) {
-                        (*skipped)++;
-                        continue;
-                }
-                if (r < 0)
-                        return r;
+        r = json_object_is_type(o, json_type_object) ? fields_from_json(hold_fields, ELEMENTSOF(hold_fields), o, &h)
+                                                     : -EBADMSG;
+        if (r >= 0 && !cgroup_path_is_clean(h.cgroup))
+                r = -EBADMSG;
+        if (r >= 0 && (h.original_preference < -1 || h.original_preference >= _MANAGED_OOM_PREFERENCE_MAX))
+                r = -EBADMSG;
+        if (r >= 0 && replace && (old = hold_table_get(&l->holds, h.cgroup)))
+                hold_table_remove(&l->holds, (size_t) (old - l->holds.items));
+        if (r >= 0)
+                r = hold_table_add(&l->holds, h.cgroup, h.unit, h.original_min, h.original_low);
+        if (r >= 0) {
+                l->holds.items[l->holds.n - 1].original_preference = h.original_preference;
+                l->holds.items[l->holds.n - 1].original_avoid = h.original_avoid;
+                h.original_avoid = (XattrValue) { .state = -1 };
         }
-        return 0;
+        free(h.cgroup);
+        free(h.unit);
+        xattr_value_done(&h.original_avoid);
+        if (r == -EBADMSG || r == -EEXIST) {
+                l->skipped++;
+                return 0;
+        }
+        return r;
 }
 
+/* All or nothing, as for a record's members. */
 static int unit_members_from_json(json_object *o, UnitProtection *u) {
         json_object *array;
 
-        if (!json_object_object_get_ex(o, "members", &array) || !json_object_is_type(array, json_type_array))
+        if (!json_object_object_get_ex(o, "members", &array))
                 return 0;
+        if (!json_object_is_type(array, json_type_array))
+                return -EBADMSG;
         for (size_t i = 0; i < json_object_array_length(array); i++) {
                 json_object *m = json_object_array_get_idx(array, i);
                 UnitMember um = {};
@@ -692,36 +762,133 @@ static int unit_members_from_json(json_object *o, UnitProtection *u) {
         return 0;
 }
 
-/* A bad unit record is skipped and counted; its unit keeps what was applied, which is safe. */
-static int units_from_json(json_object *top, UnitTable *ret, size_t *skipped) {
-        json_object *array;
+/*
+ * A unit protected by name; a journal line replaces the unit's record. A bad
+ * one is skipped and counted: its unit keeps what was applied, which is safe.
+ */
+static int load_unit(LoadState *l, json_object *o, bool replace) {
+        _cleanup_(unit_protection_freep) UnitProtection *u = NULL;
+        int r;
 
+        if (!l->want_units)
+                return 0;
+        u = unit_protection_new();
+        if (!u)
+                return -ENOMEM;
+        u->state = PROTECTION_ACTIVE;
+        r = json_object_is_type(o, json_type_object) ? fields_from_json(unit_fields, ELEMENTSOF(unit_fields), o, u)
+                                                     : -EBADMSG;
+        if (r >= 0 && (!unit_name_is_protectable(u->unit) || !cgroup_path_is_clean(u->cgroup) ||
+                       streq(u->cgroup, "/")))
+                r = -EBADMSG;
+        if (r >= 0)
+                r = unit_members_from_json(o, u);
+        if (r >= 0 && replace)
+                unit_protection_free(unit_table_remove(&l->units, u->unit));
+        if (r >= 0)
+                r = unit_table_add(&l->units, u);
+        if (r == -EBADMSG || r == -EEXIST || r == -ERANGE || r == -EINVAL) {
+                l->skipped++;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        TAKE_PTR(u);
+        return 0;
+}
+
+static int load_document(LoadState *l, json_object *top, json_object *protections) {
+        json_object *array;
+        int r;
+
+        for (size_t i = 0; protections && i < json_object_array_length(protections); i++) {
+                r = load_put(l, json_object_array_get_idx(protections, i), false);
+                if (r < 0)
+                        return r;
+        }
+        if (json_object_object_get_ex(top, "holds", &array) && json_object_is_type(array, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(array); i++) {
+                        r = load_hold(l, json_object_array_get_idx(array, i), false);
+                        if (r < 0)
+                                return r;
+                }
         if (!json_object_object_get_ex(top, "units", &array) || !json_object_is_type(array, json_type_array))
                 return 0;
         for (size_t i = 0; i < json_object_array_length(array); i++) {
-                _cleanup_(unit_protection_freep) UnitProtection *u = unit_protection_new();
-                json_object *o = json_object_array_get_idx(array, i);
-                int r;
-
-                if (!u)
-                        return -ENOMEM;
-                u->state = PROTECTION_ACTIVE;
-                r = json_object_is_type(o, json_type_object) ? fields_from_json(unit_fields, ELEMENTSOF(unit_fields), o, u)
-                                                             : -EBADMSG;
-                if (r >= 0 && (!unit_name_is_protectable(u->unit) || !cgroup_path_is_clean(u->cgroup) ||
-                               streq(u->cgroup, "/")))
-                        r = -EBADMSG;
-                if (r >= 0)
-                        r = unit_members_from_json(o, u);
-                if (r >= 0)
-                        r = unit_table_add(ret, u);
-                if (r == -EBADMSG || r == -EEXIST || r == -ERANGE || r == -EINVAL) {
-                        (*skipped)++;
-                        continue;
-                }
+                r = load_unit(l, json_object_array_get_idx(array, i), false);
                 if (r < 0)
                         return r;
-                TAKE_PTR(u);
+        }
+        return 0;
+}
+
+/*
+ * One journal line: {"put":RECORD}, {"del":PID}, {"hold":HOLD}, {"unhold":CGROUP}, {"unit":UNIT} or
+ * {"ununit":NAME}. Anything else is skipped.
+ */
+static int load_journal_line(LoadState *l, json_tokener *tok, const char *line, size_t len) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        json_object *v;
+        const char *s;
+        int64_t pid;
+        CgroupHold *h;
+
+        json_tokener_reset(tok);
+        o = json_tokener_parse_ex(tok, line, (int) len);
+        if (json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len ||
+            !json_object_is_type(o, json_type_object) || json_object_object_length(o) != 1) {
+                l->skipped++;
+                return 0;
+        }
+        if (json_object_object_get_ex(o, "put", &v))
+                return load_put(l, v, true);
+        if (json_object_object_get_ex(o, "hold", &v))
+                return load_hold(l, v, true);
+        if (json_object_object_get_ex(o, "unit", &v))
+                return load_unit(l, v, true);
+        if (json_object_object_get_ex(o, "del", &v) && json_get_int64(v, 1, OOMPROTECT_PID_MAX_LIMIT, &pid) >= 0) {
+                protection_free(registry_remove(&l->records, (pid_t) pid));
+                return 0;
+        }
+        if (json_object_object_get_ex(o, "unhold", &v) && json_get_string(v, &s) >= 0) {
+                if (l->want_holds && (h = hold_table_get(&l->holds, s)))
+                        hold_table_remove(&l->holds, (size_t) (h - l->holds.items));
+                return 0;
+        }
+        if (json_object_object_get_ex(o, "ununit", &v) && json_get_string(v, &s) >= 0) {
+                if (l->want_units)
+                        unit_protection_free(unit_table_remove(&l->units, s));
+                return 0;
+        }
+        l->skipped++;
+        return 0;
+}
+
+/*
+ * The lines after the document, in order. The last one without its newline
+ * is the torn write of a daemon killed while appending: a change that was
+ * never confirmed (the engine touches nothing before its line is on disk),
+ * dropped without counting. A bad line elsewhere is skipped and counted.
+ */
+static int load_journal(LoadState *l, const char *rest) {
+        _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
+        int r;
+
+        if (!*rest)
+                return 0;
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        for (const char *line = rest, *nl; *line; line = nl + 1) {
+                nl = strchr(line, '\n');
+                if (!nl)
+                        break; /* torn */
+                if (line[strspn(line, " \t\r")] == '\n')
+                        continue;
+                r = load_journal_line(l, tok, line, (size_t) (nl - line));
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
@@ -732,52 +899,41 @@ int state_parse(const char *text, Protection ***ret, size_t *ret_n, size_t *ret_
 
 int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, UnitTable *ret_units,
                      size_t *ret_skipped, const char **ret_reason) {
-        _cleanup_(unit_table_done) UnitTable units = {};
-        _cleanup_(hold_table_done) HoldTable holds = {};
+        _cleanup_(load_state_done) LoadState l = { .want_holds = ret_holds, .want_units = ret_units };
         _cleanup_(json_object_putp) json_object *top = NULL;
-        _cleanup_(protection_array_done) ProtectionArray a = {};
         json_object *protections = NULL;
-        size_t skipped = 0;
+        const char *rest;
         int r;
 
-        r = json_parse_text(text, &top, ret_reason);
+        r = json_parse_document(text, &top, &rest, ret_reason);
         if (r < 0)
                 return r;
-        r = state_parse_top(top, &protections, ret_reason);
+        r = state_parse_top(top, rest, &protections, ret_reason);
         if (r < 0)
                 return r;
-        if (protections) {
-                r = protections_from_json(protections, &a, &skipped);
-                if (r < 0)
-                        return r;
-        }
-        if (ret_holds) {
-                r = holds_from_json(top, &holds, &skipped);
-                if (r < 0)
-                        return r;
-        }
-        if (ret_units) {
-                r = units_from_json(top, &units, &skipped);
-                if (r < 0)
-                        return r;
-        }
+        r = load_document(&l, top, protections);
+        if (r < 0)
+                return r;
+        r = load_journal(&l, rest);
+        if (r < 0)
+                return r;
 
-        if (a.n == 0) {
-                free(a.items);
-                a.items = NULL;
+        if (l.records.n == 0) {
+                free(l.records.items);
+                l.records.items = NULL;
         }
-        *ret_n = a.n;
-        *ret = TAKE_PTR(a.items);
-        a.n = 0;
+        *ret_n = l.records.n;
+        *ret = TAKE_PTR(l.records.items);
+        l.records = (Registry) {};
         if (ret_skipped)
-                *ret_skipped = skipped;
+                *ret_skipped = l.skipped;
         if (ret_holds) {
-                *ret_holds = holds;
-                holds = (HoldTable) {};
+                *ret_holds = l.holds;
+                l.holds = (HoldTable) {};
         }
         if (ret_units) {
-                *ret_units = units;
-                units = (UnitTable) {};
+                *ret_units = l.units;
+                l.units = (UnitTable) {};
         }
         return 0;
 }
@@ -796,6 +952,248 @@ int state_save_full(int dirfd, Protection *const *records, size_t n, const HoldT
         if (r < 0)
                 return r;
         return write_file_atomic_at(dirfd, OOMPROTECT_STATE_FILE, text, strlen(text), 0600);
+}
+
+/* ---- the file written as a journal ---- */
+
+static bool strings_equal(const char *a, const char *b) {
+        return a == b || (a && b && streq(a, b));
+}
+
+static bool hold_same(const CgroupHold *a, const CgroupHold *b) {
+        return streq(a->cgroup, b->cgroup) && strings_equal(a->unit, b->unit) &&
+               a->original_min == b->original_min && a->original_low == b->original_low &&
+               a->original_preference == b->original_preference;
+}
+
+/* The common case, in O(H): the same holds in the same order (the table keeps its order). */
+static bool holds_unchanged(const HoldTable *written, const HoldTable *cur) {
+        size_t j = 0;
+
+        for (size_t i = 0; cur && i < cur->n; i++) {
+                if (cur->items[i].released)
+                        continue;
+                if (j >= written->n || !hold_same(&written->items[j], &cur->items[i]))
+                        return false;
+                j++;
+        }
+        return j == written->n;
+}
+
+static const CgroupHold *hold_live(const HoldTable *t, const char *cgroup) {
+        const CgroupHold *h = t ? hold_table_get(t, cgroup) : NULL;
+
+        return h && !h->released ? h : NULL;
+}
+
+/* Lines that take the file's holds to cur's. */
+static void holds_diff_write(TextBuf *b, const HoldTable *written, const HoldTable *cur) {
+        for (size_t i = 0; cur && i < cur->n; i++) {
+                const CgroupHold *h = &cur->items[i], *w;
+
+                if (h->released)
+                        continue;
+                w = hold_table_get(written, h->cgroup);
+                if (w && hold_same(w, h))
+                        continue;
+                text_adds(b, "{\"hold\":");
+                hold_write(b, h);
+                text_adds(b, "}\n");
+        }
+        for (size_t i = 0; i < written->n; i++) {
+                if (hold_live(cur, written->items[i].cgroup))
+                        continue;
+                text_adds(b, "{\"unhold\":");
+                text_add_string(b, written->items[i].cgroup, strlen(written->items[i].cgroup));
+                text_adds(b, "}\n");
+        }
+}
+
+static int holds_copy(HoldTable *to, const HoldTable *from) {
+        int r;
+
+        hold_table_done(to);
+        for (size_t i = 0; from && i < from->n; i++) {
+                const CgroupHold *h = &from->items[i];
+
+                if (h->released)
+                        continue;
+                r = hold_table_add(to, h->cgroup, h->unit, h->original_min, h->original_low);
+                if (r < 0)
+                        return r;
+                to->items[to->n - 1].original_preference = h->original_preference;
+        }
+        return 0;
+}
+
+void state_file_init(StateFile *f, int dirfd) {
+        *f = (StateFile) { .dirfd = dirfd, .fd = -EBADF };
+}
+
+static void state_file_unstage_units(StateFile *f) {
+        for (size_t i = 0; i < f->n_staged_units; i++)
+                free(f->staged_units[i]);
+        f->n_staged_units = 0;
+}
+
+void state_file_done(StateFile *f) {
+        safe_close(f->fd);
+        free(f->staged);
+        state_file_unstage_units(f);
+        free(f->staged_units);
+        hold_table_done(&f->written);
+        *f = (StateFile) { .dirfd = -EBADF, .fd = -EBADF };
+}
+
+int state_file_stage(StateFile *f, pid_t pid) {
+        if (f->n_staged == f->alloc_staged) {
+                size_t want = f->alloc_staged ? f->alloc_staged * 2 : 16;
+                pid_t *n = realloc(f->staged, want * sizeof(pid_t));
+
+                if (!n) {
+                        f->must_rewrite = true; /* the change is not lost: the next commit writes everything */
+                        return -ENOMEM;
+                }
+                f->staged = n;
+                f->alloc_staged = want;
+        }
+        f->staged[f->n_staged++] = pid;
+        return 0;
+}
+
+int state_file_stage_unit(StateFile *f, const char *unit) {
+        char *name;
+
+        if (f->n_staged_units == f->alloc_staged_units) {
+                size_t want = f->alloc_staged_units ? f->alloc_staged_units * 2 : 4;
+                char **n = realloc(f->staged_units, want * sizeof(char *));
+
+                if (!n) {
+                        f->must_rewrite = true;
+                        return -ENOMEM;
+                }
+                f->staged_units = n;
+                f->alloc_staged_units = want;
+        }
+        name = strdup(unit);
+        if (!name) {
+                f->must_rewrite = true;
+                return -ENOMEM;
+        }
+        f->staged_units[f->n_staged_units++] = name;
+        return 0;
+}
+
+int state_file_rewrite(StateFile *f, const Registry *reg, const HoldTable *holds, const UnitTable *units) {
+        _cleanup_(text_buf_done) TextBuf b = {};
+        _cleanup_close_ int fd = -EBADF;
+        char tmp[PATH_MAX];
+        int r;
+
+        r = state_serialize_buf(reg->items, reg->n, holds, units, &b);
+        if (r < 0)
+                return r;
+        fd = open_temp_file_at(f->dirfd, OOMPROTECT_STATE_FILE, O_APPEND, 0600, tmp, sizeof(tmp));
+        if (fd < 0)
+                return fd;
+        r = loop_write(fd, b.data, b.len);
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0)
+                fault_point("state:rewrite-written");
+        if (r >= 0 && renameat(f->dirfd, tmp, f->dirfd, OOMPROTECT_STATE_FILE) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                (void) unlinkat(f->dirfd, tmp, 0);
+                return r;
+        }
+        (void) fsync(f->dirfd); /* the rename itself; not fatal on filesystems that refuse */
+        fault_point("state:rewrite-renamed");
+
+        safe_close(f->fd);
+        f->fd = TAKE_FD(fd);
+        f->size = f->document_size = b.len;
+        f->n_staged = 0;
+        state_file_unstage_units(f);
+        f->rewrites++;
+        /* Without a copy the next diff cannot be exact: then that commit writes everything again. */
+        f->must_rewrite = holds_copy(&f->written, holds) < 0;
+        return 0;
+}
+
+/*
+ * The journal has outgrown the document, or the file nears half of what a
+ * load accepts (then after every STATE_JOURNAL_MIN of journal, so that a huge
+ * document is not rewritten on every change): time to write it whole.
+ */
+static bool state_file_wants_rewrite(const StateFile *f) {
+        uint64_t journal = f->size - f->document_size;
+
+        return journal > MAX(f->document_size, (uint64_t) STATE_JOURNAL_MIN) ||
+               (f->size > STATE_FILE_MAX / 2 && journal > STATE_JOURNAL_MIN);
+}
+
+int state_file_commit(StateFile *f, const Registry *reg, const HoldTable *holds, const UnitTable *units) {
+        _cleanup_(text_buf_done) TextBuf b = {};
+        bool holds_changed;
+        int r;
+
+        if (f->fd < 0 || f->must_rewrite)
+                return state_file_rewrite(f, reg, holds, units);
+
+        for (size_t i = 0; i < f->n_staged; i++) {
+                const Protection *p = registry_get(reg, f->staged[i]);
+
+                if (p) {
+                        text_adds(&b, "{\"put\":");
+                        protection_write(&b, p);
+                } else {
+                        text_adds(&b, "{\"del\":");
+                        text_add_i64(&b, f->staged[i]);
+                }
+                text_adds(&b, "}\n");
+        }
+        f->n_staged = 0;
+        for (size_t i = 0; i < f->n_staged_units; i++) {
+                const UnitProtection *u = units ? unit_table_get(units, f->staged_units[i]) : NULL;
+
+                if (u) {
+                        text_adds(&b, "{\"unit\":");
+                        unit_write(&b, u);
+                } else {
+                        text_adds(&b, "{\"ununit\":");
+                        text_add_string(&b, f->staged_units[i], strlen(f->staged_units[i]));
+                }
+                text_adds(&b, "}\n");
+        }
+        state_file_unstage_units(f);
+        holds_changed = !holds_unchanged(&f->written, holds);
+        if (holds_changed)
+                holds_diff_write(&b, &f->written, holds);
+        if (b.failed) {
+                f->must_rewrite = true;
+                return -ENOMEM;
+        }
+        if (b.len == 0)
+                return 0;
+
+        r = loop_write(f->fd, b.data, b.len);
+        if (r >= 0)
+                fault_point("state:appended");
+        if (r >= 0 && fdatasync(f->fd) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                /* Cut back to what it said, so that no later line is glued to a torn one; and write it whole next. */
+                (void) !ftruncate(f->fd, (off_t) f->size); /* if this fails too, the rewrite replaces it */
+                f->must_rewrite = true;
+                return r;
+        }
+        f->size += b.len;
+        if (holds_changed && holds_copy(&f->written, holds) < 0)
+                f->must_rewrite = true;
+        if (state_file_wants_rewrite(f))
+                (void) state_file_rewrite(f, reg, holds, units); /* the journal holds the change already */
+        return 0;
 }
 
 /* Like renameat(), but an existing target is an error (-EEXIST), never replaced. */

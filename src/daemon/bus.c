@@ -36,6 +36,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,8 +45,10 @@
 
 #include "auth.h"
 #include "bus-caller.h"
+#include "bus-peer.h"
 #include "bus-trusted.h"
 #include "bus.h"
+#include "guard.h"
 #include "escape.h"
 #include "list.h"
 #include "log-struct.h"
@@ -280,6 +283,10 @@ struct BusRequest {
         bool enable;        /* ACTION_SET_SELF, ACTION_SET_FOR */
         int pidfd;          /* ACTION_*_FOR: the process acted for (owned by msg) */
         uid_t for_uid;      /* ACTION_SET_FOR: its uid, as the kernel told oomprotect-cuse */
+        BusCaller caller;   /* who sent it, once the bus said (a copy: groups are not kept) */
+        int self_pidfd;     /* ACTION_SET_SELF: the caller's process, while it is proven (bus-peer.h) */
+        uid_t owner;        /* what request_authorize() made of it */
+        WorkItem work;      /* its turn in m->work, once authorized */
         BusRequest *prev, *next;
 };
 
@@ -287,6 +294,8 @@ static BusRequest *request_free(BusRequest *r) {
         if (!r)
                 return NULL;
         LIST_REMOVE(r->manager->bus_requests, r);
+        work_queue_cancel(&r->work);
+        safe_close(r->self_pidfd);
         sd_bus_slot_unref(r->slot);
         sd_bus_message_unref(r->msg);
         free(r);
@@ -298,7 +307,8 @@ static BusRequest *request_new(Manager *m, sd_bus_message *msg, BusAction action
 
         if (!r)
                 return NULL;
-        *r = (BusRequest) { .manager = m, .msg = sd_bus_message_ref(msg), .action = action, .req.pidfd = -EBADF };
+        *r = (BusRequest) { .manager = m, .msg = sd_bus_message_ref(msg), .action = action, .req.pidfd = -EBADF,
+                           .self_pidfd = -EBADF };
         LIST_PREPEND(m->bus_requests, r);
         return r;
 }
@@ -425,23 +435,85 @@ static int request_caller_pid(BusRequest *r, const BusCaller *c) {
         return -ESRCH;
 }
 
-/* The 2006 module's ioctl OOMSETPROTECTCMD: the caller's own process, by its PID on the bus. */
-static void run_set_self(BusRequest *r, const BusCaller *c, uid_t owner) {
-        Engine *e = r->manager->engine;
+static void request_reply_named(BusRequest *r, const char *name, const char *format, ...) _printf_(3, 4);
+static void request_reply_named(BusRequest *r, const char *name, const char *format, ...) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        va_list ap;
 
-        if (request_caller_pid(r, c) < 0)
-                return;
+        va_start(ap, format);
+        (void) sd_bus_error_setfv(&error, name, format, ap);
+        va_end(ap);
+        log_debug("Refused %s() from %s: %s", sd_bus_message_get_member(r->msg),
+                  strna(sd_bus_message_get_sender(r->msg)), strna(error.message));
+        request_reply_error(r, &error);
+}
+
+/* Proven the caller (bus-peer.h): protect or unprotect the process behind r->self_pidfd. */
+static void set_self_proven(BusRequest *r, pid_t pid) {
+        Engine *e = r->manager->engine;
+        Protection *p = engine_get(e, pid);
+        uint64_t starttime;
+
         if (r->enable) {
-                r->req = (ProtectRequest) { .pid = c->pid, .pidfd = -EBADF, .owner = owner, .source = BUS_SOURCE };
+                r->req = (ProtectRequest) { .pidfd = r->self_pidfd, .owner = r->owner, .source = BUS_SOURCE };
                 (void) engine_protect(e, &r->req, on_engine_done, r);
                 return;
         }
-        /* Setting "off" on an unprotected caller is a no-op, not an error. */
-        if (!engine_get(e, c->pid)) {
+        /* "Off" for an unprotected caller is a no-op; a record of another process at its PID is not its. */
+        if (!p || proc_read_starttime(e->procfd, pid, &starttime) < 0 || !proc_pidfd_alive(r->self_pidfd) ||
+            starttime != p->starttime) {
                 request_reply_empty(r);
                 return;
         }
-        (void) engine_unprotect(e, c->pid, owner, "unprotected", on_engine_done, r);
+        (void) engine_unprotect(e, pid, r->owner, "unprotected", on_engine_done, r);
+}
+
+/* The bus, asked again after the pidfd was opened: is the caller's connection still there, the same? */
+static void on_caller_again(const BusCaller *c, const sd_bus_error *error, void *userdata) {
+        BusRequest *r = userdata;
+        pid_t pid = r->caller.pid;
+
+        r->slot = sd_bus_slot_unref(r->slot);
+        if (!c || c->pid != pid || c->auth.uid != r->caller.auth.uid)
+                return request_reply_named(r, OOMPROTECT_ERROR_INVALID_PROCESS,
+                                           "Cannot prove that PID %d is the caller: its connection %s.", (int) pid,
+                                           c ? "now names another process" : "went away");
+        if (!proc_pidfd_alive(r->self_pidfd))
+                return request_reply_named(r, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d has exited.", (int) pid);
+        set_self_proven(r, pid);
+}
+
+/*
+ * The 2006 module's ioctl OOMSETPROTECTCMD: the caller's own process. The
+ * bus names it by a PID that may have been reused: bus-peer.h's proof first,
+ * holding a pidfd; the engine then acts on that pidfd.
+ */
+static void run_set_self(BusRequest *r, const BusCaller *c) {
+        Manager *m = r->manager;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int q;
+
+        if (request_caller_pid(r, c) < 0)
+                return;
+        r->self_pidfd = proc_pidfd_open(c->pid);
+        if (r->self_pidfd == -ENOSYS)
+                return request_reply_named(r, OOMPROTECT_ERROR_INVALID_PROCESS,
+                                           "Cannot prove that PID %d is the caller without pidfd_open() (Linux 5.3 "
+                                           "or later); protect it with Protect() instead.", (int) c->pid);
+        if (r->self_pidfd < 0)
+                return request_reply_named(r, OOMPROTECT_ERROR_NO_SUCH_PROCESS, "PID %d, the caller's, has exited.",
+                                           (int) c->pid);
+        q = bus_peer_holds_bus_socket(m->engine->procfd, c->pid, sd_bus_get_fd(m->bus));
+        if (q == 0)
+                return request_reply_named(r, OOMPROTECT_ERROR_INVALID_PROCESS,
+                                           "Cannot prove that PID %d is the caller: it holds no connection to this "
+                                           "bus (the caller's PID was reused?).", (int) c->pid);
+        if (q < 0) /* the sandbox hides its descriptors: the rest of the proof (bus-peer.h) */
+                log_debug_errno(q, "Cannot look at the descriptors of PID %d (%m); proving it the caller by its "
+                                   "pidfd and the bus alone.", (int) c->pid);
+        q = bus_caller_query(r->msg, false, on_caller_again, r, &r->slot, &error);
+        if (q < 0)
+                request_reply_error(r, &error);
 }
 
 /*
@@ -487,29 +559,15 @@ static void run_for(BusRequest *r, const BusCaller *sender) {
                 request_reply_empty(r); /* "off" on an unprotected process is a no-op */
 }
 
-/* The caller is known: authorize, then hand over to the engine (which may complete at once). */
-static void on_caller(const BusCaller *c, const sd_bus_error *error, void *userdata) {
+/* Its turn has come (workq.h): hand it to the engine, which may complete at once. */
+static void request_run(void *userdata) {
         BusRequest *r = userdata;
         Engine *e = r->manager->engine;
-        uid_t owner;
+        uid_t owner = r->owner;
 
-        r->slot = sd_bus_slot_unref(r->slot);
-        if (!c) {
-                request_reply_error(r, error);
-                return;
-        }
-        if (r->action == ACTION_SET_FOR || r->action == ACTION_GET_FOR)
-                return run_for(r, c);
-        if (r->action == ACTION_GET_SELF) { /* The module's OOMGETPROTECTCMD: a read, no authorization. */
-                if (request_caller_pid(r, c) < 0)
-                        return;
-                log_reply_failure(r, sd_bus_reply_method_return(r->msg, "b", engine_get(e, c->pid) != NULL));
-                request_free(r);
-                return;
-        }
-        if (request_authorize(r, c, &owner) < 0)
-                return;
         switch (r->action) {
+        case ACTION_SET_FOR:
+                return run_for(r, &r->caller);
         case ACTION_PROTECT:
                 r->req.owner = owner;
                 r->req.source = BUS_SOURCE;
@@ -533,11 +591,59 @@ static void on_caller(const BusCaller *c, const sd_bus_error *error, void *userd
                 (void) engine_unprotect_unit(e, r->unit.unit, owner, "unprotected", on_engine_done, r);
                 break;
         case ACTION_SET_SELF:
-                run_set_self(r, c, owner);
+                run_set_self(r, &r->caller);
                 break;
         default:
                 request_reply_op_error(r, -EINVAL, &(OpError) {});
         }
+}
+
+/* Waits for its turn among the calls of every client, or is refused at once when too many of its own wait. */
+static void request_queue(BusRequest *r) {
+        const char *sender = sd_bus_message_get_sender(r->msg);
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int q;
+
+        q = work_queue_submit(r->manager->work, sender, &r->work, request_run, r);
+        if (q >= 0)
+                return;
+        if (q == -EBUSY)
+                (void) sd_bus_error_setf(&error, OOMPROTECT_ERROR_BUSY,
+                                         "Too many calls are waiting (%zu of this connection, %zu in all; at most "
+                                         "%u and %u); wait for their replies and try again.",
+                                         work_queue_client_length(r->manager->work, sender),
+                                         work_queue_length(r->manager->work), WORK_QUEUE_PER_CLIENT_MAX,
+                                         WORK_QUEUE_MAX);
+        else
+                (void) sd_bus_error_set_errno(&error, q);
+        request_reply_error(r, &error);
+}
+
+/* The caller is known: a read is answered now; a change is authorized, then waits for its turn. */
+static void on_caller(const BusCaller *c, const sd_bus_error *error, void *userdata) {
+        BusRequest *r = userdata;
+        Engine *e = r->manager->engine;
+
+        r->slot = sd_bus_slot_unref(r->slot);
+        if (!c) {
+                request_reply_error(r, error);
+                return;
+        }
+        r->caller = (BusCaller) { .auth = { .uid = c->auth.uid, .gid = c->auth.gid }, .pid = c->pid };
+        if (r->action == ACTION_GET_FOR)
+                return run_for(r, c);
+        if (r->action == ACTION_SET_FOR)
+                return request_queue(r);
+        if (r->action == ACTION_GET_SELF) { /* The module's OOMGETPROTECTCMD: a read, no authorization. */
+                if (request_caller_pid(r, c) < 0)
+                        return;
+                log_reply_failure(r, sd_bus_reply_method_return(r->msg, "b", engine_get(e, c->pid) != NULL));
+                request_free(r);
+                return;
+        }
+        if (request_authorize(r, c, &r->owner) < 0)
+                return;
+        request_queue(r);
 }
 
 /*
@@ -883,6 +989,16 @@ static int property_get_in_use(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "t", engine_memory_min_in_use(m->engine));
 }
 
+/* At most a second old (guard.c): status of 10,000 protections must not read 10,000 files every time. */
+static int property_get_protected_memory(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "t", streq(property, "ProtectedMemory")
+                                                         ? guard_protected_usage_cached(m->engine)
+                                                         : guard_ceiling(m->engine));
+}
+
 /* ---- signals, for changes from every front end ---- */
 
 static void on_protection_changed(Manager *m, const Protection *p, bool protected, const char *reason,
@@ -915,6 +1031,17 @@ static void on_oom_kill(Manager *m, const char *cgroup, uint64_t count, void *us
                 log_warning_errno(r, "Failed to emit ProtectedOOMKill, ignoring: %m");
 }
 
+static void on_over_ceiling(Manager *m, uint64_t in_use, uint64_t ceiling, bool over, void *userdata) {
+        int r;
+
+        if (!m->bus)
+                return;
+        r = sd_bus_emit_signal(m->bus, OOMPROTECT_OBJECT_PATH, OOMPROTECT_MANAGER_INTERFACE,
+                               "ProtectedMemoryOverCeiling", "ttb", in_use, ceiling, (int) over);
+        if (r < 0)
+                log_warning_errno(r, "Failed to emit ProtectedMemoryOverCeiling, ignoring: %m");
+}
+
 static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
 
@@ -933,6 +1060,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("ProtectedCount", "u", property_get_count, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("MemoryMinBudget", "t", property_get_budget, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MemoryMinInUse", "t", property_get_in_use, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ProtectedMemory", "t", property_get_protected_memory, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("MaxProtectedMemory", "t", property_get_protected_memory, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
 
         SD_BUS_METHOD_WITH_NAMES("Protect", "u", SD_BUS_PARAM(pid), "", , method_protect,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
@@ -964,6 +1093,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_SIGNAL_WITH_NAMES("ProtectionChanged", "ubs",
                                  SD_BUS_PARAM(pid) SD_BUS_PARAM(protected) SD_BUS_PARAM(reason), 0),
         SD_BUS_SIGNAL_WITH_NAMES("ProtectedOOMKill", "st", SD_BUS_PARAM(cgroup) SD_BUS_PARAM(count), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("ProtectedMemoryOverCeiling", "ttb",
+                                 SD_BUS_PARAM(in_use) SD_BUS_PARAM(ceiling) SD_BUS_PARAM(over), 0),
 
         SD_BUS_VTABLE_END,
 };
@@ -1007,6 +1138,7 @@ int bus_setup(Manager *m) {
         static const ManagerListener listener = {
                 .changed = on_protection_changed,
                 .oom_kill = on_oom_kill,
+                .over_ceiling = on_over_ceiling,
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         int r;

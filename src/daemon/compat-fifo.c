@@ -33,8 +33,11 @@
  * COMPAT_FIFO_PARTIAL_USEC have passed without new bytes (a one-shot timer
  * armed only while such a line is pending: an idle daemon never wakes up).
  *
- * One line at a time: while the engine works on a line's command (the
- * backend may answer later, from the loop), the FIFO is not read and the
+ * One line at a time, in turns: a line's command waits for the FIFO's turn
+ * in the daemon's work queue (workq.h: one command per loop iteration,
+ * every client of D-Bus and ctl.sock in turns), so thousands of lines in
+ * one write hold up no one else; while it waits, and while the engine works
+ * on it (the backend may answer later, from the loop), the FIFO is not read and the
  * rest of the last read waits in the buffer; the command's completion takes
  * it up again. So "setprotection P 1\nsetprotection P 0\n" in one write is
  * executed in that order, and a writer that floods the FIFO meanwhile blocks
@@ -72,6 +75,7 @@ struct CompatFifo {
         bool hangup;           /* every writer went: complete the last line and reopen, once the buffer is done */
         bool broken;           /* could not be opened again: no longer served */
         CtlCommand cmd;        /* the pending one, for the log */
+        WorkItem work;         /* cmd waiting for its turn (workq.h) */
 };
 
 /* ---- the FIFO node ---- */
@@ -148,6 +152,17 @@ static void on_executed(int r, const OpError *err, void *userdata) {
                 fifo_resume(f);
 }
 
+/* The FIFO's turn in the work queue (its writers are one client there, root): the pending line's command. */
+static void on_turn(void *userdata) {
+        CompatFifo *f = userdata;
+
+        f->executing = true;
+        compat_execute(f->compat, &f->cmd, UID_ANY, COMPAT_SOURCE_FIFO, on_executed, f);
+        f->executing = false;
+        if (!f->pending) /* done at once: take up what waits */
+                fifo_resume(f);
+}
+
 static void on_line(const char *line, size_t len, bool too_long, void *userdata) {
         CompatFifo *f = userdata;
         const char *reason = CTL_REASON_TOO_LONG;
@@ -162,9 +177,15 @@ static void on_line(const char *line, size_t len, bool too_long, void *userdata)
                 return;
         }
         f->cmd = cmd;
-        f->pending = f->executing = true;
-        compat_execute(f->compat, &cmd, UID_ANY, COMPAT_SOURCE_FIFO, on_executed, f);
-        f->executing = false;
+        f->pending = true;
+        r = work_queue_submit(f->compat->manager->work, OOMPROTECT_CTL_FILE, &f->work, on_turn, f);
+        if (r < 0) {
+                OpError err = {};
+                (void) op_error_set(&err, r, NULL, "The daemon has too much work waiting.");
+                f->executing = true; /* inside fifo_process(): no resuming from here */
+                on_executed(r, &err, f);
+                f->executing = false;
+        }
 }
 
 /* ---- reading ---- */
@@ -290,6 +311,7 @@ static int on_fifo_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 CompatFifo *compat_fifo_free(CompatFifo *f) {
         if (!f)
                 return NULL;
+        work_queue_cancel(&f->work);
         sd_event_source_disable_unref(f->io);
         sd_event_source_disable_unref(f->timer);
         /* The FIFO stays: while the daemon is away writers wait in open() instead of creating a regular file. */

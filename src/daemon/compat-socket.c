@@ -29,7 +29,11 @@
  *  - one read per wake-up and connection: busy clients take turns with each
  *    other, the FIFO and D-Bus.
  *
- * One line at a time: while the engine works on a line's command (the
+ * One line at a time, in turns: a line's command waits for the
+ * connection's turn in the daemon's work queue (workq.h: one command per
+ * loop iteration, the clients of ctl.sock and D-Bus in turns), so a client
+ * that sends thousands of lines in one write holds up no one else; while
+ * it waits, and while the engine works on it (the
  * backend may answer later, from the loop), that connection reads and
  * executes nothing more and is not even polled; when the command is done its
  * reply is queued and the rest of what the client sent is taken up again.
@@ -45,6 +49,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +97,8 @@ struct Connection {
         bool executing; /* inside compat_execute(): a completion there must not resume processing */
         bool dead;      /* to be freed when the pending command completes */
         CtlCommand cmd; /* the pending one, for the log */
+        WorkItem work;  /* cmd waiting for its turn */
+        char work_name[40]; /* the connection's name in the work queue */
         char in[COMPAT_READ_SIZE];
         size_t in_pos, in_len; /* read, not yet parsed: held back while replies are queued up */
         char *out;
@@ -109,6 +117,7 @@ struct CompatServer {
         sd_event_source *retry; /* accepting paused after EMFILE and the like */
         Connection *connections;
         size_t n_connections;
+        uint64_t serial; /* of the last connection accepted: its name in the work queue */
 };
 
 /* ---- a connection ---- */
@@ -120,6 +129,7 @@ static Connection *connection_free(Connection *conn) {
                 LIST_REMOVE(conn->server->connections, conn);
                 conn->server->n_connections--;
         }
+        work_queue_cancel(&conn->work);
         sd_event_source_disable_unref(conn->io);
         safe_close(conn->fd);
         free(conn->groups);
@@ -189,12 +199,32 @@ static void on_executed(int r, const OpError *err, void *userdata) {
                 connection_resume(conn);
 }
 
+/* The connection's turn (workq.h): the pending line's command runs; once it is done, the rest of the input. */
+static void on_turn(void *userdata) {
+        Connection *conn = userdata;
+        bool dead = conn->dead; /* then on_executed() frees it, now or at the completion */
+        OpError err = {};
+        uid_t owner;
+        int r;
+
+        conn->executing = true;
+        r = authorize(conn, &conn->cmd, &owner, &err);
+        if (r < 0)
+                on_executed(r, &err, conn);
+        else
+                compat_execute(conn->server->compat, &conn->cmd, owner, COMPAT_SOURCE_SOCKET, on_executed, conn);
+        if (dead)
+                return;
+        conn->executing = false;
+        if (!conn->pending) /* done at once */
+                connection_resume(conn);
+}
+
 static void on_line(const char *line, size_t len, bool too_long, void *userdata) {
         Connection *conn = userdata;
         const char *reason = CTL_REASON_TOO_LONG;
         OpError err = {};
         CtlCommand cmd;
-        uid_t owner;
         int r;
 
         r = too_long ? -E2BIG : ctl_parse_line(line, len, &cmd, &reason);
@@ -208,13 +238,14 @@ static void on_line(const char *line, size_t len, bool too_long, void *userdata)
                 return;
         }
         conn->cmd = cmd;
-        conn->pending = conn->executing = true;
-        r = authorize(conn, &cmd, &owner, &err);
-        if (r < 0)
+        conn->pending = true;
+        r = work_queue_submit(conn->server->compat->manager->work, conn->work_name, &conn->work, on_turn, conn);
+        if (r < 0) {
+                (void) op_error_set(&err, r, NULL, "The daemon has too much work waiting; try again later.");
+                conn->executing = true; /* on_line() runs inside connection_process(): no resuming from here */
                 on_executed(r, &err, conn);
-        else
-                compat_execute(conn->server->compat, &cmd, owner, COMPAT_SOURCE_SOCKET, on_executed, conn);
-        conn->executing = false;
+                conn->executing = false;
+        }
 }
 
 /* End of input with a line pending that has no '\n'. */
@@ -430,6 +461,7 @@ static void connection_new(CompatServer *s, int fd) {
         }
         conn->fd = TAKE_FD(cfd);
         conn->pid = cred.pid;
+        snprintf(conn->work_name, sizeof(conn->work_name), OOMPROTECT_CTL_SOCKET "#%" PRIu64, ++s->serial);
         conn->uid = cred.uid;
         conn->gid = cred.gid;
         r = peer_groups(conn->fd, &conn->groups, &conn->n_groups);

@@ -11,6 +11,8 @@
 #include "log.h"
 #include "manager.h"
 #include "oomprotect/protocol.h"
+#include "procwatch.h"
+#include "rules.h"
 
 static const char *arg_config = OOMPROTECT_CONFIG_FILE;
 static bool arg_check_config = false;
@@ -79,10 +81,30 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+/* The rules of RuleDirectories=: their warnings, and one comment line per good rule after the dump. */
+static int check_rules(const Config *c) {
+        RuleSet s = {};
+        int r;
+
+        r = rules_load_string(&s, c->rule_directories);
+        if (r < 0) {
+                rule_set_done(&s);
+                return log_error_errno(r, "Failed to read the rules in %s: %m", c->rule_directories);
+        }
+        for (size_t i = 0; i < s.n_warnings; i++)
+                log_warning("%s", s.warnings[i]);
+        printf("# %zu rule(s) from %s\n", s.n, c->rule_directories);
+        for (size_t i = 0; i < s.n; i++)
+                printf("# rule %s (%s:%u)\n", s.rules[i]->name, s.rules[i]->file, s.rules[i]->line);
+        r = (int) s.n_warnings;
+        rule_set_done(&s);
+        return r;
+}
+
 static int check_config(void) {
         _cleanup_free_ char *dropins = NULL;
         Config c;
-        int r;
+        int r, k = 0;
 
         r = config_init(&c);
         if (r < 0)
@@ -90,14 +112,19 @@ static int check_config(void) {
         if (asprintf(&dropins, "%s.d", arg_config) < 0)
                 return log_oom();
         r = config_load(&c, arg_config, true, dropins);
-        if (r >= 0)
+        if (r >= 0) {
                 config_dump(&c, stdout);
+                k = check_rules(&c);
+        }
         config_done(&c);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m", arg_config);
-        if (r > 0)
-                return log_error_errno(EINVAL, "%d problem(s) found in %s and its drop-ins; "
-                                       "the values shown are the ones that would be used.", r, arg_config);
+        if (k < 0)
+                return k;
+        if (r > 0 || k > 0)
+                return log_error_errno(EINVAL, "%d problem(s) found in %s and its drop-ins, %d in the rules; "
+                                       "the values shown are the ones that would be used, the rules shown the "
+                                       "ones that would apply.", r, arg_config, k);
         return 0;
 }
 
@@ -152,6 +179,10 @@ int main(int argc, char *argv[]) {
                 if (r < 0)
                         return EXIT_FAILURE;
         }
+        /* Rules last: the front ends are up when their first protections are announced. */
+        r = procwatch_setup(m);
+        if (r < 0)
+                return EXIT_FAILURE;
         r = manager_run(m);
         if (r < 0) {
                 log_error_errno(r, "Event loop failed: %m");

@@ -8,10 +8,11 @@
 
 #include "config.h"
 #include "engine.h"
+#include "workq.h"
 
 /*
  * The daemon's Manager owns the sd_event loop, the engine and the event
- * sources: a pidfd watch per protected process, an inotify watch on the
+ * sources: one epoll set of every protected process's pidfd, an inotify watch on the
  * slice's memory.events, signals. Front ends (D-Bus, the compat files)
  * register a listener to hear of every change, whoever made it.
  */
@@ -19,11 +20,16 @@
 typedef struct Manager Manager;
 typedef struct Compat Compat;
 typedef struct BusRequest BusRequest;
+typedef struct ExitRetry ExitRetry;
+typedef struct ProcWatch ProcWatch;
+typedef struct GuardWatch GuardWatch;
 
 typedef struct ManagerListener {
         void (*changed)(Manager *m, const Protection *p, bool protected, const char *reason, void *userdata);
         void (*oom_kill)(Manager *m, const char *cgroup, uint64_t count, void *userdata);
         void (*unit_changed)(Manager *m, const UnitProtection *u, bool protected, const char *reason, void *userdata);
+        /* What protections hold crossed MaxProtectedMemory= (over) or came back under it (guardwatch.c). */
+        void (*over_ceiling)(Manager *m, uint64_t in_use, uint64_t ceiling, bool over, void *userdata);
         void *userdata;
 } ManagerListener;
 
@@ -35,8 +41,13 @@ struct Manager {
         gid_t allow_gid; /* AllowGroup= resolved at start and on SIGHUP, (gid_t) -1 when none */
         Engine *engine;
         sd_event *event;
+        WorkQueue *work; /* the front ends' clients' work, in turns (workq.h) */
         sd_event_source *oom_source;
         sd_event_source *stop_timer; /* RestoreOnStop=yes: the longest a stop waits for the restores */
+        int exit_epoll;              /* every watched pidfd, armed once each; -EBADF until the first */
+        sd_event_source *exit_source; /* ...and the loop's one source for it */
+        ExitRetry *exit_retries;     /* exits to look at again (an operation was under way) */
+        sd_event_source *exit_poll;  /* without pidfds only: the look for exited processes (manager.c) */
         bool started;                /* engine_start() completed */
         int start_result;
         bool stopping;
@@ -46,6 +57,8 @@ struct Manager {
         sd_bus *bus;
         BusRequest *bus_requests; /* method calls waiting for the caller's credentials or the engine */
         Compat *compat;
+        ProcWatch *procwatch; /* protection by rule (procwatch.c) */
+        GuardWatch *guardwatch; /* MaxProtectedMemory= under memory pressure (guardwatch.c) */
 };
 
 int manager_new(const char *config_path, Manager **ret);

@@ -68,6 +68,10 @@ static int read_property(sd_bus_message *m, const char *name, struct oomprotect_
                 return sd_bus_message_read(m, "v", "t", &s->memory_min_budget);
         if (strcmp(name, "MemoryMinInUse") == 0)
                 return sd_bus_message_read(m, "v", "t", &s->memory_min_in_use);
+        if (strcmp(name, "ProtectedMemory") == 0)
+                return sd_bus_message_read(m, "v", "t", &s->protected_memory);
+        if (strcmp(name, "MaxProtectedMemory") == 0)
+                return sd_bus_message_read(m, "v", "t", &s->max_protected_memory);
         return sd_bus_message_skip(m, "v"); /* a newer daemon's */
 }
 

@@ -16,7 +16,9 @@
 #include "fileio.h"
 #include "macro.h"
 
-static int write_all(int fd, const char *p, size_t len) {
+int loop_write(int fd, const void *data, size_t len) {
+        const char *p = data;
+
         while (len > 0) {
                 ssize_t n = write(fd, p, len);
                 if (n < 0) {
@@ -30,27 +32,41 @@ static int write_all(int fd, const char *p, size_t len) {
         return 0;
 }
 
-static int replace_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool sync) {
+int open_temp_file_at(int dirfd, const char *name, int flags, mode_t mode, char *ret_tmp, size_t size) {
         static unsigned counter;
+        int fd, r;
+
+        r = snprintf(ret_tmp, size, ".#%s.%d.%u", name, (int) getpid(), counter++);
+        if (r < 0 || (size_t) r >= size)
+                return -ENAMETOOLONG;
+
+        flags |= O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+        fd = openat(dirfd, ret_tmp, flags, mode);
+        if (fd < 0 && errno == EEXIST) {
+                /* Our pid is in the name: the file is a dead process's, killed between open and rename. */
+                (void) unlinkat(dirfd, ret_tmp, 0);
+                fd = openat(dirfd, ret_tmp, flags, mode);
+        }
+        if (fd < 0)
+                return negative_errno();
+        if (fchmod(fd, mode) < 0) { /* whatever the umask */
+                r = negative_errno();
+                (void) unlinkat(dirfd, ret_tmp, 0);
+                safe_close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static int replace_file_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode, bool sync) {
         char tmp[PATH_MAX];
         _cleanup_close_ int fd = -EBADF;
         int r;
 
-        r = snprintf(tmp, sizeof(tmp), ".#%s.%d.%u", name, (int) getpid(), counter++);
-        if (r < 0 || (size_t) r >= sizeof(tmp))
-                return -ENAMETOOLONG;
-
-        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0 && errno == EEXIST) {
-                /* Our pid is in the name: the file is a dead process's, killed between open and rename. */
-                (void) unlinkat(dirfd, tmp, 0);
-                fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-        }
+        fd = open_temp_file_at(dirfd, name, 0, mode, tmp, sizeof(tmp));
         if (fd < 0)
-                return negative_errno();
-        r = write_all(fd, data, len);
-        if (r >= 0 && fchmod(fd, mode) < 0)
-                r = negative_errno();
+                return fd;
+        r = loop_write(fd, data, len);
         if (r >= 0 && sync && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && renameat(dirfd, tmp, dirfd, name) < 0)
@@ -90,7 +106,6 @@ int write_string_file_at(int dirfd, const char *name, const char *s) {
         return 0;
 }
 
-static int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 
 int read_full_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = -EBADF;
@@ -198,7 +213,7 @@ int remove_stale_temp_files_at(int dirfd, const char *name) {
         return removed;
 }
 
-static int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len) {
         _cleanup_free_ char *buf = NULL;
         size_t size = 0, alloc = 0;
 

@@ -20,6 +20,17 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
  */
 int write_file_replace_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
 
+/* write(2) until all of data is written (EINTR and short writes retried); negative errno. */
+int loop_write(int fd, const void *data, size_t len);
+
+/*
+ * The temporary file the two above write before their rename: ".#NAME.PID.N"
+ * in dirfd, created exclusively with mode (whatever the umask), O_WRONLY
+ * plus flags, never through a symbolic link; its name in ret_tmp. Returns
+ * the fd. remove_stale_temp_files_at() knows these names.
+ */
+int open_temp_file_at(int dirfd, const char *name, int flags, mode_t mode, char *ret_tmp, size_t size);
+
 /*
  * One write(2) of s to an existing file (cgroup and /proc files), no O_CREAT,
  * no O_TRUNC: the kernel's errno comes back as is.
@@ -28,6 +39,9 @@ int write_string_file_at(int dirfd, const char *name, const char *s);
 
 /* Reads a whole file (at most max bytes, else -EFBIG), NUL-terminated. */
 int read_full_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_len);
+
+/* The same from an open fd, from where it stands. */
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 
 /* Reads the first line without its newline. */
 int read_one_line_at(int dirfd, const char *name, char **ret);

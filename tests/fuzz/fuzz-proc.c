@@ -10,7 +10,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *s = malloc(size + 1), *cg = NULL, *escaped, masked[17];
-        uid_t uids[4];
+        uid_t uids[4], uid;
+        pid_t tgid;
         unsigned threads;
         ProcStat st;
 
@@ -21,6 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void) proc_parse_stat(s, &st);
         (void) proc_parse_status_uids(s, uids);
         (void) proc_parse_status_threads(s, &threads);
+        (void) proc_parse_status_uid(s, &uid);
+        if (proc_parse_status_tgid(s, &tgid) == 0 && tgid <= 0)
+                abort();
         if (proc_parse_cgroup_v2(s, &cg) == 0) {
                 (void) cgroup_path_is_clean(cg);
                 free(cg);

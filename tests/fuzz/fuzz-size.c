@@ -23,6 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         if (parse_int_range(s, -1000, 1000, &i) == 0 && (i < -1000 || i > 1000))
                 abort();
+        i = parse_boolean(s);
+        if (i != 0 && i != 1 && i >= 0)
+                abort(); /* true, false, or an error */
         free(s);
         return 0;
 }

@@ -10,15 +10,26 @@
  *   bus-helper pidfd PID [TAG]       ProtectPidfd(pidfd_open(PID), {Tag})
  *   bus-helper pidfd-exited          ProtectPidfd of a child that has exited
  *   bus-helper pidfd-notpidfd        ProtectPidfd of /dev/null
+ *   bus-helper self-orphan [reuse]   SetSelfProtection(true) on a connection
+ *                                    whose connecting process has exited
+ *                                    (a child authenticates on the socket
+ *                                    its parent connected, then calls);
+ *                                    with reuse, a sleeping newcomer is
+ *                                    given the exited PID first
+ *                                    (ns_last_pid): prints orphan-pid=,
+ *                                    newcomer=PID|missed and set-orphan=
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
@@ -151,11 +162,127 @@ static int run_pidfd_notpidfd(void) {
         return 0;
 }
 
+/* A stream socket connected to the bus of $DBUS_SYSTEM_BUS_ADDRESS (unix:path=... only). */
+static int connect_bus_socket(void) {
+        const char *a = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        if (!a || strncmp(a, "unix:path=", 10) != 0)
+                return -EAFNOSUPPORT;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a + 10);
+        fd = socket(AF_UNIX, SOCK_STREAM, 0); /* no CLOEXEC: the child takes it over */
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        return fd;
+}
+
+/* The child: authenticate on the inherited socket, wait for the go, call. */
+static _Noreturn void orphan_call(int fd, int go) {
+        char c;
+
+        if (read(go, &c, 1) != 1 || sd_bus_new(&bus) < 0 || sd_bus_set_fd(bus, fd, fd) < 0 ||
+            sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0) {
+                printf("set-orphan=bus-failed\n");
+                _exit(1);
+        }
+        call("set-orphan", "SetSelfProtection", NULL, "b", 1);
+        _exit(0);
+}
+
+/* "cgroup adj" of pid, to tell whether anything changed it. */
+static void state_of(pid_t pid, char *buf, size_t size) {
+        char path[64], cg[512] = "", adj[32] = "";
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        f = fopen(path, "re");
+        if (f) {
+                while (fgets(cg, sizeof(cg), f) && strncmp(cg, "0::", 3) != 0)
+                        ;
+                fclose(f);
+        }
+        snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int) pid);
+        f = fopen(path, "re");
+        if (f) {
+                if (!fgets(adj, sizeof(adj), f))
+                        adj[0] = '\0';
+                fclose(f);
+        }
+        snprintf(buf, size, "%s %s", cg, adj);
+}
+
+static pid_t spawn_at(pid_t want) {
+        FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "we");
+        pid_t pid;
+
+        if (f) {
+                fprintf(f, "%d", (int) want - 1);
+                fclose(f);
+        }
+        pid = fork();
+        if (pid == 0) {
+                pause();
+                _exit(0);
+        }
+        return pid;
+}
+
+static int run_self_orphan(bool reuse) {
+        int go[2], done[2];
+        pid_t parent, newcomer = 0;
+        char before[600] = "", after[600] = "", c = 'x';
+
+        if (pipe(go) < 0 || pipe(done) < 0)
+                return 1;
+        fflush(stdout);
+        parent = fork();
+        if (parent == 0) { /* connects, hands the socket to its child, exits */
+                int fd = connect_bus_socket();
+                if (fd < 0)
+                        _exit(1);
+                if (fork() == 0) {
+                        close(done[0]);
+                        orphan_call(fd, go[0]); /* done[1] closes when it exits */
+                }
+                _exit(0);
+        }
+        close(done[1]);
+        if (parent < 0)
+                return 1;
+        waitpid(parent, NULL, 0);
+        printf("orphan-pid=%d\n", (int) parent);
+        if (reuse) {
+                newcomer = spawn_at(parent);
+                if (newcomer == parent) {
+                        printf("newcomer=%d\n", (int) newcomer);
+                        state_of(newcomer, before, sizeof(before));
+                } else
+                        printf("newcomer=missed\n");
+        }
+        fflush(stdout);
+        (void) !write(go[1], &c, 1);
+        while (read(done[0], &c, 1) > 0) /* until the caller exited */
+                ;
+        if (newcomer == parent) {
+                state_of(newcomer, after, sizeof(after));
+                printf("newcomer-unchanged=%s\n", strcmp(before, after) == 0 ? "yes" : "no");
+        }
+        if (newcomer > 0) {
+                kill(newcomer, SIGKILL);
+                waitpid(newcomer, NULL, 0);
+        }
+        return 0;
+}
+
 int main(int argc, char *argv[]) {
         int r;
 
+        if (argc >= 2 && strcmp(argv[1], "self-orphan") == 0)
+                return run_self_orphan(argc >= 3 && strcmp(argv[2], "reuse") == 0);
+
         if (argc < 2) {
-                fprintf(stderr, "usage: bus-helper self | pidfd PID [TAG] | pidfd-exited | pidfd-notpidfd\n");
+                fprintf(stderr, "usage: bus-helper self | pidfd PID [TAG] | pidfd-exited | pidfd-notpidfd | self-orphan [reuse]\n");
                 return 2;
         }
         r = sd_bus_open_system(&bus);

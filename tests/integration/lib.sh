@@ -146,3 +146,85 @@ expect_clean_sigterm() {
         assert_eq "$rc" 0 "exit status of oomprotectd after SIGTERM (sanitizers included)"
         ok "oomprotectd stops cleanly on SIGTERM"
 }
+
+# sandbox_config DIR ADJ: DIR/state and DIR/compat (0755) and DIR/oomprotectd.conf for the cgroupfs backend in
+# $CG with $slice, OOMScoreAdjust=ADJ.
+# shellcheck disable=SC2154 # the sourcing test owns slice
+sandbox_config() {
+        mkdir -m 0755 "$1/state" "$1/compat"
+        printf '[Manager]\nBackend=cgroupfs\nCgroupRoot=%s\nSlice=%s\nStateDirectory=%s\nCompatDirectory=%s\nOOMScoreAdjust=%s\n' \
+                "$CG" "$slice" "$1/state" "$1/compat" "$2" >"$1/oomprotectd.conf"
+}
+
+# sandbox_begin KIND: $CG/$top (oomptest<KIND><pid>.slice; skips where the mount is not writable) with $slice
+# beside it, $tmp (0755), and the EXIT trap that cleans it all up (sandbox_cleanup with $daemon_pid,
+# $helper_pid, $dbus_pid).
+# shellcheck disable=SC2034 # the sourcing test uses them
+sandbox_begin() {
+        name=oomptest$1$$
+        top=$name.slice
+        slice=$name-protected.slice
+        mkdir "$CG/$top" 2>/dev/null || skip "the cgroup2 mount $CG is not writable"
+        tmp=$(mktemp -d "/tmp/oomprotect-$1.XXXXXX")
+        chmod 0755 "$tmp"
+        dbus_pid='' daemon_pid='' helper_pid=''
+        children=()
+        trap 'sandbox_cleanup $? "$daemon_pid" "$helper_pid" "$dbus_pid"' EXIT
+}
+
+# sandbox_slice NAME: a test's own subtree below $CG: sets name, top (NAME.slice), slice
+# (NAME-protected.slice, the daemon's Slice=) and slice_rel, and makes $CG/$top, or skips.
+# shellcheck disable=SC2034 # set for the sourcing test
+sandbox_slice() {
+        name=$1
+        top=$name.slice
+        slice=$name-protected.slice
+        slice_rel=$top/$slice
+        mkdir "$CG/$top" 2>/dev/null || skip "the cgroup2 mount $CG is not writable"
+}
+
+# sandbox_traps VAR...: at exit, sandbox_cleanup with the exit status and the PIDs held in the
+# variables named (read then, not now); every failing command is reported with its line.
+sandbox_traps() {
+        sandbox_pid_vars=("$@")
+        trap sandbox_exit EXIT
+        set -E
+        trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited with $?" >&2' ERR
+}
+sandbox_exit() {
+        local rc=$? var pids=()
+        trap - ERR
+        for var in "${sandbox_pid_vars[@]}"; do
+                pids+=("${!var}")
+        done
+        sandbox_cleanup "$rc" "${pids[@]}"
+}
+
+# cgroupfs_config STATEDIR: the [Manager] lines a sandboxed daemon starts from (the cgroupfs backend
+# below $CG, Slice=$slice, its state and compat files in STATEDIR); the test appends its own keys.
+cgroupfs_config() {
+        printf '[Manager]\nBackend=cgroupfs\nCgroupRoot=%s\nSlice=%s\nStateDirectory=%s\nCompatDirectory=%s/compat\n' \
+                "$CG" "$slice" "$1" "$1"
+}
+
+# sandbox_daemon CONF: oomprotectd (debug log appended to $tmp/daemon.log) on CONF; daemon_pid once it
+# owns org.oomprotect on the private bus.
+# shellcheck disable=SC2034 # the sourcing test's cleanup kills it
+sandbox_daemon() {
+        "$OOMPROTECT_DAEMON" --config="$1" --log-level=debug >>"$tmp/daemon.log" 2>&1 &
+        daemon_pid=$!
+        wait_until 10 name_has_owner || fail "oomprotectd did not acquire org.oomprotect"
+}
+
+# spawn_in SUB ADJ COMM CMD...: runs CMD in <top>/SUB with oom_score_adj ADJ; $spawned is its pid once its comm is COMM.
+# shellcheck disable=SC2154,SC2034 # the sourcing test owns children and top, and reads spawned
+spawn_in() {
+        local sub=$1 adj=$2 comm=$3
+        shift 3
+        mkdir -p "$CG/$top/$sub"
+        sh -c 'echo $$ >"$1/cgroup.procs" && echo "$2" >/proc/self/oom_score_adj && shift 2 && exec "$@"' \
+                spawn "$CG/$top/$sub" "$adj" "$@" &
+        spawned=$!
+        children+=("$spawned")
+        wait_until 5 is_comm "$spawned" "$comm" || fail "child $spawned ($*) did not start"
+}

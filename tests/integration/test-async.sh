@@ -227,6 +227,32 @@ reloaded_more_than() {
         (($(grep -cF "Reloaded $tmp/oomprotectd.conf" "$tmp/daemon.log") > $1))
 }
 
+# The exit watch (one epoll set of pidfds): an exit during an operation on the record is looked at again
+# once the operation is done, and the record goes; meanwhile the disarmed pidfd does not spin the loop.
+test_exit_during_a_pending_update_is_cleaned_up_after_it() {
+        spawn exiting
+        local pid=$spawned caller d0 d1
+        busctl --timeout=30 call org.oomprotect /org/oomprotect org.oomprotect.Manager Protect u "$pid" >/dev/null
+        assert_protected "$pid"
+        busctl --timeout=30 call org.oomprotect /org/oomprotect org.oomprotect.Manager ProtectWithOptions \
+                'ua{sv}' "$pid" 1 MemoryLow t 1048576 >/dev/null 2>&1 &
+        caller=$!
+        sleep 0.3
+        kill -0 "$caller" 2>/dev/null || fail "the update of $pid is not waiting for the backend: $(wait "$caller" 2>&1)"
+        d0=$(awk '/ctxt_switches:/ { s += $2 } END { print s }' "/proc/$daemon_pid/status")
+        kill "$pid"
+        sleep 1
+        d1=$(awk '/ctxt_switches:/ { s += $2 } END { print s }' "/proc/$daemon_pid/status")
+        # 50 ms retries over 1 s: about 20 wakeups; a pidfd left armed would spin by the thousand.
+        ((d1 - d0 < 200)) || fail "the daemon woke $((d1 - d0)) times in 1 s while the update was pending"
+        wait "$caller" || true
+        wait_until 10 not_protected "$pid" || fail "the record of $pid stayed after it exited"
+        ok "an exit during a pending update is cleaned up once the update is done ($((d1 - d0)) wakeups meanwhile)"
+}
+not_protected() {
+        [[ $(busctl call org.oomprotect /org/oomprotect org.oomprotect.Manager IsProtected u "$1") == "b false" ]]
+}
+
 test_sigterm_waits_for_the_restores() {
         local reloads
         reloads=$(grep -cF "Reloaded $tmp/oomprotectd.conf" "$tmp/daemon.log")
@@ -267,6 +293,7 @@ test_loop_stays_responsive_while_a_protect_is_pending
 test_second_operation_on_a_pending_pid_is_busy
 test_ctl_sock_keeps_the_order_of_the_replies
 test_ctl_fifo_keeps_the_order_of_the_lines
+test_exit_during_a_pending_update_is_cleaned_up_after_it
 test_sighup_applies_allow_group_and_defaults
 test_sigterm_waits_for_the_restores
 echo "# all $n_ok passed"

@@ -67,17 +67,6 @@ assert_unchanged() { # PID SUB ADJ
         assert_eq "$(adj_of "$1")" "$3" "oom_score_adj of $1"
 }
 
-# spawn SUB ADJ COMM CMD...: runs CMD in <top>/SUB with oom_score_adj ADJ; $spawned is its pid once its comm is COMM.
-spawn() {
-        local sub=$1 adj=$2 comm=$3
-        shift 3
-        mkdir -p "$CG/$top/$sub"
-        sh -c 'echo $$ >"$1/cgroup.procs" && echo "$2" >/proc/self/oom_score_adj && shift 2 && exec "$@"' \
-                spawn "$CG/$top/$sub" "$adj" "$@" &
-        spawned=$!
-        children+=("$spawned")
-        wait_until 5 is_comm "$spawned" "$comm" || fail "child $spawned ($*) did not start"
-}
 
 count_errors() {
         grep -c '"type":"error"' "$MON" || true
@@ -220,7 +209,7 @@ list_has() { # REGEX
 }
 
 test_protect_unprotect_with_signals() {
-        spawn orig "$child_adj" sleep sleep 1000
+        spawn_in orig "$child_adj" sleep sleep 1000
         local pid=$spawned
         assert_eq "$(mgr IsProtected u "$pid")" "b false" "IsProtected before"
         mgr Protect u "$pid" >/dev/null
@@ -245,7 +234,7 @@ test_protect_unprotect_with_signals() {
 }
 
 test_protect_with_options_and_unprotect_tag() {
-        spawn tree "$child_adj" sh sh -c 'sleep 1000 & wait'
+        spawn_in tree "$child_adj" sh sh -c 'sleep 1000 & wait'
         local pid=$spawned kid
         wait_until 5 pgrep -P "$pid" sleep >/dev/null || fail "no child under $pid"
         kid=$(pgrep -P "$pid" sleep)
@@ -280,7 +269,7 @@ test_protect_pidfd() {
 }
 
 test_protect_in_place() {
-        spawn inplace "$child_adj" sleep sleep 1000
+        spawn_in inplace "$child_adj" sleep sleep 1000
         local pid=$spawned
         mgr ProtectWithOptions 'ua{sv}' "$pid" 1 InPlace b true >/dev/null
         assert_eq "$(cg_of "$pid")" "/$top/inplace" "cgroup of $pid protected in place"
@@ -305,7 +294,7 @@ test_protect_in_place() {
 
 # ProtectWithOptions on a protected process changes its settings (it used to keep the old ones silently).
 test_protect_again_changes_the_settings() {
-        spawn again "$child_adj" sleep sleep 1000
+        spawn_in again "$child_adj" sleep sleep 1000
         local pid=$spawned
         mgr Protect u "$pid" >/dev/null
         assert_eq "$(adj_of "$pid")" "$protect_adj" "oom_score_adj after Protect"
@@ -324,6 +313,27 @@ self_in_cgroup() { # SUB WRAPPER...: bus-helper self, run inside <top>/SUB
         mkdir -p "$CG/$top/$sub"
         sh -c 'echo $$ >"$1/cgroup.procs" && echo "$2" >/proc/self/oom_score_adj && shift 2 && exec "$@"' \
                 self "$CG/$top/$sub" "$child_adj" "$@" "$HELPER" self
+}
+
+# SetSelfProtection from a connection whose connecting process exited (issue 10, class 1): its PID names no
+# one, or a newcomer that holds no connection to the bus; either way nothing is protected.
+test_self_protection_of_an_exited_connector_is_refused() {
+        local out newcomer
+        mkdir -p "$CG/$top/orphan"
+        out=$(sh -c 'echo $$ >"$1/cgroup.procs" && shift && "$@" && exec "$@" reuse' orphan "$CG/$top/orphan" \
+                "$HELPER" self-orphan)
+        assert_eq "$(sed -n 's/^set-orphan=//p' <<<"$out" | head -n 1)" org.oomprotect.Error.NoSuchProcess \
+                "SetSelfProtection after the connecting process exited"
+        newcomer=$(sed -n 's/^newcomer=//p' <<<"$out")
+        if [[ $newcomer == missed ]]; then
+                note "another process took the exited PID first: the PID-reuse case was not tried this run"
+        else
+                assert_eq "$(sed -n 's/^set-orphan=//p' <<<"$out" | tail -n 1)" org.oomprotect.Error.InvalidProcess \
+                        "SetSelfProtection when the connecting PID names a newcomer"
+                assert_eq "$(sed -n 's/^newcomer-unchanged=//p' <<<"$out")" yes "the newcomer's cgroup and adj"
+        fi
+        assert_eq "$(prop ProtectedCount)" "u 0" "ProtectedCount after refused SetSelfProtection"
+        ok "SetSelfProtection of a connection whose process exited: refused, a newcomer at its PID untouched"
 }
 
 test_self_protection() {
@@ -396,11 +406,11 @@ is_zombie() {
 
 test_bad_arguments_get_named_errors_and_change_nothing() {
         local gone kt tid zombie
-        spawn gone 0 sleep sleep 1000
+        spawn_in gone 0 sleep sleep 1000
         gone=$spawned
         kill -KILL "$gone"
         wait "$gone" 2>/dev/null || true
-        spawn zombie "$child_adj" sleep sh -c 'sleep 0.01 & exec sleep 1000'
+        spawn_in zombie "$child_adj" sleep sh -c 'sleep 0.01 & exec sleep 1000'
         wait_until 5 pgrep -P "$spawned" >/dev/null || fail "no zombie child"
         zombie=$(pgrep -P "$spawned")
         wait_until 5 is_zombie "$zombie" || fail "$zombie did not become a zombie"
@@ -448,7 +458,7 @@ test_bad_arguments_get_named_errors_and_change_nothing() {
 # ---- authorization ----
 
 test_others_may_read_but_not_write() {
-        spawn nobody-own "$child_adj" sleep setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000
+        spawn_in nobody-own "$child_adj" sleep setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000
         local own=$spawned
         mgr Protect u "$victim" >/dev/null
         expect_error org.oomprotect.Error.PermissionDenied as_nobody busctl call org.oomprotect /org/oomprotect \
@@ -487,7 +497,7 @@ test_group_member_may_change_only_its_own() {
         local own=$nobody_own
         expect_error org.oomprotect.Error.PermissionDenied as_member busctl call org.oomprotect /org/oomprotect \
                 org.oomprotect.Manager Unprotect u "$victim"
-        spawn root-other "$child_adj" sleep sleep 1000
+        spawn_in root-other "$child_adj" sleep sleep 1000
         local other=$spawned
         expect_error org.oomprotect.Error.PermissionDenied as_member busctl call org.oomprotect /org/oomprotect \
                 org.oomprotect.Manager Protect u "$other"
@@ -552,6 +562,9 @@ test_ctl_verbs() {
                 <<<"$out" || fail "status row: $out"
         grep -qE "^1 protected; backend cgroupfs, slice $slice, memory.min 8.0M in use of a budget of 64.0M.$" <<<"$out" ||
                 fail "status summary: $out"
+        # The guard rail's line: what protected processes hold (sleep's RSS, no memory controller needed) of the ceiling.
+        grep -qE "^Protected processes hold [0-9.]+[KMG] of MaxProtectedMemory=[0-9.]+[KMGT]\.$" <<<"$out" ||
+                fail "status has no MaxProtectedMemory= line: $out"
         expect_exit 0 "$CTL" status --json
         if command -v jq >/dev/null; then
                 jq -e ".protected_count == 1 and .backend == \"cgroupfs\" and .memory_min_in_use == 8388608 and
@@ -576,7 +589,7 @@ test_ctl_verbs() {
 # ---- signals from elsewhere ----
 
 test_exit_is_signalled() {
-        spawn exiting "$child_adj" sleep sleep 1000
+        spawn_in exiting "$child_adj" sleep sleep 1000
         local pid=$spawned
         mgr Protect u "$pid" >/dev/null
         kill -KILL "$pid"
@@ -614,7 +627,7 @@ test_second_daemon_cannot_take_the_name() {
 test_names_that_are_not_utf8_are_listed_safely() {
         local odd=$'x\377\001y' # invalid UTF-8 and a control character; comm is the executable's name
         ln -s "$(command -v sleep)" "$tmp/$odd"
-        spawn badname "$child_adj" "$odd" "$tmp/$odd" 1000
+        spawn_in badname "$child_adj" "$odd" "$tmp/$odd" 1000
         local pid=$spawned
         mgr Protect u "$pid" >/dev/null
         # Escaped by the daemon as \xNN (src/shared/escape.c): JSON shows each backslash doubled.
@@ -644,6 +657,28 @@ test_daemon_exits_when_the_bus_goes_away() {
         ok "oomprotectd exits non-zero (for Restart=on-failure) when the bus goes away"
 }
 
+# The shipped unit's sandbox (PrivateNetwork=, no CAP_SYS_PTRACE) hides the caller's sockets from the daemon:
+# SetSelfProtection then rests on the pidfd and the bus alone (bus-peer.h), and still works.
+test_self_protection_in_a_network_namespace_of_its_own() {
+        local out
+        if ! unshare --net true 2>/dev/null; then
+                note "unshare --net is not possible here: SetSelfProtection in a sandbox not tried"
+                return 0
+        fi
+        unshare --net "$OOMPROTECT_DAEMON" --config="$tmp/oomprotectd.conf" --log-level=debug >"$tmp/daemon.log" 2>&1 &
+        daemon_pid=$!
+        wait_until 10 name_has_owner || fail "oomprotectd did not acquire org.oomprotect in a network namespace"
+        out=$(self_in_cgroup self-netns)
+        assert_eq "$(sed -n 's/^set-true=//p' <<<"$out")" ok "SetSelfProtection(true), daemon in its own netns: $(grep -E "prove|descriptors|SetSelf" "$tmp/daemon.log" | tail -n 3)"
+        assert_eq "$(sed -n 's/^set-false=//p' <<<"$out")" ok "SetSelfProtection(false), daemon in its own netns"
+        grep -q "proving it the caller by its pidfd and the bus alone" "$tmp/daemon.log" ||
+                fail "the daemon did not say it fell back: $(grep -i 'descriptors' "$tmp/daemon.log")"
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" || fail "oomprotectd in a network namespace did not stop cleanly"
+        daemon_pid=
+        ok "SetSelfProtection with the caller's sockets out of sight (a network namespace of its own)"
+}
+
 # ---- run ----
 
 echo "# cgroup2 at $CG, sandbox $top, work directory $tmp"
@@ -660,6 +695,7 @@ test_protect_pidfd
 test_protect_in_place
 test_protect_again_changes_the_settings
 test_self_protection
+test_self_protection_of_an_exited_connector_is_refused
 test_bad_arguments_get_named_errors_and_change_nothing
 test_others_may_read_but_not_write
 test_group_member_may_change_only_its_own
@@ -670,5 +706,6 @@ test_compat_changes_are_signalled
 test_second_daemon_cannot_take_the_name
 note "ProtectedOOMKill needs a memory controller and a real OOM kill: the VM tier covers it"
 expect_clean_sigterm
+test_self_protection_in_a_network_namespace_of_its_own
 test_daemon_exits_when_the_bus_goes_away
 echo "# all $n_ok passed"

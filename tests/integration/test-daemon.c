@@ -22,6 +22,7 @@
 
 #include "engine.h"
 #include "itest.h"
+#include "state.h"
 #include "oomprotect/protocol.h"
 
 static Sandbox sb;
@@ -79,14 +80,20 @@ static bool in_scope(pid_t pid) {
         return cg && strstr(cg, OOMPROTECT_SCOPE_PREFIX) && pid_adj(pid) == sb.protect_adj;
 }
 
+/* What a start would load: the document and the journal after it (a "del" line ends a record). */
 static bool state_mentions_pid(pid_t pid) {
-        char needle[64];
+        _cleanup_close_ int fd = open(sb.statedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        Protection **records = NULL;
+        size_t n = 0;
+        bool found = false;
 
-        snprintf(needle, sizeof(needle), "\"pid\":%d", (int) pid);
-        if (file_contains(state_path, needle))
-                return true;
-        snprintf(needle, sizeof(needle), "\"pid\": %d", (int) pid);
-        return file_contains(state_path, needle);
+        assert_true(fd >= 0);
+        if (state_load(fd, &records, &n, NULL, NULL, NULL) < 0)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                found = found || records[i]->pid == pid;
+        protection_array_free(records, n);
+        return found;
 }
 
 static bool state_forgets(void *arg) {

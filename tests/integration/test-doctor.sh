@@ -67,6 +67,14 @@ rc=0
 ((rc == 2)) || fail "doctor --json=bogus exited $rc, expected 2"
 ok "--json=short is one line of the same object; --json=bogus: exit 2"
 
+# Guard rails: the processes the kernel may still kill (this one at adj 500 among them); no daemon here.
+killable=$(json_value "$j" killable_processes)
+((killable >= 1)) || fail "doctor counts $killable killable processes, with PID $pid at adj 500 among them"
+"$ctl" doctor | grep -Eq '^  killable processes: [1-9][0-9]* ' || fail "the text report has no killable count"
+"$ctl" doctor | grep -q 'oomprotectd not reachable, MaxProtectedMemory= not checked' ||
+        fail "the text report does not say the ceiling was not checked without oomprotectd"
+ok "guard rails: $killable killable processes; without oomprotectd the ceiling is said to be unchecked"
+
 mount=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \
         /proc/self/mountinfo)
 if [[ -n $mount ]] && mkdir "$mount/oomptest-doctor$$.scope" 2>/dev/null; then

@@ -3,7 +3,7 @@
  * Issue 10, the engine against hostile callers, files and processes: a
  * setuid-like process, crafted records in state.json, a state directory that
  * cannot be written, per-user limits, a multi-threaded process whose main
- * thread exited.
+ * thread exited, a cgroup with a BPF program attached.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/bpf.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -486,6 +487,131 @@ static void test_member_whose_pid_names_another_process_is_never_moved(void **st
         assert_int_equal(engine_get(engine, parent)->n_members, 0);
 }
 
+/* ---- class 1: an adj write reaches the recorded process or none ---- */
+
+/* A sleeping child, given PID want if want > 0 and no one takes it first (ns_last_pid). */
+static pid_t fork_sleeper_at(pid_t want) {
+        pid_t pid;
+
+        if (want > 0) {
+                char value[16];
+                snprintf(value, sizeof(value), "%d", (int) want - 1);
+                (void) write_string_file_at(AT_FDCWD, "/proc/sys/kernel/ns_last_pid", value);
+        }
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                for (;;)
+                        pause();
+        }
+        kids[n_kids++] = pid;
+        return pid;
+}
+
+static void test_adj_write_never_reaches_a_newcomer_at_a_reused_pid(void **state) {
+        _cleanup_close_ int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        pid_t old = fork_sleeper_at(0), newcomer;
+        int pidfd = proc_pidfd_open(old), adj = pid_adj(old);
+        uint64_t starttime;
+
+        assert_true(pidfd >= 0);
+        assert_int_equal(proc_read_starttime(procfd, old, &starttime), 0);
+        assert_int_equal(proc_write_oom_score_adj_of(procfd, old, pidfd, starttime, adj + 1), 0);
+        assert_int_equal(pid_adj(old), adj + 1);
+
+        kill(old, SIGKILL);
+        waitpid(old, NULL, 0);
+        kids[--n_kids] = 0;
+        /* A start time counts clock ticks: within the same one (10 ms) a newcomer at the PID would look the same. */
+        usleep(30 * 1000);
+        newcomer = fork_sleeper_at(old);
+        if (newcomer != old) {
+                print_message("note: another process took PID %d first; the newcomer case is not tried\n", (int) old);
+                assert_int_equal(proc_write_oom_score_adj_of(procfd, old, pidfd, starttime, adj + 2), -ESRCH);
+        } else {
+                assert_int_equal(proc_write_oom_score_adj_of(procfd, old, pidfd, 0, adj + 2), -ESRCH);
+                assert_int_equal(proc_write_oom_score_adj_of(procfd, old, -EBADF, starttime, adj + 2), -ESRCH);
+                assert_int_equal(pid_adj(newcomer), adj); /* the newcomer's own, untouched */
+        }
+        close(pidfd);
+}
+
+/* ---- class 2 on cgroupfs: a cgroup BPF program is a limit too ---- */
+
+/* Attaches a device filter that allows everything to <top>/sub; false when this kernel or process cannot. */
+static bool attach_device_filter(const char *sub) {
+        const struct bpf_insn allow[] = {
+                { .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+                { .code = BPF_JMP | BPF_EXIT },
+        };
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int prog = -EBADF, cg = -EBADF;
+        union bpf_attr attr;
+
+        assert_true(asprintf(&path, "%s/%s/%s", sb.mount, sb.top, sub) > 0);
+        memset(&attr, 0, sizeof(attr));
+        attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+        attr.insns = (uint64_t) (uintptr_t) allow;
+        attr.insn_cnt = ELEMENTSOF(allow);
+        attr.license = (uint64_t) (uintptr_t) "GPL";
+        prog = (int) syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+        cg = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (prog < 0 || cg < 0)
+                return false;
+        memset(&attr, 0, sizeof(attr));
+        attr.target_fd = (uint32_t) cg;
+        attr.attach_bpf_fd = (uint32_t) prog;
+        attr.attach_type = BPF_CGROUP_DEVICE;
+        return syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof(attr)) == 0;
+}
+
+static void test_a_cgroup_bpf_program_is_a_limit_no_member_moves_out_of(void **state) {
+        const Creds mine = { .ruid = NOBODY, .euid = NOBODY, .suid = NOBODY };
+        pid_t a = spawn("bpf", &mine, NULL), b;
+        const char *what = NULL;
+        ProtectRequest req;
+        OpError err = {};
+        int rootfd;
+
+        if (!attach_device_filter("bpf")) {
+                print_message("SKIP: cannot load and attach a cgroup BPF program here: %m\n");
+                skip();
+        }
+        b = spawn("bpf", &mine, NULL);
+        assert_int_equal(cgroup_open_root(sb.mount, &rootfd), 0);
+        _cleanup_free_ char *rel = NULL;
+        assert_true(asprintf(&rel, "%s/bpf", sb.top) > 0);
+        assert_int_equal(cgroup_find_bpf(rootfd, rel, &what), 1);
+        assert_string_equal(what, "a BPF device filter");
+        assert_int_equal(cgroup_find_limit(rootfd, rel, UINT64_MAX, &what), 1);
+        close(rootfd);
+
+        start_engine();
+        /* A member asking for a move out of it is refused, nothing changed... */
+        req = request(a, NOBODY);
+        req.options.has_in_place = true;
+        req.options.in_place = false;
+        assert_int_equal(itest_protect(engine, &req, NULL, &err), -EPERM);
+        assert_non_null(strstr(err.message, "a BPF device filter"));
+        assert_untouched(a, "bpf");
+        /* ...and without InPlace its process is protected where it is. */
+        err = (OpError) {};
+        req = request(a, NOBODY);
+        if (itest_protect(engine, &req, NULL, &err) != 1)
+                fail_msg("%s", err.message);
+        assert_int_equal(engine_get(engine, a)->kind, PROTECTION_IN_PLACE);
+        _cleanup_free_ char *cg = pid_cgroup(a), *want = sandbox_path(&sb, "bpf");
+        assert_string_equal(cg, want);
+        /* Root may still ask for the move. */
+        req = request(b, UID_ANY);
+        req.options.has_in_place = true;
+        req.options.in_place = false;
+        if (itest_protect(engine, &req, NULL, &err) != 1)
+                fail_msg("%s", err.message);
+        _cleanup_free_ char *cgb = pid_cgroup(b), *scope = scope_of(b);
+        assert_string_equal(cgb, scope);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -497,6 +623,8 @@ int main(void) {
                 T(test_protect_is_refused_cleanly_before_descriptors_run_out),
                 T(test_member_whose_pid_names_another_process_is_never_moved),
                 T(test_full_state_directory_fails_every_change_and_changes_nothing),
+                T(test_a_cgroup_bpf_program_is_a_limit_no_member_moves_out_of),
+                T(test_adj_write_never_reaches_a_newcomer_at_a_reused_pid),
 #undef T
         };
         int r;

@@ -96,8 +96,23 @@ adj_is() { # PID ADJ
 units_list() {
         busctl --json=short call org.oomprotect /org/oomprotect org.oomprotect.Manager ListProtectedUnits
 }
+# The units state.json holds as a daemon loads them: the document's "units", then the journal's unit lines in order.
 state_units() {
-        python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])).get("units", [])))' "$STATE"
+        python3 - "$STATE" <<'EOF'
+import json, sys
+text = open(sys.argv[1]).read()
+doc, end = json.JSONDecoder().raw_decode(text)
+units = {u["unit"]: u for u in doc.get("units", [])}
+for line in text[end:].splitlines():
+    if not line.strip():
+        continue
+    change = json.loads(line)
+    if "unit" in change:
+        units[change["unit"]["unit"]] = change["unit"]
+    elif "ununit" in change:
+        units.pop(change["ununit"], None)
+print(json.dumps(list(units.values())))
+EOF
 }
 expect_exit() { # CODE CMD...: $out is its output
         local want=$1 rc=0

@@ -33,7 +33,7 @@ test_default_config_lists_every_key_with_its_default() {
         defaults=$("$OOMPROTECT_DAEMON" --check-config --config="$tmp/empty.conf")
         # Every key of the effective configuration appears, commented, in the shipped file...
         while IFS='=' read -r key _; do
-                [[ $key == "[Manager]" ]] && continue
+                [[ $key == "[Manager]" || $key == "#"* ]] && continue # "# rule ..." lines: the rules
                 grep -q "^#$key=" "$src/conf/oomprotectd.conf" || fail "conf/oomprotectd.conf lacks $key"
         done <<<"$defaults"
         # ...and uncommenting them all changes nothing and warns about nothing.
@@ -87,8 +87,12 @@ test_unit_exposure_is_low() {
         score=$(sed -n 's/.*Overall exposure level for oomprotectd.service: \([0-9.]*\).*/\1/p' "$tmp/security")
         [[ -n $score ]] || fail "no exposure level in: $(tail -n 3 "$tmp/security")"
         echo "# exposure level $score"
-        awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }' || fail "exposure $score is above 2.0: $(grep '✗' "$tmp/security")"
-        ok "systemd-analyze security --offline: oomprotectd.service exposure $score (<= 2.0)"
+        # 2.5: the rules (issue 16) need CAP_NET_ADMIN, AF_NETLINK and the host's network namespace (no
+        # PrivateNetwork=) for the process events connector and CAP_SYS_PTRACE for /proc/PID/exe; facebook
+        # oomd's trusted.* mark needs CAP_SYS_ADMIN; moving a process back into a live cgroup below the cpuset
+        # controller needs CAP_SYS_NICE. The unit file says why for each.
+        awk -v s="$score" 'BEGIN { exit !(s <= 2.5) }' || fail "exposure $score is above 2.5: $(grep '✗' "$tmp/security")"
+        ok "systemd-analyze security --offline: oomprotectd.service exposure $score (<= 2.5)"
 }
 
 test_default_config_lists_every_key_with_its_default

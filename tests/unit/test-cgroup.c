@@ -85,6 +85,19 @@ static void test_mountinfo_finds_the_cgroup2_mount(void **state) {
         assert_null(p);
 }
 
+/* Found by fuzz-cgroup: a short line gave "cgroup2" as the mount point; the kernel's octal escapes were kept. */
+static void test_mountinfo_decodes_escapes_and_skips_short_lines(void **state) {
+        char *p = NULL;
+
+        assert_int_equal(cgroup_parse_mountinfo_cgroup2("22 2roup ro - cgroup2 none rw\n", &p), -ENOENT);
+        assert_int_equal(cgroup_parse_mountinfo_cgroup2("1 2 0:3 / x rw - cgroup2 none rw\n", &p), -ENOENT);
+        assert_int_equal(cgroup_parse_mountinfo_cgroup2("1 2 0:3 / /a\\000b rw - cgroup2 none rw\n", &p), -ENOENT);
+        assert_int_equal(cgroup_parse_mountinfo_cgroup2("1 2 0:3 / /tmp/with\\040space rw - cgroup2 none rw\n", &p),
+                         0);
+        assert_string_equal(p, "/tmp/with space");
+        free(p);
+}
+
 static void test_budget_arithmetic_refuses_over_budget_and_overflow(void **state) {
         assert_true(budget_allows(0, 100, 0));           /* 0 = no limit */
         assert_true(budget_allows(UINT64_MAX, 100, 0));
@@ -188,6 +201,7 @@ int main(void) {
                 cmocka_unit_test(test_controller_lists_match_whole_words),
                 cmocka_unit_test(test_memory_events_oom_kill_is_read),
                 cmocka_unit_test(test_mountinfo_finds_the_cgroup2_mount),
+                cmocka_unit_test(test_mountinfo_decodes_escapes_and_skips_short_lines),
                 cmocka_unit_test(test_budget_arithmetic_refuses_over_budget_and_overflow),
                 cmocka_unit_test(test_registry_keeps_pid_order_and_the_memory_sum),
                 cmocka_unit_test(test_limit_text_max_is_no_limit),

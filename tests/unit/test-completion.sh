@@ -55,6 +55,8 @@ check "help sta completes to status" offers status oomprotectctl help sta
 check "'dro' completes to drop-in" offers drop-in oomprotectctl dro
 check "drop-in --sl completes to --slice" offers --slice oomprotectctl drop-in nginx.service --sl
 check "nothing is offered for the value of drop-in --adj" offers "" oomprotectctl drop-in x.service --adj ""
+check "rules t completes to test" offers test oomprotectctl rules t
+check "rules test completes a running PID ($$)" offers_among "$$" oomprotectctl rules test "$$"
 
-echo "1..11"
+echo "1..13"
 exit $((fails > 0))

@@ -746,12 +746,42 @@ static void test_config_dump_prints_every_key_with_sizes_in_bytes(void **state) 
                             "MemoryMinBudgetPerUser=10%\n"
                             "RestoreOnStop=no\n"
                             "StateDirectory=/run/oomprotect\n"
-                            "CompatDirectory=/run/oom_kill_protection\n");
+                            "CompatDirectory=/run/oom_kill_protection\n"
+                            "RuleDirectories=/etc/oomprotect/rules.d /usr/lib/oomprotect/rules.d\n"
+                            "MaxProtectedMemory=50%\n");
         assert_int_equal(config_set(&c, "DefaultMemoryMin", "512M", "t", 1), 0);
         assert_int_equal(config_set(&c, "DefaultMemoryLow", "1K", "t", 1), 0);
         text2 = dump_to_string(&c);
         assert_non_null(strstr(text2, "\nDefaultMemoryMin=536870912\n"));
         assert_non_null(strstr(text2, "\nDefaultMemoryLow=1024\n"));
+        config_done(&c);
+}
+
+static void test_config_rule_directories_normalized_empty_is_default_relative_refused(void **state) {
+        Config c;
+
+        assert_int_equal(config_init(&c), 0);
+        assert_int_equal(config_set(&c, "RuleDirectories", "/a//b/  /c/./d", "t", 1), 0);
+        assert_string_equal(c.rule_directories, "/a/b /c/d");
+        assert_int_equal(config_set(&c, "RuleDirectories", "/x relative", "t", 2), -EINVAL);
+        assert_string_equal(c.rule_directories, "/a/b /c/d");
+        assert_int_equal(config_set(&c, "RuleDirectories", "", "t", 3), 0);
+        assert_string_equal(c.rule_directories, "/etc/oomprotect/rules.d /usr/lib/oomprotect/rules.d");
+        config_done(&c);
+}
+
+static void test_config_max_protected_memory_takes_sizes_percent_infinity(void **state) {
+        Config c;
+
+        assert_int_equal(config_init(&c), 0);
+        assert_int_equal(config_max_protected_memory_bytes(&c, 1000), 500);
+        assert_int_equal(config_set(&c, "MaxProtectedMemory", "2G", "t", 1), 0);
+        assert_int_equal(config_max_protected_memory_bytes(&c, 1000), 2ULL << 30);
+        assert_int_equal(config_set(&c, "MaxProtectedMemory", "infinity", "t", 2), 0);
+        assert_int_equal(config_max_protected_memory_bytes(&c, 1000), 0);
+        assert_int_equal(config_set(&c, "MaxProtectedMemory", "lots", "t", 3), -EINVAL);
+        assert_int_equal(config_set(&c, "MaxProtectedMemory", "", "t", 4), -EINVAL);
+        assert_string_equal(c.max_protected_memory, "infinity");
         config_done(&c);
 }
 
@@ -832,6 +862,8 @@ int main(void) {
                 cmocka_unit_test(test_config_budget_bytes_resolves_percent_absolute_and_unlimited),
                 cmocka_unit_test(test_config_enum_names_round_trip_and_unknown_maps_to_max),
                 cmocka_unit_test(test_config_dump_prints_every_key_with_sizes_in_bytes),
+                cmocka_unit_test(test_config_rule_directories_normalized_empty_is_default_relative_refused),
+                cmocka_unit_test(test_config_max_protected_memory_takes_sizes_percent_infinity),
                 cmocka_unit_test(test_config_dump_round_trips_through_load),
         };
         return cmocka_run_group_tests(tests, setup_tmpdir, teardown_tmpdir);

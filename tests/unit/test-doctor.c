@@ -253,8 +253,16 @@ static void test_nohang_and_fb_oomd(void **state) {
         assert_int_equal(judge(DOCTOR_KILLER_NOHANG, 5, NULL, &t, "3"), DOCTOR_VERDICT_NOT_HONOURED);
         assert_int_equal(judge(DOCTOR_KILLER_FB_OOMD, 5, NULL, &t, "trusted.oomd_avoid"),
                          DOCTOR_VERDICT_NOT_HONOURED);
+        t.fb_unreadable = true; /* doctor without CAP_SYS_ADMIN: the kernel hides trusted.* */
+        assert_int_equal(judge(DOCTOR_KILLER_FB_OOMD, 5, NULL, &t, "CAP_SYS_ADMIN"), DOCTOR_VERDICT_UNKNOWN);
+        t.fb_unreadable = false;
+        t.fb_avoid_user = true;
+        assert_int_equal(judge(DOCTOR_KILLER_FB_OOMD, 5, NULL, &t, "older versions"), DOCTOR_VERDICT_UNKNOWN);
         t.fb_avoid = true;
         assert_int_equal(judge(DOCTOR_KILLER_FB_OOMD, 5, NULL, &t, "last"), DOCTOR_VERDICT_HONOURED);
+        /* oomd_prefer beats oomd_avoid on the same cgroup. */
+        t.fb_prefer = true;
+        assert_int_equal(judge(DOCTOR_KILLER_FB_OOMD, 5, NULL, &t, "picked first"), DOCTOR_VERDICT_NOT_HONOURED);
 }
 
 int main(void) {

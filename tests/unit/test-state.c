@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,7 +23,9 @@
 #include "hold.h"
 #include "macro.h"
 #include "protection.h"
+#include "registry.h"
 #include "state.h"
+#include "unit-protection.h"
 
 /* ---- helpers ---- */
 
@@ -757,7 +763,557 @@ static void test_save_of_empty_state_loads_empty(void **state) {
         assert_null(moved_to);
 }
 
+
+/* ---- the journal ---- */
+
+/* n records with pids 100, 200, ... in a registry (sorted by pid, as the engine's). */
+static void fill_registry(Registry *reg, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(registry_add(reg, make_protection((pid_t) (100 * (i + 1)), "rec", NULL)), 0);
+}
+
+static size_t count_lines(int dirfd) {
+        _cleanup_free_ char *text = NULL;
+        size_t n = 0;
+
+        assert_int_equal(read_full_file_at(dirfd, "state.json", 64 << 20, &text, NULL), 0);
+        for (const char *c = text; *c; c++)
+                n += *c == '\n';
+        return n;
+}
+
+static off_t file_size(int dirfd) {
+        struct stat st;
+
+        assert_int_equal(fstatat(dirfd, "state.json", &st, AT_SYMLINK_NOFOLLOW), 0);
+        return st.st_size;
+}
+
+/* Loads state.json and checks it holds exactly the registry's records, field by field. */
+static void assert_file_is(int dirfd, const Registry *reg, size_t want_skipped) {
+        Protection **out = NULL;
+        char *moved_to = NULL;
+        const char *reason = NULL;
+        size_t n = 0, skipped = 0;
+
+        assert_int_equal(state_load(dirfd, &out, &n, &skipped, &moved_to, &reason), 0);
+        assert_null(moved_to);
+        assert_null(reason);
+        assert_int_equal(skipped, want_skipped);
+        assert_int_equal(n, reg->n);
+        for (size_t i = 0; i < n; i++)
+                assert_protection_equal(reg->items[i], out[i]);
+        protection_array_free(out, n);
+}
+
+static void test_journal_commit_appends_one_line_per_change_whatever_the_number_of_records(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_(registry_done) Registry reg = {};
+        StateFile f;
+        off_t before, after_small, after_big;
+
+        state_file_init(&f, dirfd);
+        fill_registry(&reg, 10);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0); /* the first commit writes it whole */
+        assert_int_equal(f.rewrites, 1);
+        assert_file_is(dirfd, &reg, 0);
+
+        /* A change at N=10 and the same change at N=1,010: the same bytes appended. */
+        reg.items[3]->state = PROTECTION_RESTORING;
+        before = file_size(dirfd);
+        assert_int_equal(state_file_stage(&f, reg.items[3]->pid), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+        after_small = file_size(dirfd) - before;
+        assert_file_is(dirfd, &reg, 0);
+
+        state_file_done(&f);
+        state_file_init(&f, dirfd);
+        for (size_t i = 0; i < 1000; i++)
+                assert_int_equal(registry_add(&reg, make_protection((pid_t) (100000 + i), "more", NULL)), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+        before = file_size(dirfd);
+        assert_int_equal(state_file_stage(&f, reg.items[3]->pid), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+        after_big = file_size(dirfd) - before;
+        assert_true(after_small > 0);
+        assert_int_equal(after_small, after_big);
+        assert_int_equal(f.rewrites, 1);
+        assert_file_is(dirfd, &reg, 0);
+        state_file_done(&f);
+}
+
+static void test_journal_del_ends_a_record_and_nothing_staged_writes_nothing(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_(registry_done) Registry reg = {};
+        StateFile f;
+        off_t before;
+
+        state_file_init(&f, dirfd);
+        fill_registry(&reg, 3);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+        protection_free(registry_remove(&reg, 200));
+        assert_int_equal(state_file_stage(&f, 200), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+        assert_file_is(dirfd, &reg, 0);
+
+        before = file_size(dirfd);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+        assert_int_equal(file_size(dirfd), before);
+        state_file_done(&f);
+}
+
+/* UnprotectAll of 500: the pids are staged, and one commit appends one line each, in one write. */
+static void test_journal_batch_of_dels_is_one_append(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_(registry_done) Registry reg = {};
+        StateFile f;
+        size_t lines;
+
+        state_file_init(&f, dirfd);
+        fill_registry(&reg, 500);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+        lines = count_lines(dirfd);
+        while (reg.n > 0) {
+                pid_t pid = reg.items[0]->pid;
+                protection_free(registry_remove(&reg, pid));
+                assert_int_equal(state_file_stage(&f, pid), 0);
+        }
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+        assert_int_equal(count_lines(dirfd), lines + 500);
+        assert_int_equal(f.rewrites, 1);
+        assert_file_is(dirfd, &reg, 0);
+        state_file_done(&f);
+}
+
+static void test_journal_torn_last_line_is_dropped_without_counting(void **state) {
+        int dirfd = *(int *) *state;
+        static const char text[] = "{\"version\":2,\"journal\":1,\"protections\":[\n"
+                                   "{\"pid\":5,\"starttime\":1,\"comm\":\"doc\"}\n],\"holds\":[]}\n"
+                                   "{\"put\":{\"pid\":6,\"starttime\":2,\"comm\":\"line\"}}\n"
+                                   "{\"del\":5}\n"
+                                   "{\"put\":{\"pid\":7,\"starttime\":3,\"com";
+        Protection **out = NULL;
+        size_t n = 0, skipped = 99;
+        const char *reason = NULL;
+
+        write_file(dirfd, "state.json", text, sizeof(text) - 1);
+        assert_int_equal(state_load(dirfd, &out, &n, &skipped, NULL, &reason), 0);
+        assert_null(reason);
+        assert_int_equal(skipped, 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(out[0]->pid, 6);
+        assert_string_equal(out[0]->comm, "line");
+        protection_array_free(out, n);
+
+        /* Even a complete object is dropped when its newline is missing: its write never returned. */
+        assert_int_equal(state_parse("{\"version\":2,\"journal\":1}\n{\"put\":{\"pid\":8,\"starttime\":1}}", &out, &n,
+                                     &skipped, NULL), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(skipped, 0);
+}
+
+static void test_journal_garbage_lines_are_skipped_and_counted_the_rest_applied(void **state) {
+        static const char text[] = "{\"version\":2,\"journal\":1,\"protections\":[\n"
+                                   "{\"pid\":5,\"starttime\":1,\"comm\":\"doc\"}\n],\"holds\":[]}\n"
+                                   "this is not json\n"
+                                   "{\"put\":{\"pid\":-3,\"starttime\":1}}\n"         /* bad record */
+                                   "{\"del\":\"5\"}\n"                                 /* pid as a string */
+                                   "{\"put\":{\"pid\":9,\"starttime\":1},\"del\":5}\n" /* two keys */
+                                   "{\"frobnicate\":1}\n"                              /* unknown verb */
+                                   "[1,2]\n"
+                                   "{\"put\":{\"pid\":6,\"starttime\":2}} trailing\n"
+                                   "\n"
+                                   "{\"put\":{\"pid\":5,\"starttime\":1,\"comm\":\"changed\"}}\n";
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+
+        assert_int_equal(state_parse(text, &out, &n, &skipped, NULL), 0);
+        assert_int_equal(skipped, 7);
+        assert_int_equal(n, 1);
+        assert_int_equal(out[0]->pid, 5);
+        assert_string_equal(out[0]->comm, "changed"); /* a journal line replaces the record */
+        protection_array_free(out, n);
+}
+
+static void test_journal_lines_after_a_document_without_journal_key_are_corruption(void **state) {
+        assert_parse_rejected("{\"version\":2,\"protections\":[]}\n{\"del\":5}\n", "trailing data");
+        assert_parse_rejected("{\"version\":2,\"journal\":2,\"protections\":[]}\n{\"del\":5}\n", "trailing data");
+}
+
+/* A file as the daemon before the journal wrote it (json-c, pretty): loads, and the first commit rewrites it. */
+static void test_journal_migrates_a_version_2_file_of_an_older_daemon(void **state) {
+        int dirfd = *(int *) *state;
+        static const char old[] =
+                "{\n  \"version\":2,\n  \"protections\":[\n    {\n      \"pid\":100,\n      \"starttime\":5678,\n"
+                "      \"comm\":\"rec\",\n      \"uid\":1000,\n      \"original_cgroup\":\"/system.slice/ssh.service\",\n"
+                "      \"scope_cgroup\":\"/protected.slice/oomprotect-100.scope\",\n      \"original_unit\":null,\n"
+                "      \"kind\":\"moved\",\n      \"state\":\"active\",\n      \"original_adj\":0,\n"
+                "      \"applied_adj\":-1000,\n      \"memory_min\":67108864,\n      \"memory_low\":134217728,\n"
+                "      \"oom_group\":false,\n      \"descendants\":false,\n      \"since_usec\":1700000000000000,\n"
+                "      \"source\":\"dbus\",\n      \"tag\":null,\n      \"members\":[\n      ]\n    }\n  ],\n"
+                "  \"holds\":[\n    {\n      \"cgroup\":\"/system.slice\",\n      \"unit\":\"system.slice\",\n"
+                "      \"original_min\":0,\n      \"original_low\":0,\n      \"original_oomd_preference\":-1\n"
+                "    }\n  ]\n}\n";
+        _cleanup_(registry_done) Registry reg = {};
+        _cleanup_(hold_table_done) HoldTable holds = {};
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+        StateFile f;
+
+        write_file(dirfd, "state.json", old, sizeof(old) - 1);
+        assert_int_equal(state_load_full(dirfd, &out, &n, &holds, NULL, &skipped, NULL, NULL), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(holds.n, 1);
+        fill_registry(&reg, 1);
+        assert_protection_equal(reg.items[0], out[0]);
+        protection_array_free(out, n);
+
+        state_file_init(&f, dirfd);
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0);
+        assert_int_equal(f.rewrites, 1);
+        state_file_done(&f);
+        hold_table_done(&holds);
+        assert_int_equal(state_load_full(dirfd, &out, &n, &holds, NULL, &skipped, NULL, NULL), 0);
+        assert_int_equal(n, 1);
+        assert_protection_equal(reg.items[0], out[0]);
+        assert_int_equal(holds.n, 1);
+        assert_string_equal(holds.items[0].cgroup, "/system.slice");
+        protection_array_free(out, n);
+}
+
+static void test_journal_holds_are_appended_when_they_change_and_not_when_released(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_(registry_done) Registry reg = {};
+        _cleanup_(hold_table_done) HoldTable holds = {}, back = {};
+        Protection **out = NULL;
+        size_t n = 0, lines;
+        StateFile f;
+
+        state_file_init(&f, dirfd);
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0);
+        lines = count_lines(dirfd);
+        assert_int_equal(hold_table_add(&holds, "/a.slice", "a.slice", 1, 2), 0);
+        assert_int_equal(hold_table_add(&holds, "/b.slice", "b.slice", 3, 4), 0);
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0);
+        assert_int_equal(count_lines(dirfd), lines + 2);
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0); /* unchanged: nothing */
+        assert_int_equal(count_lines(dirfd), lines + 2);
+
+        holds.items[0].released = true;    /* its original is back */
+        holds.items[1].original_min = 30; /* changed */
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0);
+        assert_int_equal(count_lines(dirfd), lines + 4);
+        assert_int_equal(state_load_full(dirfd, &out, &n, &back, NULL, NULL, NULL, NULL), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(back.n, 1);
+        assert_string_equal(back.items[0].cgroup, "/b.slice");
+        assert_int_equal(back.items[0].original_min, 30);
+        state_file_done(&f);
+}
+
+/* The journal never grows without bound: past the document's size it is folded into a new document. */
+static void test_journal_is_rewritten_whole_once_it_outgrows_the_document(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_(registry_done) Registry reg = {};
+        StateFile f;
+        off_t largest = 0;
+
+        state_file_init(&f, dirfd);
+        fill_registry(&reg, 5);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+        for (unsigned i = 0; i < 2000; i++) {
+                reg.items[i % 5]->memory_min = i;
+                assert_int_equal(state_file_stage(&f, reg.items[i % 5]->pid), 0);
+                assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+                largest = MAX(largest, file_size(dirfd));
+        }
+        assert_true(f.rewrites > 1);
+        assert_true(largest < 2 * 64 * 1024 + 4096); /* the 64 KiB floor, then one more line */
+        assert_file_is(dirfd, &reg, 0);
+        state_file_done(&f);
+}
+
+/* A write that fails halfway (here the file size limit): the file is cut back, the next commit rewrites. */
+static void test_journal_failed_append_is_cut_back_and_changes_nothing(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_(registry_done) Registry reg = {}, was = {};
+        struct rlimit old, small;
+        struct sigaction ign = { .sa_handler = SIG_IGN }, prev;
+        off_t before;
+        StateFile f;
+
+        state_file_init(&f, dirfd);
+        fill_registry(&reg, 3);
+        fill_registry(&was, 3);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+        before = file_size(dirfd);
+
+        reg.items[1]->state = PROTECTION_RESTORING;
+        assert_int_equal(state_file_stage(&f, reg.items[1]->pid), 0);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        small = (struct rlimit) { .rlim_cur = (rlim_t) before + 10, .rlim_max = old.rlim_max };
+        assert_int_equal(sigaction(SIGXFSZ, &ign, &prev), 0);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), -EFBIG);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        assert_int_equal(sigaction(SIGXFSZ, &prev, NULL), 0);
+
+        assert_int_equal(file_size(dirfd), before); /* no torn line left for the next one to be glued to */
+        assert_true(f.must_rewrite);
+        assert_file_is(dirfd, &was, 0);
+
+        reg.items[1]->state = PROTECTION_ACTIVE; /* the caller put it back */
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
+        assert_int_equal(f.rewrites, 2);
+        assert_false(f.must_rewrite);
+        assert_file_is(dirfd, &reg, 0);
+        state_file_done(&f);
+}
+
+/*
+ * SIGKILL at each step of a rewrite (in a child, as the daemon would die):
+ * the file then says what the last confirmed commit said, and the dead
+ * writer's temporary file is recognized as stale.
+ */
+static void test_journal_rewrite_killed_at_each_step_loses_no_confirmed_change(void **state) {
+        static const char *const points[] = { "state:rewrite-written", "state:rewrite-renamed", "state:appended" };
+        int dirfd = *(int *) *state;
+
+        for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+                _cleanup_(registry_done) Registry reg = {};
+                int status;
+                pid_t child;
+
+                (void) unlinkat(dirfd, "state.json", 0);
+                fill_registry(&reg, 50);
+                child = fork();
+                assert_true(child >= 0);
+                if (child == 0) {
+                        StateFile f;
+
+                        state_file_init(&f, dirfd);
+                        if (state_file_commit(&f, &reg, NULL, NULL) < 0)
+                                _exit(2);
+                        /* From here on each commit is confirmed before the next change; the fault is armed now. */
+                        setenv("OOMPROTECT_FAULT", points[k], 1);
+                        for (unsigned i = 0;; i++) {
+                                reg.items[i % 50]->memory_low = i;
+                                if (state_file_stage(&f, reg.items[i % 50]->pid) < 0 ||
+                                    state_file_commit(&f, &reg, NULL, NULL) < 0)
+                                        _exit(3);
+                                if (i > 100000)
+                                        _exit(4);
+                        }
+                }
+                assert_int_equal(waitpid(child, &status, 0), child);
+                assert_true(WIFSIGNALED(status));
+                assert_int_equal(WTERMSIG(status), SIGKILL);
+
+                /* Which change was the last one confirmed: the file says memory_low = i for record i % 50. */
+                Protection **out = NULL;
+                size_t n = 0, skipped = 0;
+                const char *reason = NULL;
+                assert_int_equal(state_load(dirfd, &out, &n, &skipped, NULL, &reason), 0);
+                assert_null(reason);
+                assert_int_equal(skipped, 0);
+                assert_int_equal(n, 50);
+                uint64_t last = 0;
+                for (size_t i = 0; i < n; i++)
+                        if (out[i]->memory_low != reg.items[i]->memory_low) /* changed in the child */
+                                last = MAX(last, out[i]->memory_low);
+                /* Every change up to the last one is there (none lost in between, none half-applied). */
+                for (size_t i = 0; i < n; i++) {
+                        uint64_t want = last >= i ? last - ((last - i) % 50) : reg.items[i]->memory_low;
+                        assert_true(out[i]->memory_low == want);
+                }
+                protection_array_free(out, n);
+                fprintf(stderr, "# killed at %s: %" PRIu64 " changes confirmed, all there\n", points[k], last + 1);
+                assert_true(remove_stale_temp_files_at(dirfd, "state.json") == (k == 0 ? 1 : 0));
+                _cleanup_free_ char *dir = list_dir(dirfd);
+                assert_string_equal(dir, "state.json");
+        }
+}
+
 #define DIR_TEST(t) cmocka_unit_test_setup_teardown(t, setup_dir, teardown_dir)
+
+/* ---- units protected by name: in the document and through the journal ---- */
+
+static UnitProtection *make_unit(const char *name, int adj) {
+        UnitProtection *u = unit_protection_new();
+        char cgroup[128];
+
+        assert_non_null(u);
+        snprintf(cgroup, sizeof(cgroup), "/system.slice/%s", name);
+        u->unit = strdup(name);
+        u->cgroup = strdup(cgroup);
+        u->source = strdup("dbus");
+        assert_non_null(u->unit);
+        assert_non_null(u->cgroup);
+        assert_non_null(u->source);
+        u->state = PROTECTION_ACTIVE;
+        u->applied_adj = adj;
+        u->base_adj = 7;
+        u->has_base_adj = true;
+        u->memory_min = 1 << 20;
+        u->memory_low = 2 << 20;
+        u->since_usec = UINT64_C(1700000000000000);
+        assert_int_equal(unit_member_add(u, 4321, 8765, 7), 0);
+        return u;
+}
+
+static void assert_unit_equal(const UnitProtection *a, const UnitProtection *b) {
+        assert_string_equal(a->unit, b->unit);
+        assert_string_equal(a->cgroup, b->cgroup);
+        assert_int_equal(a->state, b->state);
+        assert_int_equal(a->applied_adj, b->applied_adj);
+        assert_int_equal(a->base_adj, b->base_adj);
+        assert_int_equal(a->has_base_adj, b->has_base_adj);
+        assert_int_equal(a->memory_min, b->memory_min);
+        assert_int_equal(a->memory_low, b->memory_low);
+        assert_int_equal(a->since_usec, b->since_usec);
+        assert_string_equal(a->source, b->source);
+        if (a->tag)
+                assert_string_equal(a->tag, b->tag);
+        else
+                assert_null(b->tag);
+        assert_int_equal(a->n_members, b->n_members);
+        for (size_t i = 0; i < a->n_members; i++) {
+                assert_int_equal(a->members[i].pid, b->members[i].pid);
+                assert_int_equal(a->members[i].starttime, b->members[i].starttime);
+                assert_int_equal(a->members[i].original_adj, b->members[i].original_adj);
+        }
+}
+
+/* Loads state.json and checks it holds exactly these units, in this order, and the registry's records. */
+static void assert_file_has_units(int dirfd, const Registry *reg, const UnitTable *units, size_t want_skipped) {
+        _cleanup_(unit_table_done) UnitTable back = {};
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+
+        assert_int_equal(state_load_full(dirfd, &out, &n, NULL, &back, &skipped, NULL, NULL), 0);
+        assert_int_equal(skipped, want_skipped);
+        assert_int_equal(n, reg->n);
+        for (size_t i = 0; i < n; i++)
+                assert_protection_equal(reg->items[i], out[i]);
+        protection_array_free(out, n);
+        assert_int_equal(back.n, units->n);
+        for (size_t i = 0; i < back.n; i++)
+                assert_unit_equal(units->items[i], back.items[i]);
+        assert_int_equal(back.memory_min_sum, units->memory_min_sum);
+}
+
+static void test_units_round_trip_through_the_document_and_no_key_without_units(void **state) {
+        _cleanup_(unit_table_done) UnitTable units = {}, back = {};
+        _cleanup_free_ char *text = NULL, *empty = NULL;
+        _cleanup_(registry_done) Registry reg = {};
+        Protection **out = NULL;
+        size_t n = 0, skipped = 99;
+
+        fill_registry(&reg, 2);
+        assert_int_equal(unit_table_add(&units, make_unit("nginx.service", -900)), 0);
+        assert_int_equal(unit_table_add(&units, make_unit("db@main.service", -1000)), 0);
+        units.items[1]->tag = strdup("t\"ag");
+        assert_non_null(units.items[1]->tag);
+        assert_int_equal(state_serialize_full(reg.items, reg.n, NULL, &units, &text), 0);
+        assert_int_equal(state_parse_full(text, &out, &n, NULL, &back, &skipped, NULL), 0);
+        assert_int_equal(skipped, 0);
+        assert_int_equal(n, 2);
+        protection_array_free(out, n);
+        assert_int_equal(back.n, 2);
+        assert_unit_equal(units.items[0], back.items[0]);
+        assert_unit_equal(units.items[1], back.items[1]);
+        assert_int_equal(back.memory_min_sum, 2 << 20);
+
+        /* What a daemon before units reads the same: no "units" key at all without units. */
+        assert_int_equal(state_serialize_full(reg.items, reg.n, NULL, NULL, &empty), 0);
+        assert_null(strstr(empty, "\"units\""));
+}
+
+static void test_journal_unit_lines_put_change_and_end_a_unit_and_a_rewrite_keeps_them(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_(registry_done) Registry reg = {};
+        _cleanup_(unit_table_done) UnitTable units = {};
+        _cleanup_free_ char *text = NULL;
+        size_t lines, len;
+        StateFile f;
+
+        state_file_init(&f, dirfd);
+        fill_registry(&reg, 3);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, &units), 0); /* written whole, no units */
+        lines = count_lines(dirfd);
+
+        /* New: one line. */
+        assert_int_equal(unit_table_add(&units, make_unit("nginx.service", -900)), 0);
+        assert_int_equal(state_file_stage_unit(&f, "nginx.service"), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, &units), 0);
+        assert_int_equal(count_lines(dirfd), lines + 1);
+        assert_file_has_units(dirfd, &reg, &units, 0);
+
+        /* Changed (a restart's new process, a new adj): one more line, the last one wins. */
+        units.items[0]->applied_adj = -500;
+        assert_int_equal(unit_member_add(units.items[0], 4400, 9000, 7), 0);
+        assert_int_equal(state_file_stage_unit(&f, "nginx.service"), 0);
+        assert_int_equal(unit_table_add(&units, make_unit("ssh.service", -1000)), 0);
+        assert_int_equal(state_file_stage_unit(&f, "ssh.service"), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, &units), 0);
+        assert_int_equal(count_lines(dirfd), lines + 3);
+        assert_file_has_units(dirfd, &reg, &units, 0);
+        assert_int_equal(f.rewrites, 1);
+
+        /* Ended: an "ununit" line; nothing staged, nothing written. */
+        unit_protection_free(unit_table_remove(&units, "nginx.service"));
+        assert_int_equal(state_file_stage_unit(&f, "nginx.service"), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, &units), 0);
+        assert_int_equal(count_lines(dirfd), lines + 4);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, &units), 0);
+        assert_int_equal(count_lines(dirfd), lines + 4);
+        assert_int_equal(read_full_file_at(dirfd, "state.json", 64 << 20, &text, &len), 0);
+        assert_non_null(strstr(text, "\n{\"ununit\":\"nginx.service\"}\n"));
+        assert_file_has_units(dirfd, &reg, &units, 0);
+
+        /* Written whole: the unit is in the document, the journal is empty. */
+        assert_int_equal(state_file_rewrite(&f, &reg, NULL, &units), 0);
+        assert_int_equal(count_lines(dirfd), lines + 2); /* "units":[ and ssh.service's line */
+        assert_file_has_units(dirfd, &reg, &units, 0);
+        state_file_done(&f);
+}
+
+static void test_journal_unit_lines_apply_in_order_over_the_document_and_bad_ones_are_counted(void **state) {
+        static const char text[] =
+                "{\"version\":2,\"journal\":1,\"protections\":[\n],\"holds\":[\n],\"units\":[\n"
+                "{\"unit\":\"a.service\",\"cgroup\":\"/system.slice/a.service\",\"applied_adj\":-100,\"members\":[]},\n"
+                "{\"unit\":\"b.service\",\"cgroup\":\"/system.slice/b.service\",\"members\":[]}\n]}\n"
+                "{\"unit\":{\"unit\":\"a.service\",\"cgroup\":\"/system.slice/a.service\",\"applied_adj\":-200,"
+                "\"memory_min\":4096}}\n"
+                "{\"ununit\":\"b.service\"}\n"
+                "{\"unit\":{\"unit\":\"c.slice\",\"cgroup\":\"/c.slice\"}}\n"
+                "{\"unit\":{\"unit\":\"d.service\",\"cgroup\":\"/\"}}\n"
+                "{\"unit\":{\"unit\":\"e.service\",\"cgroup\":\"/system.slice/e.service\",\"members\":[{\"pid\":0}]}}\n"
+                "{\"ununit\":\"never.service\"}\n"
+                "{\"unit\":{\"unit\":\"b.service\",\"cgroup\":\"/system.slice/b2.service\",\"state\":\"restoring\"}}\n";
+        _cleanup_(unit_table_done) UnitTable back = {};
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+
+        assert_int_equal(state_parse_full(text, &out, &n, NULL, &back, &skipped, NULL), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(skipped, 3); /* a slice, "/", a bad member */
+        assert_int_equal(back.n, 2);
+        assert_string_equal(back.items[0]->unit, "a.service");
+        assert_int_equal(back.items[0]->applied_adj, -200);
+        assert_int_equal(back.items[0]->state, PROTECTION_ACTIVE);
+        assert_string_equal(back.items[1]->unit, "b.service");
+        assert_string_equal(back.items[1]->cgroup, "/system.slice/b2.service");
+        assert_int_equal(back.items[1]->state, PROTECTION_RESTORING);
+        assert_int_equal(back.memory_min_sum, 4096);
+        free(out);
+
+        /* A caller that does not read units ignores their lines, uncounted. */
+        skipped = 99;
+        assert_int_equal(state_parse_full(text, &out, &n, NULL, NULL, &skipped, NULL), 0);
+        assert_int_equal(skipped, 0);
+        free(out);
+}
 
 /* ---- version 2: kind, state, original_unit, holds ---- */
 
@@ -870,6 +1426,62 @@ static void test_bad_hold_is_skipped_and_counted(void **state) {
         assert_int_equal(skipped, 6);
 }
 
+/* A state text with holds and no protections: how many holds were skipped. */
+static size_t parse_holds_only(const char *text, HoldTable *holds) {
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+
+        assert_int_equal(state_parse_full(text, &out, &n, holds, NULL, &skipped, NULL), 0);
+        assert_int_equal(n, 0);
+        protection_array_free(out, n);
+        return skipped;
+}
+
+/* facebook oomd's trusted.oomd_avoid before our mark: absent, binary bytes, or not recorded (no key). */
+static void test_hold_original_oomd_avoid_round_trips_exactly(void **state) {
+        _cleanup_(hold_table_done) HoldTable holds = {}, back = {};
+        _cleanup_free_ char *text = NULL;
+        static const char bytes[] = { 'o', 0, '\n', (char) 0xff };
+        CgroupHold *h;
+
+        assert_int_equal(hold_table_add(&holds, "/a.slice", "a.slice", 0, 0), 0);
+        assert_int_equal(hold_table_add(&holds, "/a.slice/absent.service", "absent.service", 0, 0), 0);
+        assert_int_equal(hold_table_add(&holds, "/a.slice/bytes.service", "bytes.service", 0, 0), 0);
+        holds.items[1].original_avoid = (XattrValue) { .state = 0 };
+        assert_int_equal(xattr_value_copy(&(XattrValue) { .state = 1, .value = (char *) bytes, .size = sizeof(bytes) },
+                                          &holds.items[2].original_avoid),
+                         0);
+        assert_int_equal(state_serialize_full(NULL, 0, &holds, NULL, &text), 0);
+        assert_non_null(strstr(text, "\"original_oomd_avoid\":false"));
+        assert_non_null(strstr(text, "\"original_oomd_avoid\":\"6f000aff\""));
+        assert_int_equal(parse_holds_only(text, &back), 0);
+        h = hold_table_get(&back, "/a.slice");
+        assert_int_equal(h->original_avoid.state, -1); /* not recorded: no key, nothing put back */
+        h = hold_table_get(&back, "/a.slice/absent.service");
+        assert_int_equal(h->original_avoid.state, 0);
+        h = hold_table_get(&back, "/a.slice/bytes.service");
+        assert_int_equal(h->original_avoid.state, 1);
+        assert_int_equal(h->original_avoid.size, sizeof(bytes));
+        assert_memory_equal(h->original_avoid.value, bytes, sizeof(bytes));
+        assert_true(xattr_value_equal(&h->original_avoid, &holds.items[2].original_avoid));
+}
+
+static void test_hold_with_bad_original_oomd_avoid_is_skipped(void **state) {
+        const char *text = "{\"version\":2,\"protections\":[],\"holds\":["
+                           "{\"cgroup\":\"/ok.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":\"31\"},"
+                           "{\"cgroup\":\"/odd.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":\"313\"},"
+                           "{\"cgroup\":\"/nothex.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":\"zz\"},"
+                           "{\"cgroup\":\"/upper.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":\"FF\"},"
+                           "{\"cgroup\":\"/true.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":true},"
+                           "{\"cgroup\":\"/num.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":1}]}";
+        _cleanup_(hold_table_done) HoldTable holds = {};
+
+        assert_int_equal(parse_holds_only(text, &holds), 5);
+        assert_int_equal(holds.n, 1);
+        assert_int_equal(holds.items[0].original_avoid.state, 1);
+        assert_string_equal(holds.items[0].original_avoid.value, "1");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip_keeps_every_field_of_full_records_with_members),
@@ -899,6 +1511,8 @@ int main(void) {
                 cmocka_unit_test(test_every_state_round_trips),
                 cmocka_unit_test(test_version_1_file_loads_as_moved_and_active),
                 cmocka_unit_test(test_holds_round_trip),
+                cmocka_unit_test(test_hold_original_oomd_avoid_round_trips_exactly),
+                cmocka_unit_test(test_hold_with_bad_original_oomd_avoid_is_skipped),
                 cmocka_unit_test(test_bad_hold_is_skipped_and_counted),
                 DIR_TEST(test_load_of_missing_file_is_empty_state),
                 DIR_TEST(test_load_moves_aside_garbage),
@@ -917,6 +1531,20 @@ int main(void) {
                 DIR_TEST(test_save_then_load_round_trips),
                 DIR_TEST(test_save_is_atomic_leaves_no_temp_files_and_mode_0600),
                 DIR_TEST(test_save_of_empty_state_loads_empty),
+                DIR_TEST(test_journal_commit_appends_one_line_per_change_whatever_the_number_of_records),
+                DIR_TEST(test_journal_del_ends_a_record_and_nothing_staged_writes_nothing),
+                DIR_TEST(test_journal_batch_of_dels_is_one_append),
+                DIR_TEST(test_journal_torn_last_line_is_dropped_without_counting),
+                cmocka_unit_test(test_journal_garbage_lines_are_skipped_and_counted_the_rest_applied),
+                cmocka_unit_test(test_journal_lines_after_a_document_without_journal_key_are_corruption),
+                DIR_TEST(test_journal_migrates_a_version_2_file_of_an_older_daemon),
+                DIR_TEST(test_journal_holds_are_appended_when_they_change_and_not_when_released),
+                DIR_TEST(test_journal_is_rewritten_whole_once_it_outgrows_the_document),
+                DIR_TEST(test_journal_failed_append_is_cut_back_and_changes_nothing),
+                DIR_TEST(test_journal_rewrite_killed_at_each_step_loses_no_confirmed_change),
+                cmocka_unit_test(test_units_round_trip_through_the_document_and_no_key_without_units),
+                DIR_TEST(test_journal_unit_lines_put_change_and_end_a_unit_and_a_rewrite_keeps_them),
+                cmocka_unit_test(test_journal_unit_lines_apply_in_order_over_the_document_and_bad_ones_are_counted),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

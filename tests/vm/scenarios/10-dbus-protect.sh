@@ -63,4 +63,16 @@ done
 expect_eq "adj of PID 1 after refused Protect" "$(adj_of 1)" "$pid1_adj"
 [[ -z $(op_list_pids) ]] || fail "ListProtected not empty after refused calls: $(op_list_pids | tr '\n' ' ')"
 
-pass_unless_deferred "Protect moved $pid into protected.slice/$scope (adj -1000, memory.min 16M); Unprotect restored it exactly"
+# SetSelfProtection (issue 10): the caller is proven by a pidfd and the bus asked again; the unit's sandbox
+# (PrivateNetwork=, no CAP_SYS_PTRACE) hides the caller's descriptors from the daemon, which must still
+# serve root and a member of AllowGroup=. busctl protects itself, and its exit ends the protection.
+gid=$(getent group oomprotect | cut -d: -f3)
+busctl --system --timeout=10 call "${OP_BUS[@]}" SetSelfProtection b true ||
+        defer_fail "SetSelfProtection(true) as root failed"
+setpriv --reuid=65534 --regid=65534 --groups="$gid" busctl --system --timeout=10 call "${OP_BUS[@]}" \
+        SetSelfProtection b true || defer_fail "SetSelfProtection(true) as a member of AllowGroup= failed"
+# shellcheck disable=SC2317 # called through wait_until
+none_protected() { [[ $(op_prop ProtectedCount) == 0 ]]; }
+wait_until 10 none_protected || defer_fail "busctl's self-protections outlived it"
+
+pass_unless_deferred "Protect moved $pid into protected.slice/$scope (adj -1000, memory.min 16M); Unprotect restored it exactly; SetSelfProtection served root and a member"

@@ -30,43 +30,9 @@ fate() { if alive "$1"; then echo survived; else echo killed; fi; }
 # shellcheck disable=SC2317 # called through wait_until
 forgotten() { [[ $(op_is_protected "$1") == false ]]; }
 
-# kill_tail PID: SIGKILL a holder if it still is one, and wait until it is
-# gone (init reaps it, see start_tail).
-kill_tail() {
-        if comm_is "$1" tail; then kill -KILL "$1" 2>/dev/null || true; fi
-        wait_until 5 gone "$1"
-}
-
 # The current trial's processes, killed at exit if a check fails mid-trial.
-TRIAL_PIDS=()
 # shellcheck disable=SC2016 # expanded when the cleanup runs
-on_exit 'for p in "${TRIAL_PIDS[@]}"; do kill_tail "$p"; done'
-
-# start_tail UNIT SLICE: starts a memory holder (`tail` on a fresh FIFO), in a
-# transient scope UNIT.scope in SLICE (system.slice when SLICE is "-", a bare
-# scope the daemon moves into its own slice). Sets TAIL_PID and TAIL_FD, the
-# FIFO's write end.
-TAIL_PID="" TAIL_FD=""
-start_tail() {
-        local fifo=$PWD/$1.fifo cmd=(tail)
-        mkfifo "$fifo"
-        # systemd-run --scope places itself in the scope, then execs tail.
-        cmd=(systemd-run --quiet --collect --scope --unit="$1" tail)
-        [[ $2 == - ]] || cmd=(systemd-run --quiet --collect --scope --unit="$1" -p Slice="$2" tail)
-        # Started from a subshell that exits at once: the holder is no job of
-        # this shell (no "Killed" job notices; init reaps it when the OOM
-        # killer strikes). stdout is redirected before the FIFO is opened
-        # (which blocks until its write end opens), so $(...) returns.
-        TAIL_PID=$( ("${cmd[@]}" >/dev/null 2>&1 <"$fifo" & echo $!))
-        TRIAL_PIDS+=("$TAIL_PID")
-        # Opening the write end completes the child's open() of the read end.
-        exec {TAIL_FD}>"$fifo"
-        wait_until 15 comm_is "$TAIL_PID" tail || fail "$1: tail $TAIL_PID did not start"
-}
-
-# fill FD MB: write MB of zeros into a holder; returns non-zero when the
-# holder was killed meanwhile (EPIPE). Bounded by a timeout just in case.
-fill() { timeout 60 head -c "$2M" /dev/zero 1>&"$1" 2>/dev/null; }
+on_exit 'for p in "${TAIL_PIDS[@]}"; do kill_tail "$p"; done'
 
 survived=0
 control_verdict=
@@ -120,7 +86,7 @@ trial() {
         for p in "$hpid" "$tpid" "$gpid"; do
                 kill_tail "$p" || fail "trial $n: tail $p did not go away"
         done
-        TRIAL_PIDS=()
+        TAIL_PIDS=()
         # A protected process that exits is forgotten by the daemon.
         if [[ $mode == protected ]]; then
                 wait_until 5 forgotten "$hpid" || fail "trial $n: daemon still reports exited PID $hpid as protected"
@@ -148,12 +114,7 @@ info "control: $control_verdict"
 [[ $control_verdict == "holder killed" ]] ||
         fail "control: the unprotected holder survived, so this setup does not test protection"
 
-daemon_config 60-oomtest <<EOF
-[Manager]
-Slice=$PSLICE
-DefaultMemoryMin=16M
-MemoryMinBudget=256M
-EOF
+daemon_config_in_slice 60-oomtest "$PSLICE"
 daemon_fresh_start
 expect_eq "Slice property" "$(op_prop Slice)" "$PSLICE"
 

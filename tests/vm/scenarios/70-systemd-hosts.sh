@@ -184,7 +184,9 @@ info "systemd-analyze security $OP_UNIT: exposure ${ours:-not available}"
 if systemctl cat systemd-oomd.service >/dev/null 2>&1; then
         oomd=$(exposure_of systemd-oomd.service)
         info "systemd-analyze security systemd-oomd.service: exposure $oomd"
-        awk -v a="$ours" -v b="$oomd" 'BEGIN { exit !(a <= b) }' ||
-                defer_fail "$OP_UNIT exposure $ours is above systemd-oomd's $oomd"
 fi
+# The bar tests/integration/test-units.sh holds the unit file to, here on the real systemd: the
+# capabilities the rules and the restores need are listed in the unit with their reasons.
+awk -v a="$ours" 'BEGIN { exit !(a != "" && a <= 2.5) }' || defer_fail "$OP_UNIT exposure ${ours:-unknown} is above 2.5"
+
 pass_unless_deferred "daemon-reload/reexec kept the scope's figures; a limited service was protected in place and restored; a bare scope's process went back; kill -9 lost nothing; activation works"

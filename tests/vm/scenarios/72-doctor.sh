@@ -7,7 +7,10 @@
 # memory.min effective; a unit's MemoryMin= under a slice without one is
 # capped to nothing and the slice is named, until the slice gets its own;
 # earlyoom -g breaks the protection of a process sharing its process group.
-# vm-timeout: 150
+# Then the marks: trusted.oomd_avoid and user.oomd_omit on a moved scope, gone
+# with it; trusted.oomd_avoid on an in-place cgroup inside a delegated unit,
+# its exact original back after Unprotect; none on a unit's own cgroup.
+# vm-timeout: 180
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -114,4 +117,51 @@ expect_eq "earlyoom -g on a protected process sharing its group" "$(verdict "$j"
 [[ $(why "$j" earlyoom) == *-g* ]] || fail "earlyoom's verdict does not mention -g: $(why "$j" earlyoom)"
 info "text report:"
 oomprotectctl doctor "$hold" | sed 's/^/  | /'
-pass "doctor's verdicts hold for an unprotected, a protected and a capped process, with earlyoom and systemd-oomd running"
+# 5. The marks the daemon writes, read with guest-bin's cgroup-xattr and by doctor (.process.marks).
+readonly XATTR=/usr/local/lib/oomprotect-vm/bin/cgroup-xattr
+mark() { "$XATTR" get "$CG$1" "$2"; } # CGROUP NAME: hex, or "absent"
+doctor_mark() { doctor "$1" | jq -r --arg m "$2" '.process.marks[$m]'; }
+# The moved holder's scope: facebook oomd's trusted.oomd_avoid and systemd-oomd's user.oomd_omit.
+scope=$(scope_path "$hold")
+expect_eq "trusted.oomd_avoid of $scope" "$(mark "$scope" trusted.oomd_avoid)" 31
+expect_eq "user.oomd_omit of $scope" "$(mark "$scope" user.oomd_omit)" 31
+expect_eq "doctor reads trusted.oomd_avoid of $hold" "$(doctor_mark "$hold" trusted.oomd_avoid)" true
+oomprotectctl unprotect "$hold" >/dev/null || fail "oomprotectctl unprotect $hold failed"
+wait_until 10 test ! -d "$CG$scope" || fail "$scope is still there after unprotect"
+expect_eq "trusted.oomd_avoid of $hold's cgroup $(cgroup_of "$hold") after unprotect" \
+        "$(mark "$(cgroup_of "$hold")" trusted.oomd_avoid)" absent
+expect_eq "doctor reads trusted.oomd_avoid of $hold after unprotect" "$(doctor_mark "$hold" trusted.oomd_avoid)" false
+info "moved: $scope carried trusted.oomd_avoid=1 and user.oomd_omit=1; after unprotect $hold's cgroup has no mark"
+
+# In place inside a delegated unit (a cgroup PID 1 does not write): marked, then its exact original back.
+systemd-run --quiet --unit=doctor-deleg.service -p Delegate=yes sleep 100000 ||
+        fail "systemd-run doctor-deleg.service failed"
+on_exit "systemctl stop doctor-deleg.service"
+wait_until 5 test "$(unit_prop doctor-deleg.service MainPID)" != 0 || fail "doctor-deleg.service has no MainPID"
+deleg=$(unit_prop doctor-deleg.service MainPID)
+# What a delegate does with its subtree: its process into a child, then the memory controller for it.
+payload=/system.slice/doctor-deleg.service/payload
+mkdir "$CG$payload" || fail "cannot make $payload"
+echo "$deleg" >"$CG$payload/cgroup.procs" || fail "cannot move $deleg into $payload"
+grep -qw memory "$CG/system.slice/doctor-deleg.service/cgroup.subtree_control" ||
+        echo +memory >"$CG/system.slice/doctor-deleg.service/cgroup.subtree_control" ||
+        fail "cannot enable the memory controller below doctor-deleg.service: $(cat "$CG/system.slice/doctor-deleg.service/cgroup.controllers")"
+expect_eq "cgroup of $deleg" "$(cgroup_of "$deleg")" "$payload"
+"$XATTR" set "$CG$payload" trusted.oomd_avoid 6f72696700ff || fail "cannot set trusted.oomd_avoid on $payload"
+oomprotectctl protect --in-place "$deleg" >/dev/null || fail "oomprotectctl protect --in-place $deleg failed"
+expect_eq "cgroup of $deleg protected in place" "$(cgroup_of "$deleg")" "$payload"
+expect_eq "trusted.oomd_avoid of $payload while protected" "$(mark "$payload" trusted.oomd_avoid)" 31
+expect_eq "doctor reads trusted.oomd_avoid of $deleg" "$(doctor_mark "$deleg" trusted.oomd_avoid)" true
+oomprotectctl unprotect "$deleg" >/dev/null || fail "oomprotectctl unprotect $deleg failed"
+expect_eq "trusted.oomd_avoid of $payload after unprotect" "$(mark "$payload" trusted.oomd_avoid)" 6f72696700ff
+info "in place in a delegated cgroup: trusted.oomd_avoid 6f72696700ff -> 31 -> 6f72696700ff"
+
+# In place on a unit's own cgroup: systemd's (ManagedOOMPreference=omit through PID 1), no trusted.oomd_avoid.
+oomprotectctl protect --in-place "$plain" >/dev/null || fail "oomprotectctl protect --in-place $plain failed"
+wait_until 10 test "$(mark /system.slice/doctor-plain.service user.oomd_omit)" = 31 ||
+        fail "user.oomd_omit of doctor-plain.service: $(mark /system.slice/doctor-plain.service user.oomd_omit)"
+expect_eq "trusted.oomd_avoid of doctor-plain.service (PID 1's cgroup)" \
+        "$(mark /system.slice/doctor-plain.service trusted.oomd_avoid)" absent
+oomprotectctl unprotect "$plain" >/dev/null || fail "oomprotectctl unprotect $plain failed"
+info "in place on doctor-plain.service: user.oomd_omit through systemd, no trusted.oomd_avoid (a unit's cgroup is PID 1's)"
+pass "doctor's verdicts hold for an unprotected, a protected and a capped process, with earlyoom and systemd-oomd running; the marks are set and put back"

@@ -189,6 +189,17 @@ daemon_config_default() {
 	EOF
 }
 
+# daemon_config_in_slice NAME SLICE: the default settings with the daemon's slice
+# SLICE (nested in a memory-limited parent, for the OOM scenarios).
+daemon_config_in_slice() {
+        daemon_config "$1" <<-EOF
+	[Manager]
+	Slice=$2
+	DefaultMemoryMin=16M
+	MemoryMinBudget=256M
+	EOF
+}
+
 daemon_journal() {
         info "--- journal of $OP_UNIT (last 25 lines):"
         journalctl -b -u "$OP_UNIT" --no-pager -n 25 -o short-monotonic 2>&1 | sed 's/^/  | /' || true
@@ -257,3 +268,42 @@ assert_restored() {
         scope=$CG$(scope_path "$pid" "$slice")
         wait_until 5 test ! -d "$scope" || fail "scope cgroup $scope still exists 5 s after unprotect"
 }
+
+# --- memory holders (40-oom-real, 73-rules) ------------------------------------
+
+# kill_tail PID [COMM]: SIGKILL a holder if it still is one (its comm is COMM,
+# default tail), and wait until it is gone (init reaps it, see start_tail).
+kill_tail() {
+        if comm_is "$1" "${2:-tail}"; then kill -KILL "$1" 2>/dev/null || true; fi
+        wait_until 5 gone "$1"
+}
+
+# start_tail UNIT SLICE [PROGRAM]: starts a memory holder (PROGRAM, default
+# tail, a copy of tail otherwise, on a fresh FIFO), in a transient scope
+# UNIT.scope in SLICE (system.slice when SLICE is "-", a bare scope the daemon
+# moves into its own slice). Sets TAIL_PID and TAIL_FD, the FIFO's write end,
+# and adds the PID to TAIL_PIDS.
+TAIL_PID="" TAIL_FD=""
+TAIL_PIDS=()
+start_tail() {
+        local fifo=$PWD/$1.fifo program=${3:-tail} cmd
+        mkfifo "$fifo"
+        # systemd-run --scope places itself in the scope, then execs the program.
+        cmd=(systemd-run --quiet --collect --scope --unit="$1" "$program")
+        [[ $2 == - ]] || cmd=(systemd-run --quiet --collect --scope --unit="$1" -p Slice="$2" "$program")
+        # Started from a subshell that exits at once: the holder is no job of
+        # this shell (no "Killed" job notices; init reaps it when the OOM
+        # killer strikes). stdout is redirected before the FIFO is opened
+        # (which blocks until its write end opens), so $(...) returns.
+        TAIL_PID=$( ("${cmd[@]}" >/dev/null 2>&1 <"$fifo" & echo $!))
+        TAIL_PIDS+=("$TAIL_PID")
+        # Opening the write end completes the child's open() of the read end.
+        # shellcheck disable=SC2034 # the scenario writes to it
+        exec {TAIL_FD}>"$fifo"
+        wait_until 15 comm_is "$TAIL_PID" "$(basename "$program" | cut -c1-15)" ||
+                fail "$1: $program $TAIL_PID did not start"
+}
+
+# fill FD MB: write MB of zeros into a holder; returns non-zero when the
+# holder was killed meanwhile (EPIPE). Bounded by a timeout just in case.
+fill() { timeout 60 head -c "$2M" /dev/zero 1>&"$1" 2>/dev/null; }

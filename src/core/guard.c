@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cgroup.h"
+#include "config.h"
+#include "engine.h"
+#include "fileio.h"
+#include "guard.h"
+#include "oomprotect/protocol.h"
+#include "parse.h"
+#include "proc.h"
+
+int guard_parse_status_rss(const char *text, uint64_t *ret) {
+        const char *l = text;
+        unsigned long long kb;
+
+        while (l && !strneq(l, "VmRSS:", strlen("VmRSS:"))) {
+                l = strchr(l, '\n');
+                l = l ? l + 1 : NULL;
+        }
+        if (!l)
+                return -ENODATA;
+        if (sscanf(l + strlen("VmRSS:"), " %llu kB", &kb) != 1 || kb > UINT64_MAX / 1024)
+                return -EINVAL;
+        *ret = (uint64_t) kb * 1024;
+        return 0;
+}
+
+bool guard_ceiling_allows(uint64_t in_use, uint64_t want, uint64_t ceiling) {
+        return ceiling == 0 || (want <= ceiling && in_use <= ceiling - want);
+}
+
+static uint64_t process_rss(int procfd, pid_t pid) {
+        _cleanup_free_ char *text = NULL;
+        char name[32];
+        uint64_t rss = 0;
+
+        snprintf(name, sizeof(name), "%d/status", (int) pid);
+        if (read_full_file_at(procfd, name, 65536, &text, NULL) < 0 || guard_parse_status_rss(text, &rss) < 0)
+                return 0; /* gone, or a zombie: holds nothing */
+        return rss;
+}
+
+static uint64_t cgroup_current(Engine *e, const char *cgroup) {
+        _cleanup_free_ char *s = NULL;
+        const char *rel = cgroup ? cgroup_path_to_rel(cgroup) : NULL;
+        uint64_t v;
+
+        if (!rel || cgroup_read(e->backend.rootfd, rel, "memory.current", &s) < 0 || parse_u64_base0(s, &v) < 0)
+                return 0;
+        return v;
+}
+
+static uint64_t protection_rss(Engine *e, const Protection *p) {
+        uint64_t sum = process_rss(e->procfd, p->pid);
+
+        for (size_t i = 0; i < p->n_members; i++)
+                sum += process_rss(e->procfd, p->members[i].pid);
+        return sum;
+}
+
+/* Whether an in-place protection before index i shares p's cgroup: counted once. */
+static bool cgroup_counted(const Engine *e, size_t i, const Protection *p) {
+        for (size_t k = 0; k < i; k++) {
+                const Protection *q = e->registry.items[k];
+                if (q->kind == PROTECTION_IN_PLACE && q->original_cgroup && p->original_cgroup &&
+                    streq(q->original_cgroup, p->original_cgroup))
+                        return true;
+        }
+        return false;
+}
+
+static uint64_t protection_usage(Engine *e, size_t i, const Protection *p) {
+        uint64_t rss, cur;
+
+        if (!e->backend.has_memory)
+                return protection_rss(e, p);
+        if (p->kind == PROTECTION_IN_PLACE)
+                return cgroup_counted(e, i, p) ? 0 : cgroup_current(e, p->original_cgroup);
+        rss = protection_rss(e, p);
+        cur = cgroup_current(e, p->scope_cgroup);
+        return MAX(rss, cur);
+}
+
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
+}
+
+uint64_t guard_protected_usage(Engine *e) {
+        uint64_t sum = 0;
+
+        for (size_t i = 0; i < e->registry.n; i++)
+                sum += protection_usage(e, i, e->registry.items[i]);
+        e->guard_usage = sum;
+        e->guard_usage_usec = monotonic_usec();
+        return sum;
+}
+
+uint64_t guard_protected_usage_cached(Engine *e) {
+        if (e->guard_usage_usec == 0 || monotonic_usec() - e->guard_usage_usec > GUARD_USAGE_MAX_AGE_USEC)
+                return guard_protected_usage(e);
+        return e->guard_usage;
+}
+
+uint64_t guard_ceiling(const Engine *e) {
+        return config_max_protected_memory_bytes(e->config, physical_memory());
+}
+
+static bool excluded(const Protection *c, pid_t pid) {
+        if (pid == c->pid)
+                return true;
+        for (size_t i = 0; i < c->n_members; i++)
+                if (c->members[i].pid == pid)
+                        return true;
+        return false;
+}
+
+/* Whether pid is a process the kernel's OOM killer could pick: userspace, alive, adj above -1000. */
+static bool killable(int procfd, pid_t pid) {
+        _cleanup_free_ char *text = NULL;
+        char name[32];
+        ProcStat st;
+        int adj;
+
+        snprintf(name, sizeof(name), "%d/stat", (int) pid);
+        if (read_full_file_at(procfd, name, 4096, &text, NULL) < 0 || proc_parse_stat(text, &st) < 0)
+                return false;
+        if ((st.flags & PF_KTHREAD_FLAG) || st.state == 'Z' || st.state == 'X')
+                return false;
+        return proc_read_oom_score_adj(procfd, pid, &adj) >= 0 && adj > OOMPROTECT_OOM_SCORE_ADJ_MIN;
+}
+
+/* The first killable process but PID 1 and the candidate's, 0 if none: the scan stops there. */
+static pid_t find_killable(Engine *e, const Protection *c) {
+        DIR *d = NULL;
+        struct dirent *de;
+        pid_t found = 0;
+
+        if (opendir_at(e->procfd, ".", &d) < 0)
+                return -1; /* cannot tell: not a reason to refuse */
+        while (!found && (de = readdir(d))) {
+                pid_t pid;
+                if (parse_pid(de->d_name, &pid) < 0 || pid == 1 || excluded(c, pid))
+                        continue;
+                if (killable(e->procfd, pid))
+                        found = pid;
+        }
+        closedir(d);
+        return found;
+}
+
+static uint64_t candidate_usage(Engine *e, const Protection *c) {
+        if (e->backend.has_memory && c->kind == PROTECTION_IN_PLACE) {
+                for (size_t i = 0; i < e->registry.n; i++) {
+                        const Protection *q = e->registry.items[i];
+                        if (q->kind == PROTECTION_IN_PLACE && q->original_cgroup && c->original_cgroup &&
+                            streq(q->original_cgroup, c->original_cgroup))
+                                return 0; /* its cgroup is counted already */
+                }
+                return cgroup_current(e, c->original_cgroup);
+        }
+        return protection_rss(e, c); /* a moved one's scope does not exist yet */
+}
+
+int guard_check_protect(Engine *e, const Protection *c, OpError *err) {
+        uint64_t ceiling = guard_ceiling(e), in_use, want;
+        char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX], m[FORMAT_BYTES_MAX];
+
+        if (ceiling > 0) {
+                in_use = guard_protected_usage_cached(e);
+                want = candidate_usage(e, c);
+                if (!guard_ceiling_allows(in_use, want, ceiling))
+                        return op_error_set(err, -ENOSPC, OOMPROTECT_ERROR_OVER_BUDGET,
+                                            "Protecting PID %d (holding %s) would bring what protected processes "
+                                            "hold to more than MaxProtectedMemory=%s (%s now): the kernel must "
+                                            "keep something to kill.", (int) c->pid,
+                                            format_bytes(a, sizeof(a), want), format_bytes(b, sizeof(b), ceiling),
+                                            format_bytes(m, sizeof(m), in_use));
+                e->guard_usage = in_use + want; /* a burst of protects within the cache's second adds up */
+        }
+        if (c->applied_adj <= OOMPROTECT_OOM_SCORE_ADJ_MIN && find_killable(e, c) == 0)
+                return op_error_set(err, -ENOSPC, OOMPROTECT_ERROR_OVER_BUDGET,
+                                    "Protecting PID %d would leave no process the kernel's OOM killer may pick "
+                                    "(every other one has oom_score_adj -1000): it would panic instead, "
+                                    "\"System is deadlocked on memory\".", (int) c->pid);
+        return 0;
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "engine.h"
+#include "guard.h"
+#include "macro.h"
+
+/*
+ * guard_check_protect() reads /proc through the engine's procfd. A machine
+ * where every process but one has oom_score_adj -1000 cannot be arranged on
+ * a shared build machine, so these tests give it a /proc of their own: a
+ * directory with PID/stat, PID/status and PID/oom_score_adj files, read by
+ * the same code the daemon runs.
+ */
+static char fakeproc[] = "/tmp/oomprotect-test-guard.XXXXXX";
+
+static void fake_process(pid_t pid, char state, unsigned flags, int adj, unsigned rss_kb) {
+        char dir[256], path[300];
+        FILE *f;
+
+        snprintf(dir, sizeof(dir), "%s/%d", fakeproc, (int) pid);
+        (void) mkdir(dir, 0755);
+        snprintf(path, sizeof(path), "%s/stat", dir);
+        assert_non_null(f = fopen(path, "we"));
+        fprintf(f, "%d (p%d) %c 1 %d %d 0 -1 %u 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0\n", (int) pid, (int) pid, state,
+                (int) pid, (int) pid, flags, 1000 + (int) pid);
+        fclose(f);
+        snprintf(path, sizeof(path), "%s/status", dir);
+        assert_non_null(f = fopen(path, "we"));
+        fprintf(f, "Name:\tp%d\nVmRSS:\t%u kB\n", (int) pid, rss_kb);
+        fclose(f);
+        snprintf(path, sizeof(path), "%s/oom_score_adj", dir);
+        assert_non_null(f = fopen(path, "we"));
+        fprintf(f, "%d\n", adj);
+        fclose(f);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+typedef struct Fixture {
+        Config config;
+        Engine engine;
+} Fixture;
+
+static int setup(void **state) {
+        Fixture *x = calloc(1, sizeof(Fixture));
+
+        assert_non_null(mkdtemp(fakeproc));
+        assert_int_equal(config_init(&x->config), 0);
+        x->engine.config = &x->config;
+        x->engine.procfd = open(fakeproc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(x->engine.procfd >= 0);
+        x->engine.backend.rootfd = -EBADF; /* no memory controller: RSS is what counts */
+        *state = x;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fixture *x = *state;
+
+        close(x->engine.procfd);
+        config_done(&x->config);
+        free(x);
+        nftw(fakeproc, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        strcpy(fakeproc, "/tmp/oomprotect-test-guard.XXXXXX");
+        return 0;
+}
+
+static Protection candidate(pid_t pid, int adj) {
+        return (Protection) { .pid = pid, .applied_adj = adj, .kind = PROTECTION_MOVED };
+}
+
+static void test_guard_refuses_a_protect_that_leaves_nothing_killable(void **state) {
+        Fixture *x = *state;
+        Protection c = candidate(100, -1000);
+        OpError err = {};
+
+        fake_process(1, 'S', 0, 0, 1000);          /* init: the kernel never picks it */
+        fake_process(2, 'S', 0x00200000, 0, 0);    /* a kernel thread */
+        fake_process(50, 'S', 0, -1000, 1000);     /* protected, by whoever */
+        fake_process(60, 'Z', 0, 0, 0);            /* a zombie */
+        fake_process(100, 'S', 0, 0, 1000);        /* the candidate */
+        assert_int_equal(guard_check_protect(&x->engine, &c, &err), -ENOSPC);
+        assert_string_equal(err.name, "org.oomprotect.Error.OverBudget");
+        assert_non_null(strstr(err.message, "no process the kernel's OOM killer may pick"));
+}
+
+static void test_guard_allows_when_one_other_process_is_killable(void **state) {
+        Fixture *x = *state;
+        Protection c = candidate(100, -1000);
+        OpError err = {};
+
+        fake_process(1, 'S', 0, 0, 1000);
+        fake_process(100, 'S', 0, 0, 1000);
+        fake_process(200, 'R', 0, -999, 1000);
+        assert_int_equal(guard_check_protect(&x->engine, &c, &err), 0);
+}
+
+static void test_guard_does_not_count_a_protect_that_keeps_the_process_killable(void **state) {
+        Fixture *x = *state;
+        Protection c = candidate(100, 0); /* OOMScoreAdjust=0: the kernel may still pick it */
+        OpError err = {};
+
+        fake_process(1, 'S', 0, 0, 1000);
+        fake_process(100, 'S', 0, 0, 1000);
+        assert_int_equal(guard_check_protect(&x->engine, &c, &err), 0);
+}
+
+static void test_guard_ceiling_refuses_what_would_pass_it(void **state) {
+        Fixture *x = *state;
+        Protection c = candidate(100, -1000);
+        OpError err = {};
+
+        fake_process(1, 'S', 0, 0, 1000);
+        fake_process(100, 'S', 0, 0, 8192); /* 8 MiB resident */
+        fake_process(200, 'S', 0, 0, 1000);
+        assert_int_equal(config_set(&x->config, "MaxProtectedMemory", "4M", "t", 1), 0);
+        assert_int_equal(guard_check_protect(&x->engine, &c, &err), -ENOSPC);
+        assert_non_null(strstr(err.message, "MaxProtectedMemory=4.0M"));
+        err = (OpError) {};
+        assert_int_equal(config_set(&x->config, "MaxProtectedMemory", "16M", "t", 2), 0);
+        assert_int_equal(guard_check_protect(&x->engine, &c, &err), 0);
+}
+
+static void test_guard_parse_status_rss_reads_kilobytes(void **state) {
+        uint64_t rss = 0;
+
+        assert_int_equal(guard_parse_status_rss("Name:\tx\nVmPeak:\t 100 kB\nVmRSS:\t    2048 kB\nThreads:\t1\n", &rss),
+                         0);
+        assert_int_equal(rss, 2048 * 1024);
+}
+
+static void test_guard_parse_status_rss_without_line_or_garbage(void **state) {
+        uint64_t rss = 7;
+
+        assert_int_equal(guard_parse_status_rss("Name:\tkworker\nState:\tI (idle)\n", &rss), -ENODATA);
+        assert_int_equal(guard_parse_status_rss("VmRSS:\tlots\n", &rss), -EINVAL);
+        assert_int_equal(guard_parse_status_rss("VmRSS:\t99999999999999999999 kB\n", &rss), -EINVAL);
+        assert_int_equal(rss, 7);
+}
+
+static void test_guard_ceiling_allows_up_to_and_not_past(void **state) {
+        assert_true(guard_ceiling_allows(0, 100, 0)); /* no ceiling */
+        assert_true(guard_ceiling_allows(60, 40, 100));
+        assert_false(guard_ceiling_allows(61, 40, 100));
+        assert_false(guard_ceiling_allows(0, 101, 100));
+        assert_false(guard_ceiling_allows(UINT64_MAX, 1, 100));
+        assert_false(guard_ceiling_allows(1, UINT64_MAX, UINT64_MAX)); /* no overflow */
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_guard_parse_status_rss_reads_kilobytes),
+                cmocka_unit_test(test_guard_parse_status_rss_without_line_or_garbage),
+                cmocka_unit_test(test_guard_ceiling_allows_up_to_and_not_past),
+                cmocka_unit_test_setup_teardown(test_guard_refuses_a_protect_that_leaves_nothing_killable, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_guard_allows_when_one_other_process_is_killable, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_guard_does_not_count_a_protect_that_keeps_the_process_killable,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(test_guard_ceiling_refuses_what_would_pass_it, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

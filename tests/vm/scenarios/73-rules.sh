@@ -1,0 +1,138 @@
+#!/bin/bash
+# Protection by rule (issue 16) under systemd, with the installed package:
+#  - a rule by Executable= (a copy of tail, so that its twin, /usr/bin/tail,
+#    differs only by its path) protects the holder started from a login-like
+#    bare scope (systemd-run --scope) before it has allocated anything; then a
+#    real memcg OOM in rulestest.slice (MemoryMax=600M, the daemon's slice
+#    nested inside) kills the unprotected twin and spares the holder;
+#  - a rule by Unit= protects a service's process in place, again after each
+#    restart (by process matching, at fork and exec);
+#  - removing the rules and reloading restores the service's process exactly.
+# vm-timeout: 240
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+readonly LIMIT_MB=600 HOLDER_MB=350 TWIN_MB=350
+readonly PARENT=rulestest.slice PSLICE=rulestest-protected.slice
+readonly RULES=/etc/oomprotect/rules.d RULE_FILE=/etc/oomprotect/rules.d/50-vmtest.rules
+readonly HOLDER=/usr/local/lib/oomprotect-vm/rules-holder SVC=rulestest-svc.service
+
+rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
+oom_kills() { sed -n 's/^oom_kill //p' "$CG/$PARENT/memory.events"; }
+source_of() { op_json ListProtected | jq -r --argjson p "$1" '.data[0][] | select(.[0] == $p) | .[8]'; }
+# shellcheck disable=SC2317 # called through wait_until
+in_scope() { [[ $(cgroup_of "$1") == "$(scope_path "$1" "$PSLICE")" ]]; }
+# shellcheck disable=SC2317 # called through wait_until
+at_adj() { [[ $(adj_of "$1" 2>/dev/null) == "$2" ]]; }
+main_pid() { systemctl show -P MainPID "$SVC"; }
+# shellcheck disable=SC2317 # called through wait_until
+new_main_pid() { local p; p=$(main_pid); [[ $p != 0 && $p != "$1" ]] && comm_is "$p" sleep; }
+# shellcheck disable=SC2317 # called through wait_until
+journal_has() { journalctl -b -u "$OP_UNIT" --no-pager -o cat | grep -qF -- "$1"; }
+# explain PID: what the CLI says of the rules and PID, and what the daemon logged of it.
+explain() {
+        info "--- oomprotectctl rules test $1:"
+        oomprotectctl rules test "$1" 2>&1 | sed 's/^/  | /' || true
+        info "--- the daemon's journal about PID $1, the connector and the rules:"
+        journalctl -b -u "$OP_UNIT" --no-pager -o short-monotonic |
+                grep -E "PID $1[ ):,.]|connector|subscription|Rules:" | tail -n 30 | sed 's/^/  | /' || true
+}
+
+[[ -d $RULES && $(stat -c '%U %a' "$RULES") == "root 755" ]] ||
+        fail "the package did not make $RULES root's, 0755 ($(stat -c '%U %a' "$RULES" 2>&1))"
+cp /usr/bin/tail "$HOLDER"
+on_exit "rm -f '$HOLDER'"
+cat >"$RULE_FILE" <<EOF
+# 73-rules: the holder by its real executable, the service by its unit.
+[Rule]
+Name=holder
+Executable=$HOLDER
+
+[Rule]
+Name=service
+Unit=$SVC
+EOF
+chmod 0644 "$RULE_FILE"
+on_exit "rm -f '$RULE_FILE'"
+
+mkdir -p /run/systemd/system
+cat >"/run/systemd/system/$PARENT" <<EOF
+[Unit]
+Description=oomprotect VM test: memory-limited parent of the rules' OOM
+[Slice]
+MemoryAccounting=yes
+MemoryMax=${LIMIT_MB}M
+EOF
+cat >"/run/systemd/system/$SVC" <<EOF
+[Unit]
+Description=oomprotect VM test: a service a rule protects by Unit=
+[Service]
+ExecStart=/bin/sleep infinity
+EOF
+on_exit "systemctl stop $SVC $PARENT; rm -f /run/systemd/system/$PARENT /run/systemd/system/$SVC; systemctl daemon-reload"
+systemctl daemon-reload
+systemctl start "$PARENT"
+
+daemon_config_in_slice 73-rules "$PSLICE"
+# The daemon at debug level for this scenario: every exec it hears of and every rule match is in the journal.
+mkdir -p "/run/systemd/system/$OP_UNIT.d"
+printf '[Service]\nExecStart=\nExecStart=/usr/sbin/oomprotectd --log-level=debug\n' >"/run/systemd/system/$OP_UNIT.d/73-debug.conf"
+on_exit "rm -f '/run/systemd/system/$OP_UNIT.d/73-debug.conf'; systemctl daemon-reload"
+systemctl daemon-reload
+daemon_fresh_start
+wait_until 10 journal_has "Rules: 2 loaded" || { daemon_journal; fail "the daemon did not load the 2 rules"; }
+journal_has "listening to the kernel's process events" ||
+        { daemon_journal; fail "no exec matching under the shipped unit (connector not subscribed)"; }
+
+# --- Executable=: protected before it allocates, and spared by a real OOM ---
+# shellcheck disable=SC2016 # expanded when the cleanup runs
+on_exit 'for p in "${TAIL_PIDS[@]}"; do if comm_is "$p" rules-holder; then kill_tail "$p" rules-holder; else kill_tail "$p"; fi; done'
+start_tail rulestest-holder - "$HOLDER"
+hpid=$TAIL_PID hfd=$TAIL_FD
+wait_until 5 in_scope "$hpid" || { explain "$hpid"; fail "holder $hpid not moved into its scope within 5 s of its exec"; }
+assert_protected "$hpid" "$PSLICE"
+expect_eq "source of the holder's protection" "$(source_of "$hpid")" "rule:holder"
+hkb=$(rss_kb "$hpid")
+((hkb < 8 * 1024)) || fail "holder already held $hkb kB when protected: not protected before it allocates"
+info "holder $hpid protected by rule:holder with $hkb kB resident, in $(cgroup_of "$hpid")"
+
+kills0=$(oom_kills)
+fill "$hfd" "$HOLDER_MB" || fail "the holder died while being filled"
+start_tail rulestest-twin rulestest-twin.slice
+tpid=$TAIL_PID tfd=$TAIL_FD
+expect_eq "IsProtected(twin $tpid), /usr/bin/tail matches no rule" "$(op_is_protected "$tpid")" false
+fill "$tfd" "$TWIN_MB" || true
+wait_until 10 gone "$tpid" || fail "the twin $tpid survived $((HOLDER_MB + TWIN_MB)) MB under a $LIMIT_MB MB limit"
+alive "$hpid" || fail "THE PROTECTED HOLDER $hpid WAS KILLED"
+info "OOM kills in $PARENT: $(($(oom_kills) - kills0)); holder $hpid alive with $(($(rss_kb "$hpid") / 1024)) MB, twin $tpid killed"
+dmesg | grep -E "Killed process ($hpid|$tpid) " | tail -n 3 | sed 's/^/  kernel: /' || true
+exec {hfd}>&- {tfd}>&-
+kill_tail "$hpid" rules-holder || fail "holder $hpid did not go away"
+
+# --- Unit=: the service's process, in place, after every restart ---
+systemctl start "$SVC"
+spid=$(main_pid)
+wait_until 5 at_adj "$spid" "$ADJ_PROTECTED" || { explain "$spid"; fail "$SVC's PID $spid not protected within 5 s"; }
+assert_protected_in_place "$spid" "/system.slice/$SVC"
+expect_eq "source of $SVC's protection" "$(source_of "$spid")" "rule:service"
+for round in 1 2; do
+        old=$spid
+        systemctl restart "$SVC"
+        wait_until 10 new_main_pid "$old" || fail "restart $round: $SVC has no new main PID"
+        spid=$(main_pid)
+        wait_until 5 at_adj "$spid" "$ADJ_PROTECTED" ||
+                { explain "$spid"; fail "restart $round: $SVC's new PID $spid not protected within 5 s"; }
+        assert_protected_in_place "$spid" "/system.slice/$SVC"
+        ! op_listed "$old" || fail "restart $round: the old PID $old is still listed"
+        info "restart $round: $SVC's PID $old -> $spid, protected by rule:service in place"
+done
+
+# --- the rules go, the service's process comes back exactly ---
+rm -f "$RULE_FILE"
+systemctl reload "$OP_UNIT"
+wait_until 10 journal_has "Restoring PID $spid: rule removed." || { daemon_journal; fail "PID $spid not restored on reload"; }
+wait_until 5 at_adj "$spid" 0 || fail "PID $spid's oom_score_adj is $(adj_of "$spid") after the reload, not 0"
+expect_eq "cgroup of $spid after the reload" "$(cgroup_of "$spid")" "/system.slice/$SVC"
+expect_eq "IsProtected($spid) after the reload" "$(op_is_protected "$spid")" false
+expect_eq "memory.min of $SVC after the reload" "$(cat "$CG/system.slice/$SVC/memory.min")" 0
+pass "rule by Executable= protected a bare-scope program before it allocated ($hkb kB) and the OOM spared it, twin killed; rule by Unit= protected $SVC in place across 2 restarts; removed on reload, restored"
