@@ -45,6 +45,9 @@
 #define CALL_TIMEOUT_USEC (30 * 1000000ULL)
 #define JOB_TIMEOUT_USEC (60 * 1000000ULL)
 #define RESTORE_ATTEMPTS 16
+/* How often, and how far apart, a restore waits for systemd to let go of the emptied original scope's name. */
+#define NAME_WAITS 8
+#define NAME_WAIT_USEC (125 * 1000ULL)
 
 typedef enum OptionalProperty {
         OPT_PIDFDS,
@@ -87,6 +90,8 @@ struct Task {
         char *unit;    /* the unit this task works on */
         unsigned attempts;    /* rounds of moving back */
         unsigned recreations; /* scopes started to take them back */
+        unsigned name_waits;  /* ...tries again later while the original's name is still systemd's */
+        sd_event_source *retry_timer;
         OpError err;
 };
 
@@ -120,6 +125,7 @@ static void task_free(Task *t) {
                 t->next->prev = t->prev;
         sd_bus_slot_unref(t->slot);
         sd_event_source_disable_unref(t->job_timer);
+        sd_event_source_disable_unref(t->retry_timer);
         free(t->job);
         free(t->unit);
         restore_report_done(&t->report);
@@ -483,7 +489,8 @@ static int systemd_list_pids(Backend *b, const Protection *p, pid_t **ret, size_
         if (!rel)
                 return -EINVAL;
         r = cgroup_get_pids(b->rootfd, rel, ret, ret_n);
-        if (r == -ENOENT) {
+        /* ENODEV: kernfs refuses to open a file of a cgroup being removed (systemd collecting the emptied scope). */
+        if (r == -ENOENT || r == -ENODEV) {
                 *ret = NULL;
                 *ret_n = 0;
                 return 0;
@@ -615,12 +622,35 @@ static void recreate_scope(Task *t, const pid_t *pids, size_t n) {
                 task_finish(t, r);
 }
 
+static int on_name_wait_over(sd_event_source *s, uint64_t usec, void *userdata) {
+        Task *t = userdata;
+
+        t->retry_timer = sd_event_source_disable_unref(t->retry_timer);
+        restore_move(t);
+        return 0;
+}
+
 static int on_recreated_job_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Task *t = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         int r;
 
         t->slot = sd_bus_slot_unref(t->slot);
+        if (e && t->recreations == 1 && sd_bus_error_has_name(e, "org.freedesktop.systemd1.UnitExists") &&
+            t->name_waits < NAME_WAITS && t->backend->event) {
+                /*
+                 * The emptied original is still being collected (a Protect a
+                 * moment ago): its name is free again within moments, and the
+                 * processes go back under it rather than beside it.
+                 */
+                t->name_waits++;
+                t->recreations = 0;
+                r = sd_event_add_time_relative(t->backend->event, &t->retry_timer, CLOCK_MONOTONIC,
+                                               NAME_WAIT_USEC, 0, on_name_wait_over, t);
+                if (r < 0)
+                        task_finish(t, r);
+                return 0;
+        }
         if (e && t->recreations < 2) {
                 /* The name is taken: the next try uses oomprotect-restored-PID.scope. */
                 restore_move(t);
@@ -646,7 +676,7 @@ static int on_attached(sd_bus_message *reply, void *userdata, sd_bus_error *ret_
                 int r = systemd_list_pids(t->backend, t->p, &pids, &n);
                 if (r >= 0)
                         r = write_back(t, t->p->original_cgroup, pids, n);
-                if (r == -ENOENT)
+                if (r == -ENOENT || r == -ENODEV) /* gone, or being removed */
                         return recreate_scope(t, pids, n), 0;
                 if (r < 0) {
                         op_error_set(&t->err, r, OOMPROTECT_ERROR_BACKEND, "Cannot move the processes of %s back "
@@ -677,7 +707,7 @@ static void restore_move(Task *t) {
                 return task_finish(t, r);
         if (n == 0)
                 return stop_our_scope(t);
-        if (t->attempts > RESTORE_ATTEMPTS) {
+        if (t->attempts > RESTORE_ATTEMPTS + t->name_waits) {
                 op_error_set(&t->err, -EBUSY, OOMPROTECT_ERROR_BACKEND, "%s keeps filling up while it is emptied.",
                              strna(p->scope_cgroup));
                 return task_finish(t, -EBUSY);

@@ -194,8 +194,8 @@ static int hold_preference(const Engine *e, const CgroupHold *h, bool in_use, co
                 target = streq(d[k].cgroup, h->cgroup);
         if (in_use && target && e->config->managed_oom_preference != MANAGED_OOM_PREFERENCE_NONE)
                 return (int) e->config->managed_oom_preference;
-        if (h->applied_preference >= 0 && h->original_preference >= 0)
-                return h->original_preference; /* we changed it: back */
+        if ((h->applied_preference >= 0 || h->loaded) && h->original_preference >= 0)
+                return h->original_preference; /* we (or the daemon before us) changed it: back */
         return -1;
 }
 
@@ -265,7 +265,7 @@ void engine_holds_settle(Engine *e, Joiner *j) {
                 if (h->applied && h->applied_min == want_min && h->applied_low == want_low &&
                     (want_pref < 0 || h->applied_preference == want_pref) && want_avoid == MARK_LEAVE)
                         continue;
-                if (!in_use && !h->applied && want_avoid == MARK_LEAVE)
+                if (!in_use && !h->applied && !h->loaded && want_avoid == MARK_LEAVE)
                         continue; /* never raised: nothing to put back */
                 h->applied = true;
                 h->applied_min = want_min;

@@ -31,6 +31,7 @@ typedef struct CgroupHold {
         /* facebook oomd's trusted.oomd_avoid before we marked it; state -1: no mark of ours here (never read) */
         XattrValue original_avoid;
         /* runtime */
+        bool loaded;  /* read from state.json: an earlier daemon may have raised it, so it is put back */
         bool applied; /* the values below were written */
         uint64_t applied_min, applied_low;
         int applied_preference; /* -1: never written */

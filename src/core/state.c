@@ -727,6 +727,7 @@ static int load_hold(LoadState *l, json_object *o, bool replace) {
         if (r >= 0) {
                 l->holds.items[l->holds.n - 1].original_preference = h.original_preference;
                 l->holds.items[l->holds.n - 1].original_avoid = h.original_avoid;
+                l->holds.items[l->holds.n - 1].loaded = true;
                 h.original_avoid = (XattrValue) { .state = -1 };
         }
         free(h.cgroup);

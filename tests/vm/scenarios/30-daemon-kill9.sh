@@ -22,7 +22,10 @@ op Protect u "$b" || fail "Protect($b) failed"
 assert_protected "$a"
 assert_protected "$b"
 [[ -f $OP_STATE_FILE ]] || fail "no state file $OP_STATE_FILE after Protect"
-jq -e .version "$OP_STATE_FILE" >/dev/null || fail "$OP_STATE_FILE has no version field"
+state_version >/dev/null || fail "$OP_STATE_FILE has no version field"
+for p in "$a" "$b"; do
+        state_pids | grep -qx "$p" || fail "$OP_STATE_FILE holds no record of $p (it holds: $(state_pids | tr '\n' ' '))"
+done
 info "protected $a (adj was 123) and $b (adj was 456); state in $OP_STATE_FILE"
 
 old_main=$(unit_prop "$OP_UNIT" MainPID)

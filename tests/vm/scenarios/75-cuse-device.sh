@@ -82,7 +82,7 @@ wait "$seed_co_pid" 2>/dev/null || true
 wait_until 5 test "$(op_is_protected "$seed")" = false || fail "PID $seed still protected after SIGKILL"
 ! op_listed "$seed" || fail "ListProtected still lists the killed PID $seed"
 wait_until 5 test ! -d "$CG$(scope_path "$seed")" || fail "the killed program's scope is left"
-! jq -e --argjson p "$seed" '[.. | objects | select(.pid? == $p)] | length > 0' "$OP_STATE_FILE" >/dev/null ||
+! state_pids | grep -qx "$seed" ||
         fail "state.json still has a record of PID $seed"
 info "killed PID $seed: no record left"
 

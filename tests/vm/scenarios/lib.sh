@@ -18,6 +18,15 @@ readonly OP_CONF_DIR=/etc/oomprotect/oomprotectd.conf.d
 readonly OP_COMPAT_DIR=/run/oom_kill_protection
 # shellcheck disable=SC2034 # used by the scenarios
 readonly OP_STATE_FILE=/run/oomprotect/state.json
+# state_version: the version of state.json's document (its first JSON value; journal lines follow it).
+state_version() { jq -s -e '.[0].version' "$OP_STATE_FILE"; }
+# state_pids: the PIDs state.json holds, its journal applied: the document's records, then each
+# {"put":RECORD} and {"del":PID} line in order.
+state_pids() {
+        jq -s -r 'reduce .[1:][] as $l ([.[0].protections[]?.pid];
+                if $l.put then (. - [$l.put.pid]) + [$l.put.pid] elif $l.del then . - [$l.del] else . end) | .[]' \
+                "$OP_STATE_FILE"
+}
 readonly ADJ_PROTECTED=-1000
 
 info() { printf '%s\n' "$*"; }
