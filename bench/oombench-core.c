@@ -70,7 +70,7 @@ __attribute__((noinline)) static int measured_commit(Registry *r, StateFile *f, 
 
         p->state = p->state == PROTECTION_ACTIVE ? PROTECTION_RESTORING : PROTECTION_ACTIVE;
         ret = state_file_stage(f, p->pid);
-        return ret < 0 ? ret : state_file_commit(f, r, NULL);
+        return ret < 0 ? ret : state_file_commit(f, r, NULL, NULL);
 }
 
 __attribute__((noinline)) static int measured_status(Registry *r) {
@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
         state_file_init(&f, dirfd);
         if (strcmp(verb, "commit") == 0) {
                 repeat = 10; /* a line each, whatever N: the same repeat everywhere */
-                r = state_file_commit(&f, &reg, NULL); /* the first one writes the file whole: not measured */
+                r = state_file_commit(&f, &reg, NULL, NULL); /* the first one writes the file whole: not measured */
         }
         for (int i = 0; i < repeat && r >= 0; i++) {
                 if (strcmp(verb, "commit") == 0)

@@ -14,6 +14,7 @@
  * gives the daemon's own sentence):
  *
  *   -ESRCH         org.oomprotect.Error.NoSuchProcess     no such process, or a zombie
+ *   -ESRCH         org.oomprotect.Error.NoSuchUnit        the unit is not running (since 0.3)
  *   -ENOENT        org.oomprotect.Error.NotProtected      unprotect of a process that is not protected
  *   -EEXIST        org.oomprotect.Error.AlreadyProtected
  *   -ENOSPC        org.oomprotect.Error.OverBudget        MemoryMinBudget= would be exceeded
@@ -100,6 +101,21 @@ struct oomprotect_entry {
         const char *tag;
 };
 
+/* since 0.3: one unit protected by name, as ListProtectedUnits reports it. */
+struct oomprotect_unit_entry {
+        const char *unit;    /* "nginx.service" */
+        const char *cgroup;  /* "/system.slice/nginx.service" */
+        int running;         /* it has processes now */
+        uint64_t memory_min;
+        uint64_t memory_low;
+        int applied_adj;
+        uint64_t since_usec; /* CLOCK_REALTIME */
+        const char *source;
+        const char *tag;
+        size_t n_pids;
+        const pid_t *pids;   /* its processes now, each given applied_adj */
+};
+
 /* The daemon's state. */
 struct oomprotect_status {
         const char *version;
@@ -115,6 +131,9 @@ struct oomprotect_status {
            MaxProtectedMemory= */
         uint64_t protected_memory;
         uint64_t max_protected_memory; /* 0: no ceiling */
+        /* since 0.3: units protected by name (none from an older daemon) */
+        size_t n_units;
+        const struct oomprotect_unit_entry *const *units;
 };
 
 /* The daemon's state and every protection, in one allocation for oomprotect_status_free(). */
@@ -127,6 +146,15 @@ struct oomprotect_status *oomprotect_status_free(struct oomprotect_status *s);
  * of this library in the same thread.
  */
 const char *oomprotect_strerror(int error);
+
+/*
+ * since 0.3: protect a unit by name ("nginx.service"), in place: its cgroup
+ * and ancestors get memory.min/low, every process of it the adj, now and
+ * after each restart, until oomprotect_unprotect_unit(). Root only. options
+ * may be NULL; memory_min, memory_low, oom_score_adj and tag apply.
+ */
+int oomprotect_protect_unit(const char *unit, const struct oomprotect_options *options);
+int oomprotect_unprotect_unit(const char *unit);
 
 /* since 0.2: how long this thread's calls wait for oomprotectd (0: sd-bus's default, 25 s); then -ETIMEDOUT. */
 void oomprotect_set_timeout(uint64_t usec);

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # bash completion for oomprotectctl(1): verbs, their options, PIDs (protected
-# ones where only those make sense), unit names for doctor.
+# ones where only those make sense), unit names (protected ones for
+# unprotect and is-protected).
 
 _oomprotectctl_protected_pids() {
         oomprotectctl status --json 2>/dev/null | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$'
@@ -13,13 +14,17 @@ _oomprotectctl_pids() {
         done
 }
 
+_oomprotectctl_protected_units() {
+        oomprotectctl status --json 2>/dev/null | grep -o '"unit": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/'
+}
+
 _oomprotectctl_units() {
         systemctl list-units --no-legend --plain --type=service,scope 2>/dev/null | awk '{ print $1 }'
 }
 
 _oomprotectctl() {
         local cur prev verb="" i
-        local verbs="status protect unprotect is-protected run doctor rules help"
+        local verbs="status protect unprotect is-protected run drop-in doctor rules help"
         local protect_opts="--min --low --adj --tree --oom-group --tag --in-place --move --help"
         local run_opts="--min --low --adj --oom-group --tag --in-place --move --help"
         COMPREPLY=()
@@ -51,18 +56,31 @@ _oomprotectctl() {
                 if [[ $cur == -* ]]; then
                         mapfile -t COMPREPLY < <(compgen -W "$protect_opts" -- "$cur")
                 else
-                        mapfile -t COMPREPLY < <(compgen -W "$(_oomprotectctl_pids)" -- "$cur")
+                        mapfile -t COMPREPLY < <(compgen -W "$(_oomprotectctl_pids) $(_oomprotectctl_units)" -- "$cur")
                 fi
                 ;;
         unprotect | is-protected)
                 if [[ $cur == -* ]]; then
                         mapfile -t COMPREPLY < <(compgen -W "--all --tag --quiet --help" -- "$cur")
                 else
-                        mapfile -t COMPREPLY < <(compgen -W "$(_oomprotectctl_protected_pids)" -- "$cur")
+                        mapfile -t COMPREPLY < <(compgen -W \
+                                "$(_oomprotectctl_protected_pids) $(_oomprotectctl_protected_units)" -- "$cur")
                 fi
                 ;;
         status)
-                mapfile -t COMPREPLY < <(compgen -W "--json --json=pretty --json=short --help" -- "$cur")
+                if [[ $cur == -* ]]; then
+                        mapfile -t COMPREPLY < <(compgen -W "--json --json=pretty --json=short --help" -- "$cur")
+                else
+                        mapfile -t COMPREPLY < <(compgen -W \
+                                "$(_oomprotectctl_protected_pids) $(_oomprotectctl_protected_units)" -- "$cur")
+                fi
+                ;;
+        drop-in)
+                if [[ $cur == -* ]]; then
+                        mapfile -t COMPREPLY < <(compgen -W "--min --adj --slice --remove --now --help" -- "$cur")
+                else
+                        mapfile -t COMPREPLY < <(compgen -W "$(_oomprotectctl_units)" -- "$cur")
+                fi
                 ;;
         doctor)
                 if [[ $cur == -* ]]; then

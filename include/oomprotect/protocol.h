@@ -27,6 +27,7 @@
 #define OOMPROTECT_ERROR_INVALID_ARGUMENT OOMPROTECT_ERROR_PREFIX "InvalidArgument"
 #define OOMPROTECT_ERROR_BACKEND OOMPROTECT_ERROR_PREFIX "BackendFailure"
 #define OOMPROTECT_ERROR_BUSY OOMPROTECT_ERROR_PREFIX "Busy"
+#define OOMPROTECT_ERROR_NO_SUCH_UNIT OOMPROTECT_ERROR_PREFIX "NoSuchUnit"
 
 /* Default paths; every one can be changed in the configuration. */
 #define OOMPROTECT_CONFIG_FILE "/etc/oomprotect/oomprotectd.conf"

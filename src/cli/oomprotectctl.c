@@ -52,7 +52,7 @@ typedef struct Verb {
 
 /* ---- messages and the bus ---- */
 
-_printf_(1, 2) static int usage_error(const char *fmt, ...) {
+int usage_error(const char *fmt, ...) {
         va_list ap;
 
         fputs(PROGRAM ": ", stderr);
@@ -104,25 +104,45 @@ static int parse_pid_arg(const char *verb, const char *s, pid_t *ret) {
         return EXIT_OK;
 }
 
-/* One positional PID, after the options. */
-static int pid_operand(int argc, char *argv[], pid_t *ret) {
-        if (optind >= argc)
-                return usage_error("%s: which PID? See " PROGRAM " %s --help.", argv[0], argv[0]);
-        if (optind + 1 < argc)
-                return usage_error("%s: one PID only; \"%s\" is one too many.", argv[0], argv[optind + 1]);
-        return parse_pid_arg(argv[0], argv[optind], ret);
+/* A unit operand: a name the daemon would take, else the usage error. */
+static int unit_arg(const char *verb, const char *s) {
+        if (!cli_unit_name_ok(s))
+                return usage_error("%s: \"%s\" is not a unit name that can be protected: give its full name with "
+                                   "its type, such as nginx.service (a .service, .scope, .socket, .mount or .swap).",
+                                   verb, s);
+        return EXIT_OK;
 }
+
+/* One positional PID or UNIT, after the options: *ret_unit set (and *ret 0) for a unit. */
+static int pid_or_unit_operand(int argc, char *argv[], pid_t *ret, const char **ret_unit) {
+        *ret_unit = NULL;
+        if (optind < argc && optind + 1 == argc && cli_arg_is_unit(argv[optind])) {
+                *ret = 0;
+                *ret_unit = argv[optind];
+                return unit_arg(argv[0], argv[optind]);
+        }
+        if (optind >= argc)
+                return usage_error("%s: which PID or UNIT? See " PROGRAM " %s --help.", argv[0], argv[0]);
+        if (optind + 1 < argc)
+                return usage_error("%s: one PID or UNIT only; \"%s\" is one too many.", argv[0], argv[optind + 1]);
+        if (parse_pid(argv[optind], ret) < 0)
+                return usage_error("%s: \"%s\" is neither a PID (a number from 1 to %d) nor a unit name (such as "
+                                   "nginx.service).", argv[0], argv[optind], OOMPROTECT_PID_MAX_LIMIT);
+        return EXIT_OK;
+}
+
 
 /* ---- protect ---- */
 
 typedef struct ProtectArgs {
         pid_t pid;
+        const char *unit; /* protect UNIT */
         struct oomprotect_options options;
         bool help;
 } ProtectArgs;
 
 static void help_protect(void) {
-        printf(PROGRAM " protect PID [OPTIONS]\n\n"
+        printf(PROGRAM " protect PID|UNIT [OPTIONS]\n\n"
                "Protect a process from the OOM killer: lower its oom_score_adj and reserve\n"
                "memory for it, in its own scope under the protected slice, or in place (its\n"
                "own cgroup and every ancestor raised) where a move would take it out of its\n"
@@ -139,7 +159,11 @@ static void help_protect(void) {
                "                 (root only)\n"
                "  -h --help      show this help\n\n"
                "Unset options take the daemon's configured defaults; without --in-place or\n"
-               "--move the daemon decides. Protecting again changes the settings given.\n");
+               "--move the daemon decides. Protecting again changes the settings given.\n\n"
+               "A UNIT (nginx.service; root only) is protected in place: its cgroup and the\n"
+               "ancestors get --min/--low, every process of it --adj, and so do the processes\n"
+               "it starts later: the protection survives restarts of the unit. --tree,\n"
+               "--oom-group and --move do not apply to a unit.\n");
 }
 
 static int parse_size_arg(const char *verb, const char *opt, const char *s, uint64_t *ret) {
@@ -215,7 +239,13 @@ static int parse_protect_args(int argc, char *argv[], ProtectArgs *a) {
         }
         if (r != EXIT_OK)
                 return r;
-        return pid_operand(argc, argv, &a->pid);
+        r = pid_or_unit_operand(argc, argv, &a->pid, &a->unit);
+        if (r == EXIT_OK && a->unit && (a->options.set & (OOMPROTECT_OPTION_DESCENDANTS | OOMPROTECT_OPTION_OOM_GROUP)))
+                return usage_error("protect: --tree and --oom-group do not apply to a unit: all its processes are "
+                                   "covered, in place.");
+        if (r == EXIT_OK && a->unit && (a->options.set & OOMPROTECT_OPTION_IN_PLACE) && !a->options.in_place)
+                return usage_error("protect: --move does not apply to a unit: a unit is protected in place.");
+        return r;
 }
 
 static int verb_protect(int argc, char *argv[]) {
@@ -229,7 +259,7 @@ static int verb_protect(int argc, char *argv[]) {
                 help_protect();
                 return EXIT_OK;
         }
-        r = oomprotect_protect(a.pid, &a.options);
+        r = a.unit ? oomprotect_protect_unit(a.unit, &a.options) : oomprotect_protect(a.pid, &a.options);
         if (r < 0)
                 return report_error(r);
         return EXIT_OK;
@@ -238,9 +268,11 @@ static int verb_protect(int argc, char *argv[]) {
 /* ---- unprotect ---- */
 
 static void help_unprotect(void) {
-        printf(PROGRAM " unprotect PID | --all | --tag TAG\n\n"
+        printf(PROGRAM " unprotect PID | UNIT | --all | --tag TAG\n\n"
                "Put processes back exactly as they were before they were protected: their\n"
-               "original cgroup and oom_score_adj.\n\n"
+               "original cgroup and oom_score_adj. A UNIT protected by name gets back the\n"
+               "memory protection its cgroup and ancestors had and each of its processes\n"
+               "its own oom_score_adj (--all does not include units).\n\n"
                "  --all          every protected process (yours only, unless you are root)\n"
                "  --tag TAG      every process protected with this tag\n"
                "  -h --help      show this help\n");
@@ -261,7 +293,7 @@ static int verb_unprotect(int argc, char *argv[]) {
                 { "tag", required_argument, NULL, ARG_TAG },
                 {},
         };
-        const char *tag = NULL;
+        const char *tag = NULL, *unit = NULL;
         bool all = false;
         pid_t pid = 0;
         int c, r;
@@ -286,9 +318,13 @@ static int verb_unprotect(int argc, char *argv[]) {
         if ((all || tag) && (optind < argc || (all && tag)))
                 return usage_error("unprotect: give one of PID, --all or --tag TAG.");
         if (!all && !tag) {
-                r = pid_operand(argc, argv, &pid);
+                r = pid_or_unit_operand(argc, argv, &pid, &unit);
                 if (r != EXIT_OK)
                         return r;
+        }
+        if (unit) {
+                r = oomprotect_unprotect_unit(unit);
+                return r < 0 ? report_error(r) : EXIT_OK;
         }
         if (all)
                 return report_unprotected(oomprotect_unprotect_all());
@@ -303,8 +339,10 @@ static int verb_unprotect(int argc, char *argv[]) {
 /* ---- is-protected ---- */
 
 static void help_is_protected(void) {
-        printf(PROGRAM " is-protected PID [-q]\n\n"
-               "Print \"yes\" and exit 0 if PID is protected, else print \"no\" and exit 1.\n\n"
+        printf(PROGRAM " is-protected PID|UNIT [-q]\n\n"
+               "Print \"yes\" and exit 0 if PID is protected (on its own, or as a process of a\n"
+               "unit protected by name) or UNIT is protected by name, else print \"no\" and\n"
+               "exit 1.\n\n"
                "  -q --quiet     print nothing, only set the exit code\n"
                "  -h --help      show this help\n");
 }
@@ -316,6 +354,7 @@ static int verb_is_protected(int argc, char *argv[]) {
                 {},
         };
         bool quiet = false;
+        const char *unit;
         int c, r, yes;
         pid_t pid;
 
@@ -331,10 +370,15 @@ static int verb_is_protected(int argc, char *argv[]) {
                 default:
                         return EXIT_USAGE;
                 }
-        r = pid_operand(argc, argv, &pid);
+        r = pid_or_unit_operand(argc, argv, &pid, &unit);
         if (r != EXIT_OK)
                 return r;
-        r = oomprotect_is_protected(pid, &yes);
+        if (unit) {
+                _cleanup_(oomprotect_status_freep) struct oomprotect_status *s = NULL;
+                r = oomprotect_get_status(&s);
+                yes = r >= 0 && cli_find_unit(s, unit) != NULL;
+        } else
+                r = oomprotect_is_protected(pid, &yes);
         if (r < 0)
                 return report_error(r);
         if (!quiet)
@@ -362,6 +406,8 @@ static void format_since(uint64_t usec, char *buf, size_t size) {
  * (moved), its own cgroup (in place), or neither (adj-only backend).
  */
 static const char *entry_kind(const struct oomprotect_entry *e) {
+        if (streq(e->source, "unit") || streq(e->source, "drop-in"))
+                return "unit"; /* a process of a unit protected by name */
         if (!isempty(e->scope_cgroup))
                 return "moved";
         return isempty(e->original_cgroup) ? "adj-only" : "in-place";
@@ -470,14 +516,66 @@ static int print_json(const struct oomprotect_status *s, int flags) {
         for (size_t i = 0; i < s->n_entries; i++)
                 json_object_array_add(array, entry_to_json(s->entries[i]));
         json_object_object_add(root, "protections", array);
+        json_object_object_add(root, "units", cli_units_to_json(s));
         puts(json_object_to_json_string_ext(root, flags));
         json_object_put(root);
         return EXIT_OK;
 }
 
+/* status PID|UNIT: that one's protection, or "not protected" and exit 1. */
+static int status_of_one(const struct oomprotect_status *s, const char *arg, int json) {
+        const struct oomprotect_entry *found = NULL;
+        pid_t pid = 0;
+
+        if (cli_arg_is_unit(arg)) {
+                const struct oomprotect_unit_entry *u = cli_find_unit(s, arg);
+                if (unit_arg("status", arg) != EXIT_OK)
+                        return EXIT_USAGE;
+                if (!u) {
+                        printf("%s is not protected by name.\n", arg);
+                        return EXIT_NEGATIVE;
+                }
+                if (json >= 0) {
+                        json_object *all = cli_units_to_json(s);
+                        for (size_t i = 0; i < json_object_array_length(all); i++)
+                                if (streq(json_object_get_string(json_object_object_get(
+                                                  json_object_array_get_idx(all, i), "unit")), arg))
+                                        puts(json_object_to_json_string_ext(json_object_array_get_idx(all, i), json));
+                        json_object_put(all);
+                        return EXIT_OK;
+                }
+                cli_print_units(s, arg);
+                return EXIT_OK;
+        }
+        if (parse_pid_arg("status", arg, &pid) != EXIT_OK)
+                return EXIT_USAGE;
+        for (size_t i = 0; i < s->n_entries && !found; i++)
+                if (s->entries[i]->pid == pid && !streq(entry_kind(s->entries[i]), "unit"))
+                        found = s->entries[i];
+        if (found && json >= 0) {
+                json_object *o = entry_to_json(found);
+                puts(json_object_to_json_string_ext(o, json));
+                json_object_put(o);
+        } else if (found)
+                print_table(&found, 1);
+        for (size_t i = 0; i < s->n_units && !found; i++)
+                for (size_t k = 0; k < s->units[i]->n_pids; k++)
+                        if (s->units[i]->pids[k] == pid) {
+                                printf("PID %d is protected as a process of %s:\n", (int) pid, s->units[i]->unit);
+                                cli_print_units(s, s->units[i]->unit);
+                                return EXIT_OK;
+                        }
+        if (!found) {
+                printf("PID %d is not protected.\n", (int) pid);
+                return EXIT_NEGATIVE;
+        }
+        return EXIT_OK;
+}
+
 static void help_status(void) {
-        printf(PROGRAM " status [--json[=pretty|short|off]]\n\n"
-               "List the protected processes and the daemon's state.\n\n"
+        printf(PROGRAM " status [PID|UNIT] [--json[=pretty|short|off]]\n\n"
+               "List the protected processes, the units protected by name and the daemon's\n"
+               "state; with PID or UNIT, that one's protection only (exit 1 if it has none).\n\n"
                "  --json[=MODE]  print one JSON object: the daemon's properties and a\n"
                "                 \"protections\" array; pretty (the default) or short\n"
                "                 (one line), as systemctl --json\n"
@@ -508,15 +606,22 @@ static int verb_status(int argc, char *argv[]) {
                 default:
                         return EXIT_USAGE;
                 }
-        if (optind < argc)
-                return usage_error("status: unexpected argument \"%s\".", argv[optind]);
+        if (optind + 1 < argc)
+                return usage_error("status: one PID or UNIT only; \"%s\" is one too many.", argv[optind + 1]);
         r = oomprotect_get_status(&s);
         if (r < 0)
                 return report_error(r);
+        if (optind < argc)
+                return status_of_one(s, argv[optind], json);
         if (json >= 0)
                 return print_json(s, json);
         if (s->n_entries > 0)
                 print_table(s->entries, s->n_entries);
+        if (s->n_units > 0) {
+                if (s->n_entries > 0)
+                        putchar('\n');
+                cli_print_units(s, NULL);
+        }
         print_summary(s, s->n_entries);
         return EXIT_OK;
 }
@@ -693,10 +798,11 @@ static int verb_help(int argc, char *argv[]);
 
 static const Verb verbs[] = {
         { "status", verb_status, "list the protected processes (the default)" },
-        { "protect", verb_protect, "protect a process" },
-        { "unprotect", verb_unprotect, "put a process (or all, or a tag) back as it was" },
-        { "is-protected", verb_is_protected, "tell whether a process is protected" },
+        { "protect", verb_protect, "protect a process, or a unit by name" },
+        { "unprotect", verb_unprotect, "put a process or unit (or all, or a tag) back as it was" },
+        { "is-protected", verb_is_protected, "tell whether a process or unit is protected" },
         { "run", verb_run, "run a command protected from its first instruction" },
+        { "drop-in", verb_drop_in, "protect a unit for good with a systemd drop-in (root)" },
         { "doctor", verb_doctor, "explain what decides whether a process survives an OOM (read-only)" },
         { "rules", verb_rules, "list the protection rules and what they match, or test one PID (read-only)" },
         { "help", verb_help, "show this help, or a command's (help COMMAND)" },

@@ -70,6 +70,7 @@ typedef struct SystemdData {
         Backend *backend;
         unsigned version;
         bool refused[_OPT_MAX]; /* systemd said no: left out from then on */
+        bool reloading; /* between Reloading(true) and Reloading(false) */
         Task *tasks;
 } SystemdData;
 
@@ -222,7 +223,12 @@ static int on_unit_removed(sd_bus_message *m, void *userdata, sd_bus_error *erro
         pid_t pid;
         int end = 0;
 
-        if (sd_bus_message_read(m, "so", &unit, &path) < 0 || !b->scope_gone)
+        if (sd_bus_message_read(m, "so", &unit, &path) < 0)
+                return 0;
+        /* A reload unloads nothing for good: every unit is loaded again at once. */
+        if (b->unit_gone && !d->reloading)
+                b->unit_gone(b, unit, b->scope_gone_userdata);
+        if (!b->scope_gone)
                 return 0;
         if (sscanf(unit, OOMPROTECT_SCOPE_PREFIX "%d" OOMPROTECT_SCOPE_SUFFIX "%n", &pid, &end) != 1 || end == 0 ||
             unit[end] != '\0' || pid <= 0)
@@ -242,7 +248,10 @@ static int on_reloading(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         SystemdData *d = userdata;
         int active;
 
-        if (sd_bus_message_read(m, "b", &active) >= 0 && !active)
+        if (sd_bus_message_read(m, "b", &active) < 0)
+                return 0;
+        d->reloading = active;
+        if (!active)
                 (void) sd_bus_call_method_async(d->bus, NULL, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
                                                "Subscribe", NULL, NULL, "");
         return 0;

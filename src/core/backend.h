@@ -107,6 +107,8 @@ struct Backend {
         /* Someone else removed the scope of pid (systemctl stop, a move by another tool): the engine's. */
         void (*scope_gone)(Backend *b, pid_t pid, void *userdata);
         void *scope_gone_userdata;
+        /* systemd unloaded a unit (UnitRemoved, not during a reload): the engine's, with scope_gone_userdata. */
+        void (*unit_gone)(Backend *b, const char *unit, void *userdata);
 };
 
 extern const BackendVTable backend_cgroupfs_vtable;

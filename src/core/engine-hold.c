@@ -45,22 +45,37 @@ static void hold_record_avoid(Engine *e, CgroupHold *h) {
         }
 }
 
+/*
+ * Without the memory controller the holds still carry the marks (memory.* is then left alone), but
+ * not under systemd: its SetUnitProperties would leave MemoryMin= drop-ins on units for nothing.
+ */
+static bool holds_apply(const Engine *e) {
+        return e->backend.has_cgroup && (e->backend.has_memory || e->backend.vtable != &backend_systemd_vtable);
+}
+
 int engine_holds_prepare(Engine *e, const Protection *p, OpError *err) {
+        int r;
+
+        if (p->kind != PROTECTION_IN_PLACE || !holds_apply(e))
+                return 0;
+        r = engine_holds_prepare_cgroup(e, p->original_cgroup, err);
+        if (r == -EINVAL)
+                return op_error_set(err, r, OOMPROTECT_ERROR_INVALID_PROCESS, "PID %d is in cgroup %s, which "
+                                    "cannot be protected in place.", (int) p->pid, strna(p->original_cgroup));
+        return r;
+}
+
+/* The same for a cgroup (a unit protected by name); -EINVAL, err unset, for one that has no chain ("/"). */
+int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err) {
         char **paths = NULL, **units = NULL;
         size_t n = 0;
         int r;
 
-        /*
-         * Without the memory controller the holds still carry the marks (memory.* is then left alone), but
-         * not under systemd: its SetUnitProperties would leave MemoryMin= drop-ins on units for nothing.
-         */
-        if (!e->backend.has_cgroup || p->kind != PROTECTION_IN_PLACE ||
-            (!e->backend.has_memory && e->backend.vtable == &backend_systemd_vtable))
+        if (!holds_apply(e))
                 return 0;
-        r = hold_chain(p->original_cgroup, &paths, &units, &n);
+        r = hold_chain(cgroup, &paths, &units, &n);
         if (r < 0)
-                return op_error_set(err, r, OOMPROTECT_ERROR_INVALID_PROCESS, "PID %d is in cgroup %s, which "
-                                    "cannot be protected in place.", (int) p->pid, strna(p->original_cgroup));
+                return r;
         for (size_t i = 0; i < n && r >= 0; i++) {
                 CgroupHold *h = hold_table_get(&e->holds, paths[i]);
                 uint64_t min, low;
@@ -100,6 +115,11 @@ bool engine_hold_in_use(const Engine *e, const CgroupHold *h) {
                 const Protection *p = e->registry.items[i];
                 if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup &&
                     (streq(p->original_cgroup, h->cgroup) || cgroup_is_ancestor(h->cgroup, p->original_cgroup)))
+                        return true;
+        }
+        for (size_t i = 0; i < e->units.n; i++) {
+                const UnitProtection *u = e->units.items[i];
+                if (streq(u->cgroup, h->cgroup) || cgroup_is_ancestor(h->cgroup, u->cgroup))
                         return true;
         }
         return false;
@@ -205,7 +225,7 @@ static MarkAction hold_avoid(const Engine *e, const CgroupHold *h, bool in_use, 
  * operations settling at once write the same figures.
  */
 void engine_holds_settle(Engine *e, Joiner *j) {
-        _cleanup_free_ HoldDemand *demands = calloc(e->registry.n + 1, sizeof(HoldDemand));
+        _cleanup_free_ HoldDemand *demands = calloc(e->registry.n + e->units.n + 1, sizeof(HoldDemand));
         _cleanup_free_ uint64_t *min = calloc(e->holds.n + 1, sizeof(uint64_t));
         _cleanup_free_ uint64_t *low = calloc(e->holds.n + 1, sizeof(uint64_t));
         size_t n = 0;
@@ -218,6 +238,10 @@ void engine_holds_settle(Engine *e, Joiner *j) {
                 const Protection *p = e->registry.items[i];
                 if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup)
                         demands[n++] = (HoldDemand) { p->original_cgroup, p->memory_min, p->memory_low };
+        }
+        for (size_t i = 0; i < e->units.n; i++) { /* units protected by name: their own cgroup, as in place */
+                const UnitProtection *u = e->units.items[i];
+                demands[n++] = (HoldDemand) { u->cgroup, u->memory_min, u->memory_low };
         }
         hold_compute(&e->holds, demands, n, min, low);
         for (size_t i = 0; i < e->holds.n; i++) {

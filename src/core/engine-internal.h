@@ -31,17 +31,40 @@ struct HoldWrite {
  * as the registry has it now (or its end, when it is not there) and whatever
  * changed in the holds, before the caller touches anything; a failure fails
  * the operation. engine_persist_later() only notes pid, for a batch that
- * persists once at its end with engine_persist_changes(). engine_persist()
- * writes everything whole: for a change that is not said by pid.
+ * persists once at its end with engine_persist_changes(). engine_persist_unit()
+ * is engine_persist_pid() for a unit protected by name (its record, or its
+ * end). engine_persist() writes everything whole: for a change that is not
+ * said by pid or unit.
  */
 int engine_persist(Engine *e);
 int engine_persist_pid(Engine *e, pid_t pid);
+int engine_persist_unit(Engine *e, const char *unit);
 void engine_persist_later(Engine *e, pid_t pid);
 int engine_persist_changes(Engine *e);
 
+/* engine-unit.c, for engine.c: start (records from state.json), the loaded records, and freeing. */
+void engine_units_start(Engine *e, UnitProtection **records, size_t n);
+void engine_units_free(Engine *e);
+/* RestoreOnStop=yes: every unit protected by name put back. */
+void engine_units_stop(Engine *e);
+/* Whether cgroup (a path) is the slice or below it. */
+bool engine_inside_slice(const Engine *e, const char *cgroup);
+/*
+ * A unit moved into the slice (a drop-in's Slice=): only its own cgroup is
+ * held (its unit's MemoryMin=); the slice above it carries it in its own
+ * memory.min (slice_update), as for the moved protections, never as a held
+ * ancestor. ret_*: what those units ask for together.
+ */
+bool engine_unit_in_slice(const Engine *e, const UnitProtection *u);
+void engine_units_slice_sums(const Engine *e, uint64_t *ret_min, uint64_t *ret_low);
+/* The slice's memory protection written again (its units or scopes changed), failures logged. */
+void engine_slice_update_detached(Engine *e);
+
 /* Holds, with the values they have now, for p's cgroup and each ancestor (in place only). */
 int engine_holds_prepare(Engine *e, const Protection *p, OpError *err);
-/* Whether any in-place protection's cgroup is h's or below it. */
+/* The same for a cgroup of its own (a unit by name); -EINVAL (err unset) where it has no chain ("/"). */
+int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err);
+/* Whether any in-place protection's (or unit protection's) cgroup is h's or below it. */
 bool engine_hold_in_use(const Engine *e, const CgroupHold *h);
 /* Every held cgroup gets what the registry needs now; j->after(j) once every write is done. */
 void engine_holds_settle(Engine *e, Joiner *j);

@@ -145,6 +145,10 @@ static void on_scope_gone(Backend *b, pid_t pid, void *userdata) {
         (void) restore_begin(e, p, true, false, "scope removed by someone else", NULL, NULL, NULL, NULL);
 }
 
+static void on_unit_gone(Backend *b, const char *unit, void *userdata) {
+        engine_unit_gone(userdata, unit);
+}
+
 int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void *userdata, Engine **ret,
                OpError *err) {
         _cleanup_(engine_freep) Engine *e = NULL;
@@ -201,6 +205,7 @@ int engine_new(const Config *c, sd_event *event, const EngineCallbacks *cb, void
                 return r;
         e->backend.scope_gone = on_scope_gone;
         e->backend.scope_gone_userdata = e;
+        e->backend.unit_gone = on_unit_gone;
         *ret = TAKE_PTR(e);
         return 0;
 }
@@ -239,6 +244,7 @@ Engine *engine_free(Engine *e) {
                 LIST_REMOVE(e->waiting, w);
                 waiting_batch_free(w);
         }
+        engine_units_free(e);
         registry_done(&e->registry);
         hold_table_done(&e->holds);
         free(e->backend_note);
@@ -255,7 +261,7 @@ Protection *engine_get(Engine *e, pid_t pid) {
 }
 
 int engine_persist(Engine *e) {
-        return state_file_rewrite(&e->state, &e->registry, &e->holds);
+        return state_file_rewrite(&e->state, &e->registry, &e->holds, &e->units);
 }
 
 int engine_persist_pid(Engine *e, pid_t pid) {
@@ -264,7 +270,16 @@ int engine_persist_pid(Engine *e, pid_t pid) {
         r = state_file_stage(&e->state, pid);
         if (r < 0)
                 return r;
-        return state_file_commit(&e->state, &e->registry, &e->holds);
+        return state_file_commit(&e->state, &e->registry, &e->holds, &e->units);
+}
+
+int engine_persist_unit(Engine *e, const char *unit) {
+        int r;
+
+        r = state_file_stage_unit(&e->state, unit);
+        if (r < 0)
+                return r;
+        return state_file_commit(&e->state, &e->registry, &e->holds, &e->units);
 }
 
 void engine_persist_later(Engine *e, pid_t pid) {
@@ -272,7 +287,7 @@ void engine_persist_later(Engine *e, pid_t pid) {
 }
 
 int engine_persist_changes(Engine *e) {
-        return state_file_commit(&e->state, &e->registry, &e->holds);
+        return state_file_commit(&e->state, &e->registry, &e->holds, &e->units);
 }
 
 static void notify(Engine *e, Protection *p, bool protected, const char *reason) {
@@ -527,7 +542,7 @@ static int check_target(Engine *e, const ProtectRequest *req, const ProcInfo *in
 }
 
 /* Whether a cgroup path ("/a/b") is our slice or below it. */
-static bool inside_slice(const Engine *e, const char *cgroup) {
+bool engine_inside_slice(const Engine *e, const char *cgroup) {
         const char *rel = cgroup_path_to_rel(cgroup);
         size_t n;
 
@@ -548,7 +563,7 @@ static int check_not_inside_slice(Engine *e, const ProcInfo *info, OpError *err)
                 return op_error_set(err, -EXDEV, OOMPROTECT_ERROR_INVALID_PROCESS,
                                     "PID %d is in cgroup %s, outside oomprotectd's cgroup namespace.",
                                     (int) info->pid, info->cgroup);
-        if (inside_slice(e, info->cgroup))
+        if (engine_inside_slice(e, info->cgroup))
                 return op_error_set(err, -EEXIST, OOMPROTECT_ERROR_ALREADY_PROTECTED,
                                     "PID %d is inside %s already: a child of a protected process is covered "
                                     "by its parent's protection.",
@@ -569,6 +584,9 @@ static int resolve_options(Engine *e, const ProtectOptions *o, Protection *p, Op
         if (p->applied_adj < OOMPROTECT_OOM_SCORE_ADJ_MIN || p->applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MAX)
                 return op_error_set(err, -ERANGE, OOMPROTECT_ERROR_INVALID_ARGUMENT,
                                     "OOMScoreAdjust %d is out of range (-1000 to 1000).", p->applied_adj);
+        if (o->drop_in)
+                return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                    "DropIn applies to a unit (ProtectUnit), not to a process.");
         if (ram > 0 && (p->memory_min > ram || p->memory_low > ram))
                 return op_error_set(err, -ERANGE, OOMPROTECT_ERROR_INVALID_ARGUMENT,
                                     "A memory protection of %" PRIu64 " bytes is more than this machine's RAM "
@@ -582,12 +600,12 @@ static int resolve_options(Engine *e, const ProtectOptions *o, Protection *p, Op
                 if (!p->tag)
                         return -ENOMEM;
         }
-        if (!budget_allows(e->registry.memory_min_sum, p->memory_min, e->budget)) {
+        if (!budget_allows(engine_memory_min_in_use(e), p->memory_min, e->budget)) {
                 char want[FORMAT_BYTES_MAX], used[FORMAT_BYTES_MAX], budget[FORMAT_BYTES_MAX];
                 return op_error_set(err, -ENOSPC, OOMPROTECT_ERROR_OVER_BUDGET,
                                     "memory.min %s on top of %s in use exceeds MemoryMinBudget=%s.",
                                     format_bytes(want, sizeof(want), p->memory_min),
-                                    format_bytes(used, sizeof(used), e->registry.memory_min_sum),
+                                    format_bytes(used, sizeof(used), engine_memory_min_in_use(e)),
                                     format_bytes(budget, sizeof(budget), e->budget));
         }
         return 0;
@@ -614,7 +632,7 @@ static int collect_members(Engine *e, Protection *p, uid_t owner) {
                 if (proc_read_info(e->procfd, pids[i], &info) < 0)
                         continue; /* exited meanwhile */
                 if (proc_check_protectable(&info, e->self, NULL) < 0 || registry_get(&e->registry, pids[i]) ||
-                    inside_slice(e, info.cgroup) || (owner != UID_ANY && proc_check_owned_by(&info, owner, NULL) < 0)) {
+                    engine_inside_slice(e, info.cgroup) || (owner != UID_ANY && proc_check_owned_by(&info, owner, NULL) < 0)) {
                         proc_info_done(&info);
                         continue;
                 }
@@ -801,11 +819,17 @@ static void slice_update(Engine *e, BackendDone done, void *userdata) {
                         done(0, NULL, userdata);
                 return;
         }
+        uint64_t umin, ulow;
+        engine_units_slice_sums(e, &umin, &ulow);
         e->backend.vtable->set_memory_protection(&e->backend, path, NULL,
-                                                 &(CgroupProtection) { e->registry.slice_min_sum,
-                                                                       e->registry.slice_low_sum, -1, MARK_LEAVE,
-                                                                       NULL },
+                                                 &(CgroupProtection) { e->registry.slice_min_sum + umin,
+                                                                       e->registry.slice_low_sum + ulow, -1,
+                                                                       MARK_LEAVE, NULL },
                                                  done, userdata);
+}
+
+void engine_slice_update_detached(Engine *e) {
+        slice_update(e, on_slice_update_logged, NULL);
 }
 
 static void on_slice_update_logged(int r, const OpError *err, void *userdata) {
@@ -901,7 +925,7 @@ static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, E
             want.applied_adj == p->applied_adj && want.oom_group == p->oom_group)
                 return 0;
         if (want.memory_min > p->memory_min &&
-            !budget_allows(e->registry.memory_min_sum, want.memory_min - p->memory_min, e->budget))
+            !budget_allows(engine_memory_min_in_use(e), want.memory_min - p->memory_min, e->budget))
                 return op_error_set(err, -ENOSPC, OOMPROTECT_ERROR_OVER_BUDGET,
                                     "Raising memory.min of PID %d exceeds MemoryMinBudget=.", (int) p->pid);
         if (want.memory_min > p->memory_min) {
@@ -958,10 +982,10 @@ static int protect_prepare(Engine *e, const ProtectRequest *req, ProcInfo *info,
         r = check_not_inside_slice(e, info, err);
         if (r < 0)
                 return r;
-        if (e->registry.n >= e->config->max_protected)
+        if (engine_count_all(e) >= e->config->max_protected)
                 return op_error_set(err, -EUSERS, OOMPROTECT_ERROR_TOO_MANY,
-                                    "%zu processes are protected already (MaxProtected=%u).", e->registry.n,
-                                    e->config->max_protected);
+                                    "%zu processes and units are protected already (MaxProtected=%u).",
+                                    engine_count_all(e), e->config->max_protected);
         /* Refused before descriptors run out, not with an EMFILE from somewhere in the middle. */
         if (e->registry.n + ENGINE_FD_RESERVE >= e->fd_limit)
                 return op_error_set(err, -EUSERS, OOMPROTECT_ERROR_TOO_MANY,
@@ -1452,6 +1476,7 @@ int engine_stop(Engine *e, EngineDone done, void *userdata) {
                 complete_now(e, done, userdata, 0, NULL, 0);
                 return 0;
         }
+        engine_units_stop(e);
         return engine_unprotect_all(e, UID_ANY, "daemon stopping", done, userdata);
 }
 
@@ -1526,7 +1551,7 @@ static int check_record(Engine *e, const Protection *p, OpError *err) {
                 return 0;
         if (!cgroup_path_is_clean(p->original_cgroup) || !cgroup_path_to_rel(p->original_cgroup))
                 return op_error_set(err, -EINVAL, NULL, "its original cgroup is not a clean absolute path");
-        if (inside_slice(e, p->original_cgroup))
+        if (engine_inside_slice(e, p->original_cgroup))
                 return op_error_set(err, -EINVAL, NULL, "its original cgroup %s is inside the slice",
                                     p->original_cgroup);
         if (p->kind == PROTECTION_IN_PLACE)
@@ -1579,13 +1604,14 @@ static void on_started(Engine *e, const EngineResult *res, void *userdata) {
 
 int engine_start(Engine *e, EngineDone done, void *userdata) {
         _cleanup_free_ Protection **records = NULL;
+        _cleanup_(unit_table_done) UnitTable units = {};
         _cleanup_free_ char *moved_to = NULL;
         const char *reason = NULL;
         size_t n = 0, skipped = 0;
         Batch *b, *caller;
         int r;
 
-        r = state_load_full(e->statefd, &records, &n, &e->holds, &skipped, &moved_to, &reason);
+        r = state_load_full(e->statefd, &records, &n, &e->holds, &units, &skipped, &moved_to, &reason);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s/" OOMPROTECT_STATE_FILE ": %m",
                                        e->config->state_directory);
@@ -1616,6 +1642,9 @@ int engine_start(Engine *e, EngineDone done, void *userdata) {
                 } else if (registry_add(&e->registry, records[i]) < 0)
                         protection_free(TAKE_PTR(records[i]));
         }
+        /* Units protected by name: in their table before anything settles the holds they lean on. */
+        engine_units_start(e, units.items, units.n);
+        units.n = 0;
         for (size_t i = 0; i < n; i++)
                 if (records[i])
                         reconcile_one(e, records[i], b);

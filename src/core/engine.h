@@ -12,6 +12,7 @@
 #include "op-error.h"
 #include "protection.h"
 #include "registry.h"
+#include "unit-protection.h"
 #include "state.h"
 
 #define UID_ANY ((uid_t) -1)
@@ -25,6 +26,8 @@ typedef struct EngineCallbacks {
          * ("protected", "restored at start", "unprotected", "exited", ...).
          */
         void (*changed)(Engine *e, Protection *p, bool protected, const char *reason, void *userdata);
+        /* A unit protected by name began (protected), gained processes (protected, "new processes") or ended. */
+        void (*unit_changed)(Engine *e, const UnitProtection *u, bool protected, const char *reason, void *userdata);
 } EngineCallbacks;
 
 typedef struct ProtectRequest {
@@ -34,6 +37,20 @@ typedef struct ProtectRequest {
         const char *source; /* "dbus", "ctl", ... */
         uid_t owner;        /* UID_ANY, or: refuse processes whose real uid differs */
 } ProtectRequest;
+
+/*
+ * A unit protected by name (engine-unit.c): in place, whatever the
+ * backend; root's only (owner must be UID_ANY): a unit is the system's, not
+ * one user's. options: MemoryMin, MemoryLow, OOMScoreAdjust and Tag apply;
+ * Descendants (every process of the unit is covered anyway), OOMGroup and
+ * InPlace=false are refused.
+ */
+typedef struct UnitProtectRequest {
+        const char *unit; /* "nginx.service"; on cgroupfs the cgroup of that name in the tree */
+        ProtectOptions options;
+        const char *source; /* "dbus", "drop-in" (oomprotectctl drop-in), "rule", ... */
+        uid_t owner;
+} UnitProtectRequest;
 
 typedef struct UnprotectReport {
         size_t n_moved;      /* processes moved out of the scope */
@@ -67,6 +84,7 @@ typedef struct EngineResult {
 typedef void (*EngineDone)(Engine *e, const EngineResult *result, void *userdata);
 
 struct EngineOp;
+struct UnitOp;
 struct HoldWrite;
 struct WaitingBatch;
 
@@ -80,6 +98,8 @@ struct Engine {
         StateFile state; /* state.json in statefd, journaled */
         Registry registry;
         HoldTable holds;
+        UnitTable units;         /* units protected by name */
+        struct UnitOp *unit_ops; /* operations on them under way */
         uint64_t budget; /* MemoryMinBudget= in bytes, 0 = no limit */
         uint64_t budget_per_user; /* MemoryMinBudgetPerUser= in bytes, 0 = no limit */
         uint64_t fd_limit; /* RLIMIT_NOFILE when the engine started: one pidfd per protection */
@@ -138,8 +158,33 @@ static inline size_t engine_count(const Engine *e) {
         return e->registry.n;
 }
 static inline uint64_t engine_memory_min_in_use(const Engine *e) {
-        return e->registry.memory_min_sum;
+        uint64_t a = e->registry.memory_min_sum, b = e->units.memory_min_sum;
+        return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
+/* What MaxProtected= counts: protected processes and units protected by name. */
+static inline size_t engine_count_all(const Engine *e) {
+        return e->registry.n + e->units.n;
+}
+
+/*
+ * Protect a unit by name (UnitProtectRequest): done's result r is 1 newly
+ * protected, 0 protected already (its settings updated where asked). Its
+ * processes get the adj now, and those it starts later (restarts) when
+ * its cgroup comes back or gets populated (inotify on cgroup.events and on
+ * the parent cgroup). The record stays while the unit is stopped; it ends
+ * with engine_unprotect_unit() or when systemd unloads the unit.
+ */
+int engine_protect_unit(Engine *e, const UnitProtectRequest *req, EngineDone done, void *userdata);
+/* Everything back as recorded: each process's oom_score_adj, the held cgroups' originals. */
+int engine_unprotect_unit(Engine *e, const char *unit, uid_t owner, const char *reason, EngineDone done,
+                          void *userdata);
+UnitProtection *engine_get_unit(Engine *e, const char *unit);
+/* systemd unloaded the unit (UnitRemoved outside a reload): its protection ends, everything put back. */
+void engine_unit_gone(Engine *e, const char *unit);
+/* The processes in u's cgroup (and below it) now; -ENOENT while it is stopped. */
+int engine_unit_pids(Engine *e, const UnitProtection *u, pid_t **ret, size_t *ret_n);
+/* The unit protection whose cgroup holds pid now, or NULL. */
+UnitProtection *engine_unit_of_pid(Engine *e, pid_t pid);
 static inline unsigned engine_pending(const Engine *e) {
         return e->n_pending;
 }

@@ -110,5 +110,6 @@ typedef struct ProtectOptions {
         bool descendants;
         bool has_in_place;
         bool in_place;   /* with has_in_place: asked for explicitly (else the engine decides) */
+        bool drop_in;    /* ProtectUnit only: the unit is protected by oomprotectctl drop-in's file too */
         const char *tag;
 } ProtectOptions;

@@ -98,6 +98,27 @@ static const Field hold_fields[] = {
         { "original_oomd_avoid", FIELD_XATTR, offsetof(CgroupHold, original_avoid), false },
 };
 
+/* Units protected by name (unit-protection.h), and the processes each changed. */
+static const Field unit_fields[] = {
+        { "unit", FIELD_STRING, offsetof(UnitProtection, unit), true },
+        { "cgroup", FIELD_STRING, offsetof(UnitProtection, cgroup), true },
+        { "state", FIELD_STATE, offsetof(UnitProtection, state), false },
+        { "applied_adj", FIELD_ADJ, offsetof(UnitProtection, applied_adj), false },
+        { "base_adj", FIELD_ADJ, offsetof(UnitProtection, base_adj), false },
+        { "has_base_adj", FIELD_BOOL, offsetof(UnitProtection, has_base_adj), false },
+        { "memory_min", FIELD_U64, offsetof(UnitProtection, memory_min), false },
+        { "memory_low", FIELD_U64, offsetof(UnitProtection, memory_low), false },
+        { "since_usec", FIELD_U64, offsetof(UnitProtection, since_usec), false },
+        { "source", FIELD_STRING, offsetof(UnitProtection, source), false },
+        { "tag", FIELD_STRING, offsetof(UnitProtection, tag), false },
+};
+
+static const Field unit_member_fields[] = {
+        { "pid", FIELD_PID, offsetof(UnitMember, pid), true },
+        { "starttime", FIELD_U64, offsetof(UnitMember, starttime), true },
+        { "original_adj", FIELD_ADJ, offsetof(UnitMember, original_adj), false },
+};
+
 /* A growing text; after a failed allocation every append is a no-op and failed stays set. */
 typedef struct TextBuf {
         char *data;
@@ -263,17 +284,24 @@ static void fields_write(TextBuf *b, const Field *fields, size_t n, const void *
         }
 }
 
-/* One record as one line's worth of JSON (no newline). */
-static void protection_write(TextBuf *b, const Protection *p) {
-        fields_write(b, protection_fields, ELEMENTSOF(protection_fields), p);
+/* An object of fields and, under "members", an array of n structs of the given size, each of item_fields. */
+static void record_write(TextBuf *b, const Field *fields, size_t n_fields, const void *base, const Field *item_fields,
+                         size_t n_item_fields, const void *items, size_t size, size_t n) {
+        fields_write(b, fields, n_fields, base);
         text_adds(b, ",\"members\":[");
-        for (size_t i = 0; i < p->n_members; i++) {
+        for (size_t i = 0; i < n; i++) {
                 if (i > 0)
                         text_add(b, ",", 1);
-                fields_write(b, member_fields, ELEMENTSOF(member_fields), &p->members[i]);
+                fields_write(b, item_fields, n_item_fields, (const uint8_t *) items + i * size);
                 text_add(b, "}", 1);
         }
         text_add(b, "]}", 2);
+}
+
+/* One record as one line's worth of JSON (no newline). */
+static void protection_write(TextBuf *b, const Protection *p) {
+        record_write(b, protection_fields, ELEMENTSOF(protection_fields), p, member_fields, ELEMENTSOF(member_fields),
+                     p->members, sizeof(ProtectionMember), p->n_members);
 }
 
 static void hold_write(TextBuf *b, const CgroupHold *h) {
@@ -281,8 +309,15 @@ static void hold_write(TextBuf *b, const CgroupHold *h) {
         text_add(b, "}", 1);
 }
 
+/* A unit protected by name, one line's worth like a record. */
+static void unit_write(TextBuf *b, const UnitProtection *u) {
+        record_write(b, unit_fields, ELEMENTSOF(unit_fields), u, unit_member_fields, ELEMENTSOF(unit_member_fields),
+                     u->members, sizeof(UnitMember), u->n_members);
+}
+
 /* The document: one record per line, so that a person can read it and a diff shows what changed. */
-static int state_serialize_buf(Protection *const *records, size_t n, const HoldTable *holds, TextBuf *b) {
+static int state_serialize_buf(Protection *const *records, size_t n, const HoldTable *holds, const UnitTable *units,
+                               TextBuf *b) {
         bool first = true;
 
         text_adds(b, "{\"version\":");
@@ -300,19 +335,29 @@ static int state_serialize_buf(Protection *const *records, size_t n, const HoldT
                 first = false;
                 hold_write(b, &holds->items[i]);
         }
-        text_adds(b, "\n]}\n");
+        text_adds(b, "\n]");
+        if (units && units->n > 0) { /* no key at all without units: what an older daemon reads the same */
+                text_adds(b, ",\"units\":[");
+                for (size_t i = 0; i < units->n; i++) {
+                        text_adds(b, i > 0 ? ",\n" : "\n");
+                        unit_write(b, units->items[i]);
+                }
+                text_adds(b, "\n]");
+        }
+        text_adds(b, "}\n");
         return b->failed ? -ENOMEM : 0;
 }
 
 int state_serialize(Protection *const *records, size_t n, char **ret) {
-        return state_serialize_full(records, n, NULL, ret);
+        return state_serialize_full(records, n, NULL, NULL, ret);
 }
 
-int state_serialize_full(Protection *const *records, size_t n, const HoldTable *holds, char **ret) {
+int state_serialize_full(Protection *const *records, size_t n, const HoldTable *holds, const UnitTable *units,
+                         char **ret) {
         TextBuf b = {};
         int r;
 
-        r = state_serialize_buf(records, n, holds, &b);
+        r = state_serialize_buf(records, n, holds, units, &b);
         if (r < 0) {
                 text_buf_done(&b);
                 return r;
@@ -625,13 +670,15 @@ static int state_parse_top(json_object *top, const char *rest, json_object **ret
 typedef struct LoadState {
         Registry records;
         HoldTable holds;
-        bool want_holds;
+        UnitTable units;
+        bool want_holds, want_units;
         size_t skipped;
 } LoadState;
 
 static void load_state_done(LoadState *l) {
         registry_done(&l->records);
         hold_table_done(&l->holds);
+        unit_table_done(&l->units);
 }
 
 /* A record of the document: the first one of a pid wins. Journal lines replace (put_replace). */
@@ -693,6 +740,64 @@ static int load_hold(LoadState *l, json_object *o, bool replace) {
         return r;
 }
 
+/* All or nothing, as for a record's members. */
+static int unit_members_from_json(json_object *o, UnitProtection *u) {
+        json_object *array;
+
+        if (!json_object_object_get_ex(o, "members", &array))
+                return 0;
+        if (!json_object_is_type(array, json_type_array))
+                return -EBADMSG;
+        for (size_t i = 0; i < json_object_array_length(array); i++) {
+                json_object *m = json_object_array_get_idx(array, i);
+                UnitMember um = {};
+                int r;
+
+                if (!json_object_is_type(m, json_type_object) ||
+                    fields_from_json(unit_member_fields, ELEMENTSOF(unit_member_fields), m, &um) < 0)
+                        return -EBADMSG;
+                r = unit_member_add(u, um.pid, um.starttime, um.original_adj);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/*
+ * A unit protected by name; a journal line replaces the unit's record. A bad
+ * one is skipped and counted: its unit keeps what was applied, which is safe.
+ */
+static int load_unit(LoadState *l, json_object *o, bool replace) {
+        _cleanup_(unit_protection_freep) UnitProtection *u = NULL;
+        int r;
+
+        if (!l->want_units)
+                return 0;
+        u = unit_protection_new();
+        if (!u)
+                return -ENOMEM;
+        u->state = PROTECTION_ACTIVE;
+        r = json_object_is_type(o, json_type_object) ? fields_from_json(unit_fields, ELEMENTSOF(unit_fields), o, u)
+                                                     : -EBADMSG;
+        if (r >= 0 && (!unit_name_is_protectable(u->unit) || !cgroup_path_is_clean(u->cgroup) ||
+                       streq(u->cgroup, "/")))
+                r = -EBADMSG;
+        if (r >= 0)
+                r = unit_members_from_json(o, u);
+        if (r >= 0 && replace)
+                unit_protection_free(unit_table_remove(&l->units, u->unit));
+        if (r >= 0)
+                r = unit_table_add(&l->units, u);
+        if (r == -EBADMSG || r == -EEXIST || r == -ERANGE || r == -EINVAL) {
+                l->skipped++;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        TAKE_PTR(u);
+        return 0;
+}
+
 static int load_document(LoadState *l, json_object *top, json_object *protections) {
         json_object *array;
         int r;
@@ -702,17 +807,26 @@ static int load_document(LoadState *l, json_object *top, json_object *protection
                 if (r < 0)
                         return r;
         }
-        if (!json_object_object_get_ex(top, "holds", &array) || !json_object_is_type(array, json_type_array))
+        if (json_object_object_get_ex(top, "holds", &array) && json_object_is_type(array, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(array); i++) {
+                        r = load_hold(l, json_object_array_get_idx(array, i), false);
+                        if (r < 0)
+                                return r;
+                }
+        if (!json_object_object_get_ex(top, "units", &array) || !json_object_is_type(array, json_type_array))
                 return 0;
         for (size_t i = 0; i < json_object_array_length(array); i++) {
-                r = load_hold(l, json_object_array_get_idx(array, i), false);
+                r = load_unit(l, json_object_array_get_idx(array, i), false);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
-/* One journal line: {"put":RECORD}, {"del":PID}, {"hold":HOLD} or {"unhold":CGROUP}. Anything else is skipped. */
+/*
+ * One journal line: {"put":RECORD}, {"del":PID}, {"hold":HOLD}, {"unhold":CGROUP}, {"unit":UNIT} or
+ * {"ununit":NAME}. Anything else is skipped.
+ */
 static int load_journal_line(LoadState *l, json_tokener *tok, const char *line, size_t len) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         json_object *v;
@@ -731,6 +845,8 @@ static int load_journal_line(LoadState *l, json_tokener *tok, const char *line, 
                 return load_put(l, v, true);
         if (json_object_object_get_ex(o, "hold", &v))
                 return load_hold(l, v, true);
+        if (json_object_object_get_ex(o, "unit", &v))
+                return load_unit(l, v, true);
         if (json_object_object_get_ex(o, "del", &v) && json_get_int64(v, 1, OOMPROTECT_PID_MAX_LIMIT, &pid) >= 0) {
                 protection_free(registry_remove(&l->records, (pid_t) pid));
                 return 0;
@@ -738,6 +854,11 @@ static int load_journal_line(LoadState *l, json_tokener *tok, const char *line, 
         if (json_object_object_get_ex(o, "unhold", &v) && json_get_string(v, &s) >= 0) {
                 if (l->want_holds && (h = hold_table_get(&l->holds, s)))
                         hold_table_remove(&l->holds, (size_t) (h - l->holds.items));
+                return 0;
+        }
+        if (json_object_object_get_ex(o, "ununit", &v) && json_get_string(v, &s) >= 0) {
+                if (l->want_units)
+                        unit_protection_free(unit_table_remove(&l->units, s));
                 return 0;
         }
         l->skipped++;
@@ -774,12 +895,12 @@ static int load_journal(LoadState *l, const char *rest) {
 }
 
 int state_parse(const char *text, Protection ***ret, size_t *ret_n, size_t *ret_skipped, const char **ret_reason) {
-        return state_parse_full(text, ret, ret_n, NULL, ret_skipped, ret_reason);
+        return state_parse_full(text, ret, ret_n, NULL, NULL, ret_skipped, ret_reason);
 }
 
-int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
-                     const char **ret_reason) {
-        _cleanup_(load_state_done) LoadState l = { .want_holds = ret_holds };
+int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, UnitTable *ret_units,
+                     size_t *ret_skipped, const char **ret_reason) {
+        _cleanup_(load_state_done) LoadState l = { .want_holds = ret_holds, .want_units = ret_units };
         _cleanup_(json_object_putp) json_object *top = NULL;
         json_object *protections = NULL;
         const char *rest;
@@ -811,20 +932,24 @@ int state_parse_full(const char *text, Protection ***ret, size_t *ret_n, HoldTab
                 *ret_holds = l.holds;
                 l.holds = (HoldTable) {};
         }
+        if (ret_units) {
+                *ret_units = l.units;
+                l.units = (UnitTable) {};
+        }
         return 0;
 }
 
 /* ---- the file ---- */
 
 int state_save(int dirfd, Protection *const *records, size_t n) {
-        return state_save_full(dirfd, records, n, NULL);
+        return state_save_full(dirfd, records, n, NULL, NULL);
 }
 
-int state_save_full(int dirfd, Protection *const *records, size_t n, const HoldTable *holds) {
+int state_save_full(int dirfd, Protection *const *records, size_t n, const HoldTable *holds, const UnitTable *units) {
         _cleanup_free_ char *text = NULL;
         int r;
 
-        r = state_serialize_full(records, n, holds, &text);
+        r = state_serialize_full(records, n, holds, units, &text);
         if (r < 0)
                 return r;
         return write_file_atomic_at(dirfd, OOMPROTECT_STATE_FILE, text, strlen(text), 0600);
@@ -906,9 +1031,17 @@ void state_file_init(StateFile *f, int dirfd) {
         *f = (StateFile) { .dirfd = dirfd, .fd = -EBADF };
 }
 
+static void state_file_unstage_units(StateFile *f) {
+        for (size_t i = 0; i < f->n_staged_units; i++)
+                free(f->staged_units[i]);
+        f->n_staged_units = 0;
+}
+
 void state_file_done(StateFile *f) {
         safe_close(f->fd);
         free(f->staged);
+        state_file_unstage_units(f);
+        free(f->staged_units);
         hold_table_done(&f->written);
         *f = (StateFile) { .dirfd = -EBADF, .fd = -EBADF };
 }
@@ -929,13 +1062,36 @@ int state_file_stage(StateFile *f, pid_t pid) {
         return 0;
 }
 
-int state_file_rewrite(StateFile *f, const Registry *reg, const HoldTable *holds) {
+int state_file_stage_unit(StateFile *f, const char *unit) {
+        char *name;
+
+        if (f->n_staged_units == f->alloc_staged_units) {
+                size_t want = f->alloc_staged_units ? f->alloc_staged_units * 2 : 4;
+                char **n = realloc(f->staged_units, want * sizeof(char *));
+
+                if (!n) {
+                        f->must_rewrite = true;
+                        return -ENOMEM;
+                }
+                f->staged_units = n;
+                f->alloc_staged_units = want;
+        }
+        name = strdup(unit);
+        if (!name) {
+                f->must_rewrite = true;
+                return -ENOMEM;
+        }
+        f->staged_units[f->n_staged_units++] = name;
+        return 0;
+}
+
+int state_file_rewrite(StateFile *f, const Registry *reg, const HoldTable *holds, const UnitTable *units) {
         _cleanup_(text_buf_done) TextBuf b = {};
         _cleanup_close_ int fd = -EBADF;
         char tmp[PATH_MAX];
         int r;
 
-        r = state_serialize_buf(reg->items, reg->n, holds, &b);
+        r = state_serialize_buf(reg->items, reg->n, holds, units, &b);
         if (r < 0)
                 return r;
         fd = open_temp_file_at(f->dirfd, OOMPROTECT_STATE_FILE, O_APPEND, 0600, tmp, sizeof(tmp));
@@ -959,6 +1115,7 @@ int state_file_rewrite(StateFile *f, const Registry *reg, const HoldTable *holds
         f->fd = TAKE_FD(fd);
         f->size = f->document_size = b.len;
         f->n_staged = 0;
+        state_file_unstage_units(f);
         f->rewrites++;
         /* Without a copy the next diff cannot be exact: then that commit writes everything again. */
         f->must_rewrite = holds_copy(&f->written, holds) < 0;
@@ -977,13 +1134,13 @@ static bool state_file_wants_rewrite(const StateFile *f) {
                (f->size > STATE_FILE_MAX / 2 && journal > STATE_JOURNAL_MIN);
 }
 
-int state_file_commit(StateFile *f, const Registry *reg, const HoldTable *holds) {
+int state_file_commit(StateFile *f, const Registry *reg, const HoldTable *holds, const UnitTable *units) {
         _cleanup_(text_buf_done) TextBuf b = {};
         bool holds_changed;
         int r;
 
         if (f->fd < 0 || f->must_rewrite)
-                return state_file_rewrite(f, reg, holds);
+                return state_file_rewrite(f, reg, holds, units);
 
         for (size_t i = 0; i < f->n_staged; i++) {
                 const Protection *p = registry_get(reg, f->staged[i]);
@@ -998,6 +1155,19 @@ int state_file_commit(StateFile *f, const Registry *reg, const HoldTable *holds)
                 text_adds(&b, "}\n");
         }
         f->n_staged = 0;
+        for (size_t i = 0; i < f->n_staged_units; i++) {
+                const UnitProtection *u = units ? unit_table_get(units, f->staged_units[i]) : NULL;
+
+                if (u) {
+                        text_adds(&b, "{\"unit\":");
+                        unit_write(&b, u);
+                } else {
+                        text_adds(&b, "{\"ununit\":");
+                        text_add_string(&b, f->staged_units[i], strlen(f->staged_units[i]));
+                }
+                text_adds(&b, "}\n");
+        }
+        state_file_unstage_units(f);
         holds_changed = !holds_unchanged(&f->written, holds);
         if (holds_changed)
                 holds_diff_write(&b, &f->written, holds);
@@ -1023,7 +1193,7 @@ int state_file_commit(StateFile *f, const Registry *reg, const HoldTable *holds)
         if (holds_changed && holds_copy(&f->written, holds) < 0)
                 f->must_rewrite = true;
         if (state_file_wants_rewrite(f))
-                (void) state_file_rewrite(f, reg, holds); /* the journal holds the change already */
+                (void) state_file_rewrite(f, reg, holds, units); /* the journal holds the change already */
         return 0;
 }
 
@@ -1071,8 +1241,8 @@ static int state_move_aside(int dirfd, char **ret) {
 }
 
 /* Reads and parses state.json; a corrupt file is reported through *ret_reason, not as an error. */
-static int state_read(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
-                      const char **ret_reason) {
+static int state_read(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, UnitTable *ret_units,
+                      size_t *ret_skipped, const char **ret_reason) {
         _cleanup_free_ char *text = NULL;
         size_t len;
         int r;
@@ -1100,7 +1270,7 @@ static int state_read(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *re
                 return 0;
         }
 
-        r = state_parse_full(text, ret, ret_n, ret_holds, ret_skipped, ret_reason);
+        r = state_parse_full(text, ret, ret_n, ret_holds, ret_units, ret_skipped, ret_reason);
         if (r == -EBADMSG)
                 return 0;
         if (r < 0)
@@ -1111,18 +1281,18 @@ static int state_read(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *re
 
 int state_load(int dirfd, Protection ***ret, size_t *ret_n, size_t *ret_skipped, char **ret_moved_to,
                const char **ret_reason) {
-        return state_load_full(dirfd, ret, ret_n, NULL, ret_skipped, ret_moved_to, ret_reason);
+        return state_load_full(dirfd, ret, ret_n, NULL, NULL, ret_skipped, ret_moved_to, ret_reason);
 }
 
-int state_load_full(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, size_t *ret_skipped,
-                    char **ret_moved_to, const char **ret_reason) {
+int state_load_full(int dirfd, Protection ***ret, size_t *ret_n, HoldTable *ret_holds, UnitTable *ret_units,
+                    size_t *ret_skipped, char **ret_moved_to, const char **ret_reason) {
         _cleanup_free_ char *moved_to = NULL;
         Protection **records = NULL;
         const char *reason = NULL;
         size_t n = 0, skipped = 0;
         int r;
 
-        r = state_read(dirfd, &records, &n, ret_holds, &skipped, &reason);
+        r = state_read(dirfd, &records, &n, ret_holds, ret_units, &skipped, &reason);
         if (r < 0)
                 return r;
         if (reason) {

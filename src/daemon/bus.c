@@ -17,9 +17,19 @@
  *   i original oom_score_adj, i applied oom_score_adj,
  *   t memory.min in bytes, t protected since (µs, CLOCK_REALTIME),
  *   s source ("dbus", "ctl", ...), s tag.
+ * After those (by ascending pid), the processes of the units protected by
+ * name, each with its unit's cgroup, no scope, memory.min 0 (the unit has
+ * it: ListProtectedUnits), source "unit" (ProtectUnit) or "drop-in"
+ * (oomprotectctl drop-in) and the unit's tag.
  * A string the engine does not have (cgroups on adj-only, no tag) is "".
  * Strings from the system (comm, cgroup names) are arbitrary bytes; bytes
  * that are not UTF-8 are sent as '?'.
+ *
+ * ListProtectedUnits() returns a(ssbttitssau), one struct per unit protected
+ * by name (ProtectUnit): s unit, s its cgroup, b running (it has processes
+ * now), t memory.min, t memory.low, i applied oom_score_adj, t protected
+ * since (µs), s source, s tag, au the PIDs in its cgroup now. A unit's
+ * protection outlives its processes: a restart keeps it.
  *
  * Signals come from a ManagerListener, so changes made through any front
  * end and process exits are signalled too.
@@ -45,6 +55,7 @@
 #include "log.h"
 #include "oomprotect/protocol.h"
 #include "parse.h"
+#include "fileio.h"
 #include "proc.h"
 
 /* The source recorded for protections made through this front end. */
@@ -100,6 +111,7 @@ typedef enum OptionKey {
         OPTION_DESCENDANTS,
         OPTION_IN_PLACE,
         OPTION_TAG,
+        OPTION_DROP_IN,
         _OPTION_KEY_MAX,
 } OptionKey;
 
@@ -114,6 +126,7 @@ static const struct {
         [OPTION_DESCENDANTS] = { "Descendants", "b" },
         [OPTION_IN_PLACE] = { "InPlace", "b" },
         [OPTION_TAG] = { "Tag", "s" },
+        [OPTION_DROP_IN] = { "DropIn", "b" }, /* ProtectUnit only: made by oomprotectctl drop-in */
 };
 
 typedef union OptionValue {
@@ -158,6 +171,9 @@ static void option_store(ProtectOptions *o, OptionKey k, const OptionValue *v) {
         case OPTION_TAG:
                 o->tag = v->s;
                 break;
+        case OPTION_DROP_IN:
+                o->drop_in = v->b;
+                break;
         default:
                 break;
         }
@@ -176,7 +192,8 @@ static int read_option(sd_bus_message *m, ProtectOptions *o, unsigned *seen, sd_
         if (k < 0)
                 return sd_bus_error_setf(error, OOMPROTECT_ERROR_INVALID_ARGUMENT,
                                          "Unknown option \"%s\"; the options are MemoryMin (t), MemoryLow (t), "
-                                         "OOMScoreAdjust (i), OOMGroup (b), Descendants (b), InPlace (b), Tag (s).",
+                                         "OOMScoreAdjust (i), OOMGroup (b), Descendants (b), InPlace (b), Tag (s), "
+                                         "DropIn (b, ProtectUnit only).",
                                          key);
         if (*seen & (1U << k))
                 return sd_bus_error_setf(error, OOMPROTECT_ERROR_INVALID_ARGUMENT, "Option %s is given twice.", key);
@@ -244,6 +261,8 @@ typedef enum BusAction {
         ACTION_GET_SELF,
         ACTION_SET_FOR, /* org.oomprotect.Trusted, for oomprotect-cuse */
         ACTION_GET_FOR,
+        ACTION_PROTECT_UNIT,   /* ProtectUnit */
+        ACTION_UNPROTECT_UNIT, /* UnprotectUnit */
 } BusAction;
 
 /*
@@ -260,6 +279,7 @@ struct BusRequest {
         ProtectRequest req; /* ACTION_PROTECT */
         pid_t pid;          /* ACTION_UNPROTECT */
         const char *tag;    /* ACTION_UNPROTECT_TAG */
+        UnitProtectRequest unit; /* ACTION_PROTECT_UNIT, ACTION_UNPROTECT_UNIT (unit.unit only) */
         bool enable;        /* ACTION_SET_SELF, ACTION_SET_FOR */
         int pidfd;          /* ACTION_*_FOR: the process acted for (owned by msg) */
         uid_t for_uid;      /* ACTION_SET_FOR: its uid, as the kernel told oomprotect-cuse */
@@ -322,6 +342,25 @@ static void on_engine_done(Engine *e, const EngineResult *res, void *userdata) {
         BusRequest *r = userdata;
 
         switch (r->action) {
+        case ACTION_PROTECT_UNIT:
+        case ACTION_UNPROTECT_UNIT:
+                if (res->r < 0) {
+                        log_struct_internal(LOG_NOTICE, 0, OOMPROTECT_MESSAGE_FAILED, 0, r->unit.unit,
+                                            "%s(%s) from %s failed: %s", sd_bus_message_get_member(r->msg),
+                                            r->unit.unit, strna(sd_bus_message_get_sender(r->msg)),
+                                            res->err.code != 0 ? res->err.message : strerror(-res->r));
+                        request_reply_op_error(r, res->r, &res->err);
+                        return;
+                }
+                log_struct_internal(LOG_INFO, 0, r->action == ACTION_PROTECT_UNIT ? OOMPROTECT_MESSAGE_PROTECTED
+                                                                                  : OOMPROTECT_MESSAGE_UNPROTECTED,
+                                    0, r->unit.unit, "%s %s (%s).", r->unit.unit,
+                                    r->action == ACTION_UNPROTECT_UNIT ? "is no longer protected"
+                                    : res->r > 0                        ? "is protected, in place"
+                                                                        : "was protected already",
+                                    BUS_SOURCE);
+                request_reply_empty(r);
+                return;
         case ACTION_UNPROTECT_ALL:
                 if (res->r < 0) {
                         (void) sd_bus_error_setf(&error, op_error_name_from_errno(res->r), "Cannot unprotect: %s.",
@@ -543,6 +582,14 @@ static void request_run(void *userdata) {
         case ACTION_UNPROTECT_TAG:
                 (void) engine_unprotect_tag(e, r->tag, owner, "unprotected", on_engine_done, r);
                 break;
+        case ACTION_PROTECT_UNIT:
+                r->unit.owner = owner;
+                r->unit.source = r->unit.options.drop_in ? "drop-in" : BUS_SOURCE;
+                (void) engine_protect_unit(e, &r->unit, on_engine_done, r);
+                break;
+        case ACTION_UNPROTECT_UNIT:
+                (void) engine_unprotect_unit(e, r->unit.unit, owner, "unprotected", on_engine_done, r);
+                break;
         case ACTION_SET_SELF:
                 run_set_self(r, &r->caller);
                 break;
@@ -613,12 +660,14 @@ static int request_start(Manager *m, sd_bus_message *msg, BusRequest *template, 
         r->req = template->req;
         r->pid = template->pid;
         r->tag = template->tag;
+        r->unit = template->unit;
         r->enable = template->enable;
         r->pidfd = template->pidfd;
         r->for_uid = template->for_uid;
         q = bus_caller_query(msg, r->action == ACTION_SET_SELF || r->action == ACTION_PROTECT ||
                                           r->action == ACTION_UNPROTECT || r->action == ACTION_UNPROTECT_ALL ||
-                                          r->action == ACTION_UNPROTECT_TAG,
+                                          r->action == ACTION_UNPROTECT_TAG || r->action == ACTION_PROTECT_UNIT ||
+                                          r->action == ACTION_UNPROTECT_UNIT,
                              on_caller, r, &r->slot, error);
         if (q < 0) {
                 request_free(r);
@@ -635,6 +684,39 @@ int bus_request_for(Manager *m, sd_bus_message *msg, int pidfd, uid_t uid, int m
 }
 
 /* ---- methods ---- */
+
+/* The same check the engine makes, before anyone is asked who the caller is: a bad name changes nothing. */
+static int check_unit(const char *unit, sd_bus_error *error) {
+        if (!unit_name_is_protectable(unit))
+                return sd_bus_error_setf(error, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                         "\"%s\" is not the name of a unit that can be protected: give its full "
+                                         "name with its type, such as nginx.service (a .service, .scope, .socket, "
+                                         ".mount or .swap).", text_is_safe(unit) ? unit : "?");
+        return 0;
+}
+
+/* ProtectUnit (with options) and UnprotectUnit: the name, checked before anyone is asked who the caller is. */
+static int unit_method(sd_bus_message *msg, Manager *m, BusAction action, sd_bus_error *error) {
+        BusRequest t = { .action = action, .req.pidfd = -EBADF };
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &t.unit.unit); /* points into msg, held with it */
+        if (r >= 0 && action == ACTION_PROTECT_UNIT)
+                r = read_options(msg, &t.unit.options, error);
+        if (r >= 0)
+                r = check_unit(t.unit.unit, error);
+        if (r < 0)
+                return r;
+        return request_start(m, msg, &t, error);
+}
+
+static int method_protect_unit(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return unit_method(msg, userdata, ACTION_PROTECT_UNIT, error);
+}
+
+static int method_unprotect_unit(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return unit_method(msg, userdata, ACTION_UNPROTECT_UNIT, error);
+}
 
 static int method_protect(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         BusRequest t = { .action = ACTION_PROTECT, .req.pidfd = -EBADF };
@@ -740,7 +822,8 @@ static int method_is_protected(sd_bus_message *msg, void *userdata, sd_bus_error
         r = check_pid(pid, error);
         if (r < 0)
                 return r;
-        return sd_bus_reply_method_return(msg, "b", engine_get(m->engine, (pid_t) pid) != NULL);
+        return sd_bus_reply_method_return(msg, "b", engine_get(m->engine, (pid_t) pid) != NULL ||
+                                                            engine_unit_of_pid(m->engine, (pid_t) pid) != NULL);
 }
 
 static int append_protection(sd_bus_message *reply, const Protection *p) {
@@ -750,6 +833,37 @@ static int append_protection(sd_bus_message *reply, const Protection *p) {
                                      utf8_safe(p->original_cgroup, &orig), utf8_safe(p->scope_cgroup, &scope),
                                      (int32_t) p->original_adj, (int32_t) p->applied_adj, p->memory_min,
                                      p->since_usec, utf8_safe(p->source, &source), utf8_safe(p->tag, &tag));
+}
+
+/* The processes of a unit protected by name, each as a protection of its own: source "unit" or "drop-in". */
+static int append_unit_processes(Manager *m, sd_bus_message *reply, const UnitProtection *u) {
+        _cleanup_free_ char *cgroup = NULL, *tag = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
+        Engine *e = m->engine;
+        const char *source = streq(strempty(u->source), "drop-in") ? "drop-in" : "unit";
+        size_t n = 0;
+        int r = 0;
+
+        if (engine_unit_pids(e, u, &pids, &n) < 0)
+                return 0; /* stopped */
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                _cleanup_free_ char *comm = NULL, *line = NULL;
+                const UnitMember *mb = NULL;
+                char path[32];
+                uint64_t st;
+
+                if (engine_get(e, pids[i]))
+                        continue; /* listed with its own protection */
+                if (proc_read_starttime(e->procfd, pids[i], &st) >= 0)
+                        mb = unit_member_get(u, pids[i], st);
+                snprintf(path, sizeof(path), "%d/comm", (int) pids[i]);
+                r = sd_bus_message_append(reply, "(usssiittss)", (uint32_t) pids[i],
+                                          utf8_safe(read_one_line_at(e->procfd, path, &line) >= 0 ? line : "", &comm),
+                                          utf8_safe(u->cgroup, &cgroup), "",
+                                          (int32_t) (mb ? mb->original_adj : u->base_adj), (int32_t) u->applied_adj,
+                                          (uint64_t) 0, u->since_usec, source, utf8_safe(u->tag, &tag));
+        }
+        return r;
 }
 
 static int method_list_protected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -769,7 +883,55 @@ static int method_list_protected(sd_bus_message *msg, void *userdata, sd_bus_err
                 if (r < 0)
                         return r;
         }
+        for (size_t i = 0; i < m->engine->units.n; i++) {
+                r = append_unit_processes(m, reply, m->engine->units.items[i]);
+                if (r < 0)
+                        return r;
+        }
         r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* One (ssbttitssau): unit, cgroup, running, memory.min, memory.low, adj, since, source, tag, its processes now. */
+static int append_unit(Manager *m, sd_bus_message *reply, const UnitProtection *u) {
+        _cleanup_free_ char *unit = NULL, *cgroup = NULL, *source = NULL, *tag = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int r;
+
+        (void) engine_unit_pids(m->engine, u, &pids, &n); /* none while it is stopped */
+        r = sd_bus_message_open_container(reply, 'r', "ssbttitssau");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "ssbttitss", utf8_safe(u->unit, &unit), utf8_safe(u->cgroup, &cgroup),
+                                          n > 0, u->memory_min, u->memory_low, (int32_t) u->applied_adj,
+                                          u->since_usec, utf8_safe(u->source, &source), utf8_safe(u->tag, &tag));
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "u");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(reply, "u", (uint32_t) pids[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
+static int method_list_protected_units(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        const UnitTable *t = &m->engine->units;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ssbttitssau)");
+        for (size_t i = 0; r >= 0 && i < t->n; i++)
+                r = append_unit(m, reply, t->items[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -921,6 +1083,12 @@ static const sd_bus_vtable manager_vtable[] = {
                                  method_is_protected, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListProtected", "", , "a(usssiittss)", SD_BUS_PARAM(protections),
                                  method_list_protected, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ProtectUnit", "sa{sv}", SD_BUS_PARAM(unit) SD_BUS_PARAM(options), "", ,
+                                 method_protect_unit, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("UnprotectUnit", "s", SD_BUS_PARAM(unit), "", , method_unprotect_unit,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListProtectedUnits", "", , "a(ssbttitssau)", SD_BUS_PARAM(units),
+                                 method_list_protected_units, SD_BUS_VTABLE_UNPRIVILEGED),
 
         SD_BUS_SIGNAL_WITH_NAMES("ProtectionChanged", "ubs",
                                  SD_BUS_PARAM(pid) SD_BUS_PARAM(protected) SD_BUS_PARAM(reason), 0),

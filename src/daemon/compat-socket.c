@@ -110,7 +110,9 @@ struct CompatServer {
         Compat *compat;
         int fd;
         char *path;  /* for messages */
-        bool bound;  /* bound here (not passed in): removed when done */
+        bool bound;  /* bound here (not passed in): removed when done, if the path is still ours */
+        dev_t bound_dev;
+        ino_t bound_ino; /* the file bind() made: another socket there (a socket unit's) is left alone */
         sd_event_source *io;
         sd_event_source *retry; /* accepting paused after EMFILE and the like */
         Connection *connections;
@@ -554,6 +556,10 @@ static int server_bind(CompatServer *s) {
         if (bind(fd, &sa.sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(s->path) + 1)) < 0)
                 return log_error_errno(errno, "Failed to bind %s: %m", s->path);
         s->bound = true;
+        if (fstatat(c->dirfd, OOMPROTECT_CTL_SOCKET, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
+                s->bound_dev = st.st_dev;
+                s->bound_ino = st.st_ino;
+        }
         /* Anyone may connect: what a client may do is decided from its credentials. */
         if (fchmodat(c->dirfd, OOMPROTECT_CTL_SOCKET, 0666, 0) < 0)
                 return log_error_errno(errno, "Failed to make %s mode 0666: %m", s->path);
@@ -572,7 +578,14 @@ CompatServer *compat_server_free(CompatServer *s) {
         sd_event_source_disable_unref(s->retry);
         safe_close(s->fd);
         /* A socket nobody listens on would only give ECONNREFUSED; one the service manager passed is its own. */
-        if (s->bound)
+        /*
+         * Only the file we bound: oomprotectd.socket started while we ran
+         * has replaced it with the service manager's, which must stay for
+         * the next start.
+         */
+        struct stat st;
+        if (s->bound && fstatat(s->compat->dirfd, OOMPROTECT_CTL_SOCKET, &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
+            st.st_dev == s->bound_dev && st.st_ino == s->bound_ino)
                 (void) unlinkat(s->compat->dirfd, OOMPROTECT_CTL_SOCKET, 0);
         free(s->path);
         free(s);

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -85,26 +86,79 @@ static void status_forget(Compat *c) {
         c->status_patchable = false;
 }
 
+static int entry_by_pid(const void *a, const void *b) {
+        const StatusEntry *x = a, *y = b;
+
+        return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* The processes of the units protected by name (and by drop-in) after the n entries, then all sorted by pid. */
+static int status_add_units(Compat *c, StatusEntry **entries, size_t *n, char (**comms)[16]) {
+        Engine *e = c->manager->engine;
+        size_t k = 0, total = *n;
+
+        for (size_t i = 0; i < e->units.n; i++) {
+                _cleanup_free_ pid_t *pids = NULL;
+                size_t m = 0;
+                if (engine_unit_pids(e, e->units.items[i], &pids, &m) < 0 || m == 0)
+                        continue;
+                StatusEntry *grown = realloc(*entries, (total + m) * sizeof(StatusEntry));
+                char(*names)[16] = realloc(*comms, (k + m) * sizeof(**comms));
+                if (grown)
+                        *entries = grown;
+                if (names)
+                        *comms = names;
+                if (!grown || !names)
+                        return -ENOMEM;
+                for (size_t j = 0; j < m; j++, k++) {
+                        _cleanup_free_ char *line = NULL;
+                        char path[32];
+                        snprintf(path, sizeof(path), "%d/comm", (int) pids[j]);
+                        snprintf((*comms)[k], sizeof((*comms)[k]), "%s",
+                                 read_one_line_at(e->procfd, path, &line) >= 0 ? line : "?");
+                        (*entries)[total++] = (StatusEntry) { .pid = pids[j] };
+                }
+        }
+        /* Pointers into comms only now: it may have moved while it grew. */
+        for (size_t j = 0; j < k; j++)
+                (*entries)[*n + j].comm = (*comms)[j];
+        qsort(*entries, total, sizeof(StatusEntry), entry_by_pid);
+        /* A process protected on its own inside a protected unit: one row. */
+        k = 0;
+        for (size_t j = 0; j < total; j++)
+                if (k == 0 || (*entries)[k - 1].pid != (*entries)[j].pid)
+                        (*entries)[k++] = (*entries)[j];
+        *n = k;
+        return 0;
+}
+
 static int status_rebuild(Compat *c) {
         const Registry *reg = &c->manager->engine->registry;
-        _cleanup_free_ StatusEntry *entries = calloc(reg->n ? reg->n : 1, sizeof(StatusEntry));
-        size_t len;
-        char *text;
+        StatusEntry *entries = calloc(reg->n ? reg->n : 1, sizeof(StatusEntry));
+        char(*comms)[16] = NULL;
+        size_t len, n = reg->n;
+        char *text = NULL;
+        int r = 0;
 
         if (!entries)
                 return -ENOMEM;
         /* The registry is sorted by pid: the status lists processes in ascending PID order. */
         for (size_t i = 0; i < reg->n; i++)
                 entries[i] = (StatusEntry) { .pid = reg->items[i]->pid, .comm = reg->items[i]->comm };
-        text = ctl_format_status(entries, reg->n, &len);
+        if (c->manager->engine->units.n > 0)
+                r = status_add_units(c, &entries, &n, &comms);
+        if (r >= 0)
+                text = ctl_format_status(entries, n, &len);
+        free(entries);
+        free(comms);
         if (!text)
                 return -ENOMEM;
         status_forget(c);
         c->status_text = text;
         c->status_len = c->status_alloc = len;
-        c->status_rows = reg->n;
+        c->status_rows = n;
         /* Rows of another width (not expected from any pid or comm) are never patched: rebuilt each time. */
-        c->status_patchable = len == status_header_len() + reg->n * STATUS_ROW_LEN;
+        c->status_patchable = n == reg->n && len == status_header_len() + reg->n * STATUS_ROW_LEN;
         return 0;
 }
 
@@ -166,7 +220,7 @@ static int write_status(Compat *c) {
         int r;
 
         /* The patched text must list what the registry holds; if it does not, the registry wins. */
-        if (!c->status_text || c->status_rows != reg->n) {
+        if (!c->status_text || c->status_rows != reg->n || c->manager->engine->units.n > 0) {
                 r = status_rebuild(c);
                 if (r < 0)
                         return r;
@@ -229,6 +283,18 @@ static void on_protection_changed(Manager *m, const Protection *p, bool protecte
         status_patch(c, p, protected);
         c->status_dirty = true;
         /* Inside a batch, compat_batch_end() rewrites it before the replies; else after this reply. */
+        if (c->batch == 0 && sd_event_source_set_enabled(c->status_source, SD_EVENT_ONESHOT) < 0)
+                update_status(c);
+}
+
+/* A unit's processes change with it (a restart): the file is made again from the engine. */
+static void on_unit_changed(Manager *m, const UnitProtection *u, bool protected, const char *reason, void *userdata) {
+        Compat *c = m->compat;
+
+        if (!c)
+                return;
+        status_forget(c);
+        c->status_dirty = true;
         if (c->batch == 0 && sd_event_source_set_enabled(c->status_source, SD_EVENT_ONESHOT) < 0)
                 update_status(c);
 }
@@ -403,7 +469,7 @@ static int compat_new(Manager *m, Compat **ret) {
 }
 
 int compat_setup(Manager *m) {
-        static const ManagerListener listener = { .changed = on_protection_changed };
+        static const ManagerListener listener = { .changed = on_protection_changed, .unit_changed = on_unit_changed };
         _cleanup_(compat_freep) Compat *c = NULL;
         int fifo_fd, socket_fd, r;
 

@@ -331,6 +331,15 @@ static void on_engine_changed(Engine *e, Protection *p, bool protected, const ch
         (void) sd_notifyf(false, "STATUS=Protecting %zu process(es).", engine_count(e));
 }
 
+static void on_engine_unit_changed(Engine *e, const UnitProtection *u, bool protected, const char *reason,
+                                   void *userdata) {
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->n_listeners; i++)
+                if (m->listeners[i].unit_changed)
+                        m->listeners[i].unit_changed(m, u, protected, reason, m->listeners[i].userdata);
+}
+
 static int on_memory_events(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
         Manager *m = userdata;
         uint64_t n = 0;
@@ -521,7 +530,7 @@ static int wait_started(Manager *m) {
 }
 
 static int open_engine(Manager *m) {
-        static const EngineCallbacks callbacks = { .changed = on_engine_changed };
+        static const EngineCallbacks callbacks = { .changed = on_engine_changed, .unit_changed = on_engine_unit_changed };
         char budget[FORMAT_BYTES_MAX];
         OpError err = {};
         int r;

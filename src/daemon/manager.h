@@ -27,6 +27,7 @@ typedef struct GuardWatch GuardWatch;
 typedef struct ManagerListener {
         void (*changed)(Manager *m, const Protection *p, bool protected, const char *reason, void *userdata);
         void (*oom_kill)(Manager *m, const char *cgroup, uint64_t count, void *userdata);
+        void (*unit_changed)(Manager *m, const UnitProtection *u, bool protected, const char *reason, void *userdata);
         /* What protections hold crossed MaxProtectedMemory= (over) or came back under it (guardwatch.c). */
         void (*over_ceiling)(Manager *m, uint64_t in_use, uint64_t ceiling, bool over, void *userdata);
         void *userdata;

@@ -151,10 +151,11 @@ static int protect_by_rule(ProcWatch *w, const Rule *r, pid_t pid) {
 }
 
 /*
- * Unit=: for now the unit's processes are matched one by one, at fork, exec
- * and scan, and protected as any other (in place where the engine sees a
- * service). Engine-level protection of the unit by name replaces this one
- * function once it is merged (branch units).
+ * Unit=: the unit's processes are matched one by one, at fork, exec and
+ * scan, and protected as any other (in place where the engine sees a
+ * service). Not engine_protect_unit() (yet): a Unit= pattern may name a
+ * slice or a glob, which protection by name refuses, and a rule's
+ * protections end process by process (opt-outs, reloads), not unit by unit.
  */
 static int protect_unit_by_rule(ProcWatch *w, const Rule *r, pid_t pid) {
         return protect_by_rule(w, r, pid);

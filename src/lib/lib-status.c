@@ -14,9 +14,12 @@
 
 typedef struct Status {
         struct oomprotect_status pub; /* first: what the caller sees */
-        sd_bus_message *properties, *list;
+        sd_bus_message *properties, *list, *unit_list;
         struct oomprotect_entry *entries;
         const struct oomprotect_entry **pointers;
+        struct oomprotect_unit_entry *units;
+        const struct oomprotect_unit_entry **unit_pointers;
+        pid_t *pids; /* every unit's, one after the other */
 } Status;
 
 LIB_EXPORT struct oomprotect_status *oomprotect_status_free(struct oomprotect_status *p) {
@@ -26,8 +29,12 @@ LIB_EXPORT struct oomprotect_status *oomprotect_status_free(struct oomprotect_st
                 return NULL;
         sd_bus_message_unref(s->properties);
         sd_bus_message_unref(s->list);
+        sd_bus_message_unref(s->unit_list);
         free(s->entries);
         free(s->pointers);
+        free(s->units);
+        free(s->unit_pointers);
+        free(s->pids);
         free(s);
         return NULL;
 }
@@ -138,6 +145,91 @@ static int read_entries(Status *s) {
         return 0;
 }
 
+/* One (ssbttitssau), its pids appended to s->pids (*n_pids so far); 0 at the end of the array. */
+static int read_unit(Status *s, struct oomprotect_unit_entry *u, size_t *n_pids, size_t *alloc_pids) {
+        sd_bus_message *m = s->unit_list;
+        int32_t adj;
+        uint32_t pid;
+        int running, r;
+
+        r = sd_bus_message_enter_container(m, 'r', "ssbttitssau");
+        if (r <= 0)
+                return r;
+        r = sd_bus_message_read(m, "ssbttitss", &u->unit, &u->cgroup, &running, &u->memory_min, &u->memory_low, &adj,
+                                &u->since_usec, &u->source, &u->tag);
+        if (r >= 0)
+                r = sd_bus_message_enter_container(m, 'a', "u");
+        u->running = running;
+        u->applied_adj = adj;
+        u->n_pids = 0;
+        while (r >= 0 && (r = sd_bus_message_read(m, "u", &pid)) > 0) {
+                if (*n_pids == *alloc_pids) {
+                        size_t want = *alloc_pids ? *alloc_pids * 2 : 64;
+                        pid_t *p = realloc(s->pids, want * sizeof(pid_t));
+                        if (!p)
+                                return -ENOMEM;
+                        s->pids = p;
+                        *alloc_pids = want;
+                }
+                s->pids[(*n_pids)++] = (pid_t) pid;
+                u->n_pids++;
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        return r < 0 ? r : 1;
+}
+
+/* ListProtectedUnits; an older daemon has none (UnknownMethod): no units. */
+static int read_units(sd_bus *bus, Status *s) {
+        lib_cleanup_(lib_message_unrefp) sd_bus_message *m = NULL;
+        size_t n = 0, alloc = 0, n_pids = 0, alloc_pids = 0, first = 0;
+        int r;
+
+        r = lib_message_new(bus, "ListProtectedUnits", &m);
+        if (r >= 0)
+                r = lib_call(bus, m, &s->unit_list);
+        if (r == -EPROTO) {
+                lib_error_reset();
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(s->unit_list, 'a', "(ssbttitssau)");
+        while (r >= 0) {
+                if (n == alloc) {
+                        size_t want = alloc ? alloc * 2 : 8;
+                        struct oomprotect_unit_entry *u = realloc(s->units, want * sizeof(*u));
+                        if (!u) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        s->units = u;
+                        alloc = want;
+                }
+                r = read_unit(s, &s->units[n], &n_pids, &alloc_pids);
+                if (r <= 0)
+                        break;
+                n++;
+        }
+        if (r < 0)
+                return lib_error_set(r == -ENOMEM ? r : -EPROTO, "oomprotectd's list of units cannot be read: %s.",
+                                     strerror(-r));
+        s->unit_pointers = calloc(n > 0 ? n : 1, sizeof(*s->unit_pointers));
+        if (!s->unit_pointers)
+                return lib_error_set(-ENOMEM, "Out of memory.");
+        /* The pids array may have moved while it grew: point into it only now. */
+        for (size_t i = 0; i < n; i++) {
+                s->units[i].pids = s->pids + first;
+                first += s->units[i].n_pids;
+                s->unit_pointers[i] = &s->units[i];
+        }
+        s->pub.units = s->unit_pointers;
+        s->pub.n_units = n;
+        return 0;
+}
+
 static int get_properties(sd_bus *bus, sd_bus_message **ret) {
         lib_cleanup_(lib_message_unrefp) sd_bus_message *m = NULL;
         int r;
@@ -175,6 +267,8 @@ LIB_EXPORT int oomprotect_get_status(struct oomprotect_status **ret) {
                 r = lib_call(bus, m, &s->list);
         if (r >= 0)
                 r = read_entries(s);
+        if (r >= 0)
+                r = read_units(bus, s);
         if (r < 0)
                 return r;
         *ret = &s->pub;

@@ -137,6 +137,47 @@ LIB_EXPORT int oomprotect_protect(pid_t pid, const struct oomprotect_options *op
         return lib_call(bus, m, NULL);
 }
 
+static int check_unit(const char *unit) {
+        if (!unit || !unit[0])
+                return lib_error_set(-EINVAL, "A unit name must not be empty.");
+        return 0;
+}
+
+LIB_EXPORT int oomprotect_protect_unit(const char *unit, const struct oomprotect_options *options) {
+        lib_cleanup_(lib_message_unrefp) sd_bus_message *m = NULL;
+        lib_cleanup_(lib_bus_closep) sd_bus *bus = NULL;
+        struct oomprotect_options none = OOMPROTECT_OPTIONS_INIT;
+        int r;
+
+        lib_error_reset();
+        r = check_unit(unit);
+        if (r >= 0 && options)
+                r = check_options(options);
+        if (r >= 0)
+                r = lib_bus_open(&bus);
+        if (r >= 0)
+                r = lib_message_new(bus, "ProtectUnit", &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", unit);
+        if (r < 0)
+                return lib_error_set(r, "Cannot build the ProtectUnit call: %s.", strerror(-r));
+        r = append_options(m, options ? options : &none);
+        if (r < 0)
+                return r;
+        return lib_call(bus, m, NULL);
+}
+
+LIB_EXPORT int oomprotect_unprotect_unit(const char *unit) {
+        int r;
+
+        lib_error_reset();
+        r = check_unit(unit);
+        if (r < 0)
+                return r;
+        return lib_call_method("UnprotectUnit", NULL, "s", unit);
+}
+
 LIB_EXPORT int oomprotect_unprotect(pid_t pid) {
         int r;
 

@@ -137,6 +137,16 @@ kill_sandbox() {
         echo "# warning: could not remove $dir"
 }
 
+# expect_clean_sigterm: SIGTERM to $daemon_pid, which must exit 0 (the sanitizers report through the status).
+expect_clean_sigterm() {
+        local rc=0
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" || rc=$?
+        daemon_pid=
+        assert_eq "$rc" 0 "exit status of oomprotectd after SIGTERM (sanitizers included)"
+        ok "oomprotectd stops cleanly on SIGTERM"
+}
+
 # sandbox_config DIR ADJ: DIR/state and DIR/compat (0755) and DIR/oomprotectd.conf for the cgroupfs backend in
 # $CG with $slice, OOMScoreAdjust=ADJ.
 # shellcheck disable=SC2154 # the sourcing test owns slice

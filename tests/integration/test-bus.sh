@@ -657,15 +657,6 @@ test_daemon_exits_when_the_bus_goes_away() {
         ok "oomprotectd exits non-zero (for Restart=on-failure) when the bus goes away"
 }
 
-test_sigterm_stops_cleanly() {
-        local rc=0
-        kill -TERM "$daemon_pid"
-        wait "$daemon_pid" || rc=$?
-        daemon_pid=
-        assert_eq "$rc" 0 "exit status of oomprotectd after SIGTERM (sanitizers included)"
-        ok "oomprotectd stops cleanly on SIGTERM"
-}
-
 # The shipped unit's sandbox (PrivateNetwork=, no CAP_SYS_PTRACE) hides the caller's sockets from the daemon:
 # SetSelfProtection then rests on the pidfd and the bus alone (bus-peer.h), and still works.
 test_self_protection_in_a_network_namespace_of_its_own() {
@@ -714,7 +705,7 @@ test_exit_is_signalled
 test_compat_changes_are_signalled
 test_second_daemon_cannot_take_the_name
 note "ProtectedOOMKill needs a memory controller and a real OOM kill: the VM tier covers it"
-test_sigterm_stops_cleanly
+expect_clean_sigterm
 test_self_protection_in_a_network_namespace_of_its_own
 test_daemon_exits_when_the_bus_goes_away
 echo "# all $n_ok passed"

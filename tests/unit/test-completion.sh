@@ -52,8 +52,11 @@ check "protect --in completes to --in-place" offers --in-place oomprotectctl pro
 check "protect completes a running PID ($$)" offers_among "$$" oomprotectctl protect "$$"
 check "nothing is offered for the value of --min" offers "" oomprotectctl protect --min ""
 check "help sta completes to status" offers status oomprotectctl help sta
+check "'dro' completes to drop-in" offers drop-in oomprotectctl dro
+check "drop-in --sl completes to --slice" offers --slice oomprotectctl drop-in nginx.service --sl
+check "nothing is offered for the value of drop-in --adj" offers "" oomprotectctl drop-in x.service --adj ""
 check "rules t completes to test" offers test oomprotectctl rules t
 check "rules test completes a running PID ($$)" offers_among "$$" oomprotectctl rules test "$$"
 
-echo "1..10"
+echo "1..13"
 exit $((fails > 0))

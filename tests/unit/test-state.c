@@ -25,6 +25,7 @@
 #include "protection.h"
 #include "registry.h"
 #include "state.h"
+#include "unit-protection.h"
 
 /* ---- helpers ---- */
 
@@ -813,7 +814,7 @@ static void test_journal_commit_appends_one_line_per_change_whatever_the_number_
 
         state_file_init(&f, dirfd);
         fill_registry(&reg, 10);
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0); /* the first commit writes it whole */
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0); /* the first commit writes it whole */
         assert_int_equal(f.rewrites, 1);
         assert_file_is(dirfd, &reg, 0);
 
@@ -821,7 +822,7 @@ static void test_journal_commit_appends_one_line_per_change_whatever_the_number_
         reg.items[3]->state = PROTECTION_RESTORING;
         before = file_size(dirfd);
         assert_int_equal(state_file_stage(&f, reg.items[3]->pid), 0);
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
         after_small = file_size(dirfd) - before;
         assert_file_is(dirfd, &reg, 0);
 
@@ -829,10 +830,10 @@ static void test_journal_commit_appends_one_line_per_change_whatever_the_number_
         state_file_init(&f, dirfd);
         for (size_t i = 0; i < 1000; i++)
                 assert_int_equal(registry_add(&reg, make_protection((pid_t) (100000 + i), "more", NULL)), 0);
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
         before = file_size(dirfd);
         assert_int_equal(state_file_stage(&f, reg.items[3]->pid), 0);
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
         after_big = file_size(dirfd) - before;
         assert_true(after_small > 0);
         assert_int_equal(after_small, after_big);
@@ -849,14 +850,14 @@ static void test_journal_del_ends_a_record_and_nothing_staged_writes_nothing(voi
 
         state_file_init(&f, dirfd);
         fill_registry(&reg, 3);
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
         protection_free(registry_remove(&reg, 200));
         assert_int_equal(state_file_stage(&f, 200), 0);
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
         assert_file_is(dirfd, &reg, 0);
 
         before = file_size(dirfd);
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
         assert_int_equal(file_size(dirfd), before);
         state_file_done(&f);
 }
@@ -870,14 +871,14 @@ static void test_journal_batch_of_dels_is_one_append(void **state) {
 
         state_file_init(&f, dirfd);
         fill_registry(&reg, 500);
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
         lines = count_lines(dirfd);
         while (reg.n > 0) {
                 pid_t pid = reg.items[0]->pid;
                 protection_free(registry_remove(&reg, pid));
                 assert_int_equal(state_file_stage(&f, pid), 0);
         }
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
         assert_int_equal(count_lines(dirfd), lines + 500);
         assert_int_equal(f.rewrites, 1);
         assert_file_is(dirfd, &reg, 0);
@@ -960,7 +961,7 @@ static void test_journal_migrates_a_version_2_file_of_an_older_daemon(void **sta
         StateFile f;
 
         write_file(dirfd, "state.json", old, sizeof(old) - 1);
-        assert_int_equal(state_load_full(dirfd, &out, &n, &holds, &skipped, NULL, NULL), 0);
+        assert_int_equal(state_load_full(dirfd, &out, &n, &holds, NULL, &skipped, NULL, NULL), 0);
         assert_int_equal(n, 1);
         assert_int_equal(holds.n, 1);
         fill_registry(&reg, 1);
@@ -968,11 +969,11 @@ static void test_journal_migrates_a_version_2_file_of_an_older_daemon(void **sta
         protection_array_free(out, n);
 
         state_file_init(&f, dirfd);
-        assert_int_equal(state_file_commit(&f, &reg, &holds), 0);
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0);
         assert_int_equal(f.rewrites, 1);
         state_file_done(&f);
         hold_table_done(&holds);
-        assert_int_equal(state_load_full(dirfd, &out, &n, &holds, &skipped, NULL, NULL), 0);
+        assert_int_equal(state_load_full(dirfd, &out, &n, &holds, NULL, &skipped, NULL, NULL), 0);
         assert_int_equal(n, 1);
         assert_protection_equal(reg.items[0], out[0]);
         assert_int_equal(holds.n, 1);
@@ -989,20 +990,20 @@ static void test_journal_holds_are_appended_when_they_change_and_not_when_releas
         StateFile f;
 
         state_file_init(&f, dirfd);
-        assert_int_equal(state_file_commit(&f, &reg, &holds), 0);
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0);
         lines = count_lines(dirfd);
         assert_int_equal(hold_table_add(&holds, "/a.slice", "a.slice", 1, 2), 0);
         assert_int_equal(hold_table_add(&holds, "/b.slice", "b.slice", 3, 4), 0);
-        assert_int_equal(state_file_commit(&f, &reg, &holds), 0);
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0);
         assert_int_equal(count_lines(dirfd), lines + 2);
-        assert_int_equal(state_file_commit(&f, &reg, &holds), 0); /* unchanged: nothing */
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0); /* unchanged: nothing */
         assert_int_equal(count_lines(dirfd), lines + 2);
 
         holds.items[0].released = true;    /* its original is back */
         holds.items[1].original_min = 30; /* changed */
-        assert_int_equal(state_file_commit(&f, &reg, &holds), 0);
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0);
         assert_int_equal(count_lines(dirfd), lines + 4);
-        assert_int_equal(state_load_full(dirfd, &out, &n, &back, NULL, NULL, NULL), 0);
+        assert_int_equal(state_load_full(dirfd, &out, &n, &back, NULL, NULL, NULL, NULL), 0);
         assert_int_equal(n, 0);
         assert_int_equal(back.n, 1);
         assert_string_equal(back.items[0].cgroup, "/b.slice");
@@ -1019,11 +1020,11 @@ static void test_journal_is_rewritten_whole_once_it_outgrows_the_document(void *
 
         state_file_init(&f, dirfd);
         fill_registry(&reg, 5);
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
         for (unsigned i = 0; i < 2000; i++) {
                 reg.items[i % 5]->memory_min = i;
                 assert_int_equal(state_file_stage(&f, reg.items[i % 5]->pid), 0);
-                assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+                assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
                 largest = MAX(largest, file_size(dirfd));
         }
         assert_true(f.rewrites > 1);
@@ -1044,7 +1045,7 @@ static void test_journal_failed_append_is_cut_back_and_changes_nothing(void **st
         state_file_init(&f, dirfd);
         fill_registry(&reg, 3);
         fill_registry(&was, 3);
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
         before = file_size(dirfd);
 
         reg.items[1]->state = PROTECTION_RESTORING;
@@ -1053,7 +1054,7 @@ static void test_journal_failed_append_is_cut_back_and_changes_nothing(void **st
         small = (struct rlimit) { .rlim_cur = (rlim_t) before + 10, .rlim_max = old.rlim_max };
         assert_int_equal(sigaction(SIGXFSZ, &ign, &prev), 0);
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
-        assert_int_equal(state_file_commit(&f, &reg, NULL), -EFBIG);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), -EFBIG);
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
         assert_int_equal(sigaction(SIGXFSZ, &prev, NULL), 0);
 
@@ -1062,7 +1063,7 @@ static void test_journal_failed_append_is_cut_back_and_changes_nothing(void **st
         assert_file_is(dirfd, &was, 0);
 
         reg.items[1]->state = PROTECTION_ACTIVE; /* the caller put it back */
-        assert_int_equal(state_file_commit(&f, &reg, NULL), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, NULL), 0);
         assert_int_equal(f.rewrites, 2);
         assert_false(f.must_rewrite);
         assert_file_is(dirfd, &reg, 0);
@@ -1091,14 +1092,14 @@ static void test_journal_rewrite_killed_at_each_step_loses_no_confirmed_change(v
                         StateFile f;
 
                         state_file_init(&f, dirfd);
-                        if (state_file_commit(&f, &reg, NULL) < 0)
+                        if (state_file_commit(&f, &reg, NULL, NULL) < 0)
                                 _exit(2);
                         /* From here on each commit is confirmed before the next change; the fault is armed now. */
                         setenv("OOMPROTECT_FAULT", points[k], 1);
                         for (unsigned i = 0;; i++) {
                                 reg.items[i % 50]->memory_low = i;
                                 if (state_file_stage(&f, reg.items[i % 50]->pid) < 0 ||
-                                    state_file_commit(&f, &reg, NULL) < 0)
+                                    state_file_commit(&f, &reg, NULL, NULL) < 0)
                                         _exit(3);
                                 if (i > 100000)
                                         _exit(4);
@@ -1134,6 +1135,185 @@ static void test_journal_rewrite_killed_at_each_step_loses_no_confirmed_change(v
 }
 
 #define DIR_TEST(t) cmocka_unit_test_setup_teardown(t, setup_dir, teardown_dir)
+
+/* ---- units protected by name: in the document and through the journal ---- */
+
+static UnitProtection *make_unit(const char *name, int adj) {
+        UnitProtection *u = unit_protection_new();
+        char cgroup[128];
+
+        assert_non_null(u);
+        snprintf(cgroup, sizeof(cgroup), "/system.slice/%s", name);
+        u->unit = strdup(name);
+        u->cgroup = strdup(cgroup);
+        u->source = strdup("dbus");
+        assert_non_null(u->unit);
+        assert_non_null(u->cgroup);
+        assert_non_null(u->source);
+        u->state = PROTECTION_ACTIVE;
+        u->applied_adj = adj;
+        u->base_adj = 7;
+        u->has_base_adj = true;
+        u->memory_min = 1 << 20;
+        u->memory_low = 2 << 20;
+        u->since_usec = UINT64_C(1700000000000000);
+        assert_int_equal(unit_member_add(u, 4321, 8765, 7), 0);
+        return u;
+}
+
+static void assert_unit_equal(const UnitProtection *a, const UnitProtection *b) {
+        assert_string_equal(a->unit, b->unit);
+        assert_string_equal(a->cgroup, b->cgroup);
+        assert_int_equal(a->state, b->state);
+        assert_int_equal(a->applied_adj, b->applied_adj);
+        assert_int_equal(a->base_adj, b->base_adj);
+        assert_int_equal(a->has_base_adj, b->has_base_adj);
+        assert_int_equal(a->memory_min, b->memory_min);
+        assert_int_equal(a->memory_low, b->memory_low);
+        assert_int_equal(a->since_usec, b->since_usec);
+        assert_string_equal(a->source, b->source);
+        if (a->tag)
+                assert_string_equal(a->tag, b->tag);
+        else
+                assert_null(b->tag);
+        assert_int_equal(a->n_members, b->n_members);
+        for (size_t i = 0; i < a->n_members; i++) {
+                assert_int_equal(a->members[i].pid, b->members[i].pid);
+                assert_int_equal(a->members[i].starttime, b->members[i].starttime);
+                assert_int_equal(a->members[i].original_adj, b->members[i].original_adj);
+        }
+}
+
+/* Loads state.json and checks it holds exactly these units, in this order, and the registry's records. */
+static void assert_file_has_units(int dirfd, const Registry *reg, const UnitTable *units, size_t want_skipped) {
+        _cleanup_(unit_table_done) UnitTable back = {};
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+
+        assert_int_equal(state_load_full(dirfd, &out, &n, NULL, &back, &skipped, NULL, NULL), 0);
+        assert_int_equal(skipped, want_skipped);
+        assert_int_equal(n, reg->n);
+        for (size_t i = 0; i < n; i++)
+                assert_protection_equal(reg->items[i], out[i]);
+        protection_array_free(out, n);
+        assert_int_equal(back.n, units->n);
+        for (size_t i = 0; i < back.n; i++)
+                assert_unit_equal(units->items[i], back.items[i]);
+        assert_int_equal(back.memory_min_sum, units->memory_min_sum);
+}
+
+static void test_units_round_trip_through_the_document_and_no_key_without_units(void **state) {
+        _cleanup_(unit_table_done) UnitTable units = {}, back = {};
+        _cleanup_free_ char *text = NULL, *empty = NULL;
+        _cleanup_(registry_done) Registry reg = {};
+        Protection **out = NULL;
+        size_t n = 0, skipped = 99;
+
+        fill_registry(&reg, 2);
+        assert_int_equal(unit_table_add(&units, make_unit("nginx.service", -900)), 0);
+        assert_int_equal(unit_table_add(&units, make_unit("db@main.service", -1000)), 0);
+        units.items[1]->tag = strdup("t\"ag");
+        assert_non_null(units.items[1]->tag);
+        assert_int_equal(state_serialize_full(reg.items, reg.n, NULL, &units, &text), 0);
+        assert_int_equal(state_parse_full(text, &out, &n, NULL, &back, &skipped, NULL), 0);
+        assert_int_equal(skipped, 0);
+        assert_int_equal(n, 2);
+        protection_array_free(out, n);
+        assert_int_equal(back.n, 2);
+        assert_unit_equal(units.items[0], back.items[0]);
+        assert_unit_equal(units.items[1], back.items[1]);
+        assert_int_equal(back.memory_min_sum, 2 << 20);
+
+        /* What a daemon before units reads the same: no "units" key at all without units. */
+        assert_int_equal(state_serialize_full(reg.items, reg.n, NULL, NULL, &empty), 0);
+        assert_null(strstr(empty, "\"units\""));
+}
+
+static void test_journal_unit_lines_put_change_and_end_a_unit_and_a_rewrite_keeps_them(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_(registry_done) Registry reg = {};
+        _cleanup_(unit_table_done) UnitTable units = {};
+        _cleanup_free_ char *text = NULL;
+        size_t lines, len;
+        StateFile f;
+
+        state_file_init(&f, dirfd);
+        fill_registry(&reg, 3);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, &units), 0); /* written whole, no units */
+        lines = count_lines(dirfd);
+
+        /* New: one line. */
+        assert_int_equal(unit_table_add(&units, make_unit("nginx.service", -900)), 0);
+        assert_int_equal(state_file_stage_unit(&f, "nginx.service"), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, &units), 0);
+        assert_int_equal(count_lines(dirfd), lines + 1);
+        assert_file_has_units(dirfd, &reg, &units, 0);
+
+        /* Changed (a restart's new process, a new adj): one more line, the last one wins. */
+        units.items[0]->applied_adj = -500;
+        assert_int_equal(unit_member_add(units.items[0], 4400, 9000, 7), 0);
+        assert_int_equal(state_file_stage_unit(&f, "nginx.service"), 0);
+        assert_int_equal(unit_table_add(&units, make_unit("ssh.service", -1000)), 0);
+        assert_int_equal(state_file_stage_unit(&f, "ssh.service"), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, &units), 0);
+        assert_int_equal(count_lines(dirfd), lines + 3);
+        assert_file_has_units(dirfd, &reg, &units, 0);
+        assert_int_equal(f.rewrites, 1);
+
+        /* Ended: an "ununit" line; nothing staged, nothing written. */
+        unit_protection_free(unit_table_remove(&units, "nginx.service"));
+        assert_int_equal(state_file_stage_unit(&f, "nginx.service"), 0);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, &units), 0);
+        assert_int_equal(count_lines(dirfd), lines + 4);
+        assert_int_equal(state_file_commit(&f, &reg, NULL, &units), 0);
+        assert_int_equal(count_lines(dirfd), lines + 4);
+        assert_int_equal(read_full_file_at(dirfd, "state.json", 64 << 20, &text, &len), 0);
+        assert_non_null(strstr(text, "\n{\"ununit\":\"nginx.service\"}\n"));
+        assert_file_has_units(dirfd, &reg, &units, 0);
+
+        /* Written whole: the unit is in the document, the journal is empty. */
+        assert_int_equal(state_file_rewrite(&f, &reg, NULL, &units), 0);
+        assert_int_equal(count_lines(dirfd), lines + 2); /* "units":[ and ssh.service's line */
+        assert_file_has_units(dirfd, &reg, &units, 0);
+        state_file_done(&f);
+}
+
+static void test_journal_unit_lines_apply_in_order_over_the_document_and_bad_ones_are_counted(void **state) {
+        static const char text[] =
+                "{\"version\":2,\"journal\":1,\"protections\":[\n],\"holds\":[\n],\"units\":[\n"
+                "{\"unit\":\"a.service\",\"cgroup\":\"/system.slice/a.service\",\"applied_adj\":-100,\"members\":[]},\n"
+                "{\"unit\":\"b.service\",\"cgroup\":\"/system.slice/b.service\",\"members\":[]}\n]}\n"
+                "{\"unit\":{\"unit\":\"a.service\",\"cgroup\":\"/system.slice/a.service\",\"applied_adj\":-200,"
+                "\"memory_min\":4096}}\n"
+                "{\"ununit\":\"b.service\"}\n"
+                "{\"unit\":{\"unit\":\"c.slice\",\"cgroup\":\"/c.slice\"}}\n"
+                "{\"unit\":{\"unit\":\"d.service\",\"cgroup\":\"/\"}}\n"
+                "{\"unit\":{\"unit\":\"e.service\",\"cgroup\":\"/system.slice/e.service\",\"members\":[{\"pid\":0}]}}\n"
+                "{\"ununit\":\"never.service\"}\n"
+                "{\"unit\":{\"unit\":\"b.service\",\"cgroup\":\"/system.slice/b2.service\",\"state\":\"restoring\"}}\n";
+        _cleanup_(unit_table_done) UnitTable back = {};
+        Protection **out = NULL;
+        size_t n = 0, skipped = 0;
+
+        assert_int_equal(state_parse_full(text, &out, &n, NULL, &back, &skipped, NULL), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(skipped, 3); /* a slice, "/", a bad member */
+        assert_int_equal(back.n, 2);
+        assert_string_equal(back.items[0]->unit, "a.service");
+        assert_int_equal(back.items[0]->applied_adj, -200);
+        assert_int_equal(back.items[0]->state, PROTECTION_ACTIVE);
+        assert_string_equal(back.items[1]->unit, "b.service");
+        assert_string_equal(back.items[1]->cgroup, "/system.slice/b2.service");
+        assert_int_equal(back.items[1]->state, PROTECTION_RESTORING);
+        assert_int_equal(back.memory_min_sum, 4096);
+        free(out);
+
+        /* A caller that does not read units ignores their lines, uncounted. */
+        skipped = 99;
+        assert_int_equal(state_parse_full(text, &out, &n, NULL, NULL, &skipped, NULL), 0);
+        assert_int_equal(skipped, 0);
+        free(out);
+}
 
 /* ---- version 2: kind, state, original_unit, holds ---- */
 
@@ -1187,7 +1367,7 @@ static void test_version_1_file_loads_as_moved_and_active(void **state) {
         Protection **out = NULL;
         size_t n = 0, skipped = 0;
 
-        assert_int_equal(state_parse_full(text, &out, &n, &holds, &skipped, NULL), 0);
+        assert_int_equal(state_parse_full(text, &out, &n, &holds, NULL, &skipped, NULL), 0);
         assert_int_equal(n, 1);
         assert_int_equal(skipped, 0);
         assert_int_equal(out[0]->kind, PROTECTION_MOVED);
@@ -1208,9 +1388,9 @@ static void test_holds_round_trip(void **state) {
         assert_int_equal(hold_table_add(&holds, "/system.slice/docker-1.scope/payload", NULL, 5 << 20, 0), 0);
         holds.items[0].applied = true; /* runtime: not saved */
         holds.items[0].applied_min = 99;
-        assert_int_equal(state_serialize_full(NULL, 0, &holds, &text), 0);
+        assert_int_equal(state_serialize_full(NULL, 0, &holds, NULL, &text), 0);
         assert_null(strstr(text, "applied"));
-        assert_int_equal(state_parse_full(text, &out, &n, &back, &skipped, NULL), 0);
+        assert_int_equal(state_parse_full(text, &out, &n, &back, NULL, &skipped, NULL), 0);
         assert_int_equal(n, 0);
         assert_int_equal(skipped, 0);
         assert_int_equal(back.n, 2);
@@ -1239,7 +1419,7 @@ static void test_bad_hold_is_skipped_and_counted(void **state) {
         Protection **out = NULL;
         size_t n = 0, skipped = 0;
 
-        assert_int_equal(state_parse_full(text, &out, &n, &holds, &skipped, NULL), 0);
+        assert_int_equal(state_parse_full(text, &out, &n, &holds, NULL, &skipped, NULL), 0);
         assert_int_equal(n, 0);
         assert_int_equal(holds.n, 1);
         assert_int_equal(holds.items[0].original_min, 1); /* the first of a duplicate stays */
@@ -1251,7 +1431,7 @@ static size_t parse_holds_only(const char *text, HoldTable *holds) {
         Protection **out = NULL;
         size_t n = 0, skipped = 0;
 
-        assert_int_equal(state_parse_full(text, &out, &n, holds, &skipped, NULL), 0);
+        assert_int_equal(state_parse_full(text, &out, &n, holds, NULL, &skipped, NULL), 0);
         assert_int_equal(n, 0);
         protection_array_free(out, n);
         return skipped;
@@ -1271,7 +1451,7 @@ static void test_hold_original_oomd_avoid_round_trips_exactly(void **state) {
         assert_int_equal(xattr_value_copy(&(XattrValue) { .state = 1, .value = (char *) bytes, .size = sizeof(bytes) },
                                           &holds.items[2].original_avoid),
                          0);
-        assert_int_equal(state_serialize_full(NULL, 0, &holds, &text), 0);
+        assert_int_equal(state_serialize_full(NULL, 0, &holds, NULL, &text), 0);
         assert_non_null(strstr(text, "\"original_oomd_avoid\":false"));
         assert_non_null(strstr(text, "\"original_oomd_avoid\":\"6f000aff\""));
         assert_int_equal(parse_holds_only(text, &back), 0);
@@ -1362,6 +1542,9 @@ int main(void) {
                 DIR_TEST(test_journal_is_rewritten_whole_once_it_outgrows_the_document),
                 DIR_TEST(test_journal_failed_append_is_cut_back_and_changes_nothing),
                 DIR_TEST(test_journal_rewrite_killed_at_each_step_loses_no_confirmed_change),
+                cmocka_unit_test(test_units_round_trip_through_the_document_and_no_key_without_units),
+                DIR_TEST(test_journal_unit_lines_put_change_and_end_a_unit_and_a_rewrite_keeps_them),
+                cmocka_unit_test(test_journal_unit_lines_apply_in_order_over_the_document_and_bad_ones_are_counted),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,8 @@ VM_CACHE=${OOMPROTECT_VM_CACHE:-/var/cache/oomprotect-vm}
 # runtime libraries, and the tools the scenarios use (busctl and systemd-run
 # are in systemd, choom/findmnt in util-linux, jq for busctl --json;
 # libfuse3-3 for oomprotect-cuse), and the OOM killers doctor judges
-# (72-doctor; disabled in the guest by run-vm.sh).
+# (72-doctor; disabled in the guest by run-vm.sh); nginx-light, the service
+# 71-units protects by name and with a drop-in.
 VM_PACKAGES=(
         linux-image-amd64
         systemd-sysv
@@ -40,6 +41,7 @@ VM_PACKAGES=(
         libfuse3-3
         earlyoom
         systemd-oomd
+        nginx-light
 )
 
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }

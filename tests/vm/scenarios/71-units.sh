@@ -1,0 +1,218 @@
+#!/bin/bash
+# Issue 12, the administrator's way, on a real systemd with Debian's nginx-light:
+#  1. `oomprotectctl protect nginx.service`: in place, nginx stays supervised
+#     (MainPID and cgroup unchanged, its journal under the unit), every
+#     process at the adj, MemoryMin on the unit, system.slice raised;
+#  2. `systemctl restart nginx` keeps it protected: the new PIDs get the adj;
+#     `systemctl daemon-reload` keeps every figure; stop and start too;
+#  3. unprotect restores the unit's properties and every adj exactly; a
+#     unit systemd unloads (a transient one, stopped) ends its protection;
+#  4. `oomprotectctl drop-in nginx.service --now` restarts it inside its
+#     protection; it holds across a restart and daemon-reload, is listed
+#     (ListProtected source drop-in, the compat status file), over the
+#     budget is refused with nothing written, and --remove --now restores it;
+#  5. a disabled daemon is not activated by a bus call (ProtectUnit);
+#  6. the optional socket units: started with the daemon stopped, a
+#     connection or a write activates it and a restart passes them again
+#     (systemd refuses to start them while the daemon runs: noted).
+# vm-timeout: 300
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2317 # functions called through wait_until
+. "$(dirname "$0")/lib.sh"
+
+readonly MB=$((1024 * 1024))
+readonly U=nginx.service
+readonly DROPIN=/etc/systemd/system/$U.d/50-oomprotect.conf
+systemctl cat "$U" >/dev/null 2>&1 || skip "$U is not installed (nginx-light is in the image's package list)"
+daemon_config_default
+daemon_fresh_start
+on_exit "oomprotectctl unprotect $U >/dev/null 2>&1; rm -f $DROPIN; rmdir /etc/systemd/system/$U.d 2>/dev/null; systemctl daemon-reload; systemctl restart $U"
+systemctl restart "$U"
+wait_until 10 systemctl is-active --quiet "$U" || fail "$U does not run"
+
+unit_pids() { cat "$CG${1:-/system.slice/$U}/cgroup.procs" 2>/dev/null; } # [CGROUP]
+all_at() { # ADJ: every process of the unit has it (and there is one)
+        local pid n=0
+        for pid in $(unit_pids); do
+                [[ $(adj_of "$pid" 2>/dev/null) == "$1" ]] || return 1
+                n=$((n + 1))
+        done
+        ((n > 0))
+}
+all_at_in() { # CGROUP ADJ
+        local pid n=0
+        for pid in $(unit_pids "$1"); do
+                [[ $(adj_of "$pid" 2>/dev/null) == "$2" ]] || return 1
+                n=$((n + 1))
+        done
+        ((n > 0))
+}
+adjs() { for pid in $(unit_pids); do printf '%s=%s ' "$pid" "$(adj_of "$pid" 2>/dev/null)"; done; }
+listed_unit() { op_json ListProtectedUnits | jq -e --arg u "$U" '.data[0][] | select(.[0] == $u)' >/dev/null; }
+
+orig_min=$(unit_prop "$U" MemoryMin)
+orig_pref=$(unit_prop "$U" ManagedOOMPreference)
+orig_sys_min=$(cat "$CG/system.slice/memory.min")
+main=$(unit_prop "$U" MainPID)
+main_cg=$(cgroup_of "$main")
+adj0=$(adj_of "$main")
+info "$U: MainPID $main in $main_cg, MemoryMin=$orig_min, ManagedOOMPreference=$orig_pref, adj $adj0, system.slice memory.min $orig_sys_min"
+
+# --- 1. protect by name ----------------------------------------------------------
+oomprotectctl protect --min 32M "$U" || fail "oomprotectctl protect $U failed"
+expect_eq "MainPID of $U after protect" "$(unit_prop "$U" MainPID)" "$main"
+expect_eq "cgroup of $U's main process" "$(cgroup_of "$main")" "$main_cg"
+all_at "$ADJ_PROTECTED" || fail "not every process of $U is at $ADJ_PROTECTED: $(adjs)"
+expect_eq "$U MemoryMin" "$(unit_prop "$U" MemoryMin)" $((32 * MB))
+expect_eq "$U ManagedOOMPreference" "$(unit_prop "$U" ManagedOOMPreference)" omit
+sys_min=$(cat "$CG/system.slice/memory.min")
+((sys_min >= orig_sys_min + 32 * MB)) || fail "system.slice memory.min $sys_min does not carry $U's 32M"
+expect_eq "IsProtected($main)" "$(op_is_protected "$main")" true
+oomprotectctl status "$U" | grep -q "across its restarts" || fail "status $U does not say it survives restarts"
+journalctl -b -u "$U" --no-pager -n 1 -o cat | grep -q . || fail "$U has no journal under its unit"
+info "1: $U protected in place: MainPID $main kept in $main_cg, $(adjs)MemoryMin 32M, system.slice $sys_min"
+
+# --- 2. restart, daemon-reload, stop and start -----------------------------------
+systemctl restart "$U" || fail "systemctl restart $U failed while protected"
+new_main=$(unit_prop "$U" MainPID)
+[[ $new_main != "$main" && $new_main != 0 ]] || fail "$U did not restart"
+wait_until 5 all_at "$ADJ_PROTECTED" || fail "after a restart: $(adjs)"
+expect_eq "$U MemoryMin after restart" "$(unit_prop "$U" MemoryMin)" $((32 * MB))
+systemctl daemon-reload
+expect_eq "$U MemoryMin after daemon-reload" "$(unit_prop "$U" MemoryMin)" $((32 * MB))
+expect_eq "$U memory.min after daemon-reload" "$(cat "$CG/system.slice/$U/memory.min")" $((32 * MB))
+sys_min=$(cat "$CG/system.slice/memory.min")
+((sys_min >= orig_sys_min + 32 * MB)) || fail "after daemon-reload system.slice memory.min is $sys_min"
+all_at "$ADJ_PROTECTED" || fail "after daemon-reload: $(adjs)"
+systemctl stop "$U"
+listed_unit || fail "a stopped unit's protection was dropped"
+systemctl start "$U"
+wait_until 5 all_at "$ADJ_PROTECTED" || fail "after stop and start: $(adjs)"
+info "2: restart (MainPID $main -> $new_main), daemon-reload, stop and start kept $U protected: $(adjs)"
+
+# --- 3. unprotect restores exactly ------------------------------------------------
+oomprotectctl unprotect "$U" || fail "oomprotectctl unprotect $U failed"
+expect_eq "$U MemoryMin after unprotect" "$(unit_prop "$U" MemoryMin)" "$orig_min"
+expect_eq "$U ManagedOOMPreference after unprotect" "$(unit_prop "$U" ManagedOOMPreference)" "$orig_pref"
+expect_eq "system.slice memory.min after unprotect" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
+all_at "$adj0" || fail "after unprotect: $(adjs)"
+! listed_unit || fail "still listed after unprotect"
+left=$(find /run/systemd/system.control/"$U".d -type f -printf '%f ' 2>/dev/null || true)
+info "3: unprotect restored MemoryMin=$orig_min, ManagedOOMPreference=$orig_pref, system.slice, adj $adj0; runtime files left: ${left:-none}"
+
+# --- 3b. a unit that goes away ends its protection --------------------------------
+tu=vmtest-unload.service
+systemd-run --quiet --unit="$tu" sleep 1000 || fail "systemd-run --unit=$tu failed"
+on_exit "systemctl stop $tu 2>/dev/null"
+wait_until 5 systemctl is-active --quiet "$tu" || fail "$tu does not run"
+oomprotectctl protect --min 8M "$tu" || fail "oomprotectctl protect $tu failed"
+sys_min=$(cat "$CG/system.slice/memory.min")
+((sys_min >= orig_sys_min + 8 * MB)) || fail "system.slice memory.min $sys_min does not carry $tu's 8M"
+systemctl stop "$tu" # a transient unit is unloaded once it stops: UnitRemoved
+unit_gone() { ! op_json ListProtectedUnits | jq -e --arg u "$tu" '.data[0][] | select(.[0] == $u)' >/dev/null; }
+wait_until 10 unit_gone || fail "the protection of $tu outlived the unit"
+wait_until 5 test "$(cat "$CG/system.slice/memory.min")" = "$orig_sys_min" ||
+        fail "system.slice memory.min is $(cat "$CG/system.slice/memory.min") after $tu went away, not $orig_sys_min"
+unloaded() { journalctl -b -u "$OP_UNIT" --no-pager -o cat | grep -q "unit unloaded: $tu is no longer protected"; }
+wait_until 5 unloaded || fail "the journal does not say that $tu's protection ended with the unit"
+info "3b: $tu, stopped and unloaded by systemd, ended its protection; system.slice back to $orig_sys_min"
+
+# --- 4. a drop-in -----------------------------------------------------------------
+rc=0
+oomprotectctl drop-in "$U" --min 1G >/dev/null 2>&1 || rc=$?
+expect_eq "exit code of a drop-in over MemoryMinBudget=256M" "$rc" 1
+[[ ! -e $DROPIN ]] || fail "a refused drop-in was written"
+main=$(unit_prop "$U" MainPID)
+oomprotectctl drop-in "$U" --min 24M --adj -900 --now || fail "oomprotectctl drop-in $U --now failed"
+[[ -f $DROPIN ]] || fail "no $DROPIN"
+new_main=$(unit_prop "$U" MainPID)
+[[ $new_main != "$main" ]] || fail "--now did not restart $U"
+wait_until 5 all_at -900 || fail "after drop-in --now: $(adjs)"
+expect_eq "$U MemoryMin with the drop-in" "$(unit_prop "$U" MemoryMin)" $((24 * MB))
+expect_eq "$U OOMScoreAdjust with the drop-in" "$(unit_prop "$U" OOMScoreAdjust)" -900
+op_json ListProtected | jq -e --argjson p "$new_main" '.data[0][] | select(.[0] == $p and .[8] == "drop-in")' >/dev/null ||
+        fail "ListProtected does not list $new_main with source drop-in"
+# The file follows the unit's processes when its cgroup changes and in the rounds after a start (0.2, 1.2, 5.2 s).
+wait_until 8 grep -qE "^$new_main +nginx" "$OP_COMPAT_DIR/status" || fail "the compat status lacks $new_main: $(cat "$OP_COMPAT_DIR/status")"
+systemctl restart "$U"
+wait_until 5 all_at -900 || fail "drop-in, after a restart: $(adjs)"
+systemctl daemon-reload
+expect_eq "$U MemoryMin with the drop-in after daemon-reload" "$(unit_prop "$U" MemoryMin)" $((24 * MB))
+sys_min=$(cat "$CG/system.slice/memory.min")
+((sys_min >= orig_sys_min + 24 * MB)) || fail "drop-in: system.slice memory.min $sys_min does not carry 24M"
+oomprotectctl drop-in "$U" --remove --now || fail "oomprotectctl drop-in $U --remove --now failed"
+[[ ! -e $DROPIN ]] || fail "$DROPIN is left after --remove"
+wait_until 5 all_at "$adj0" || fail "after --remove --now: $(adjs)"
+expect_eq "$U MemoryMin after --remove" "$(unit_prop "$U" MemoryMin)" "$orig_min"
+expect_eq "system.slice memory.min after --remove" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
+! listed_unit || fail "still listed after --remove"
+info "4: drop-in --now restarted $U inside its protection (-900, 24M), held across restart and daemon-reload, listed; --remove restored it"
+
+# --- 4b. a drop-in with --slice: the unit runs in protected.slice, which carries it -----
+oomprotectctl drop-in "$U" --min 20M --slice --now || fail "oomprotectctl drop-in $U --slice --now failed"
+grep -qx "Slice=protected.slice" "$DROPIN" || fail "no Slice= in $DROPIN"
+main=$(unit_prop "$U" MainPID)
+expect_eq "cgroup of $U with --slice" "$(cgroup_of "$main")" "/protected.slice/$U"
+op_json ListProtectedUnits | jq -e --arg u "$U" '.data[0][] | select(.[0] == $u and .[1] == "/protected.slice/" + $u)' \
+        >/dev/null || fail "ListProtectedUnits does not follow $U into protected.slice: $(op_json ListProtectedUnits)"
+expect_eq "$U MemoryMin in protected.slice" "$(unit_prop "$U" MemoryMin)" $((20 * MB))
+wait_until 5 test "$(cat "$CG/protected.slice/$U/memory.min")" = $((20 * MB)) ||
+        fail "memory.min of /protected.slice/$U is $(cat "$CG/protected.slice/$U/memory.min"), not 20M"
+slice_min=$(cat "$CG/protected.slice/memory.min")
+((slice_min >= 20 * MB)) || fail "protected.slice memory.min $slice_min does not carry $U's 20M"
+wait_until 5 all_at_in "/protected.slice/$U" "$ADJ_PROTECTED" || fail "--slice: not every process at $ADJ_PROTECTED"
+oomprotectctl drop-in "$U" --remove --now || fail "oomprotectctl drop-in $U --remove --now (after --slice) failed"
+main=$(unit_prop "$U" MainPID)
+expect_eq "cgroup of $U after --remove" "$(cgroup_of "$main")" "/system.slice/$U"
+wait_until 5 all_at "$adj0" || fail "after --slice --remove: $(adjs)"
+expect_eq "system.slice memory.min after --slice --remove" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
+expect_eq "$U MemoryMin after --slice --remove" "$(unit_prop "$U" MemoryMin)" "$orig_min"
+info "4b: drop-in --slice --now moved $U into protected.slice (memory.min $slice_min carries it); --remove --now moved it back"
+
+# --- 5. a disabled daemon is not activated ----------------------------------------
+systemctl stop "$OP_UNIT"
+systemctl disable --quiet "$OP_UNIT"
+on_exit "systemctl enable --quiet $OP_UNIT"
+busctl --system --timeout=10 call "${OP_BUS[@]}" ProtectUnit 'sa{sv}' "$U" 0 >/dev/null 2>&1 &&
+        fail "ProtectUnit succeeded with the daemon disabled"
+expect_eq "$OP_UNIT after a bus call while disabled" "$(unit_prop "$OP_UNIT" ActiveState)" inactive
+systemctl enable --quiet "$OP_UNIT"
+info "5: disabled, a ProtectUnit call does not start oomprotectd"
+
+# --- 6. the socket units ----------------------------------------------------------
+# systemd 252 refuses to start a socket unit whose service runs already ("Socket service
+# oomprotectd.service already active, refusing"): it could not pass the descriptors. Seen
+# here and said in the log; the way that works is the sockets first, then the daemon.
+readonly CTL_SOCK=/usr/local/lib/oomprotect-vm/bin/ctl-sock
+daemon_start
+on_exit "systemctl stop oomprotectd.socket oomprotectd-ctl.socket"
+if systemctl start oomprotectd.socket 2>/dev/null; then
+        info "6: systemd started oomprotectd.socket while the daemon runs"
+else
+        journalctl -b -u oomprotectd.socket --no-pager -o cat | grep -q "already active, refusing" ||
+                fail "oomprotectd.socket failed to start for another reason than the running daemon"
+        info "6: systemd refuses oomprotectd.socket while the daemon runs (already active, refusing): known limit"
+fi
+systemctl stop "$OP_UNIT"
+systemctl start oomprotectd.socket oomprotectd-ctl.socket ||
+        { systemctl status oomprotectd.socket oomprotectd-ctl.socket --no-pager || true; fail "the socket units do not start with the daemon stopped"; }
+[[ -S $OP_COMPAT_DIR/ctl.sock && -p $OP_COMPAT_DIR/ctl ]] || fail "ctl.sock or the ctl FIFO is missing: $(ls -l "$OP_COMPAT_DIR")"
+start_sleeper 61
+s1=$SLEEPER_PID
+prot() { [[ $(op_is_protected "$1") == "$2" ]]; }
+reply=$(echo "setprotection $s1 1" | "$CTL_SOCK" "$OP_COMPAT_DIR/ctl.sock" 2>&1) || true
+[[ $reply == OK* ]] || fail "a connection to ctl.sock with the daemon stopped answered '$reply'"
+expect_eq "$OP_UNIT after a connection to ctl.sock" "$(unit_prop "$OP_UNIT" ActiveState)" active
+wait_until 5 prot "$s1" true || fail "the socket-activated daemon did not protect $s1"
+systemctl restart "$OP_UNIT" # the sockets active: the restarted daemon is passed both
+wait_until 10 bus_has_name org.oomprotect || fail "the restarted daemon has no bus name"
+reply=$(echo "setprotection $s1 0" | "$CTL_SOCK" "$OP_COMPAT_DIR/ctl.sock" 2>&1) || true
+[[ $reply == OK* ]] || fail "ctl.sock after a restart with the sockets active answered '$reply'"
+systemctl stop "$OP_UNIT"
+[[ -S $OP_COMPAT_DIR/ctl.sock ]] || fail "the daemon's stop removed the socket unit's ctl.sock"
+echo "setprotection $s1 1" >"$OP_COMPAT_DIR/ctl"
+wait_until 20 systemctl is-active --quiet "$OP_UNIT" || fail "a write to the ctl FIFO did not activate the stopped daemon"
+wait_until 10 bus_has_name org.oomprotect || fail "the FIFO-activated daemon has no bus name"
+wait_until 5 prot "$s1" true || fail "the FIFO-activated daemon did not read the line that woke it"
+info "6: with the socket units started, a connection to ctl.sock or a write to ctl activates the stopped daemon, and a restarted daemon is passed both"
+
+pass "protect $U by name kept it supervised and protected across restart, daemon-reload, stop/start; unprotect restored it; an unloaded unit ended its protection; a drop-in --now held and --remove restored; a disabled daemon stayed off; the socket units activate it"
