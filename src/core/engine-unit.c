@@ -33,6 +33,7 @@
 #include "engine.h"
 #include "escape.h"
 #include "fileio.h"
+#include "guard.h"
 #include "list.h"
 #include "log.h"
 #include "oomprotect/protocol.h"
@@ -817,6 +818,9 @@ static int unit_prepare(Engine *e, const UnitProtectRequest *req, UnitProtection
                                     "%zu processes and units are protected already (MaxProtected=%u).",
                                     engine_count_all(e), e->config->max_protected);
         r = over_budget(e, u->memory_min, err);
+        if (r < 0)
+                return r;
+        r = guard_check_unit(e, u->unit, u->cgroup, u->applied_adj, err); /* MaxProtectedMemory=, the last killable */
         if (r < 0)
                 return r;
         u->since_usec = unit_now_usec();

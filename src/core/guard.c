@@ -15,6 +15,7 @@
 #include "oomprotect/protocol.h"
 #include "parse.h"
 #include "proc.h"
+#include "unit-protection.h"
 
 int guard_parse_status_rss(const char *text, uint64_t *ret) {
         const char *l = text;
@@ -76,6 +77,22 @@ static bool cgroup_counted(const Engine *e, size_t i, const Protection *p) {
         return false;
 }
 
+/* What a unit protected by name holds: its cgroup's memory.current, or its processes' RSS. */
+static uint64_t unit_usage(Engine *e, const char *cgroup) {
+        _cleanup_free_ pid_t *pids = NULL;
+        const char *rel = cgroup ? cgroup_path_to_rel(cgroup) : NULL;
+        uint64_t sum = 0;
+        size_t n = 0;
+
+        if (e->backend.has_memory)
+                return cgroup_current(e, cgroup);
+        if (!rel || cgroup_get_pids(e->backend.rootfd, rel, &pids, &n) < 0)
+                return 0;
+        for (size_t i = 0; i < n; i++)
+                sum += process_rss(e->procfd, pids[i]);
+        return sum;
+}
+
 static uint64_t protection_usage(Engine *e, size_t i, const Protection *p) {
         uint64_t rss, cur;
 
@@ -100,6 +117,8 @@ uint64_t guard_protected_usage(Engine *e) {
 
         for (size_t i = 0; i < e->registry.n; i++)
                 sum += protection_usage(e, i, e->registry.items[i]);
+        for (size_t i = 0; i < e->units.n; i++)
+                sum += unit_usage(e, e->units.items[i]->cgroup);
         e->guard_usage = sum;
         e->guard_usage_usec = monotonic_usec();
         return sum;
@@ -115,7 +134,12 @@ uint64_t guard_ceiling(const Engine *e) {
         return config_max_protected_memory_bytes(e->config, physical_memory());
 }
 
-static bool excluded(const Protection *c, pid_t pid) {
+static bool excluded(const Protection *c, const pid_t *also, size_t n_also, pid_t pid) {
+        for (size_t i = 0; i < n_also; i++)
+                if (also[i] == pid)
+                        return true;
+        if (!c)
+                return false;
         if (pid == c->pid)
                 return true;
         for (size_t i = 0; i < c->n_members; i++)
@@ -139,8 +163,8 @@ static bool killable(int procfd, pid_t pid) {
         return proc_read_oom_score_adj(procfd, pid, &adj) >= 0 && adj > OOMPROTECT_OOM_SCORE_ADJ_MIN;
 }
 
-/* The first killable process but PID 1 and the candidate's, 0 if none: the scan stops there. */
-static pid_t find_killable(Engine *e, const Protection *c) {
+/* The first killable process but PID 1, the candidate's (c, or also[]), 0 if none: the scan stops there. */
+static pid_t find_killable(Engine *e, const Protection *c, const pid_t *also, size_t n_also) {
         DIR *d = NULL;
         struct dirent *de;
         pid_t found = 0;
@@ -149,7 +173,7 @@ static pid_t find_killable(Engine *e, const Protection *c) {
                 return -1; /* cannot tell: not a reason to refuse */
         while (!found && (de = readdir(d))) {
                 pid_t pid;
-                if (parse_pid(de->d_name, &pid) < 0 || pid == 1 || excluded(c, pid))
+                if (parse_pid(de->d_name, &pid) < 0 || pid == 1 || excluded(c, also, n_also, pid))
                         continue;
                 if (killable(e->procfd, pid))
                         found = pid;
@@ -171,26 +195,66 @@ static uint64_t candidate_usage(Engine *e, const Protection *c) {
         return protection_rss(e, c); /* a moved one's scope does not exist yet */
 }
 
-int guard_check_protect(Engine *e, const Protection *c, OpError *err) {
+/* MaxProtectedMemory=: what (a "PID N" or a unit) would add want to what is held now. */
+static int check_ceiling(Engine *e, const char *what, uint64_t (*usage)(Engine *, const void *), const void *c,
+                         OpError *err) {
         uint64_t ceiling = guard_ceiling(e), in_use, want;
         char a[FORMAT_BYTES_MAX], b[FORMAT_BYTES_MAX], m[FORMAT_BYTES_MAX];
 
-        if (ceiling > 0) {
-                in_use = guard_protected_usage_cached(e);
-                want = candidate_usage(e, c);
-                if (!guard_ceiling_allows(in_use, want, ceiling))
-                        return op_error_set(err, -ENOSPC, OOMPROTECT_ERROR_OVER_BUDGET,
-                                            "Protecting PID %d (holding %s) would bring what protected processes "
-                                            "hold to more than MaxProtectedMemory=%s (%s now): the kernel must "
-                                            "keep something to kill.", (int) c->pid,
-                                            format_bytes(a, sizeof(a), want), format_bytes(b, sizeof(b), ceiling),
-                                            format_bytes(m, sizeof(m), in_use));
-                e->guard_usage = in_use + want; /* a burst of protects within the cache's second adds up */
-        }
-        if (c->applied_adj <= OOMPROTECT_OOM_SCORE_ADJ_MIN && find_killable(e, c) == 0)
+        if (ceiling == 0)
+                return 0;
+        in_use = guard_protected_usage_cached(e);
+        want = usage(e, c);
+        if (!guard_ceiling_allows(in_use, want, ceiling))
                 return op_error_set(err, -ENOSPC, OOMPROTECT_ERROR_OVER_BUDGET,
-                                    "Protecting PID %d would leave no process the kernel's OOM killer may pick "
-                                    "(every other one has oom_score_adj -1000): it would panic instead, "
-                                    "\"System is deadlocked on memory\".", (int) c->pid);
+                                    "Protecting %s (holding %s) would bring what protected processes hold to more "
+                                    "than MaxProtectedMemory=%s (%s now): the kernel must keep something to kill.",
+                                    what, format_bytes(a, sizeof(a), want), format_bytes(b, sizeof(b), ceiling),
+                                    format_bytes(m, sizeof(m), in_use));
+        e->guard_usage = in_use + want; /* a burst of protects within the cache's second adds up */
+        return 0;
+}
+
+static int refuse_deadlock(const char *what, OpError *err) {
+        return op_error_set(err, -ENOSPC, OOMPROTECT_ERROR_OVER_BUDGET,
+                            "Protecting %s would leave no process the kernel's OOM killer may pick (every other one "
+                            "has oom_score_adj -1000): it would panic instead, \"System is deadlocked on memory\".",
+                            what);
+}
+
+static uint64_t candidate_usage_of(Engine *e, const void *c) {
+        return candidate_usage(e, c);
+}
+
+static uint64_t unit_usage_of(Engine *e, const void *cgroup) {
+        return unit_usage(e, cgroup);
+}
+
+int guard_check_protect(Engine *e, const Protection *c, OpError *err) {
+        char what[32];
+        int r;
+
+        snprintf(what, sizeof(what), "PID %d", (int) c->pid);
+        r = check_ceiling(e, what, candidate_usage_of, c, err);
+        if (r < 0)
+                return r;
+        if (c->applied_adj <= OOMPROTECT_OOM_SCORE_ADJ_MIN && find_killable(e, c, NULL, 0) == 0)
+                return refuse_deadlock(what, err);
+        return 0;
+}
+
+int guard_check_unit(Engine *e, const char *unit, const char *cgroup, int applied_adj, OpError *err) {
+        _cleanup_free_ pid_t *pids = NULL;
+        const char *rel = cgroup_path_to_rel(cgroup);
+        size_t n = 0;
+        int r;
+
+        r = check_ceiling(e, unit, unit_usage_of, cgroup, err);
+        if (r < 0 || applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MIN)
+                return r;
+        if (rel && cgroup_get_pids(e->backend.rootfd, rel, &pids, &n) < 0)
+                n = 0;
+        if (find_killable(e, NULL, pids, n) == 0)
+                return refuse_deadlock(unit, err);
         return 0;
 }

@@ -163,6 +163,32 @@ test_over_budget_is_refused() {
         ok "ProtectUnit over MemoryMinBudget= is refused (OverBudget) and changes nothing"
 }
 
+# MaxProtectedMemory= counts a unit by name too: what its processes hold (RSS here, without the memory
+# controller; memory.current where there is one) must fit under the ceiling.
+test_over_ceiling_is_refused() {
+        local out
+        cp "$tmp/oomprotectd.conf" "$tmp/oomprotectd.conf.saved"
+        echo "MaxProtectedMemory=4K" >>"$tmp/oomprotectd.conf"
+        kill -HUP "$daemon_pid"
+        wait_until 5 ceiling_is "t 4096" || fail "MaxProtectedMemory= is $(ceiling_is), not 4K, after SIGHUP"
+        out=$(mgr ProtectUnit 'sa{sv}' "$unit" 0 2>&1) && fail "over the ceiling taken"
+        [[ $out == *"MaxProtectedMemory="* ]] || fail "message: $out"
+        adj_is "$main" "$child_adj" || fail "the refused protect changed the adj of $main"
+        adj_is "$kid" "$child_adj" || fail "the refused protect changed the adj of $kid"
+        mv "$tmp/oomprotectd.conf.saved" "$tmp/oomprotectd.conf"
+        kill -HUP "$daemon_pid"
+        wait_until 5 ceiling_is_not "t 4096" || fail "the ceiling did not go back after SIGHUP"
+        ok "ProtectUnit over MaxProtectedMemory= is refused (OverBudget) and changes nothing"
+}
+# ceiling_is [VALUE]: the daemon's MaxProtectedMemory property is VALUE ("t N"); without one, prints it.
+ceiling_is() {
+        local v
+        v=$(busctl get-property org.oomprotect /org/oomprotect org.oomprotect.Manager MaxProtectedMemory 2>&1)
+        (($#)) || { echo "$v"; return 0; }
+        [[ $v == "$1" ]]
+}
+ceiling_is_not() { ! ceiling_is "$1"; }
+
 test_protect_unit_covers_every_process() {
         "$CTL" protect --min 8M "$unit" || fail "oomprotectctl protect $unit failed"
         adj_is "$main" "$protect_adj" || fail "adj of the main process: $(adj_of "$main")"
@@ -271,6 +297,7 @@ test_bad_unit_names_are_refused_and_change_nothing
 test_a_unit_that_is_not_running_is_refused
 test_only_root_may_protect_a_unit
 test_over_budget_is_refused
+test_over_ceiling_is_refused
 test_protect_unit_covers_every_process
 test_restart_keeps_the_protection
 test_daemon_restart_reloads_the_record
