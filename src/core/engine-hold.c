@@ -194,8 +194,8 @@ static int hold_preference(const Engine *e, const CgroupHold *h, bool in_use, co
                 target = streq(d[k].cgroup, h->cgroup);
         if (in_use && target && e->config->managed_oom_preference != MANAGED_OOM_PREFERENCE_NONE)
                 return (int) e->config->managed_oom_preference;
-        if ((h->applied_preference >= 0 || h->loaded) && h->original_preference >= 0)
-                return h->original_preference; /* we (or the daemon before us) changed it: back */
+        if (h->applied_preference >= 0 && h->original_preference >= 0)
+                return h->original_preference; /* we changed it: back */
         return -1;
 }
 
@@ -321,7 +321,7 @@ void engine_holds_drop_unused(Engine *e) {
                         continue;
                 if (h->applied)
                         h->released = true;
-                else
+                else if (!h->loaded) /* one from state.json stays: the next settle puts its original back */
                         hold_table_remove(&e->holds, i);
         }
 }

@@ -964,7 +964,8 @@ static bool strings_equal(const char *a, const char *b) {
 static bool hold_same(const CgroupHold *a, const CgroupHold *b) {
         return streq(a->cgroup, b->cgroup) && strings_equal(a->unit, b->unit) &&
                a->original_min == b->original_min && a->original_low == b->original_low &&
-               a->original_preference == b->original_preference;
+               a->original_preference == b->original_preference &&
+               xattr_value_equal(&a->original_avoid, &b->original_avoid);
 }
 
 /* The common case, in O(H): the same holds in the same order (the table keeps its order). */
@@ -1023,6 +1024,9 @@ static int holds_copy(HoldTable *to, const HoldTable *from) {
                 if (r < 0)
                         return r;
                 to->items[to->n - 1].original_preference = h->original_preference;
+                r = xattr_value_copy(&h->original_avoid, &to->items[to->n - 1].original_avoid);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

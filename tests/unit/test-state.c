@@ -1011,6 +1011,31 @@ static void test_journal_holds_are_appended_when_they_change_and_not_when_releas
         state_file_done(&f);
 }
 
+/* A hold whose oomd mark's original is recorded later (its cgroup became a target) gets a line of its own. */
+static void test_journal_hold_gets_a_line_when_its_oomd_avoid_original_is_recorded(void **state) {
+        int dirfd = *(int *) *state;
+        _cleanup_(registry_done) Registry reg = {};
+        _cleanup_(hold_table_done) HoldTable holds = {}, back = {};
+        Protection **out = NULL;
+        size_t n = 0, lines;
+        StateFile f;
+
+        state_file_init(&f, dirfd);
+        assert_int_equal(hold_table_add(&holds, "/a.slice/x.service", "x.service", 1, 2), 0);
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0);
+        lines = count_lines(dirfd);
+        holds.items[0].original_avoid = (XattrValue) { .state = 0 }; /* absent before our mark */
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0);
+        assert_int_equal(count_lines(dirfd), lines + 1);
+        assert_int_equal(state_file_commit(&f, &reg, &holds, NULL), 0); /* unchanged now: nothing */
+        assert_int_equal(count_lines(dirfd), lines + 1);
+        assert_int_equal(state_load_full(dirfd, &out, &n, &back, NULL, NULL, NULL, NULL), 0);
+        assert_int_equal(back.n, 1);
+        assert_int_equal(back.items[0].original_avoid.state, 0);
+        assert_true(back.items[0].loaded);
+        state_file_done(&f);
+}
+
 /* The journal never grows without bound: past the document's size it is folded into a new document. */
 static void test_journal_is_rewritten_whole_once_it_outgrows_the_document(void **state) {
         int dirfd = *(int *) *state;
@@ -1539,6 +1564,7 @@ int main(void) {
                 cmocka_unit_test(test_journal_lines_after_a_document_without_journal_key_are_corruption),
                 DIR_TEST(test_journal_migrates_a_version_2_file_of_an_older_daemon),
                 DIR_TEST(test_journal_holds_are_appended_when_they_change_and_not_when_released),
+                DIR_TEST(test_journal_hold_gets_a_line_when_its_oomd_avoid_original_is_recorded),
                 DIR_TEST(test_journal_is_rewritten_whole_once_it_outgrows_the_document),
                 DIR_TEST(test_journal_failed_append_is_cut_back_and_changes_nothing),
                 DIR_TEST(test_journal_rewrite_killed_at_each_step_loses_no_confirmed_change),
