@@ -820,7 +820,7 @@ static int unit_prepare(Engine *e, const UnitProtectRequest *req, UnitProtection
         r = over_budget(e, u->memory_min, err);
         if (r < 0)
                 return r;
-        r = guard_check_unit(e, u->unit, u->cgroup, u->applied_adj, err); /* MaxProtectedMemory=, the last killable */
+        r = guard_check_unit(e, u, err); /* MaxProtectedMemory=, the last killable */
         if (r < 0)
                 return r;
         u->since_usec = unit_now_usec();

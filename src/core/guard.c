@@ -77,16 +77,15 @@ static bool cgroup_counted(const Engine *e, size_t i, const Protection *p) {
         return false;
 }
 
-/* What a unit protected by name holds: its cgroup's memory.current, or its processes' RSS. */
-static uint64_t unit_usage(Engine *e, const char *cgroup) {
+/* What a unit protected by name holds: its cgroup's memory.current, or its processes' RSS (its whole subtree). */
+static uint64_t unit_usage(Engine *e, const UnitProtection *u) {
         _cleanup_free_ pid_t *pids = NULL;
-        const char *rel = cgroup ? cgroup_path_to_rel(cgroup) : NULL;
         uint64_t sum = 0;
         size_t n = 0;
 
         if (e->backend.has_memory)
-                return cgroup_current(e, cgroup);
-        if (!rel || cgroup_get_pids(e->backend.rootfd, rel, &pids, &n) < 0)
+                return cgroup_current(e, u->cgroup);
+        if (engine_unit_pids(e, u, &pids, &n) < 0)
                 return 0;
         for (size_t i = 0; i < n; i++)
                 sum += process_rss(e->procfd, pids[i]);
@@ -118,7 +117,7 @@ uint64_t guard_protected_usage(Engine *e) {
         for (size_t i = 0; i < e->registry.n; i++)
                 sum += protection_usage(e, i, e->registry.items[i]);
         for (size_t i = 0; i < e->units.n; i++)
-                sum += unit_usage(e, e->units.items[i]->cgroup);
+                sum += unit_usage(e, e->units.items[i]);
         e->guard_usage = sum;
         e->guard_usage_usec = monotonic_usec();
         return sum;
@@ -226,8 +225,8 @@ static uint64_t candidate_usage_of(Engine *e, const void *c) {
         return candidate_usage(e, c);
 }
 
-static uint64_t unit_usage_of(Engine *e, const void *cgroup) {
-        return unit_usage(e, cgroup);
+static uint64_t unit_usage_of(Engine *e, const void *u) {
+        return unit_usage(e, u);
 }
 
 int guard_check_protect(Engine *e, const Protection *c, OpError *err) {
@@ -243,18 +242,18 @@ int guard_check_protect(Engine *e, const Protection *c, OpError *err) {
         return 0;
 }
 
-int guard_check_unit(Engine *e, const char *unit, const char *cgroup, int applied_adj, OpError *err) {
+int guard_check_unit(Engine *e, const UnitProtection *u, OpError *err) {
         _cleanup_free_ pid_t *pids = NULL;
-        const char *rel = cgroup_path_to_rel(cgroup);
         size_t n = 0;
         int r;
 
-        r = check_ceiling(e, unit, unit_usage_of, cgroup, err);
-        if (r < 0 || applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MIN)
+        r = check_ceiling(e, u->unit, unit_usage_of, u, err);
+        if (r < 0 || u->applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MIN)
                 return r;
-        if (rel && cgroup_get_pids(e->backend.rootfd, rel, &pids, &n) < 0)
+        /* Every process of the unit's subtree (a delegated unit keeps few or none in its own cgroup) is its own. */
+        if (engine_unit_pids(e, u, &pids, &n) < 0)
                 n = 0;
         if (find_killable(e, NULL, pids, n) == 0)
-                return refuse_deadlock(unit, err);
+                return refuse_deadlock(u->unit, err);
         return 0;
 }

@@ -54,4 +54,5 @@ uint64_t guard_ceiling(const Engine *e);
 int guard_check_protect(Engine *e, const Protection *candidate, OpError *err);
 
 /* The same for a unit protected by name (ProtectUnit): its cgroup's processes are the candidate's. */
-int guard_check_unit(Engine *e, const char *unit, const char *cgroup, int applied_adj, OpError *err);
+typedef struct UnitProtection UnitProtection;
+int guard_check_unit(Engine *e, const UnitProtection *u, OpError *err);
