@@ -20,13 +20,15 @@ readonly OP_COMPAT_DIR=/run/oom_kill_protection
 readonly OP_STATE_FILE=/run/oomprotect/state.json
 # state_version: the version of state.json's document (its first JSON value; journal lines follow it).
 state_version() { jq -s -e '.[0].version' "$OP_STATE_FILE"; }
-# state_pids: the PIDs state.json holds, its journal applied: the document's records, then each
-# {"put":RECORD} and {"del":PID} line in order.
-state_pids() {
-        jq -s -r 'reduce .[1:][] as $l ([.[0].protections[]?.pid];
-                if $l.put then (. - [$l.put.pid]) + [$l.put.pid] elif $l.del then . - [$l.del] else . end) | .[]' \
-                "$OP_STATE_FILE"
+# state_records: the records state.json holds, one JSON object a line, its journal applied: the
+# document's records, then each {"put":RECORD} and {"del":PID} line in order.
+state_records() {
+        jq -c -s 'reduce .[1:][] as $l ([.[0].protections[]?];
+                if $l.put then map(select(.pid != $l.put.pid)) + [$l.put]
+                elif $l.del then map(select(.pid != $l.del)) else . end) | .[]' "$OP_STATE_FILE"
 }
+# state_pids: the PIDs of those records.
+state_pids() { state_records | jq -r .pid; }
 readonly ADJ_PROTECTED=-1000
 
 info() { printf '%s\n' "$*"; }

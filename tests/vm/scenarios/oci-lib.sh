@@ -135,7 +135,7 @@ oci_assert_gone() {
                 fail "$name: unit $unit is left ($(systemctl show -P LoadState,ActiveState "$unit" | tr '\n' ' '))"
         [[ ! -e /run/systemd/system.control/$unit.d && ! -e /run/systemd/transient/$unit.d ]] ||
                 fail "$name: drop-ins of $unit are left: $(ls /run/systemd/system.control/"$unit".d 2>&1)"
-        ! grep -qF "\"$name\"" "$OP_STATE_FILE" 2>/dev/null || fail "$name: state.json still mentions it"
+        ! state_records 2>/dev/null | grep -qF "\"$name\"" || fail "$name: state.json still mentions it"
 }
 
 # oci_open_fifo NAME PID PATH: sets FD to the write end of the FIFO the init PID (tail) opens. tail's
