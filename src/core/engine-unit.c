@@ -599,6 +599,15 @@ static void on_rolled_back(Joiner *j) {
         unit_op_finish(op);
 }
 
+/* A unit's memory and adj settings changed in memory, its share of the budget with them. */
+static void unit_set_values(Engine *e, UnitProtection *u, const UnitProtection *v) {
+        unit_table_account(&e->units, u, false);
+        u->memory_min = v->memory_min;
+        u->memory_low = v->memory_low;
+        u->applied_adj = v->applied_adj;
+        unit_table_account(&e->units, u, true);
+}
+
 static void unit_protect_failed(UnitOp *op, const OpError *err) {
         Engine *e = op->engine;
         UnitProtection *u = op->u;
@@ -606,11 +615,7 @@ static void unit_protect_failed(UnitOp *op, const OpError *err) {
         op->result.err = *err;
         op->result.r = err->code < 0 ? err->code : -EIO;
         if (op->update) {
-                unit_table_account(&e->units, u, false);
-                u->memory_min = op->old.memory_min;
-                u->memory_low = op->old.memory_low;
-                u->applied_adj = op->old.applied_adj;
-                unit_table_account(&e->units, u, true);
+                unit_set_values(e, u, &op->old);
                 unit_members_write_adj(e, u);
                 unit_op_settle(op, on_rolled_back);
                 return;
@@ -739,7 +744,7 @@ static int unit_follow(Engine *e, UnitProtection *u, const UnitProtectRequest *r
 static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *req, EngineDone done, void *userdata,
                        OpError *err) {
         const ProtectOptions *o = &req->options;
-        UnitProtection want = *u;
+        UnitProtection want = *u, old;
         UnitOp *op;
         int r;
 
@@ -771,17 +776,22 @@ static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *r
         }
         /* Every process there now becomes a member first, judged by the old value (children inherit it). */
         (void) unit_scan(e, u, &(OpError) {});
-        op = unit_op_new(e, u, done, userdata, "updated");
-        if (!op)
-                return -ENOMEM;
+        old = (UnitProtection) { .memory_min = u->memory_min, .memory_low = u->memory_low,
+                                 .applied_adj = u->applied_adj };
+        unit_set_values(e, u, &want);
+        /* The new settings are on disk before any process or cgroup gets them, as for a Protect. */
+        r = engine_persist_unit(e, u->unit);
+        op = r >= 0 ? unit_op_new(e, u, done, userdata, "updated") : NULL;
+        if (!op) {
+                unit_set_values(e, u, &old);
+                if (r >= 0)
+                        log_persist_failure(engine_persist_unit(e, u->unit));
+                return r < 0 ? op_error_set(err, r, NULL, "Cannot save the state to %s: %s; %s keeps its settings.",
+                                            e->config->state_directory, strerror(-r), u->unit)
+                             : -ENOMEM;
+        }
         op->update = true;
-        op->old = (UnitProtection) { .memory_min = u->memory_min, .memory_low = u->memory_low,
-                                     .applied_adj = u->applied_adj };
-        unit_table_account(&e->units, u, false);
-        u->memory_min = want.memory_min;
-        u->memory_low = want.memory_low;
-        u->applied_adj = want.applied_adj;
-        unit_table_account(&e->units, u, true);
+        op->old = old;
         unit_op_settle(op, on_unit_holds_raised);
         return 1;
 }
