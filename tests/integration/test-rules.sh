@@ -24,11 +24,7 @@ source "$(dirname "$0")/lib.sh"
 require_root_and pgrep
 find_cgroup2
 
-name=oomptestrules$$
-top=$name.slice
-slice=$name-protected.slice
-slice_rel=$top/$slice
-mkdir "$CG/$top" 2>/dev/null || skip "the cgroup2 mount $CG is not writable"
+sandbox_slice oomptestrules$$
 
 tmp=$(mktemp -d /tmp/oomprotect-rules.XXXXXX)
 chmod 0755 "$tmp"
@@ -40,14 +36,7 @@ children=()
 # under ASan; BENCHMARKS.md has the measured figures.
 BOUND=2
 
-cleanup() {
-        local rc=$?
-        trap - ERR
-        sandbox_cleanup "$rc" "$daemon_pid"
-}
-trap cleanup EXIT
-set -E
-trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited with $?" >&2' ERR
+sandbox_traps daemon_pid
 
 if sh -c 'echo -1 >/proc/self/oom_score_adj' 2>/dev/null; then
         protect_adj=-1000 child_adj=0

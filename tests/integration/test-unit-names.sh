@@ -34,14 +34,7 @@ STATE=$tmp/state/state.json
 dbus_pid='' daemon_pid=''
 children=()
 
-cleanup() {
-        local rc=$?
-        trap - ERR
-        sandbox_cleanup "$rc" "$daemon_pid" "$dbus_pid"
-}
-trap cleanup EXIT
-set -E
-trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited with $?" >&2' ERR
+sandbox_traps daemon_pid dbus_pid
 
 if sh -c 'echo -1 >/proc/self/oom_score_adj' 2>/dev/null; then
         protect_adj=-1000 child_adj=0 custom_adj=-500
@@ -62,11 +55,7 @@ AllowGroup=users
 MemoryMinBudget=64M
 EOF
 
-start_daemon() {
-        "$OOMPROTECT_DAEMON" --config="$tmp/oomprotectd.conf" --log-level=debug >>"$tmp/daemon.log" 2>&1 &
-        daemon_pid=$!
-        wait_until 10 name_has_owner || fail "oomprotectd did not acquire org.oomprotect"
-}
+start_daemon() { sandbox_daemon "$tmp/oomprotectd.conf"; }
 
 # start_unit ADJ: one process (a shell that keeps a child) in <top>/<unit>, as PID 1 would start it; $main.
 start_unit() {
