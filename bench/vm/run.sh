@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# The VM part of the benchmarks (issue 11), PENDING the systemd backend: it
+# The VM part of the benchmarks (issue 11): it
 # boots the VM tier's Debian 12 guest (tests/vm, systemd 252, cgroup v2 with
 # the memory controller) with the bench scenarios of this directory instead
 # of the tests, and prints what the guest reported.
