@@ -9,6 +9,7 @@
 
 #include "backend.h"
 #include "cgroup.h"
+#include "log.h"
 #include "proc.h"
 #include "oomprotect/protocol.h"
 
@@ -134,6 +135,45 @@ static bool recorded_process_runs(Backend *b, const Protection *p) {
         return proc_same_process(b->procfd, p->pid, p->starttime);
 }
 
+/*
+ * Writes pid into rel's cgroup.procs only for the process meant, checked
+ * before and after the write through a handle on it (proc.h): its start
+ * time must be starttime (if not 0), and it must sit in `from` (if not
+ * NULL: the scope being emptied); it still holds its PID after the write,
+ * so the write reached it and not a newcomer. *ret_starttime: its start
+ * time. -ESRCH: not that process, or it exited; nothing of it was moved.
+ */
+static int attach_checked(Backend *b, const char *rel, pid_t pid, uint64_t starttime, const char *from,
+                          uint64_t *ret_starttime) {
+        _cleanup_close_ int h = proc_handle_open(b->procfd, pid);
+        _cleanup_free_ char *now = NULL;
+        uint64_t st;
+        int r;
+
+        if (h < 0)
+                return h;
+        r = proc_handle_starttime(h, &st);
+        if (r < 0)
+                return r;
+        if (starttime != 0 && st != starttime)
+                return -ESRCH;
+        if (from) {
+                r = proc_handle_cgroup(h, &now);
+                if (r < 0)
+                        return r;
+                if (!streq(strempty(cgroup_path_to_rel(now)), from))
+                        return -ESRCH; /* not in the scope (any more): not ours to move */
+        }
+        if (ret_starttime)
+                *ret_starttime = st;
+        r = cgroup_attach(b->rootfd, rel, pid);
+        if (r < 0)
+                return r;
+        if (!proc_handle_alive(h))
+                log_debug("PID %d was reaped while being moved to %s.", (int) pid, rel);
+        return 0;
+}
+
 static int apply_scope(Backend *b, const Protection *p, OpError *e) {
         const char *rel;
         int r;
@@ -164,10 +204,8 @@ static int apply_scope(Backend *b, const Protection *p, OpError *e) {
                 return op_error_set(e, r == -ESRCH ? -ESRCH : r, NULL, "Cannot move PID %d into %s: %s",
                                     (int) p->pid, p->scope_cgroup, strerror(-r));
         for (size_t i = 0; i < p->n_members; i++) {
-                if (!proc_same_process(b->procfd, p->members[i].pid, p->members[i].starttime))
-                        continue; /* it exited; its PID may name another process now */
-                r = cgroup_attach(b->rootfd, rel, p->members[i].pid);
-                if (r < 0 && r != -ESRCH) /* a member that exited meanwhile is not an error */
+                r = attach_checked(b, rel, p->members[i].pid, p->members[i].starttime, NULL, NULL);
+                if (r < 0 && r != -ESRCH) /* a member that exited, or whose PID names another process now */
                         return op_error_set(e, r, NULL, "Cannot move PID %d into %s: %s",
                                             (int) p->members[i].pid, p->scope_cgroup, strerror(-r));
         }
@@ -181,28 +219,41 @@ static void cgroupfs_apply(Backend *b, const Protection *p, BackendDone done, vo
         backend_complete(b, done, r, &e, userdata);
 }
 
-/* Moves pid to its original cgroup, or to the nearest ancestor that still exists. */
-static int move_back(Backend *b, const Protection *p, pid_t pid, RestoreReport *report) {
-        const char *target = cgroup_path_to_rel(protection_restore_cgroup(p, pid));
+/*
+ * Moves pid, found in the scope at scope, back to its original cgroup, or
+ * to the nearest ancestor that still exists; only if it still is in the
+ * scope (a newcomer at its PID elsewhere is left where it is).
+ */
+static int move_back(Backend *b, const Protection *p, const char *scope, pid_t pid, RestoreReport *report) {
         _cleanup_free_ char *nearest = NULL;
+        const char *target;
+        uint64_t st = 0;
         int r;
 
+        r = proc_read_starttime(b->procfd, pid, &st);
+        if (r < 0)
+                return r == -ESRCH ? 0 : r;
+        target = cgroup_path_to_rel(protection_restore_cgroup(p, pid, st));
         if (!target)
                 target = ".";
-        r = cgroup_attach(b->rootfd, target, pid);
-        if (r != -ENOENT)
-                return r == -ESRCH ? 0 : r;
+        r = attach_checked(b, target, pid, st, scope, NULL);
+        if (r == -ESRCH)
+                return 0;
+        if (r >= 0 || r != -ENOENT)
+                return r < 0 ? r : restore_report_add(report, pid, st);
 
         r = cgroup_nearest_existing(b->rootfd, target, &nearest);
         if (r < 0)
                 return r;
-        r = cgroup_attach(b->rootfd, nearest, pid);
+        r = attach_checked(b, nearest, pid, st, scope, NULL);
         if (r < 0)
                 return r == -ESRCH ? 0 : r;
         report->fallback = true;
         free(report->fallback_path);
         report->fallback_path = NULL;
-        return asprintf(&report->fallback_path, "/%s", streq(nearest, ".") ? "" : nearest) < 0 ? -ENOMEM : 0;
+        if (asprintf(&report->fallback_path, "/%s", streq(nearest, ".") ? "" : nearest) < 0)
+                return -ENOMEM;
+        return restore_report_add(report, pid, st);
 }
 
 #define FREEZE_TIMEOUT_USEC (500 * 1000ULL)
@@ -310,9 +361,7 @@ static int empty_scope(Backend *b, const Protection *p, const char *rel, Restore
                 if (attempt == RESTORE_ATTEMPTS)
                         break;
                 for (size_t i = 0; i < n; i++) {
-                        r = restore_report_add(report, pids[i]);
-                        if (r >= 0)
-                                r = move_back(b, p, pids[i], report);
+                        r = move_back(b, p, rel, pids[i], report);
                         if (r < 0)
                                 return r;
                 }

@@ -712,9 +712,13 @@ static void restore_move(Task *t) {
                              strna(p->scope_cgroup));
                 return task_finish(t, -EBUSY);
         }
-        for (size_t i = 0; i < n; i++)
-                if (restore_report_add(&t->report, pids[i]) < 0)
+        for (size_t i = 0; i < n; i++) {
+                /* Its start time now, so that the adj pass after the move judges that process, not a newcomer. */
+                uint64_t st = 0;
+                (void) proc_read_starttime(t->backend->procfd, pids[i], &st);
+                if (restore_report_add(&t->report, pids[i], st) < 0)
                         return task_finish(t, -ENOMEM);
+        }
         if (t->report.fallback || !unit || !p->original_cgroup) {
                 /* Into the scope made for them, or where no unit is known: directly. */
                 const char *where = t->report.fallback_path ? t->report.fallback_path : p->original_cgroup;

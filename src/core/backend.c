@@ -106,18 +106,26 @@ void backend_complete_restore(Backend *b, BackendRestoreDone done, int r, const 
 
 void restore_report_done(RestoreReport *r) {
         free(r->pids);
+        free(r->starttimes);
         free(r->fallback_path);
         *r = (RestoreReport) {};
 }
 
-int restore_report_add(RestoreReport *r, pid_t pid) {
+int restore_report_add(RestoreReport *r, pid_t pid, uint64_t starttime) {
         for (size_t i = 0; i < r->n_pids; i++)
-                if (r->pids[i] == pid)
+                if (r->pids[i] == pid) {
+                        r->starttimes[i] = starttime;
                         return 0;
+                }
         pid_t *n = realloc(r->pids, (r->n_pids + 1) * sizeof(pid_t));
         if (!n)
                 return -ENOMEM;
         r->pids = n;
+        uint64_t *t = realloc(r->starttimes, (r->n_pids + 1) * sizeof(uint64_t));
+        if (!t)
+                return -ENOMEM;
+        r->starttimes = t;
+        r->starttimes[r->n_pids] = starttime;
         r->pids[r->n_pids++] = pid;
         return 0;
 }

@@ -32,14 +32,15 @@ typedef struct Backend Backend;
 /* What a restore did: every pid it found in the scope and where they went. */
 typedef struct RestoreReport {
         pid_t *pids; /* the processes that were in the scope, moved back */
+        uint64_t *starttimes; /* ...and their start times then (0: unknown) */
         size_t n_pids;
         bool fallback;       /* the original cgroup was gone: another place took them */
         char *fallback_path; /* that place, "/a/b" */
 } RestoreReport;
 
 void restore_report_done(RestoreReport *r);
-/* Adds pid once (-ENOMEM). */
-int restore_report_add(RestoreReport *r, pid_t pid);
+/* Adds pid once, with its start time (0: unknown) (-ENOMEM). */
+int restore_report_add(RestoreReport *r, pid_t pid, uint64_t starttime);
 
 /* r < 0: failed, *err (never NULL then) says why. */
 typedef void (*BackendDone)(int r, const OpError *err, void *userdata);

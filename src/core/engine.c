@@ -301,32 +301,38 @@ static bool same_process(Engine *e, pid_t pid, uint64_t starttime) {
 }
 
 /*
- * Gives pid the oom_score_adj the plan says. starttime, when known (the
- * protected process and its members), guards against a reused PID.
+ * Gives the process at pid the oom_score_adj the plan says, judged and
+ * written through one handle, so that both concern the same process even if
+ * the PID is reused meanwhile. starttime, when known (the protected process
+ * and its members, or what a restore saw in the scope), must be its start
+ * time: else it is a newcomer at that PID and left as it is.
  */
 static void restore_adj(Engine *e, const Protection *p, pid_t pid, uint64_t starttime) {
+        _cleanup_close_ int h = -EBADF;
+        uint64_t st;
         int current, adj;
 
         if (pid != p->pid && registry_get(&e->registry, pid))
                 return; /* protected in its own right */
-        if (starttime != 0 && !same_process(e, pid, starttime))
+        h = proc_handle_open(e->procfd, pid);
+        if (h < 0 || proc_handle_starttime(h, &st) < 0 || (starttime != 0 && st != starttime))
                 return;
-        if (proc_read_oom_score_adj(e->procfd, pid, &current) < 0)
+        if (proc_handle_read_adj(h, &current) < 0)
                 return;
-        /* Written only to the recorded process (its pidfd, else its start time), never to a newcomer at pid. */
-        if (protection_restore_adj(p, pid, current, &adj))
-                (void) proc_write_oom_score_adj_of(e->procfd, pid, pid == p->pid ? p->pidfd : -EBADF, starttime, adj);
+        if (protection_restore_adj(p, pid, st, current, &adj))
+                (void) proc_handle_write_adj(h, adj);
 }
 
 /* oom_score_adj back for the process, its members, and every pid given (those found in its scope). */
-static void restore_all_adj(Engine *e, const Protection *p, bool alive, const pid_t *pids, size_t n) {
+static void restore_all_adj(Engine *e, const Protection *p, bool alive, const pid_t *pids, const uint64_t *starttimes,
+                            size_t n) {
         if (alive)
                 restore_adj(e, p, p->pid, p->starttime);
         for (size_t i = 0; i < p->n_members; i++)
                 restore_adj(e, p, p->members[i].pid, p->members[i].starttime);
         for (size_t i = 0; i < n; i++)
-                if (pids[i] != p->pid)
-                        restore_adj(e, p, pids[i], 0);
+                if (pids[i] != p->pid || !alive)
+                        restore_adj(e, p, pids[i], starttimes ? starttimes[i] : 0);
 }
 
 /* ---- operations ---- */
@@ -1145,7 +1151,7 @@ static void on_scope_restored(int r, const OpError *err, RestoreReport *rr, void
                             (int) p->pid, strna(p->scope_cgroup), err->message);
         else {
                 fault_point("unprotect:cgroup-restored");
-                restore_all_adj(e, p, op->alive, rr->pids, rr->n_pids);
+                restore_all_adj(e, p, op->alive, rr->pids, rr->starttimes, rr->n_pids);
                 op->result.report = (UnprotectReport) { .n_moved = rr->n_pids, .fallback = rr->fallback,
                                                         .fallback_path = TAKE_PTR(rr->fallback_path) };
         }
@@ -1198,7 +1204,7 @@ static void on_scope_frozen(int r, const OpError *err, void *userdata) {
                         n = 0;
         } else if (in_place_orphans(e, p, &covered, &n) < 0) /* its PID may be another process's now */
                 n = 0;
-        restore_all_adj(e, p, op->alive, covered, n);
+        restore_all_adj(e, p, op->alive, covered, NULL, n);
         fault_point("unprotect:adj-restored");
         if (p->kind == PROTECTION_MOVED && e->backend.has_cgroup)
                 e->backend.vtable->restore(&e->backend, p, on_scope_restored, op);

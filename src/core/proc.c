@@ -145,6 +145,71 @@ static int read_pid_file(int procfd, pid_t pid, const char *name, char **ret) {
         return r;
 }
 
+int proc_handle_open(int procfd, pid_t pid) {
+        char name[16];
+        int fd;
+
+        if (pid <= 0)
+                return -ESRCH;
+        snprintf(name, sizeof(name), "%d", (int) pid);
+        fd = openat(procfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? -ESRCH : negative_errno();
+        return fd;
+}
+
+static int read_handle_file(int handle, const char *name, char **ret) {
+        int r = read_full_file_at(handle, name, 1 << 20, ret, NULL);
+
+        return r == -ENOENT || r == -ESRCH ? -ESRCH : r;
+}
+
+int proc_handle_starttime(int handle, uint64_t *ret) {
+        _cleanup_free_ char *text = NULL;
+        ProcStat s;
+        int r;
+
+        r = read_handle_file(handle, "stat", &text);
+        if (r >= 0)
+                r = proc_parse_stat(text, &s);
+        if (r < 0)
+                return r;
+        *ret = s.starttime;
+        return 0;
+}
+
+int proc_handle_cgroup(int handle, char **ret) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        r = read_handle_file(handle, "cgroup", &text);
+        return r < 0 ? r : proc_parse_cgroup_v2(text, ret);
+}
+
+int proc_handle_read_adj(int handle, int *ret) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        r = read_handle_file(handle, "oom_score_adj", &text);
+        if (r < 0)
+                return r;
+        text[strcspn(text, "\n")] = '\0';
+        return parse_int_range(text, OOMPROTECT_OOM_SCORE_ADJ_MIN, OOMPROTECT_OOM_SCORE_ADJ_MAX, ret);
+}
+
+int proc_handle_write_adj(int handle, int adj) {
+        char value[16];
+        int r;
+
+        snprintf(value, sizeof(value), "%d", adj);
+        r = write_string_file_at(handle, "oom_score_adj", value);
+        return r == -ENOENT ? -ESRCH : r;
+}
+
+bool proc_handle_alive(int handle) {
+        return faccessat(handle, "stat", F_OK, 0) == 0;
+}
+
 int proc_parse_status_tgid(const char *text, pid_t *ret) {
         const char *l = strstr(text, "\nTgid:");
         int tgid;

@@ -93,6 +93,24 @@ int proc_write_oom_score_adj(int procfd, pid_t pid, int adj);
  */
 int proc_write_oom_score_adj_of(int procfd, pid_t pid, int pidfd, uint64_t starttime, int adj);
 
+/*
+ * A handle on the process that has pid now: its /proc directory (O_PATH),
+ * bound to that process for as long as it is open. What is read or written
+ * through it belongs to that process, or fails with -ESRCH once it is
+ * reaped, even when its PID names another process by then. So a check made
+ * through a handle ("is it the one recorded?") holds for the writes made
+ * through it; a write that names the PID elsewhere (cgroup.procs) reached
+ * it if the handle is still alive after that write (a process keeps its PID
+ * until it is reaped).
+ */
+int proc_handle_open(int procfd, pid_t pid);
+int proc_handle_starttime(int handle, uint64_t *ret);
+int proc_handle_cgroup(int handle, char **ret);
+int proc_handle_read_adj(int handle, int *ret);
+int proc_handle_write_adj(int handle, int adj);
+/* Not reaped yet (running, stopped or a zombie): it still holds its PID. */
+bool proc_handle_alive(int handle);
+
 /* pidfd_open(2); and the pid a pidfd refers to (from /proc/self/fdinfo, -ESRCH once it exited). */
 int proc_pidfd_open(pid_t pid);
 int proc_pidfd_get_pid(int procfd, int pidfd, pid_t *ret);

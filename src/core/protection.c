@@ -72,24 +72,24 @@ void protection_array_free(Protection **a, size_t n) {
         free(a);
 }
 
-static const ProtectionMember *find_member(const Protection *p, pid_t pid) {
+static const ProtectionMember *find_member(const Protection *p, pid_t pid, uint64_t starttime) {
         for (size_t i = 0; i < p->n_members; i++)
-                if (p->members[i].pid == pid)
+                if (p->members[i].pid == pid && p->members[i].starttime == starttime)
                         return &p->members[i];
         return NULL;
 }
 
-const char *protection_restore_cgroup(const Protection *p, pid_t pid) {
-        const ProtectionMember *m = find_member(p, pid);
+const char *protection_restore_cgroup(const Protection *p, pid_t pid, uint64_t starttime) {
+        const ProtectionMember *m = find_member(p, pid, starttime);
 
         return m && m->original_cgroup ? m->original_cgroup : p->original_cgroup;
 }
 
-bool protection_restore_adj(const Protection *p, pid_t pid, int current_adj, int *ret_adj) {
-        const ProtectionMember *m = find_member(p, pid);
+bool protection_restore_adj(const Protection *p, pid_t pid, uint64_t starttime, int current_adj, int *ret_adj) {
+        const ProtectionMember *m = find_member(p, pid, starttime);
         int want;
 
-        if (pid == p->pid)
+        if (pid == p->pid && starttime == p->starttime)
                 want = p->original_adj;
         else if (m)
                 want = m->original_adj;

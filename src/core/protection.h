@@ -85,11 +85,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Protection *, protection_free);
 void protection_array_free(Protection **a, size_t n);
 
 /*
- * Restore planning, pure. Where pid goes back to: a member's own original
- * cgroup, else (the protected process, or a child born in its scope) the
- * protection's. NULL on adj-only.
+ * Restore planning, pure. A process is the protected one or a member only
+ * if both its pid and its start time are the recorded ones: a newcomer at a
+ * member's reused PID (a child born in the scope since) is a child.
+ *
+ * Where the process goes back to: a member's own original cgroup, else
+ * (the protected process, or a child born in its scope) the protection's.
+ * NULL on adj-only.
  */
-const char *protection_restore_cgroup(const Protection *p, pid_t pid);
+const char *protection_restore_cgroup(const Protection *p, pid_t pid, uint64_t starttime);
 
 /*
  * What oom_score_adj a process found in the scope gets back, given its
@@ -98,7 +102,7 @@ const char *protection_restore_cgroup(const Protection *p, pid_t pid);
  * carries the applied value (it inherited it; a value it set itself stays).
  * Returns false when nothing is to be written.
  */
-bool protection_restore_adj(const Protection *p, pid_t pid, int current_adj, int *ret_adj);
+bool protection_restore_adj(const Protection *p, pid_t pid, uint64_t starttime, int current_adj, int *ret_adj);
 
 /* Protection options a client may ask for; unset fields take the configured defaults. */
 typedef struct ProtectOptions {

@@ -536,6 +536,107 @@ static void test_adj_write_never_reaches_a_newcomer_at_a_reused_pid(void **state
         close(pidfd);
 }
 
+/*
+ * A parent in <top>/mr-parent with one child in <top>/mr-member (its adj
+ * raised by 50); the parent reaps it when it dies. *ret_child: the child.
+ */
+static pid_t spawn_parent_with_member(pid_t *ret_child) {
+        char parent_rel[256], member_rel[256], value[16];
+        int ready[2], rootfd;
+        pid_t pid, child = 0;
+
+        snprintf(parent_rel, sizeof(parent_rel), "%s/mr-parent", sb.top);
+        snprintf(member_rel, sizeof(member_rel), "%s/mr-member", sb.top);
+        assert_int_equal(cgroup_open_root(sb.mount, &rootfd), 0);
+        assert_true(cgroup_create(rootfd, parent_rel) >= 0);
+        assert_true(cgroup_create(rootfd, member_rel) >= 0);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                snprintf(value, sizeof(value), "%d", sb.child_adj);
+                if (cgroup_write(rootfd, parent_rel, "cgroup.procs", "0") < 0 ||
+                    write_string_file_at(AT_FDCWD, "/proc/self/oom_score_adj", value) < 0)
+                        _exit(1);
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                child = fork();
+                if (child == 0) {
+                        snprintf(value, sizeof(value), "%d", sb.child_adj + 50);
+                        if (cgroup_write(rootfd, member_rel, "cgroup.procs", "0") < 0 ||
+                            write_string_file_at(AT_FDCWD, "/proc/self/oom_score_adj", value) < 0)
+                                _exit(1);
+                        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        (void) !write(ready[1], &child, sizeof(child)); /* 0: ready */
+                        for (;;)
+                                pause();
+                }
+                (void) !write(ready[1], &child, sizeof(child));
+                for (;;)
+                        if (waitpid(-1, NULL, 0) < 0)
+                                pause();
+        }
+        close(ready[1]);
+        close(rootfd);
+        for (int i = 0; i < 2; i++) {
+                pid_t v;
+                assert_int_equal(read(ready[0], &v, sizeof(v)), sizeof(v));
+                if (v > 0)
+                        child = v;
+        }
+        close(ready[0]);
+        kids[n_kids++] = pid;
+        *ret_child = child;
+        return pid;
+}
+
+/*
+ * A member exits; a child born in the scope since takes its PID: on
+ * unprotect that newcomer is a child of the protection (the protected
+ * process's cgroup and adj), not the member (its cgroup, its adj).
+ */
+static void test_newcomer_at_an_exited_members_pid_is_not_taken_for_the_member(void **state) {
+        pid_t member, parent = spawn_parent_with_member(&member), newcomer;
+        ProtectRequest req = request(parent, UID_ANY);
+        OpError err = {};
+        int rootfd;
+
+        start_engine();
+        req.options.descendants = true;
+        if (itest_protect(engine, &req, NULL, &err) != 1)
+                fail_msg("%s", err.message);
+        assert_int_equal(engine_get(engine, parent)->n_members, 1);
+        _cleanup_free_ char *scope = scope_of(parent), *mcg = pid_cgroup(member);
+        assert_string_equal(mcg, scope);
+
+        kill(member, SIGKILL); /* its parent reaps it */
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d", (int) member);
+        for (int i = 0; i < 200 && access(path, F_OK) == 0; i++)
+                usleep(10 * 1000);
+        usleep(30 * 1000); /* another start time tick */
+        newcomer = fork_sleeper_at(member);
+        if (newcomer != member) {
+                print_message("note: another process took PID %d first; the reuse case is not tried\n", (int) member);
+                skip();
+        }
+        /* Born in the scope: there, with the applied value it would have inherited. */
+        char value[16];
+        snprintf(value, sizeof(value), "%d", (int) newcomer);
+        assert_int_equal(cgroup_open_root(sb.mount, &rootfd), 0);
+        assert_int_equal(cgroup_write(rootfd, cgroup_path_to_rel(scope), "cgroup.procs", value), 0);
+        close(rootfd);
+        snprintf(value, sizeof(value), "%d", engine_get(engine, parent)->applied_adj);
+        snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int) newcomer);
+        assert_int_equal(write_string_file_at(AT_FDCWD, path, value), 0);
+
+        if (itest_unprotect(engine, parent, UID_ANY, "test", NULL, &err) < 0)
+                fail_msg("%s", err.message);
+        _cleanup_free_ char *ncg = pid_cgroup(newcomer), *want = sandbox_path(&sb, "mr-parent");
+        assert_string_equal(ncg, want);                 /* not mr-member */
+        assert_int_equal(pid_adj(newcomer), sb.child_adj); /* not the member's child_adj + 50 */
+        assert_untouched(parent, "mr-parent");
+}
+
 /* ---- class 2 on cgroupfs: a cgroup BPF program is a limit too ---- */
 
 /* Attaches a device filter that allows everything to <top>/sub; false when this kernel or process cannot. */
@@ -625,6 +726,7 @@ int main(void) {
                 T(test_full_state_directory_fails_every_change_and_changes_nothing),
                 T(test_a_cgroup_bpf_program_is_a_limit_no_member_moves_out_of),
                 T(test_adj_write_never_reaches_a_newcomer_at_a_reused_pid),
+                T(test_newcomer_at_an_exited_members_pid_is_not_taken_for_the_member),
 #undef T
         };
         int r;
