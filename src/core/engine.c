@@ -77,7 +77,20 @@ struct Batch {
         unsigned pending;
         unsigned count; /* succeeded */
         bool start;     /* engine_start's: count is the live protections */
+        /* An unprotect-many starts its restores a turn of the loop at a time (batch_turn()): these are to come. */
+        pid_t *todo;
+        uint64_t *todo_starttimes;
+        size_t n_todo, next_todo;
+        char *reason;
+        sd_event_source *turn;
+        struct Batch *prev, *next; /* in engine->starting while some are to come */
 };
+
+/*
+ * Restores an unprotect-many starts per turn of the loop: the bus (a Ping,
+ * another client's call) is served between turns, not after 10,000 of them.
+ */
+#define BATCH_STARTS_PER_TURN 64U
 
 typedef bool (*MatchFunc)(const Protection *p, const void *arg);
 
@@ -92,6 +105,17 @@ struct WaitingBatch {
         EngineDone done;
         void *userdata;
 };
+
+static void batch_todo_free(Batch *b) {
+        b->turn = sd_event_source_disable_unref(b->turn);
+        free(b->todo);
+        free(b->todo_starttimes);
+        free(b->reason);
+        b->todo = NULL;
+        b->todo_starttimes = NULL;
+        b->reason = NULL;
+        b->n_todo = b->next_todo = 0;
+}
 
 static WaitingBatch *waiting_batch_free(WaitingBatch *w) {
         free(w->tag);
@@ -238,6 +262,13 @@ Engine *engine_free(Engine *e) {
                 LIST_REMOVE(e->writes, w);
                 free(w->cgroup);
                 free(w);
+        }
+        while (e->starting) {
+                Batch *b = e->starting;
+                LIST_REMOVE(e->starting, b);
+                batch_todo_free(b);
+                if (--b->pending == 0) /* its restores under way were freed above */
+                        free(b);
         }
         while (e->waiting) {
                 WaitingBatch *w = e->waiting;
@@ -1394,18 +1425,134 @@ static int wait_for_pending(Engine *e, MatchFunc match, const char *tag, uid_t o
         return 0;
 }
 
-/* Unprotects every record for which match() says yes: marked restoring and persisted once, then restored. */
+static bool match_all(const Protection *p, const void *arg);
+
+static void on_unit_in_batch(Engine *e, const EngineResult *res, void *userdata) {
+        batch_step_done(userdata, res->r >= 0);
+}
+
+/*
+ * The units protected by name in an unprotect-many too (all, or those of
+ * tag), counted with the processes; not those a drop-in protects: the
+ * drop-in is the administrator's configuration, and `drop-in --remove`
+ * takes it away. The caller holds a share of b across this.
+ */
+static void unprotect_units_matching(Engine *e, const char *tag, Batch *b, const char *reason) {
+        char **names = calloc(e->units.n + 1, sizeof(char *));
+        size_t n = 0;
+
+        if (!names) {
+                log_oom();
+                return;
+        }
+        for (size_t i = 0; i < e->units.n; i++) {
+                const UnitProtection *u = e->units.items[i];
+                if (u->pending || streq(strempty(u->source), "drop-in") || (tag && !(u->tag && streq(u->tag, tag))))
+                        continue;
+                if (!(names[n] = strdup(u->unit))) {
+                        log_oom();
+                        break;
+                }
+                n++;
+        }
+        for (size_t i = 0; i < n; i++) {
+                b->pending++;
+                (void) engine_unprotect_unit(e, names[i], UID_ANY, reason ? reason : "unprotected", on_unit_in_batch,
+                                             b);
+                free(names[i]);
+        }
+        free(names);
+}
+
+static int on_batch_turn(sd_event_source *s, void *userdata);
+
+/*
+ * The next few of b's records: marked restoring, persisted together, then
+ * their restores started; the rest at the next turn. A record gone, busy,
+ * or protected anew (another start time) since the call is left out.
+ * Persisting fails: on the first turn the call fails and nothing changed;
+ * later, those not yet started stay protected (logged, and not counted).
+ */
+static int batch_turn(Batch *b, OpError *err) {
+        Engine *e = b->engine;
+        pid_t chunk[BATCH_STARTS_PER_TURN];
+        ProtectionState was[BATCH_STARTS_PER_TURN];
+        size_t n = 0;
+        bool first = b->next_todo == 0;
+        int r;
+
+        while (b->next_todo < b->n_todo && n < BATCH_STARTS_PER_TURN) {
+                size_t i = b->next_todo++;
+                Protection *p = registry_get(&e->registry, b->todo[i]);
+                if (!p || p->pending || p->starttime != b->todo_starttimes[i])
+                        continue;
+                chunk[n] = p->pid;
+                was[n++] = p->state;
+                p->state = PROTECTION_RESTORING;
+                engine_persist_later(e, p->pid);
+        }
+        r = n > 0 ? engine_persist_changes(e) : 0;
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        registry_get(&e->registry, chunk[i])->state = was[i];
+                if (!first)
+                        log_warning("Cannot save the state to %s: %s; %zu protections stay protected.",
+                                    e->config->state_directory, strerror(-r), n + b->n_todo - b->next_todo);
+                b->next_todo = b->n_todo;
+                if (first)
+                        return op_error_set(err, r, NULL, "Cannot save the state to %s: %s; nothing was unprotected.",
+                                            e->config->state_directory, strerror(-r));
+        } else
+                for (size_t i = 0; i < n; i++) {
+                        Protection *p = registry_get(&e->registry, chunk[i]);
+                        if (p)
+                                (void) restore_begin(e, p, true, false, b->reason, b, NULL, NULL, NULL);
+                }
+        if (b->next_todo < b->n_todo) {
+                if (!b->turn) {
+                        r = sd_event_add_defer(e->event, &b->turn, on_batch_turn, b);
+                        if (r >= 0)
+                                (void) sd_event_source_set_priority(b->turn, SD_EVENT_PRIORITY_IDLE);
+                        if (r < 0) { /* no turns to be had: all now */
+                                log_debug_errno(r, "Cannot wait for the next turn, starting the rest now: %m");
+                                return batch_turn(b, err);
+                        }
+                        LIST_PREPEND(e->starting, b);
+                } else
+                        (void) sd_event_source_set_enabled(b->turn, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        if (b->turn)
+                LIST_REMOVE(e->starting, b);
+        batch_todo_free(b);
+        batch_step_done(b, false); /* the caller's share: every restore is started */
+        return 0;
+}
+
+static int on_batch_turn(sd_event_source *s, void *userdata) {
+        (void) batch_turn(userdata, &(OpError) {});
+        return 0;
+}
+
+/*
+ * Unprotects every record for which match() says yes when it is called:
+ * BATCH_STARTS_PER_TURN at a time, each turn's marked restoring and
+ * persisted together, then restored; one completion when all are done.
+ */
 static int unprotect_matching(Engine *e, MatchFunc match, const void *arg, uid_t owner, const char *reason,
                               EngineDone done, void *userdata) {
         if (e->n_pending > 0)
                 return wait_for_pending(e, match, arg, owner, reason, done, userdata);
 
-        _cleanup_free_ pid_t *pids = calloc(e->registry.n ? e->registry.n : 1, sizeof(pid_t));
+        size_t want = e->registry.n ? e->registry.n : 1;
         Batch *b = batch_new(e, done, userdata);
-        size_t n = 0;
+        OpError err = {};
         int r;
 
-        if (!pids || !b) {
+        if (!b || !(b->todo = calloc(want, sizeof(pid_t))) || !(b->todo_starttimes = calloc(want, sizeof(uint64_t))) ||
+            !(b->reason = strdup(reason ? reason : "unprotected"))) {
+                if (b)
+                        batch_todo_free(b);
                 free(b);
                 complete_now(e, done, userdata, -ENOMEM, NULL, 0);
                 return 0;
@@ -1413,27 +1560,20 @@ static int unprotect_matching(Engine *e, MatchFunc match, const void *arg, uid_t
         for (size_t i = 0; i < e->registry.n; i++) {
                 Protection *p = e->registry.items[i];
                 if ((owner == UID_ANY || p->uid == owner) && !p->pending && match(p, arg)) {
-                        pids[n++] = p->pid;
-                        p->state = PROTECTION_RESTORING;
-                        engine_persist_later(e, p->pid);
+                        b->todo[b->n_todo] = p->pid;
+                        b->todo_starttimes[b->n_todo++] = p->starttime;
                 }
         }
-        r = n > 0 ? engine_persist_changes(e) : 0;
+        b->pending++; /* a share for the units below: the first turn may end the processes' part at once */
+        r = batch_turn(b, &err);
         if (r < 0) {
-                for (size_t i = 0; i < n; i++)
-                        registry_get(&e->registry, pids[i])->state = PROTECTION_ACTIVE;
-                OpError err = {};
-                op_error_set(&err, r, NULL, "Cannot save the state to %s: %s; nothing was unprotected.",
-                             e->config->state_directory, strerror(-r));
+                batch_todo_free(b);
                 free(b);
                 complete_now(e, done, userdata, r, &err, 0);
                 return 0;
         }
-        for (size_t i = 0; i < n; i++) {
-                Protection *p = registry_get(&e->registry, pids[i]);
-                if (p)
-                        (void) restore_begin(e, p, true, false, reason, b, NULL, NULL, NULL);
-        }
+        if (owner == UID_ANY)
+                unprotect_units_matching(e, match == match_all ? NULL : arg, b, reason);
         batch_step_done(b, false);
         return 0;
 }

@@ -87,6 +87,7 @@ struct EngineOp;
 struct UnitOp;
 struct HoldWrite;
 struct WaitingBatch;
+struct Batch;
 
 struct Engine {
         const Config *config;
@@ -108,6 +109,7 @@ struct Engine {
         struct EngineOp *ops;    /* ...those, for engine_free() */
         struct HoldWrite *writes; /* hold writes under way, likewise */
         struct WaitingBatch *waiting; /* unprotect-many (and stop) waiting for the operations under way */
+        struct Batch *starting;       /* unprotect-many still starting their restores, a turn at a time */
         bool holds_dirty;  /* the hold values must be recomputed and written */
         bool no_pidfd;     /* pidfd_open(2) said ENOSYS (Linux < 5.3, valgrind): (pid, start time) alone */
         pid_t self;

@@ -777,6 +777,35 @@ static void test_unprotect_all_waits_for_a_protect_under_way(void **state) {
         assert_int_equal(saved_records(), 0);
 }
 
+/*
+ * An unprotect-many starts its restores a turn of the loop at a time (64),
+ * so the loop answers others in between; all are restored and counted.
+ */
+static void test_unprotect_all_of_many_runs_in_turns_and_restores_all(void **state) {
+        enum { N = 150 };
+        Child c[N];
+        Waiter all = {};
+        OpError err = {};
+
+        for (size_t i = 0; i < N; i++) {
+                ProtectRequest req;
+                assert_int_equal(sandbox_spawn(&sb, "orig-many", sb.child_adj, &c[i]), 0);
+                req = request(c[i].pid);
+                assert_int_equal(itest_protect(engine, &req, NULL, &err), 1);
+        }
+        assert_int_equal(engine_unprotect_all(engine, UID_ANY, "test", itest_on_done, &all), 0);
+        assert_false(all.done);
+        assert_true(engine->n_pending <= 64); /* one turn's worth under way, the rest to come */
+        assert_non_null(engine->starting);
+        assert_int_equal(itest_wait(engine, &all), N);
+        assert_null(engine->starting);
+        for (size_t i = 0; i < N; i++) {
+                assert_restored(c[i].pid, "orig-many", sb.child_adj);
+                child_kill(&c[i]);
+        }
+        assert_int_equal(saved_records(), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -805,6 +834,7 @@ int main(void) {
                 T(test_sigkill_at_every_step_leaves_protected_or_fully_restored),
                 T(test_late_backend_completes_from_the_loop_and_refuses_a_second_operation),
                 T(test_unprotect_all_waits_for_a_protect_under_way),
+                T(test_unprotect_all_of_many_runs_in_turns_and_restores_all),
 #undef T
         };
         int r;

@@ -244,6 +244,19 @@ test_unprotect_restores_exactly() {
         ok "unprotect UNIT puts every adj back, forgets the record; a later restart is left alone"
 }
 
+# `unprotect --all` (UnprotectAll) ends a protection by name too, counted with the processes: after
+# it nothing the daemon applied is left (prerm runs it before the package goes).
+test_unprotect_all_takes_units_too() {
+        "$CTL" protect "$unit" >/dev/null || fail "protect $unit failed"
+        adj_is "$kid" "$protect_adj" || fail "adj of $kid: $(adj_of "$kid")"
+        assert_eq "$(mgr UnprotectAll)" "u 1" "UnprotectAll with one unit protected"
+        adj_is "$main" "$child_adj" || fail "adj of $main after UnprotectAll: $(adj_of "$main")"
+        adj_is "$kid" "$child_adj" || fail "adj of $kid after UnprotectAll: $(adj_of "$kid")"
+        assert_eq "$(state_units)" "[]" "units in state.json after UnprotectAll"
+        assert_eq "$(prop MemoryMinInUse)" "t 0" "MemoryMinInUse after UnprotectAll"
+        ok "UnprotectAll unprotects a unit protected by name too, and counts it"
+}
+
 # oomprotectctl drop-in, into a directory of the test's own (no systemd here: no reload, no restart).
 test_drop_in() {
         local file=$tmp/etc/$unit.d/50-oomprotect.conf compat=$tmp/state/compat/status
@@ -292,6 +305,7 @@ test_restart_keeps_the_protection
 test_daemon_restart_reloads_the_record
 test_protect_again_changes_the_adj
 test_unprotect_restores_exactly
+test_unprotect_all_takes_units_too
 test_drop_in
 expect_clean_sigterm
 echo "# all $n_ok passed"
