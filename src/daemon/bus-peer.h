@@ -20,12 +20,13 @@
  *   4. the pidfd still refers to a live process after all that.
  * Step 2 needs to read the process's /proc/PID/fd (ptrace-read access: the
  * same uid, or CAP_SYS_PTRACE) and sock_diag in the bus's network
- * namespace. The shipped unit grants neither (no CAP_SYS_PTRACE,
- * PrivateNetwork=, RestrictAddressFamilies=AF_UNIX): there it cannot be
- * made (-errno), and 1, 3 and 4 are what is proven. What a reused PID can
- * then get is a process the engine accepts for the caller anyway: for a
- * non-root caller one whose every uid is its own and which is dumpable,
- * which it may protect with Protect(pid) too.
+ * namespace. The shipped unit grants both (CAP_SYS_PTRACE, AF_NETLINK, no
+ * PrivateNetwork=; VM scenario 10 checks that a newcomer at an exited
+ * caller's PID is refused). Where a stricter sandbox withholds them it
+ * cannot be made (-errno), and 1, 3 and 4 are what is proven: what a reused
+ * PID can then get is a process the engine accepts for the caller anyway
+ * (for a non-root caller one whose every uid is its own and which is
+ * dumpable, which it may protect with Protect(pid) too).
  * Never proven: that the socket found in 2 is the caller's very connection
  * rather than another connection of the same process to the same bus (the
  * kernel shows the socket, not its unique name).

@@ -63,9 +63,9 @@ done
 expect_eq "adj of PID 1 after refused Protect" "$(adj_of 1)" "$pid1_adj"
 [[ -z $(op_list_pids) ]] || fail "ListProtected not empty after refused calls: $(op_list_pids | tr '\n' ' ')"
 
-# SetSelfProtection (issue 10): the caller is proven by a pidfd and the bus asked again; the unit's sandbox
-# (PrivateNetwork=, no CAP_SYS_PTRACE) hides the caller's descriptors from the daemon, which must still
-# serve root and a member of AllowGroup=. busctl protects itself, and its exit ends the protection.
+# SetSelfProtection (issue 10): the caller is proven by a pidfd, by holding a socket connected to the bus
+# (the shipped unit's CAP_SYS_PTRACE and AF_NETLINK let the daemon look), and by the bus asked again.
+# It serves root and a member of AllowGroup=; busctl protects itself, and its exit ends the protection.
 gid=$(getent group oomprotect | cut -d: -f3)
 busctl --system --timeout=10 call "${OP_BUS[@]}" SetSelfProtection b true ||
         defer_fail "SetSelfProtection(true) as root failed"
@@ -74,5 +74,24 @@ setpriv --reuid=65534 --regid=65534 --groups="$gid" busctl --system --timeout=10
 # shellcheck disable=SC2317 # called through wait_until
 none_protected() { [[ $(op_prop ProtectedCount) == 0 ]]; }
 wait_until 10 none_protected || defer_fail "busctl's self-protections outlived it"
+
+# The proof under the shipped sandbox: a connection whose connecting process exited, its PID given to a
+# newcomer that holds no bus socket (ns_last_pid), is refused; were the descriptors hidden from the daemon,
+# the newcomer would be protected for a call it never made.
+for try in 1 2 3; do # another process may take the exited PID first: then again
+        out=$(DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket \
+                /usr/local/lib/oomprotect-vm/bin/bus-helper self-orphan reuse 2>&1) || defer_fail "bus-helper: $out"
+        newcomer=$(sed -n 's/^newcomer=//p' <<<"$out")
+        [[ $newcomer == missed ]] || break
+        info "try $try: another process took the exited PID first"
+done
+if [[ $newcomer =~ ^[0-9]+$ ]]; then
+        expect_eq "SetSelfProtection when the connecting PID names a newcomer" \
+                "$(sed -n 's/^set-orphan=//p' <<<"$out" | tail -n 1)" org.oomprotect.Error.InvalidProcess
+        expect_eq "the newcomer's cgroup and adj" "$(sed -n 's/^newcomer-unchanged=//p' <<<"$out")" yes
+else
+        defer_fail "the PID-reuse case of SetSelfProtection was not tried: $out"
+fi
+wait_until 10 none_protected || defer_fail "a refused SetSelfProtection left a protection"
 
 pass_unless_deferred "Protect moved $pid into protected.slice/$scope (adj -1000, memory.min 16M); Unprotect restored it exactly; SetSelfProtection served root and a member"
