@@ -89,9 +89,10 @@ if [[ $newcomer =~ ^[0-9]+$ ]]; then
         expect_eq "SetSelfProtection when the connecting PID names a newcomer" \
                 "$(sed -n 's/^set-orphan=//p' <<<"$out" | tail -n 1)" org.oomprotect.Error.InvalidProcess
         expect_eq "the newcomer's cgroup and adj" "$(sed -n 's/^newcomer-unchanged=//p' <<<"$out")" yes
+        info "SetSelfProtection on a connection whose PID now names newcomer $newcomer: refused, newcomer untouched"
 else
         defer_fail "the PID-reuse case of SetSelfProtection was not tried: $out"
 fi
 wait_until 10 none_protected || defer_fail "a refused SetSelfProtection left a protection"
 
-pass_unless_deferred "Protect moved $pid into protected.slice/$scope (adj -1000, memory.min 16M); Unprotect restored it exactly; SetSelfProtection served root and a member"
+pass_unless_deferred "Protect moved $pid into protected.slice/$scope (adj -1000, memory.min 16M); Unprotect restored it exactly; SetSelfProtection served root and a member, refused a newcomer at an exited caller's PID"
