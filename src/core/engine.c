@@ -90,7 +90,7 @@ struct Batch {
  * Restores an unprotect-many starts per turn of the loop: the bus (a Ping,
  * another client's call) is served between turns, not after 10,000 of them.
  */
-#define BATCH_STARTS_PER_TURN 64U
+#define BATCH_STARTS_PER_TURN 16U
 
 typedef bool (*MatchFunc)(const Protection *p, const void *arg);
 
