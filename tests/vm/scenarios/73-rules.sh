@@ -5,9 +5,12 @@
 #    bare scope (systemd-run --scope) before it has allocated anything; then a
 #    real memcg OOM in rulestest.slice (MemoryMax=600M, the daemon's slice
 #    nested inside) kills the unprotected twin and spares the holder;
-#  - a rule by Unit= protects a service's process in place, again after each
-#    restart (by process matching, at fork and exec);
-#  - removing the rules and reloading restores the service's process exactly.
+#  - a rule by Unit= (an exact name) protects the service by name when it
+#    starts: in place, memory.min on its cgroup through systemd, the adj on
+#    its process, one record (ListProtectedUnits, source rule:service) that
+#    the engine carries across each restart: memory.min is the unit's own
+#    property, there from the new cgroup's first instant;
+#  - removing the rules and reloading unprotects the service exactly.
 # vm-timeout: 240
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -25,6 +28,13 @@ in_scope() { [[ $(cgroup_of "$1") == "$(scope_path "$1" "$PSLICE")" ]]; }
 # shellcheck disable=SC2317 # called through wait_until
 at_adj() { [[ $(adj_of "$1" 2>/dev/null) == "$2" ]]; }
 main_pid() { systemctl show -P MainPID "$SVC"; }
+# unit_record: the service's entry in ListProtectedUnits as "unit cgroup memory.min source", empty if none.
+unit_record() {
+        op_json ListProtectedUnits | jq -r --arg u "$SVC" '.data[0][] | select(.[0] == $u) | "\(.[0]) \(.[1]) \(.[3]) \(.[7])"'
+}
+# shellcheck disable=SC2317 # called through wait_until
+unit_protected() { [[ $(unit_record) == "$SVC /system.slice/$SVC 16777216 rule:service" ]]; }
+svc_min() { cat "$CG/system.slice/$SVC/memory.min"; }
 # shellcheck disable=SC2317 # called through wait_until
 new_main_pid() { local p; p=$(main_pid); [[ $p != 0 && $p != "$1" ]] && comm_is "$p" sleep; }
 # shellcheck disable=SC2317 # called through wait_until
@@ -109,12 +119,15 @@ dmesg | grep -E "Killed process ($hpid|$tpid) " | tail -n 3 | sed 's/^/  kernel:
 exec {hfd}>&- {tfd}>&-
 kill_tail "$hpid" rules-holder || fail "holder $hpid did not go away"
 
-# --- Unit=: the service's process, in place, after every restart ---
+# --- Unit=: the service by name, in place, across every restart ---
 systemctl start "$SVC"
 spid=$(main_pid)
+wait_until 5 unit_protected || { explain "$spid"; fail "$SVC not protected by name within 5 s: '$(unit_record)'"; }
 wait_until 5 at_adj "$spid" "$ADJ_PROTECTED" || { explain "$spid"; fail "$SVC's PID $spid not protected within 5 s"; }
 assert_protected_in_place "$spid" "/system.slice/$SVC"
 expect_eq "source of $SVC's protection" "$(source_of "$spid")" "rule:service"
+expect_eq "memory.min of $SVC's cgroup" "$(svc_min)" 16777216
+expect_eq "$SVC's MemoryMin property" "$(systemctl show -P MemoryMin "$SVC")" 16777216
 for round in 1 2; do
         old=$spid
         systemctl restart "$SVC"
@@ -124,15 +137,18 @@ for round in 1 2; do
                 { explain "$spid"; fail "restart $round: $SVC's new PID $spid not protected within 5 s"; }
         assert_protected_in_place "$spid" "/system.slice/$SVC"
         ! op_listed "$old" || fail "restart $round: the old PID $old is still listed"
+        expect_eq "restart $round: memory.min of $SVC's new cgroup" "$(svc_min)" 16777216
+        unit_protected || fail "restart $round: $SVC's record changed: '$(unit_record)'"
         info "restart $round: $SVC's PID $old -> $spid, protected by rule:service in place"
 done
 
 # --- the rules go, the service's process comes back exactly ---
 rm -f "$RULE_FILE"
 systemctl reload "$OP_UNIT"
-wait_until 10 journal_has "Restoring PID $spid: rule removed." || { daemon_journal; fail "PID $spid not restored on reload"; }
+wait_until 10 journal_has "Restoring unit $SVC: rule removed." || { daemon_journal; fail "$SVC not restored on reload"; }
 wait_until 5 at_adj "$spid" 0 || fail "PID $spid's oom_score_adj is $(adj_of "$spid") after the reload, not 0"
 expect_eq "cgroup of $spid after the reload" "$(cgroup_of "$spid")" "/system.slice/$SVC"
 expect_eq "IsProtected($spid) after the reload" "$(op_is_protected "$spid")" false
-expect_eq "memory.min of $SVC after the reload" "$(cat "$CG/system.slice/$SVC/memory.min")" 0
-pass "rule by Executable= protected a bare-scope program before it allocated ($hkb kB) and the OOM spared it, twin killed; rule by Unit= protected $SVC in place across 2 restarts; removed on reload, restored"
+wait_until 10 test "$(svc_min)" = 0 || fail "memory.min of $SVC is $(svc_min) after the reload, not 0"
+expect_eq "ListProtectedUnits after the reload" "$(unit_record)" ""
+pass "rule by Executable= protected a bare-scope program before it allocated ($hkb kB) and the OOM spared it, twin killed; rule by Unit= protected $SVC by name in place (memory.min 16M) across 2 restarts; removed on reload, restored"
