@@ -41,34 +41,32 @@ static uint64_t now_nsec(void) {
         return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
 }
 
-static int in_own_scope(const char *want) {
-        char buf[4096];
+/* One read of a small /proc/self file into buf, NUL-terminated; 0 if it cannot be read. */
+static int read_self(const char *path, char *buf, size_t size) {
         ssize_t n;
-        int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
 
         if (fd < 0)
                 return 0;
-        n = read(fd, buf, sizeof(buf) - 1);
+        n = read(fd, buf, size - 1);
         close(fd);
         if (n <= 0)
                 return 0;
         buf[n] = '\0';
-        return strstr(buf, want) != NULL;
+        return 1;
+}
+
+static int in_own_scope(const char *want) {
+        char buf[4096];
+
+        return read_self("/proc/self/cgroup", buf, sizeof(buf)) && strstr(buf, want) != NULL;
 }
 
 static int has_adj(const char *want) {
         char buf[32];
-        ssize_t n;
-        int fd = open("/proc/self/oom_score_adj", O_RDONLY | O_CLOEXEC);
 
-        if (fd < 0)
-                return 0;
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n <= 0)
-                return 0;
-        buf[n] = '\0';
-        return strtol(buf, NULL, 10) == strtol(want, NULL, 10);
+        return read_self("/proc/self/oom_score_adj", buf, sizeof(buf)) &&
+               strtol(buf, NULL, 10) == strtol(want, NULL, 10);
 }
 
 static int protected_now(const char *scope, const char *want_adj) {
