@@ -26,14 +26,7 @@ journal_has() { journalctl -b -u "$OP_UNIT" --no-pager -o cat | grep -qF -- "$1"
 ! journal_has "No PSI trigger" || { daemon_journal; fail "the daemon set no PSI trigger on /proc/pressure/memory"; }
 expect_eq "MaxProtectedMemory" "$(op_prop MaxProtectedMemory)" $((64 * 1024 * 1024))
 
-busctl --system monitor --json=short org.oomprotect >"$PWD/monitor.json" 2>&1 &
-monitor=$!
-on_exit "kill $monitor 2>/dev/null || true"
-monitor_sees_ping() {
-        busctl --system call org.oomprotect /org/oomprotect org.freedesktop.DBus.Peer Ping >/dev/null &&
-                grep -q '"member":"Ping"' "$PWD/monitor.json"
-}
-wait_until 10 monitor_sees_ping || fail "busctl monitor did not start"
+bus_monitor "$PWD/monitor.json"
 # over_signals VALUE: the ProtectedMemoryOverCeiling signals seen so far whose "over" is VALUE.
 over_signals() {
         grep '"member":"ProtectedMemoryOverCeiling"' "$PWD/monitor.json" |
