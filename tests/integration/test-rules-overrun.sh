@@ -13,7 +13,10 @@
 #
 # The daemon asks for a 4 MB receive buffer (SO_RCVBUFFORCE; the kernel
 # doubles it): the storm runs until the drops are seen, some thousands of
-# forks, bounded by OVERRUN_MAX_SECONDS (20 s) in all.
+# forks. Each part is bounded in time: the storm STORM_SECONDS (10 s), the
+# storm after the program 3 s, each wait for the program or the daemon 5 s.
+# A run takes about 9 s here (4,500 forks to the first drop); the slowest
+# seen, beside a VM run, 35 s with the storm unbounded.
 #
 # Needs root, a writable cgroup2 mount and python3 (the storm); exits 77
 # with the reason where the connector is not available.
@@ -32,7 +35,7 @@ tmp=$(mktemp -d /tmp/oomprotect-overrun.XXXXXX)
 chmod 0755 "$tmp"
 daemon_pid=''
 children=()
-OVERRUN_MAX_SECONDS=20
+STORM_SECONDS=10
 
 sandbox_traps daemon_pid
 
@@ -64,8 +67,8 @@ connector_inode() {
 }
 
 # storm INODE UNTIL_DROPS MORE SECONDS: forks children that exit at once until the socket of INODE has
-# dropped events (or at once if UNTIL_DROPS is 0), then MORE forks; gives up after SECONDS.
-# Prints "FORKS DROPS RMEM".
+# dropped events (or at once if UNTIL_DROPS is 0), then up to MORE forks; stops after SECONDS (status 1
+# if the drops were still to come). Prints "FORKS DROPS RMEM".
 storm() {
         python3 - "$@" <<'EOF'
 import os, sys, time
@@ -93,21 +96,24 @@ while until_drops and drops == 0:
     forks += 500
     drops, rmem = socket_stats()
 for _ in range(more):
+    if time.monotonic() > end:
+        break
     fork_one()
-forks += more
+    forks += 1
 drops, rmem = socket_stats()
 print(forks, drops, rmem)
 EOF
 }
 
 test_overrun_is_followed_by_a_rescan_that_protects_what_was_lost() {
-        local ino out forks drops rmem start keep
+        local ino out forks drops rmem start keep before
         ino=$(connector_inode) || fail "no NETLINK_CONNECTOR socket among the daemon's files"
         start=$SECONDS
         kill -STOP "$daemon_pid"
-        out=$(storm "$ino" 1 0 "$OVERRUN_MAX_SECONDS") ||
-                fail "no drops on the connector socket after a storm of $out (forks, drops, rmem) in $OVERRUN_MAX_SECONDS s"
+        out=$(storm "$ino" 1 0 "$STORM_SECONDS") ||
+                fail "no drops on the connector socket after a storm of $out (forks, drops, rmem) in $STORM_SECONDS s"
         read -r forks drops rmem <<<"$out"
+        before=$drops
         echo "# the socket overran after $forks forks: $drops events dropped, $rmem bytes queued"
         # Now the rule's program: its exec event finds the buffer full and is dropped as well.
         mkdir -p "$CG/$top/work"
@@ -117,16 +123,16 @@ test_overrun_is_followed_by_a_rescan_that_protects_what_was_lost() {
         keep=$!
         children+=("$keep")
         wait_until 5 is_comm "$keep" oomprover-keep || fail "the rule's program did not start"
-        out=$(storm "$ino" 0 2000 "$OVERRUN_MAX_SECONDS")
+        out=$(storm "$ino" 0 500 3)
         read -r forks drops rmem <<<"$out"
-        (( drops > 0 )) || fail "no drops counted"
+        ((drops > before)) || fail "no more drops after the program started: its exec may have been queued"
         echo "# then the rule's program (PID $keep) and $forks forks more: $drops events dropped in all"
         protected "$keep" && fail "PID $keep was protected while the daemon was stopped"
         kill -CONT "$daemon_pid"
-        wait_until 10 log_has "The process events connector overran" || fail "no overrun in the log after SIGCONT"
-        wait_until 10 log_has "(after an overrun)" || fail "no rescan after the overrun in the log"
+        wait_until 5 log_has "The process events connector overran" || fail "no overrun in the log after SIGCONT"
+        wait_until 5 log_has "(after an overrun)" || fail "no rescan after the overrun in the log"
         wait_until 5 protected "$keep" || fail "PID $keep (whose exec was lost) not protected after the rescan"
-        ((SECONDS - start < 30)) || fail "the overrun took $((SECONDS - start)) s, more than 30"
+        echo "# $((SECONDS - start)) s from SIGSTOP to the protection"
         grep -F "(after an overrun)" "$tmp/daemon.log" | head -n 1 | sed 's/^/# /'
         ok "an overrun of the connector (ENOBUFS after a fork storm) is logged and the rescan protects what was lost"
 }
