@@ -47,9 +47,10 @@ cp "$(command -v sleep)" "$tmp/bin/oomprules-keep"
 cp "$(command -v sleep)" "$tmp/bin/oomprules-other"
 KEEP=$tmp/bin/oomprules-keep
 OTHER=$tmp/bin/oomprules-other
-# A script that waits a little, then becomes its arguments by exec: same PID, new executable.
+# A script that waits a little, then becomes its arguments by exec: same PID, new executable. A second:
+# spawn_in looks for its comm before it execs, which a loaded machine (a VM run beside) made it miss at 0.2 s.
 WAIT=$tmp/bin/oomprules-wait
-printf '#!/bin/sh\nsleep 0.2\nexec "$@"\n' >"$WAIT"
+printf '#!/bin/sh\nsleep 1\nexec "$@"\n' >"$WAIT"
 chmod 0755 "$WAIT"
 
 write_rule() {
