@@ -46,8 +46,9 @@ info "holder filled with $HOLDER_MB MB: ProtectedMemory $(($(op_prop ProtectedMe
 
 # pressure: a hog throttled at MemoryHigh=16M (bounded by MemoryMax and a timeout) until the PSI trigger fires.
 pressure() {
-        systemd-run --quiet --collect --scope --unit="guardtest-hog-$1" -p MemoryHigh=16M -p MemoryMax=200M \
-                -p MemorySwapMax=0 timeout 20 tail /dev/zero >/dev/null 2>&1 &
+        # From a subshell: the hog is no job of this shell (no "Killed" notice when it goes).
+        (systemd-run --quiet --collect --scope --unit="guardtest-hog-$1" -p MemoryHigh=16M -p MemoryMax=200M \
+                -p MemorySwapMax=0 timeout 20 tail /dev/zero >/dev/null 2>&1 &)
         on_exit "systemctl kill --signal=KILL guardtest-hog-$1.scope 2>/dev/null || true"
 }
 pressure_end() { systemctl kill --signal=KILL "guardtest-hog-$1.scope" 2>/dev/null || true; }
