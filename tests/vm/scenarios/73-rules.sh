@@ -10,8 +10,11 @@
 #    its process, one record (ListProtectedUnits, source rule:service) that
 #    the engine carries across each restart: memory.min is the unit's own
 #    property, there from the new cgroup's first instant;
+#    The service's main process says in the journal how long it ran before it
+#    had the adj (a bash loop reading /proc/self/oom_score_adj from its first
+#    command): 10 more restarts measure the window (BENCHMARKS.md);
 #  - removing the rules and reloading unprotects the service exactly.
-# vm-timeout: 240
+# vm-timeout: 300
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -19,6 +22,7 @@ readonly LIMIT_MB=600 HOLDER_MB=350 TWIN_MB=350
 readonly PARENT=rulestest.slice PSLICE=rulestest-protected.slice
 readonly RULES=/etc/oomprotect/rules.d RULE_FILE=/etc/oomprotect/rules.d/50-vmtest.rules
 readonly HOLDER=/usr/local/lib/oomprotect-vm/rules-holder SVC=rulestest-svc.service
+readonly SVC_START=/usr/local/lib/oomprotect-vm/rules-svc-start MEASURED_RESTARTS=10
 
 rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
 oom_kills() { sed -n 's/^oom_kill //p' "$CG/$PARENT/memory.events"; }
@@ -76,9 +80,24 @@ EOF
 cat >"/run/systemd/system/$SVC" <<EOF
 [Unit]
 Description=oomprotect VM test: a service a rule protects by Unit=
+# 13 starts in the scenario: no start rate limit.
+StartLimitIntervalSec=0
 [Service]
-ExecStart=/bin/sleep infinity
+ExecStart=$SVC_START
 EOF
+# The service's main process: from its first command, how long until it has the adj, then sleep.
+cat >"$SVC_START" <<EOF
+#!/bin/bash
+t0=\${EPOCHREALTIME/./} n=0
+until read -r adj </proc/self/oom_score_adj && [[ \$adj == $ADJ_PROTECTED ]]; do
+        ((++n, \${EPOCHREALTIME/./} - t0 < 10000000)) || break # 10 s at most
+done
+t1=\${EPOCHREALTIME/./}
+echo "adj-window: adj \$adj after \$n polls, \$((t1 - t0)) us"
+exec /bin/sleep infinity
+EOF
+chmod 0755 "$SVC_START"
+on_exit "rm -f '$SVC_START'"
 on_exit "systemctl stop $SVC $PARENT; rm -f /run/systemd/system/$PARENT /run/systemd/system/$SVC; systemctl daemon-reload"
 systemctl daemon-reload
 systemctl start "$PARENT"
@@ -141,6 +160,19 @@ for round in 1 2; do
         unit_protected || fail "restart $round: $SVC's record changed: '$(unit_record)'"
         info "restart $round: $SVC's PID $old -> $spid, protected by rule:service in place"
 done
+# The window, over more restarts: each main process's own line (the first start's is the rule's exec path).
+for round in $(seq "$MEASURED_RESTARTS"); do
+        old=$spid
+        systemctl restart "$SVC"
+        wait_until 10 new_main_pid "$old" || fail "measured restart $round: $SVC has no new main PID"
+        spid=$(main_pid)
+done
+windows() { journalctl -b -u "$SVC" --no-pager -o cat | grep '^adj-window: ' || true; }
+# shellcheck disable=SC2317 # called through wait_until
+all_measured() { (($(windows | grep -c "adj $ADJ_PROTECTED after") >= MEASURED_RESTARTS + 3)); }
+wait_until 10 all_measured || fail "not every main process had the adj: $(windows | tr '\n' ';')"
+info "first start (protected by the rule at its exec): $(windows | head -n 1)"
+info "restarts: $(windows | tail -n +2 | sed 's/^adj-window: adj [-0-9]* after //' | tr '\n' ';')"
 
 # --- the rules go, the service's process comes back exactly ---
 rm -f "$RULE_FILE"
