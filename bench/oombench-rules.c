@@ -11,6 +11,12 @@
  *                                 instruction in main, and how long exec to main took (the baseline:
  *                                 the program's own start, which runs unprotected anyway)
  *
+ * With OOMBENCH_UNIT_CGROUP=DIR and OOMBENCH_WANT_ADJ=N (bench/rules.sh
+ * --unit), each run is a restart of a unit a rule protects by name: DIR is
+ * removed and made again (as systemd does on a restart), the child moves
+ * itself into it before the exec, and the target waits for its
+ * oom_score_adj to become N instead of its own scope.
+ *
  * Figures are CLOCK_MONOTONIC nanoseconds. The target polls every 20 us, so
  * that is the resolution; a target not protected within 5 s counts as a miss.
  */
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,29 +41,47 @@ static uint64_t now_nsec(void) {
         return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
 }
 
-static int in_own_scope(const char *want) {
-        char buf[4096];
+/* One read of a small /proc/self file into buf, NUL-terminated; 0 if it cannot be read. */
+static int read_self(const char *path, char *buf, size_t size) {
         ssize_t n;
-        int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
 
         if (fd < 0)
                 return 0;
-        n = read(fd, buf, sizeof(buf) - 1);
+        n = read(fd, buf, size - 1);
         close(fd);
         if (n <= 0)
                 return 0;
         buf[n] = '\0';
-        return strstr(buf, want) != NULL;
+        return 1;
+}
+
+static int in_own_scope(const char *want) {
+        char buf[4096];
+
+        return read_self("/proc/self/cgroup", buf, sizeof(buf)) && strstr(buf, want) != NULL;
+}
+
+static int has_adj(const char *want) {
+        char buf[32];
+
+        return read_self("/proc/self/oom_score_adj", buf, sizeof(buf)) &&
+               strtol(buf, NULL, 10) == strtol(want, NULL, 10);
+}
+
+static int protected_now(const char *scope, const char *want_adj) {
+        return want_adj ? has_adj(want_adj) : in_own_scope(scope);
 }
 
 static int run_target(uint64_t t0) {
         uint64_t start = now_nsec(), t;
         struct timespec pause = { 0, POLL_NSEC };
+        const char *want_adj = getenv("OOMBENCH_WANT_ADJ");
         unsigned polls = 0;
         char want[64];
 
         snprintf(want, sizeof(want), "/oomprotect-%d.scope\n", (int) getpid());
-        for (; !in_own_scope(want); polls++) {
+        for (; !protected_now(want, want_adj); polls++) {
                 if (now_nsec() - start > GIVE_UP_NSEC) {
                         printf("miss\n");
                         return 1;
@@ -74,6 +99,31 @@ static int cmp_u64(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
+/* --unit: the unit's cgroup removed (once its last process is gone) and made again, as on a restart. */
+static int unit_restart(const char *dir) {
+        struct timespec pause = { 0, 1000000 };
+
+        for (unsigned i = 0; rmdir(dir) < 0; i++) {
+                if (errno == ENOENT)
+                        break;
+                if (errno != EBUSY || i >= 1000)
+                        return -errno;
+                nanosleep(&pause, NULL); /* the exited target's cgroup is freed asynchronously */
+        }
+        return mkdir(dir, 0755) < 0 ? -errno : 0;
+}
+
+static void unit_enter(const char *dir) {
+        char path[4096];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0", 1) != 1)
+                _exit(126);
+        close(fd);
+}
+
 /* One child: fork, exec the target, read its one line. */
 static int one(const char *target, uint64_t *ret_exec, uint64_t *ret_main, uint64_t *ret_startup,
                unsigned *ret_polls) {
@@ -83,8 +133,12 @@ static int one(const char *target, uint64_t *ret_exec, uint64_t *ret_main, uint6
         pid_t pid;
         FILE *f;
 
+        const char *unit = getenv("OOMBENCH_UNIT_CGROUP");
+
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
+        if (unit && unit_restart(unit) < 0)
+                return -EIO;
         t0 = now_nsec();
         pid = fork();
         if (pid < 0)
@@ -92,6 +146,8 @@ static int one(const char *target, uint64_t *ret_exec, uint64_t *ret_main, uint6
         if (pid == 0) {
                 snprintf(arg, sizeof(arg), "%" PRIu64, t0);
                 dup2(p[1], STDOUT_FILENO);
+                if (unit)
+                        unit_enter(unit);
                 execl(target, target, "target", arg, (char *) NULL);
                 _exit(127);
         }

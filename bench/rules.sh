@@ -6,7 +6,10 @@
 # rule naming a copy of oombench-rules by Executable=, then N execs of that
 # copy, one at a time, each timing how long it ran unprotected.
 #
-#   bench/rules.sh [N]     (default 200; ctest's bench/rules-smoke runs 10)
+#   bench/rules.sh [N]          (default 200; ctest's bench/rules-smoke runs 10)
+#   bench/rules.sh --unit [N]   a rule by Unit= instead: N restarts of the unit it protects by name (its
+#                               cgroup removed and made again, a new process exec'd in it), each timing
+#                               how long the new process ran without the unit's oom_score_adj
 #
 # Environment: OOMPROTECT_BINDIR (the build, default build-bench),
 # OOMPROTECT_SRCDIR. Exits 77 where the process events connector is not
@@ -18,6 +21,11 @@ export OOMPROTECT_SRCDIR=${OOMPROTECT_SRCDIR:-$(dirname "$here")}
 bindir=${OOMPROTECT_BINDIR:-$OOMPROTECT_SRCDIR/build-bench}
 # shellcheck source=tests/integration/lib.sh
 source "$OOMPROTECT_SRCDIR/tests/integration/lib.sh"
+unit_mode=''
+if [[ ${1:-} == --unit ]]; then
+        unit_mode=1
+        shift
+fi
 n=${1:-200}
 
 require_root_and cp
@@ -47,7 +55,11 @@ trap cleanup EXIT
 mkdir -p "$tmp/rules.d" "$tmp/bin"
 chmod 0755 "$tmp/rules.d" "$tmp/bin"
 cp "$bindir/bench/oombench-rules" "$tmp/bin/oombench-target"
-printf '[Rule]\nName=bench\nExecutable=%s\n' "$tmp/bin/oombench-target" >"$tmp/rules.d/bench.rules"
+if [[ -n $unit_mode ]]; then
+        printf '[Rule]\nName=bench\nUnit=oombench.service\n' >"$tmp/rules.d/bench.rules"
+else
+        printf '[Rule]\nName=bench\nExecutable=%s\n' "$tmp/bin/oombench-target" >"$tmp/rules.d/bench.rules"
+fi
 chmod 0644 "$tmp/rules.d/bench.rules"
 # Without CAP_SYS_RESOURCE (the build machine) adj cannot go below 0: the targets start at 700 and get 0.
 adj=-1000 start_adj=0
@@ -72,7 +84,22 @@ if grep -qF "Cannot subscribe" "$tmp/daemon.log"; then
 fi
 # The bench runs inside the sandbox, so the protected targets come from a cgroup of its own.
 mkdir -p "$CG/$top/bench"
-echo "# $(nproc) CPUs, kernel $(uname -r), $n execs, daemon $(basename "$bindir")"
+echo "# $(nproc) CPUs, kernel $(uname -r), $n ${unit_mode:+unit restarts and }execs, daemon $(basename "$bindir")"
+if [[ -n $unit_mode ]]; then
+        # The unit runs once first, so that the rule protects it by name; every run after is a restart.
+        unit_dir=$CG/$top/oombench.service
+        mkdir -p "$unit_dir"
+        # shellcheck disable=SC2016 # $1 is the inner sh's
+        sh -c 'echo "$2" >/proc/self/oom_score_adj && echo $$ >"$1/cgroup.procs" && exec sleep 300' first \
+                "$unit_dir" "$start_adj" &
+        first=$!
+        children+=("$first")
+        wait_until 10 grep -qF "Protected unit oombench.service through rule:bench" "$tmp/daemon.log" ||
+                fail "the rule did not protect oombench.service: $(tail -n 5 "$tmp/daemon.log")"
+        kill "$first"
+        wait "$first" 2>/dev/null || true
+        export OOMBENCH_UNIT_CGROUP=$unit_dir OOMBENCH_WANT_ADJ=$adj
+fi
 # shellcheck disable=SC2016 # $1.. are the inner sh's
 sh -c 'echo $$ >"$1/cgroup.procs" && echo "$2" >/proc/self/oom_score_adj && exec "$3" run "$4" "$5"' bench \
         "$CG/$top/bench" "$start_adj" "$bindir/bench/oombench-rules" "$n" "$tmp/bin/oombench-target" || rc=$?

@@ -62,3 +62,5 @@
 #define OOMPROTECT_MESSAGE_EXITED "a4f7c2e9b1d34a6e8f0c5b7d2e1a9c38"
 #define OOMPROTECT_MESSAGE_FAILED "c9e2a7d4f1b64c8e9a3d5f0b7c2e1d45"
 #define OOMPROTECT_MESSAGE_OOM_KILL "e1b5d8a3c7f24e9a8b6d0c4f2a7e3b19"
+/* What protected processes hold crossed MaxProtectedMemory= (warning), or came back under it (notice). */
+#define OOMPROTECT_MESSAGE_OVER_CEILING "5f3a9c1e7b2d4e8a9c6b0d3f1a7e5c24"

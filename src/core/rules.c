@@ -38,6 +38,7 @@
 #include "parse.h"
 #include "proc.h"
 #include "rules.h"
+#include "unit-protection.h"
 
 #define RULES_SECTION "Rule"
 #define RULES_FILE_MAX (1024 * 1024)
@@ -418,6 +419,43 @@ static bool rule_has_match(const Rule *r) {
 
 bool rule_uses_cgroup(const Rule *r) {
         return r->units.n || r->cgroups.n;
+}
+
+bool rule_is_unit_wide(const Rule *r) {
+        if (r->units.n == 0 || r->executables.n || r->comms.n || r->cgroups.n || r->n_users || r->n_groups ||
+            (r->options.has_in_place && !r->options.in_place))
+                return false;
+        for (size_t i = 0; i < r->units.n; i++)
+                if (has_glob(r->units.items[i]) || !unit_name_is_protectable(r->units.items[i]))
+                        return false;
+        return true;
+}
+
+bool rule_names_unit(const Rule *r, const char *unit) {
+        for (size_t i = 0; unit && i < r->units.n; i++)
+                if (streq(r->units.items[i], unit))
+                        return true;
+        return false;
+}
+
+const char *rule_unit_of_cgroup(const Rule *r, const char *cgroup) {
+        if (!cgroup || !rule_is_unit_wide(r))
+                return NULL;
+        for (const char *c = cgroup;;) {
+                size_t len;
+
+                c += strspn(c, "/");
+                len = strcspn(c, "/");
+                if (len == 0)
+                        return NULL;
+                for (size_t i = 0; i < r->units.n; i++)
+                        if (strlen(r->units.items[i]) == len && strneq(r->units.items[i], c, len))
+                                return r->units.items[i];
+                /* Only slices lead to a unit of PID 1's: anything else is a unit's inside (a user manager's units). */
+                if (len < strlen(".slice") || !strneq(c + len - strlen(".slice"), ".slice", strlen(".slice")))
+                        return NULL;
+                c += len;
+        }
 }
 
 static char *file_stem(const char *file) {

@@ -111,5 +111,23 @@ const Rule *rules_find(const RuleSet *s, const char *name);
 /* Whether a rule looks at the process's cgroup (Unit=, Cgroup=): what can change between fork and exec. */
 bool rule_uses_cgroup(const Rule *r);
 
+/*
+ * Pure: whether r protects whole units by name (engine_protect_unit()): its
+ * only match key is Unit=, every value the exact name of a unit with
+ * processes of its own (no glob, no slice), and it does not ask for
+ * InPlace=no. Other rules protect the processes they match one by one.
+ */
+bool rule_is_unit_wide(const Rule *r);
+
+/* Pure: whether unit is one of r's Unit= values, as written. */
+bool rule_names_unit(const Rule *r, const char *unit);
+
+/*
+ * Pure: the unit of a unit-wide rule r that a process in cgroup belongs to,
+ * where systemd lays PID 1's units out ("/a.slice/b.slice/UNIT[/...]": only
+ * slices above it); NULL if none, or r is not unit-wide.
+ */
+const char *rule_unit_of_cgroup(const Rule *r, const char *cgroup);
+
 /* Pure: the rule name of a record's source ("rule:NAME" -> "NAME"), NULL for another source. */
 const char *rules_source_name(const char *source);

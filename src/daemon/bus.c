@@ -19,8 +19,8 @@
  *   s source ("dbus", "ctl", ...), s tag.
  * After those (by ascending pid), the processes of the units protected by
  * name, each with its unit's cgroup, no scope, memory.min 0 (the unit has
- * it: ListProtectedUnits), source "unit" (ProtectUnit) or "drop-in"
- * (oomprotectctl drop-in) and the unit's tag.
+ * it: ListProtectedUnits), source "unit" (ProtectUnit), "drop-in"
+ * (oomprotectctl drop-in) or "rule:NAME" (a rule's Unit=) and the unit's tag.
  * A string the engine does not have (cgroups on adj-only, no tag) is "".
  * Strings from the system (comm, cgroup names) are arbitrary bytes; bytes
  * that are not UTF-8 are sent as '?'.
@@ -57,6 +57,7 @@
 #include "parse.h"
 #include "fileio.h"
 #include "proc.h"
+#include "rules.h"
 
 /* The source recorded for protections made through this front end. */
 #define BUS_SOURCE "dbus"
@@ -835,12 +836,14 @@ static int append_protection(sd_bus_message *reply, const Protection *p) {
                                      p->since_usec, utf8_safe(p->source, &source), utf8_safe(p->tag, &tag));
 }
 
-/* The processes of a unit protected by name, each as a protection of its own: source "unit" or "drop-in". */
+/* The processes of a unit protected by name, each as a protection of its own: source "unit", "drop-in" or "rule:NAME". */
 static int append_unit_processes(Manager *m, sd_bus_message *reply, const UnitProtection *u) {
-        _cleanup_free_ char *cgroup = NULL, *tag = NULL;
+        _cleanup_free_ char *cgroup = NULL, *tag = NULL, *rule_source = NULL;
         _cleanup_free_ pid_t *pids = NULL;
         Engine *e = m->engine;
-        const char *source = streq(strempty(u->source), "drop-in") ? "drop-in" : "unit";
+        const char *source = streq(strempty(u->source), "drop-in") ? "drop-in"
+                             : rules_source_name(u->source) ? utf8_safe(u->source, &rule_source)
+                                                             : "unit";
         size_t n = 0;
         int r = 0;
 

@@ -9,7 +9,9 @@
 
 #include "guard.h"
 #include "guardwatch.h"
+#include "log-struct.h"
 #include "log.h"
+#include "oomprotect/protocol.h"
 #include "manager.h"
 #include "parse.h"
 
@@ -31,13 +33,15 @@ void guardwatch_check(Manager *m, uint64_t *ret_in_use, uint64_t *ret_ceiling, b
         if (g && over != g->over) {
                 g->over = over;
                 if (over)
-                        log_warning("Protected processes hold %s, more than MaxProtectedMemory=%s: under memory "
-                                    "pressure the kernel may find too little it is allowed to kill. Unprotect "
-                                    "something, or raise the ceiling knowingly.",
-                                    format_bytes(a, sizeof(a), in_use), format_bytes(b, sizeof(b), ceiling));
+                        log_struct_internal(LOG_WARNING, 0, OOMPROTECT_MESSAGE_OVER_CEILING, 0, NULL,
+                                            "Protected processes hold %s, more than MaxProtectedMemory=%s: under "
+                                            "memory pressure the kernel may find too little it is allowed to kill. "
+                                            "Unprotect something, or raise the ceiling knowingly.",
+                                            format_bytes(a, sizeof(a), in_use), format_bytes(b, sizeof(b), ceiling));
                 else
-                        log_notice("Protected processes hold %s, within MaxProtectedMemory=%s again.",
-                                   format_bytes(a, sizeof(a), in_use), format_bytes(b, sizeof(b), ceiling));
+                        log_struct_internal(LOG_NOTICE, 0, OOMPROTECT_MESSAGE_OVER_CEILING, 0, NULL,
+                                            "Protected processes hold %s, within MaxProtectedMemory=%s again.",
+                                            format_bytes(a, sizeof(a), in_use), format_bytes(b, sizeof(b), ceiling));
                 for (size_t i = 0; i < m->n_listeners; i++)
                         if (m->listeners[i].over_ceiling)
                                 m->listeners[i].over_ceiling(m, in_use, ceiling, over, m->listeners[i].userdata);

@@ -17,6 +17,20 @@
  *    known any more).
  *  - The connector is subscribed to only while there are rules: without
  *    any, the daemon does not wake up for every fork on the machine.
+ *  - A rule whose only match key is Unit= with exact unit names (no glob, no
+ *    slice) protects each such unit by name (engine_protect_unit(): in
+ *    place, memory.min/low held on its cgroup, every process's adj, its
+ *    restarts followed by the engine), when a process of the unit is first
+ *    seen: at the scans, and at the exec (or fork) of the first process of a
+ *    unit that starts later, which the connector reports. The connector
+ *    rather than systemd's signals: it serves the cgroupfs backend too, and
+ *    a unit's first exec is the earliest moment either would tell of.
+ *  - A unit protection a rule made and a user removed (UnprotectUnit) opts
+ *    the unit out as PIDs are: until its cgroup is made again (it stops
+ *    and starts, or restarts), until its rule is changed or removed on
+ *    reload, or until the daemon restarts.
+ *  - A process inside a unit protected by name (by hand or by rule) is
+ *    covered by the unit's protection: no rule protects it one by one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,11 +43,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
 #include "fileio.h"
+#include "hold.h"
 #include "log.h"
 #include "manager.h"
 #include "parse.h"
@@ -49,6 +65,12 @@ typedef struct OptOut {
         uint64_t starttime;
 } OptOut;
 
+typedef struct UnitOptOut {
+        char *unit;
+        char *rule;          /* the rule whose protection was removed */
+        uint64_t cgroup_ino; /* the unit's cgroup then (0: none): made again, the opt-out ends */
+} UnitOptOut;
+
 struct ProcWatch {
         Manager *manager;
         RuleSet rules;
@@ -58,6 +80,8 @@ struct ProcWatch {
         bool connector_failed; /* tried and could not: said once, scans only */
         OptOut *opt_outs;
         size_t n_opt_outs;
+        UnitOptOut *unit_opt_outs;
+        size_t n_unit_opt_outs;
         unsigned restoring; /* reload restores under way */
         bool cgroup_rules;  /* some rule has Unit= or Cgroup=: forks are looked at too */
         LogRateLimit refusals;
@@ -124,6 +148,101 @@ static void on_protection_changed(Manager *m, const Protection *p, bool protecte
                  "executes a program again.", (int) p->pid, p->comm, p->source, reason);
 }
 
+static bool options_equal(const ProtectOptions *a, const ProtectOptions *b) {
+        return a->has_memory_min == b->has_memory_min && (!a->has_memory_min || a->memory_min == b->memory_min) &&
+               a->has_memory_low == b->has_memory_low && (!a->has_memory_low || a->memory_low == b->memory_low) &&
+               a->has_adj == b->has_adj && (!a->has_adj || a->adj == b->adj) &&
+               a->has_in_place == b->has_in_place && (!a->has_in_place || a->in_place == b->in_place) &&
+               a->descendants == b->descendants;
+}
+
+/* ---- unit opt-outs: unit protections a rule made, removed by hand ---- */
+
+/* The inode of a cgroup directory, which a unit's restart makes anew; 0 if it is not there. */
+static uint64_t cgroup_ino(const ProcWatch *w, const char *cgroup) {
+        const Engine *e = w->manager->engine;
+        const char *rel = cgroup ? cgroup_path_to_rel(cgroup) : NULL;
+        struct stat st;
+
+        if (!rel || e->backend.rootfd < 0 || fstatat(e->backend.rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return 0;
+        return (uint64_t) st.st_ino;
+}
+
+static void unit_opt_out_drop_at(ProcWatch *w, size_t i) {
+        free(w->unit_opt_outs[i].unit);
+        free(w->unit_opt_outs[i].rule);
+        w->unit_opt_outs[i] = w->unit_opt_outs[--w->n_unit_opt_outs];
+}
+
+static ssize_t unit_opt_out_find(const ProcWatch *w, const char *unit) {
+        for (size_t i = 0; i < w->n_unit_opt_outs; i++)
+                if (streq(w->unit_opt_outs[i].unit, unit))
+                        return (ssize_t) i;
+        return -1;
+}
+
+static void unit_opt_out_add(ProcWatch *w, const char *unit, const char *rule, uint64_t ino) {
+        ssize_t i = unit_opt_out_find(w, unit);
+        UnitOptOut *a, o = { .unit = strdup(unit), .rule = strdup(rule), .cgroup_ino = ino };
+
+        if (i >= 0)
+                unit_opt_out_drop_at(w, (size_t) i);
+        a = o.unit && o.rule ? realloc(w->unit_opt_outs, (w->n_unit_opt_outs + 1) * sizeof(UnitOptOut)) : NULL;
+        if (!a) {
+                free(o.unit);
+                free(o.rule);
+                log_oom();
+                return; /* the rule may protect it again at the next scan: said in the log */
+        }
+        w->unit_opt_outs = a;
+        w->unit_opt_outs[w->n_unit_opt_outs++] = o;
+}
+
+/* Whether unit (running in cgroup now) is opted out; an entry of an earlier cgroup of it is dropped. */
+static bool unit_opted_out(ProcWatch *w, const char *unit, const char *cgroup) {
+        ssize_t i = unit_opt_out_find(w, unit);
+
+        if (i < 0)
+                return false;
+        if (w->unit_opt_outs[i].cgroup_ino != 0 && cgroup_ino(w, cgroup) == w->unit_opt_outs[i].cgroup_ino)
+                return true;
+        log_info("%s runs in a new cgroup since its rule-made protection was removed by hand: rule %s applies to "
+                 "it again.", unit, w->unit_opt_outs[i].rule);
+        unit_opt_out_drop_at(w, (size_t) i);
+        return false;
+}
+
+static void on_unit_changed(Manager *m, const UnitProtection *u, bool protected, const char *reason,
+                            void *userdata) {
+        ProcWatch *w = userdata;
+        const char *rule = rules_source_name(u->source);
+
+        /* Not an opt-out: the rules' own restores, a unit systemd unloaded, the daemon stopping. */
+        if (protected || !rule || strneq(reason, "rule ", strlen("rule ")) || streq(reason, "unit unloaded") ||
+            streq(reason, "daemon stopping"))
+                return;
+        unit_opt_out_add(w, u->unit, rule, cgroup_ino(w, u->cgroup));
+        log_info("%s was protected by %s and is now unprotected (%s): no rule protects it again until it runs in a "
+                 "new cgroup (a restart) or the rule changes.", u->unit, u->source, reason);
+}
+
+/* On reload: the opt-outs of rules removed, changed or no longer naming their unit end. */
+static void unit_opt_outs_reload(ProcWatch *w, const RuleSet *old) {
+        for (size_t i = 0; i < w->n_unit_opt_outs;) {
+                const UnitOptOut *o = &w->unit_opt_outs[i];
+                const Rule *now = rules_find(&w->rules, o->rule), *before = rules_find(old, o->rule);
+
+                if (now && before && rule_is_unit_wide(now) && rule_names_unit(now, o->unit) &&
+                    options_equal(&now->options, &before->options)) {
+                        i++;
+                        continue;
+                }
+                log_info("Rule %s changed: %s is no longer opted out of it.", o->rule, o->unit);
+                unit_opt_out_drop_at(w, i);
+        }
+}
+
 /* ---- applying a rule ---- */
 
 static void on_rule_protected(Engine *e, const EngineResult *res, void *userdata) {
@@ -150,15 +269,80 @@ static int protect_by_rule(ProcWatch *w, const Rule *r, pid_t pid) {
         return engine_protect(w->manager->engine, &req, on_rule_protected, w);
 }
 
+typedef struct RuleUnitCall {
+        ProcWatch *w;
+        pid_t pid; /* the process it was seen through */
+        char unit[];
+} RuleUnitCall;
+
+static void on_rule_unit_protected(Engine *e, const EngineResult *res, void *userdata) {
+        RuleUnitCall *c = userdata;
+        const UnitProtection *u = engine_get_unit(e, c->unit);
+        char min[FORMAT_BYTES_MAX], low[FORMAT_BYTES_MAX];
+        unsigned suppressed = 0;
+
+        if (res->r > 0 && u)
+                log_info("Protected unit %s through %s (seen at PID %d), in place in %s: oom_score_adj %d, "
+                         "memory.min %s, memory.low %s.", u->unit, u->source, (int) c->pid, u->cgroup,
+                         u->applied_adj, format_bytes(min, sizeof(min), u->memory_min),
+                         format_bytes(low, sizeof(low), u->memory_low));
+        else if (res->r < 0 && log_ratelimit_ok(&c->w->refusals, &suppressed))
+                log_notice("A rule matched unit %s (PID %d) but it was not protected: %s%s", c->unit, (int) c->pid,
+                           res->err.code != 0 ? res->err.message : strerror(-res->r),
+                           suppressed ? " (and more refusals, not shown)" : "");
+        free(c);
+}
+
+/* The cgroup of unit that a process in cgroup (in the unit, where systemd lays it out) is in. */
+static char *unit_cgroup_of(const char *cgroup, const char *unit) {
+        size_t n = strlen(unit);
+
+        for (const char *c = strchr(cgroup, '/'); c; c = strchr(c + 1, '/'))
+                if (strneq(c + 1, unit, n) && (c[1 + n] == '/' || c[1 + n] == '\0'))
+                        return strndup(cgroup, (size_t) (c + 1 + n - cgroup));
+        return NULL;
+}
+
 /*
- * Unit=: the unit's processes are matched one by one, at fork, exec and
- * scan, and protected as any other (in place where the engine sees a
- * service). Not engine_protect_unit() (yet): a Unit= pattern may name a
- * slice or a glob, which protection by name refuses, and a rule's
- * protections end process by process (opt-outs, reloads), not unit by unit.
+ * A unit-wide rule (rule_is_unit_wide()) matched a process of unit: the
+ * unit is protected by name, unless it is already (by hand or by a rule:
+ * left alone) or opted out.
  */
-static int protect_unit_by_rule(ProcWatch *w, const Rule *r, pid_t pid) {
-        return protect_by_rule(w, r, pid);
+static int protect_unit_by_rule(ProcWatch *w, const Rule *r, const char *unit, const RuleProcess *p) {
+        Engine *e = w->manager->engine;
+        _cleanup_free_ char *cgroup = NULL;
+        char source[PROCWATCH_SOURCE_MAX];
+        UnitProtectRequest req = { .unit = unit, .options = r->options, .source = source, .owner = UID_ANY };
+        RuleUnitCall *c;
+
+        if (engine_get_unit(e, unit))
+                return 0;
+        cgroup = unit_cgroup_of(p->cgroup, unit);
+        if (!cgroup)
+                return -ENOMEM; /* rule_unit_of_cgroup() found it there */
+        if (unit_opted_out(w, unit, cgroup))
+                return 0;
+        c = malloc(sizeof(RuleUnitCall) + strlen(unit) + 1);
+        if (!c)
+                return -ENOMEM;
+        c->w = w;
+        c->pid = p->pid;
+        strcpy(c->unit, unit);
+        snprintf(source, sizeof(source), RULE_SOURCE_PREFIX "%s", r->name);
+        req.options.tag = NULL;
+        req.options.descendants = false; /* a unit's protection covers all its processes anyway */
+        log_debug("PID %d is in %s, which rule %s protects as a unit.", (int) p->pid, unit, r->name);
+        return engine_protect_unit(e, &req, on_rule_unit_protected, c);
+}
+
+/* A process in a unit protected by name: covered by the unit's protection. */
+static bool in_protected_unit(const Engine *e, const char *cgroup) {
+        for (size_t i = 0; cgroup && i < e->units.n; i++) {
+                const UnitProtection *u = e->units.items[i];
+                if (u->cgroup && (streq(u->cgroup, cgroup) || cgroup_is_ancestor(u->cgroup, cgroup)))
+                        return true;
+        }
+        return false;
 }
 
 /* A process inside the protected slice: a child born in a protected scope, covered by its parent's protection. */
@@ -175,6 +359,7 @@ static bool in_slice(const Engine *e, const char *cgroup) {
 /* Whether a rule applies to pid now, and if so apply it. */
 static void consider(ProcWatch *w, pid_t pid, bool only_cgroup_rules) {
         Engine *e = w->manager->engine;
+        const char *unit;
         RuleProcess p;
         const Rule *r;
         int k;
@@ -189,7 +374,7 @@ static void consider(ProcWatch *w, pid_t pid, bool only_cgroup_rules) {
                         log_debug_errno(k, "Cannot read PID %d for the rules, skipping it: %m", (int) pid);
                 return;
         }
-        if (p.kernel_thread || in_slice(e, p.cgroup)) {
+        if (p.kernel_thread || in_slice(e, p.cgroup) || in_protected_unit(e, p.cgroup)) {
                 rule_process_done(&p);
                 return;
         }
@@ -200,7 +385,8 @@ static void consider(ProcWatch *w, pid_t pid, bool only_cgroup_rules) {
         if (r && (!only_cgroup_rules || rule_uses_cgroup(r))) {
                 log_debug("PID %d (%s, %s) matches rule %s (%s:%u).", (int) pid, p.comm, strna(p.exe), r->name,
                           r->file, r->line);
-                k = r->units.n ? protect_unit_by_rule(w, r, pid) : protect_by_rule(w, r, pid);
+                unit = e->backend.has_cgroup ? rule_unit_of_cgroup(r, p.cgroup) : NULL;
+                k = unit ? protect_unit_by_rule(w, r, unit, &p) : protect_by_rule(w, r, pid);
                 if (k < 0)
                         log_warning_errno(k, "Failed to protect PID %d by rule %s: %m", (int) pid, r->name);
         }
@@ -429,7 +615,8 @@ int procwatch_setup(Manager *m) {
         *w = (ProcWatch) { .manager = m, .procfd = m->engine->procfd, .fd = -EBADF,
                            .refusals = LOG_RATELIMIT_INIT(10 * 1000000ULL, 10) };
         m->procwatch = w;
-        r = manager_add_listener(m, &(ManagerListener) { .changed = on_protection_changed, .userdata = w });
+        r = manager_add_listener(m, &(ManagerListener) { .changed = on_protection_changed,
+                                                          .unit_changed = on_unit_changed, .userdata = w });
         if (r < 0)
                 return log_error_errno(r, "Failed to listen for protection changes: %m");
         r = load_rules(m, &w->rules);
@@ -450,55 +637,119 @@ void procwatch_done(Manager *m) {
         connector_close(w);
         rule_set_done(&w->rules);
         free(w->opt_outs);
+        while (w->n_unit_opt_outs > 0)
+                unit_opt_out_drop_at(w, w->n_unit_opt_outs - 1);
+        free(w->unit_opt_outs);
         free(w);
         m->procwatch = NULL;
 }
 
-static bool options_equal(const ProtectOptions *a, const ProtectOptions *b) {
-        return a->has_memory_min == b->has_memory_min && (!a->has_memory_min || a->memory_min == b->memory_min) &&
-               a->has_memory_low == b->has_memory_low && (!a->has_memory_low || a->memory_low == b->memory_low) &&
-               a->has_adj == b->has_adj && (!a->has_adj || a->adj == b->adj) &&
-               a->has_in_place == b->has_in_place && (!a->has_in_place || a->in_place == b->in_place) &&
-               a->descendants == b->descendants;
+/*
+ * Why a record of a rule (source) must go on reload whatever it protects:
+ * its rule is gone, or its settings changed. NULL otherwise, with *ret_now
+ * its rule (NULL for a record of another source).
+ */
+static const char *rule_gone_or_changed(ProcWatch *w, const RuleSet *old, const char *source, const Rule **ret_now) {
+        const char *name = rules_source_name(source);
+        const Rule *before;
+
+        *ret_now = NULL;
+        if (!name)
+                return NULL;
+        *ret_now = rules_find(&w->rules, name);
+        if (!*ret_now)
+                return "rule removed";
+        before = rules_find(old, name);
+        if (before && !options_equal(&before->options, &(*ret_now)->options)) {
+                *ret_now = NULL;
+                return "rule changed";
+        }
+        return NULL;
 }
 
 /* Why a rule-made record must go on reload, or NULL if it stays. */
 static const char *stale_reason(ProcWatch *w, const RuleSet *old, const Protection *p) {
-        const char *name = rules_source_name(p->source);
-        const Rule *now, *before;
+        const char *reason, *unit;
+        const Rule *now;
         RuleProcess proc;
         bool match;
 
-        if (!name)
-                return NULL;
-        now = rules_find(&w->rules, name);
-        if (!now)
-                return "rule removed";
-        before = rules_find(old, name);
-        if (before && !options_equal(&before->options, &now->options))
-                return "rule changed";
+        reason = rule_gone_or_changed(w, old, p->source, &now);
+        if (reason || !now)
+                return reason;
         if (rule_process_read(w->procfd, p->pid, &proc) < 0)
                 return NULL; /* exited: its pidfd watch cleans up */
         match = rule_matches(now, &proc, NULL);
+        /* A record of a daemon that protected a Unit= rule's processes one by one: the unit takes over. */
+        unit = match && w->manager->engine->backend.has_cgroup ? rule_unit_of_cgroup(now, proc.cgroup) : NULL;
         rule_process_done(&proc);
-        return match ? NULL : "rule no longer matches";
+        return !match ? "rule no longer matches" : unit ? "rule protects its unit as a whole now" : NULL;
 }
 
+/* The same for a unit protected by a rule. */
+static const char *unit_stale_reason(ProcWatch *w, const RuleSet *old, const UnitProtection *u) {
+        const Rule *now;
+        const char *reason = rule_gone_or_changed(w, old, u->source, &now);
+
+        if (reason || !now)
+                return reason;
+        return rule_is_unit_wide(now) && rule_names_unit(now, u->unit) ? NULL : "rule no longer names it";
+}
+
+/* A restore of the reload's ended (a process's or a unit's: res->pid 0); the last one starts the scan. */
 static void on_rule_restored(Engine *e, const EngineResult *res, void *userdata) {
         ProcWatch *w = userdata;
+        char what[32] = "a unit";
 
+        if (res->pid > 0)
+                snprintf(what, sizeof(what), "PID %d", (int) res->pid);
         if (res->r < 0)
-                log_warning("Failed to restore PID %d, whose rule changed: %s", (int) res->pid,
+                log_warning("Failed to restore %s, whose rule changed: %s", what,
                             res->err.code != 0 ? res->err.message : strerror(-res->r));
         if (w->restoring > 0 && --w->restoring == 0)
                 scan(w, "after restoring the processes of changed rules");
 }
 
+static void strv_free_n(char **v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* Collects the units (names, copied) to restore; the count, or -ENOMEM. */
+static int stale_units(ProcWatch *w, const RuleSet *old, char ***ret_units, const char ***ret_reasons) {
+        Engine *e = w->manager->engine;
+        char **units = calloc(e->units.n + 1, sizeof(char *));
+        _cleanup_free_ const char **reasons = calloc(e->units.n + 1, sizeof(char *));
+        size_t n = 0;
+
+        for (size_t i = 0; units && reasons && i < e->units.n; i++) {
+                const char *reason = unit_stale_reason(w, old, e->units.items[i]);
+                if (!reason)
+                        continue;
+                units[n] = strdup(e->units.items[i]->unit);
+                if (!units[n]) {
+                        strv_free_n(units, n);
+                        return -ENOMEM;
+                }
+                reasons[n++] = reason;
+        }
+        if (!units || !reasons) {
+                free(units);
+                return -ENOMEM;
+        }
+        *ret_units = units;
+        *ret_reasons = TAKE_PTR(reasons);
+        return (int) n;
+}
+
 static void restore_stale(ProcWatch *w, const RuleSet *old, const char *why) {
         Engine *e = w->manager->engine;
         pid_t *pids;
-        const char **reasons;
+        const char **reasons, **unit_reasons = NULL;
+        char **units = NULL;
         size_t n = 0;
+        int n_units;
 
         /* Collected first: an unprotect may change the registry under the loop. */
         pids = calloc(engine_count(e) + 1, sizeof(pid_t));
@@ -516,11 +767,22 @@ static void restore_stale(ProcWatch *w, const RuleSet *old, const char *why) {
                         reasons[n++] = reason;
                 }
         }
-        w->restoring += (unsigned) n + 1; /* +1: held until every unprotect below was started */
+        n_units = stale_units(w, old, &units, &unit_reasons);
+        if (n_units < 0) {
+                log_oom(); /* the units stay as they are until the next reload: said in the log */
+                n_units = 0;
+        }
+        w->restoring += (unsigned) (n + (size_t) n_units) + 1; /* +1: held until every unprotect was started */
         for (size_t i = 0; i < n; i++) {
                 log_info("Restoring PID %d: %s.", (int) pids[i], reasons[i]);
                 (void) engine_unprotect(e, pids[i], UID_ANY, reasons[i], on_rule_restored, w);
         }
+        for (int i = 0; i < n_units; i++) {
+                log_info("Restoring unit %s: %s.", units[i], unit_reasons[i]);
+                (void) engine_unprotect_unit(e, units[i], UID_ANY, unit_reasons[i], on_rule_restored, w);
+        }
+        strv_free_n(units, (size_t) n_units);
+        free(unit_reasons);
         free(pids);
         free(reasons);
         if (--w->restoring == 0)
@@ -541,6 +803,7 @@ int procwatch_reload(Manager *m) {
         w->rules = new;
         w->cgroup_rules = any_cgroup_rule(&w->rules);
         connector_update(w);
+        unit_opt_outs_reload(w, &old);
         restore_stale(w, &old, "on reload");
         rule_set_done(&old);
         return 0;

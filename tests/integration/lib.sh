@@ -228,3 +228,34 @@ spawn_in() {
         children+=("$spawned")
         wait_until 5 is_comm "$spawned" "$comm" || fail "child $spawned ($*) did not start"
 }
+
+# protect_adjs: protect_adj, child_adj and custom_adj for this machine: -1000 from 0 (custom -500) with
+# CAP_SYS_RESOURCE, else 0 from 700 (custom 100), said in a note.
+# shellcheck disable=SC2034 # set for the sourcing test
+protect_adjs() {
+        if sh -c 'echo -1 >/proc/self/oom_score_adj' 2>/dev/null; then
+                protect_adj=-1000 child_adj=0 custom_adj=-500
+        else
+                protect_adj=0 child_adj=700 custom_adj=100
+                note "no CAP_SYS_RESOURCE here: protecting with oom_score_adj 0 from 700"
+        fi
+}
+
+# The rules' tests: log_has TEXT ($tmp/daemon.log has it), rules_reload (SIGHUP to $daemon_pid, then wait
+# until it read its rules again).
+log_has() {
+        grep -qF -- "$1" "$tmp/daemon.log"
+}
+rules_reloads() {
+        grep -c "Rules: .* loaded from" "$tmp/daemon.log"
+}
+rules_reloaded() { # N: N "Rules: ... loaded" lines so far
+        (($(rules_reloads) >= $1))
+}
+# shellcheck disable=SC2154 # the sourcing test owns daemon_pid
+rules_reload() {
+        local before
+        before=$(rules_reloads)
+        kill -HUP "$daemon_pid"
+        wait_until 5 rules_reloaded $((before + 1)) || fail "no reload after SIGHUP"
+}

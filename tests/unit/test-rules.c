@@ -333,6 +333,50 @@ static void test_rules_unit_matches_a_component_of_the_cgroup(void **state) {
         rule_set_done(&s);
 }
 
+static void test_rules_only_exact_unit_names_alone_are_unit_wide(void **state) {
+        RuleSet s = {};
+
+        assert_int_equal(parse(&s, "[Rule]\nName=exact\nUnit=foo.service\nUnit=bar.scope\n"
+                                   "[Rule]\nName=glob\nUnit=foo-*.service\n"
+                                   "[Rule]\nName=slice\nUnit=system.slice\n"
+                                   "[Rule]\nName=more\nUnit=foo.service\nComm=foo\n"
+                                   "[Rule]\nName=moved\nUnit=foo.service\nInPlace=no\n"
+                                   "[Rule]\nName=inplace\nUnit=foo.service\nInPlace=yes\nDescendants=yes\n"),
+                         0);
+        assert_int_equal(s.n, 6);
+        assert_true(rule_is_unit_wide(rules_find(&s, "exact")));
+        assert_false(rule_is_unit_wide(rules_find(&s, "glob")));
+        assert_false(rule_is_unit_wide(rules_find(&s, "slice")));
+        assert_false(rule_is_unit_wide(rules_find(&s, "more")));
+        assert_false(rule_is_unit_wide(rules_find(&s, "moved")));
+        assert_true(rule_is_unit_wide(rules_find(&s, "inplace")));
+        assert_true(rule_names_unit(rules_find(&s, "exact"), "bar.scope"));
+        assert_false(rule_names_unit(rules_find(&s, "exact"), "bar.service"));
+        assert_false(rule_names_unit(rules_find(&s, "exact"), NULL));
+        rule_set_done(&s);
+}
+
+static void test_rules_unit_of_cgroup_is_the_unit_below_slices_only(void **state) {
+        RuleSet s = {};
+        const Rule *r;
+
+        assert_int_equal(parse(&s, "[Rule]\nUnit=foo.service\nUnit=bar.scope\n[Rule]\nUnit=foo-*.service\n"), 0);
+        r = s.rules[0];
+        assert_string_equal(rule_unit_of_cgroup(r, "/system.slice/foo.service"), "foo.service");
+        assert_string_equal(rule_unit_of_cgroup(r, "/system.slice/foo.service/worker"), "foo.service");
+        assert_string_equal(rule_unit_of_cgroup(r, "/a.slice/a-b.slice/bar.scope"), "bar.scope");
+        assert_string_equal(rule_unit_of_cgroup(r, "/foo.service"), "foo.service");
+        /* A user manager's unit of that name is not PID 1's. */
+        assert_null(rule_unit_of_cgroup(r, "/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service"));
+        assert_null(rule_unit_of_cgroup(r, "/system.slice/foo.service.d"));
+        assert_null(rule_unit_of_cgroup(r, "/system.slice/other.service"));
+        assert_null(rule_unit_of_cgroup(r, "/"));
+        assert_null(rule_unit_of_cgroup(r, NULL));
+        /* A glob is matched process by process, never as a unit. */
+        assert_null(rule_unit_of_cgroup(s.rules[1], "/system.slice/foo-a.service"));
+        rule_set_done(&s);
+}
+
 static void test_rules_cgroup_matches_itself_and_descendants_only(void **state) {
         RuleSet s = {};
         RuleProcess in = process("/x", "x", 0, 0, "/system.slice/a.service"),
@@ -483,6 +527,8 @@ int main(void) {
                 cmocka_unit_test(test_rules_group_matches_primary_or_supplementary),
                 cmocka_unit_test(test_rules_unit_matches_a_component_of_the_cgroup),
                 cmocka_unit_test(test_rules_cgroup_matches_itself_and_descendants_only),
+                cmocka_unit_test(test_rules_only_exact_unit_names_alone_are_unit_wide),
+                cmocka_unit_test(test_rules_unit_of_cgroup_is_the_unit_below_slices_only),
                 cmocka_unit_test(test_rules_first_matching_rule_wins),
                 cmocka_unit_test(test_rules_status_gids_parse_and_refuse_garbage),
                 cmocka_unit_test(test_rules_source_name),

@@ -25,15 +25,7 @@ systemctl set-property --runtime oomsig-protected.slice MemoryMax=64M
 on_exit "systemctl set-property --runtime oomsig-protected.slice MemoryMax=infinity; rm -rf /run/systemd/system.control/oomsig-protected.slice.d; systemctl daemon-reload"
 expect_eq "memory.max of the slice" "$(cat "$slice/memory.max")" $((64 * 1024 * 1024))
 
-busctl --system monitor --json=short org.oomprotect >"$PWD/monitor.json" 2>&1 &
-monitor=$!
-on_exit "kill $monitor 2>/dev/null || true"
-# Synchronize: the monitor listens once it reports a call of ours.
-monitor_sees_ping() {
-        busctl --system call org.oomprotect /org/oomprotect org.freedesktop.DBus.Peer Ping >/dev/null &&
-                grep -q '"member":"Ping"' "$PWD/monitor.json"
-}
-wait_until 10 monitor_sees_ping || fail "busctl monitor did not start"
+bus_monitor "$PWD/monitor.json"
 
 fifo=$PWD/hog.fifo
 mkfifo "$fifo"

@@ -280,6 +280,19 @@ assert_restored() {
         wait_until 5 test ! -d "$scope" || fail "scope cgroup $scope still exists 5 s after unprotect"
 }
 
+# bus_monitor FILE: busctl monitor of org.oomprotect's messages into FILE (one JSON line each) until the
+# scenario ends; returns once the monitor listens (it reported a Ping of ours).
+bus_monitor() {
+        busctl --system monitor --json=short org.oomprotect >"$1" 2>&1 &
+        on_exit "kill $! 2>/dev/null || true"
+        # shellcheck disable=SC2317 # called through wait_until
+        _monitor_sees_ping() {
+                busctl --system call org.oomprotect /org/oomprotect org.freedesktop.DBus.Peer Ping >/dev/null &&
+                        grep -q '"member":"Ping"' "$1"
+        }
+        wait_until 10 _monitor_sees_ping "$1" || fail "busctl monitor did not start"
+}
+
 # --- memory holders (40-oom-real, 73-rules) ------------------------------------
 
 # kill_tail PID [COMM]: SIGKILL a holder if it still is one (its comm is COMM,
