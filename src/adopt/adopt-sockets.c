@@ -9,9 +9,10 @@
  * Why a service of its own between the sockets and the daemon: systemd
  * refuses to start a socket unit while its Service= is active, and
  * oomprotectd often is (D-Bus activated, serving its own ctl and ctl.sock).
- * This service is not active then, so the sockets start; their first
- * traffic starts it, it runs once and stays active (RemainAfterExit=yes),
- * which keeps the service manager from polling the listeners itself.
+ * This service is not active then, so the sockets start; they start it
+ * at once when the daemon runs (ExecStartPost=), else their first traffic
+ * does; it runs once and stays active (RemainAfterExit=yes), which keeps
+ * the service manager from polling the listeners itself.
  *
  * It does not start oomprotectd through D-Bus activation: the unit's
  * Wants=/After=oomprotectd.service did that, and a daemon that did not come

@@ -565,8 +565,8 @@ static int server_is_live(const struct sockaddr_un *sa, socklen_t len) {
 static int server_bind(CompatServer *s) {
         Compat *c = s->compat;
         _cleanup_close_ int fd = -EBADF;
-        struct sockaddr_un sa;
-        socklen_t sa_len;
+        struct sockaddr_un sa = {};
+        socklen_t sa_len = 0;
         struct stat st;
         int r;
 

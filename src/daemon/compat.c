@@ -491,8 +491,8 @@ static int passed_check(Compat *c, int fd, size_t i, bool *ret_fifo, struct stat
 /* Sorts the descriptors into one FIFO and one socket; the same one twice is one, two different ones refused. */
 static int passed_sort(Compat *c, const int *fds, size_t n, Passed *fifo, Passed *sock, OpError *err) {
         for (size_t i = 0; i < n; i++) {
-                struct stat st;
-                bool is_fifo;
+                struct stat st = {};
+                bool is_fifo = false;
                 int r;
 
                 r = passed_check(c, fds[i], i, &is_fifo, &st, err);
