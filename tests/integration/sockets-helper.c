@@ -14,7 +14,7 @@
  *   --file PATH      PATH opened for reading (no listener at all)
  *   --same X         the previous descriptor once more (a duplicate: the same socket)
  *
- * The systemd unit itself is the VM tier's (tests/vm/scenarios/74-sockets.sh).
+ * The systemd unit itself is the VM tier's (tests/vm/scenarios/76-sockets.sh).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
 # sockets-helper stands in for the service manager: it opens the listeners
 # as a socket unit does (ListenStream= unlinks what is in the way and binds;
 # ListenFIFO= opens the FIFO there O_RDWR) and passes them with LISTEN_FDS.
-# systemd itself is the VM tier's (tests/vm/scenarios/74-sockets.sh).
+# systemd itself is the VM tier's (tests/vm/scenarios/76-sockets.sh).
 #
 # Needs root, a writable cgroup2 mount, dbus-daemon, busctl, setpriv, socat.
 set -euo pipefail

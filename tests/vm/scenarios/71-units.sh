@@ -14,7 +14,7 @@
 #  5. a disabled daemon is not activated by a bus call (ProtectUnit);
 #  6. the optional socket units: started while the daemon runs, and with
 #     it stopped, a connection or a write activates it and a restart passes
-#     them again (both orders in detail: 74-sockets).
+#     them again (both orders in detail: 76-sockets).
 # vm-timeout: 300
 # shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2317 # functions called through wait_until
 . "$(dirname "$0")/lib.sh"
