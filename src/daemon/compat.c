@@ -546,9 +546,14 @@ int compat_adopt(Manager *m, const int *fds, size_t n, OpError *err) {
         if (take_fifo)
                 r = c->fifo ? compat_fifo_adopt(c->fifo, TAKE_FD(fifo_fd))
                             : compat_fifo_new(c, TAKE_FD(fifo_fd), &c->fifo);
-        if (r >= 0 && take_sock)
-                r = c->server ? compat_server_adopt(c->server, TAKE_FD(sock_fd))
-                              : compat_server_new(c, TAKE_FD(sock_fd), &c->server);
+        if (r >= 0 && take_sock && c->server)
+                r = compat_server_adopt(c->server, TAKE_FD(sock_fd));
+        else if (r >= 0 && take_sock) {
+                r = compat_server_new(c, TAKE_FD(sock_fd), &c->server);
+                if (r >= 0)
+                        log_info("Serving %s/" OOMPROTECT_CTL_SOCKET " on the listener the service manager passed.",
+                                 c->directory);
+        }
         if (r < 0) /* the daemon's log says which and why */
                 return op_error_set(err, r, OOMPROTECT_ERROR_BACKEND, "Failed to serve the descriptors passed in %s: "
                                     "%s.", c->directory, strerror(-r));

@@ -26,7 +26,9 @@ int compat_adopt(Manager *m, const int *fds, size_t n, OpError *err);
 /*
  * Under the service manager: asks it to run oomprotectd-sockets.service
  * again if it ran for an earlier oomprotectd (TryRestartUnit), so that a
- * daemon restarted after a crash gets the socket units' listeners too.
+ * daemon started while that service is still active (the earlier one
+ * crashed, and nothing restarted it through PartOf=) gets the socket
+ * units' listeners too.
  * Needs the bus; asynchronous, failures are logged at debug level.
  */
 void compat_ask_for_sockets(Manager *m);
