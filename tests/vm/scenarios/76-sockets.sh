@@ -38,6 +38,7 @@ on_exit "systemctl disable --now ${SOCKETS[*]} >/dev/null 2>&1; systemctl stop $
 inode_of() { stat -c %i "$1"; }
 prot() { [[ $(op_is_protected "$1") == true ]]; }
 state() { systemctl show -P "${2:-ActiveState}" "$1"; }
+is_active() { [[ $(state "$1") == active ]]; }
 # fifo_write LINE: bounded (a FIFO nobody reads blocks its writer).
 fifo_write() {
         # shellcheck disable=SC2016 # expanded by the inner bash
@@ -87,7 +88,7 @@ for s in "${SOCKETS[@]}"; do expect_eq "$s after enable --now" "$(state "$s")" a
 [[ $(inode_of "$SOCK") != "$own_sock" ]] || fail "systemd did not bind a ctl.sock of its own over the daemon's"
 expect_eq "inode of $FIFO after the socket unit opened it" "$(inode_of "$FIFO")" "$own_fifo"
 # The sockets' ExecStartPost= starts the hand-over at once when the daemon runs.
-wait_until 20 test "$(state "$HANDOVER")" = active || { units_status; fail "$HANDOVER did not run after enable --now"; }
+wait_until 20 is_active "$HANDOVER" || { units_status; fail "$HANDOVER did not run after enable --now"; }
 protect_both "1 (sockets after the daemon)"
 journalctl -b -u "$OP_UNIT" --no-pager -o cat | grep -q "Serving $SOCK on the listener the service manager passed" ||
         fail "the daemon's journal does not say it took oomprotectd.socket's listener"
