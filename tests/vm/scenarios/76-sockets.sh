@@ -161,4 +161,4 @@ journalctl -b -u "$OP_UNIT" --no-pager -o cat --since "@$since" | grep -q "Servi
         fail "6: the restarted daemon does not serve its own ctl and ctl.sock"
 info "6: disable --now of the sockets, then a restart: the daemon's own listeners"
 
-pass "socket units started after and before the daemon both work: hand-over on first use, across restart, SIGKILL, stop (socket activation), sockets stopped and started again, disable --now back to the daemon's own"
+pass "socket units started after and before the daemon both work: hand-over at once (daemon running) or on first use, across restart, SIGKILL, stop (socket activation), sockets stopped and started again, disable --now back to the daemon's own"
