@@ -48,6 +48,7 @@
 #include "bus-peer.h"
 #include "bus-trusted.h"
 #include "bus.h"
+#include "compat.h"
 #include "guard.h"
 #include "escape.h"
 #include "list.h"
@@ -264,7 +265,11 @@ typedef enum BusAction {
         ACTION_GET_FOR,
         ACTION_PROTECT_UNIT,   /* ProtectUnit */
         ACTION_UNPROTECT_UNIT, /* UnprotectUnit */
+        ACTION_ADOPT_SOCKETS,  /* AdoptSockets, root only */
 } BusAction;
+
+/* The most descriptors AdoptSockets takes in one call (compat_adopt() says what it makes of them). */
+#define ADOPT_FDS_MAX 16
 
 /*
  * A method call on its way: first the caller's credentials are asked of
@@ -284,6 +289,8 @@ struct BusRequest {
         bool enable;        /* ACTION_SET_SELF, ACTION_SET_FOR */
         int pidfd;          /* ACTION_*_FOR: the process acted for (owned by msg) */
         uid_t for_uid;      /* ACTION_SET_FOR: its uid, as the kernel told oomprotect-cuse */
+        int fds[ADOPT_FDS_MAX]; /* ACTION_ADOPT_SOCKETS (owned by msg) */
+        size_t n_fds;
         BusCaller caller;   /* who sent it, once the bus said (a copy: groups are not kept) */
         int self_pidfd;     /* ACTION_SET_SELF: the caller's process, while it is proven (bus-peer.h) */
         uid_t owner;        /* what request_authorize() made of it */
@@ -560,6 +567,29 @@ static void run_for(BusRequest *r, const BusCaller *sender) {
                 request_reply_empty(r); /* "off" on an unprotected process is a no-op */
 }
 
+/* AdoptSockets, once the bus said who sent it: root only, then compat_adopt() takes or refuses them all. */
+static void run_adopt(BusRequest *r, const BusCaller *c) {
+        OpError err = {};
+        int q;
+
+        if (c->auth.uid != 0) {
+                log_notice("Refused AdoptSockets() from uid %u (PID %d): only root may hand listeners over.",
+                           (unsigned) c->auth.uid, (int) c->pid);
+                return request_reply_op_error(r, -EPERM, &(OpError) { .code = -EPERM,
+                                                                      .name = OOMPROTECT_ERROR_PERMISSION_DENIED,
+                                                                      .message = "Only root may hand listeners "
+                                                                                 "over to oomprotectd." });
+        }
+        q = compat_adopt(r->manager, r->fds, r->n_fds, &err);
+        if (q < 0) {
+                log_warning("Refused AdoptSockets() from PID %d: %s", (int) c->pid, err.message);
+                return request_reply_op_error(r, q, &err);
+        }
+        log_info("AdoptSockets() from PID %d: %d of %zu descriptor(s) newly served.", (int) c->pid, q, r->n_fds);
+        log_reply_failure(r, sd_bus_reply_method_return(r->msg, "u", (uint32_t) q));
+        request_free(r);
+}
+
 /* Its turn has come (workq.h): hand it to the engine, which may complete at once. */
 static void request_run(void *userdata) {
         BusRequest *r = userdata;
@@ -635,6 +665,8 @@ static void on_caller(const BusCaller *c, const sd_bus_error *error, void *userd
                 return run_for(r, c);
         if (r->action == ACTION_SET_FOR)
                 return request_queue(r);
+        if (r->action == ACTION_ADOPT_SOCKETS)
+                return run_adopt(r, c);
         if (r->action == ACTION_GET_SELF) { /* The module's OOMGETPROTECTCMD: a read, no authorization. */
                 if (request_caller_pid(r, c) < 0)
                         return;
@@ -665,6 +697,8 @@ static int request_start(Manager *m, sd_bus_message *msg, BusRequest *template, 
         r->enable = template->enable;
         r->pidfd = template->pidfd;
         r->for_uid = template->for_uid;
+        memcpy(r->fds, template->fds, sizeof(r->fds));
+        r->n_fds = template->n_fds;
         q = bus_caller_query(msg, r->action == ACTION_SET_SELF || r->action == ACTION_PROTECT ||
                                           r->action == ACTION_UNPROTECT || r->action == ACTION_UNPROTECT_ALL ||
                                           r->action == ACTION_UNPROTECT_TAG || r->action == ACTION_PROTECT_UNIT ||
@@ -794,6 +828,34 @@ static int method_unprotect_tag(sd_bus_message *msg, void *userdata, sd_bus_erro
         r = check_tag(t.tag, error);
         if (r < 0)
                 return r;
+        return request_start(userdata, msg, &t, error);
+}
+
+/* AdoptSockets(ah fds) -> u: the listeners of the socket units, from oomprotectd-sockets.service. */
+static int method_adopt_sockets(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BusRequest t = { .action = ACTION_ADOPT_SOCKETS, .req.pidfd = -EBADF };
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "h");
+        if (r < 0)
+                return r;
+        for (;;) {
+                int fd;
+                r = sd_bus_message_read(msg, "h", &fd); /* owned by msg, held with it; compat_adopt() dups */
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if (t.n_fds >= ADOPT_FDS_MAX)
+                        return sd_bus_error_setf(error, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                                 "More than %d descriptors given.", ADOPT_FDS_MAX);
+                t.fds[t.n_fds++] = fd;
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        if (t.n_fds == 0)
+                return sd_bus_error_set(error, OOMPROTECT_ERROR_INVALID_ARGUMENT, "No descriptors given.");
         return request_start(userdata, msg, &t, error);
 }
 
@@ -1092,6 +1154,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListProtectedUnits", "", , "a(ssbttitssau)", SD_BUS_PARAM(units),
                                  method_list_protected_units, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("AdoptSockets", "ah", SD_BUS_PARAM(fds), "u", SD_BUS_PARAM(adopted),
+                                 method_adopt_sockets, SD_BUS_VTABLE_UNPRIVILEGED),
 
         SD_BUS_SIGNAL_WITH_NAMES("ProtectionChanged", "ubs",
                                  SD_BUS_PARAM(pid) SD_BUS_PARAM(protected) SD_BUS_PARAM(reason), 0),

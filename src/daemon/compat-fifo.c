@@ -306,6 +306,44 @@ static int on_fifo_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
+/* ---- a FIFO handed over later (AdoptSockets) ---- */
+
+bool compat_fifo_serves(const CompatFifo *f, const struct stat *st) {
+        struct stat own;
+
+        /* The service manager's descriptor of the FIFO we read already is still to be taken: ours sees hangups. */
+        return !f->broken && !f->sees_hangup && fstat(f->fd, &own) >= 0 && own.st_dev == st->st_dev &&
+               own.st_ino == st->st_ino;
+}
+
+int compat_fifo_adopt(CompatFifo *f, int fd) {
+        _cleanup_close_ int owned = fd;
+        int flags, r;
+
+        flags = fcntl(owned, F_GETFL);
+        if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(owned, F_SETFL, flags | O_NONBLOCK) < 0))
+                return log_error_errno(errno, "Failed to make the %s/" OOMPROTECT_CTL_FILE " passed in "
+                                       "non-blocking: %m", f->compat->directory);
+        r = sd_event_source_set_io_fd(f->io, owned);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the %s/" OOMPROTECT_CTL_FILE " passed in: %m",
+                                       f->compat->directory);
+        /*
+         * What was read and not executed stays in the buffer and the line
+         * reader: only the descriptor changes. A hangup seen on the old one
+         * is no news on this one; a pending line without newline is now
+         * completed by the quiet-time timer.
+         */
+        safe_close(f->fd);
+        f->fd = TAKE_FD(owned);
+        f->sees_hangup = (flags & O_ACCMODE) == O_RDONLY;
+        f->hangup = f->broken = false;
+        log_info("Serving %s/" OOMPROTECT_CTL_FILE " on the descriptor the service manager passed.",
+                 f->compat->directory);
+        fifo_update(f);
+        return 0;
+}
+
 /* ---- setup ---- */
 
 CompatFifo *compat_fifo_free(CompatFifo *f) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "compat.h"
@@ -89,7 +90,25 @@ void compat_execute(Compat *c, const CtlCommand *cmd, uid_t owner, const char *s
  */
 int compat_fifo_new(Compat *c, int fd, CompatFifo **ret);
 CompatFifo *compat_fifo_free(CompatFifo *f);
+/* Whether f reads the FIFO of st already through a descriptor the service manager passed. */
+bool compat_fifo_serves(const CompatFifo *f, const struct stat *st);
+/* Reads from fd (the FIFO, passed in later) instead: what was read and not executed stays. Takes fd. */
+int compat_fifo_adopt(CompatFifo *f, int fd);
 
-/* Serve ctl.sock from fd (a listening socket passed in), or bind one when fd < 0. Takes fd. */
+/*
+ * Serve ctl.sock from fd (a listening socket passed in), or bind one when
+ * fd < 0: -EADDRINUSE (logged as a notice) when someone listens there
+ * already, which is then left alone. Takes fd.
+ */
 int compat_server_new(Compat *c, int fd, CompatServer **ret);
 CompatServer *compat_server_free(CompatServer *s);
+/* Whether s listens on the socket of st (fstat() of a descriptor) already. */
+bool compat_server_serves(const CompatServer *s, const struct stat *st);
+/* Whether the file at the path is still the socket bound here (and would be unlinked at exit). */
+bool compat_server_path_is_own(const CompatServer *s);
+/*
+ * Listens on fd (a listening socket for the same path, passed in later)
+ * instead: connections under way stay, those waiting on the old listener
+ * are accepted first, the old one is closed and its file left alone. Takes fd.
+ */
+int compat_server_adopt(CompatServer *s, int fd);

@@ -526,24 +526,68 @@ static int on_server_io(sd_event_source *src, int fd, uint32_t revents, void *us
 
 /* ---- the listening socket ---- */
 
-/* Binds ctl.sock, replacing a socket an earlier run left, refusing to replace anything else. */
+/* ctl.sock as a socket address; -ENAMETOOLONG (logged) when the path does not fit. */
+static int server_address(const CompatServer *s, struct sockaddr_un *ret, socklen_t *ret_len) {
+        size_t len = strlen(s->path);
+
+        if (len >= sizeof(ret->sun_path))
+                return log_error_errno(ENAMETOOLONG, "%s is too long for a socket address (at most %zu bytes).",
+                                       s->path, sizeof(ret->sun_path) - 1);
+        *ret = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        memcpy(ret->sun_path, s->path, len + 1);
+        *ret_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len + 1);
+        return 0;
+}
+
+/*
+ * Whether someone listens on the socket at the path: 1 when a connection is
+ * taken (or the backlog is full), 0 when refused (a socket an earlier run
+ * left, nobody behind it). The probe is closed at once; a socket unit's
+ * listener sees it as a connection, which starts oomprotectd-sockets.service.
+ */
+static int server_is_live(const struct sockaddr_un *sa, socklen_t len) {
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+        if (fd < 0)
+                return negative_errno();
+        if (connect(fd, (const struct sockaddr *) sa, len) >= 0 || errno == EAGAIN || errno == EINPROGRESS)
+                return 1;
+        if (errno == ECONNREFUSED)
+                return 0;
+        return negative_errno();
+}
+
+/*
+ * Binds ctl.sock, replacing a dead socket an earlier run left, refusing to
+ * replace anything else: a live one (oomprotectd.socket's, or a second
+ * oomprotectd's) gives -EADDRINUSE, the service manager hands it over later.
+ */
 static int server_bind(CompatServer *s) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_un un;
-        } sa = { .un.sun_family = AF_UNIX };
         Compat *c = s->compat;
         _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = {};
+        socklen_t sa_len = 0;
         struct stat st;
+        int r;
 
-        if (strlen(s->path) >= sizeof(sa.un.sun_path))
-                return log_error_errno(ENAMETOOLONG, "%s is too long for a socket address (at most %zu bytes).",
-                                       s->path, sizeof(sa.un.sun_path) - 1);
+        r = server_address(s, &sa, &sa_len);
+        if (r < 0)
+                return r;
         if (fstatat(c->dirfd, OOMPROTECT_CTL_SOCKET, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
                 if (!S_ISSOCK(st.st_mode))
                         return log_error_errno(EEXIST, "%s is %s, not a socket: refusing to replace it. Move it "
                                                        "away and restart oomprotectd to serve ctl.sock.",
                                                s->path, compat_file_type(st.st_mode));
+                r = server_is_live(&sa, sa_len);
+                if (r > 0) {
+                        log_notice("%s is served by someone else (oomprotectd.socket, or another oomprotectd): "
+                                   "not replacing it. oomprotectd-sockets.service hands oomprotectd.socket's "
+                                   "over (AdoptSockets).", s->path);
+                        return -EADDRINUSE;
+                }
+                if (r < 0)
+                        return log_error_errno(r, "Failed to tell whether anyone listens on %s, not replacing "
+                                                  "it: %m", s->path);
                 if (unlinkat(c->dirfd, OOMPROTECT_CTL_SOCKET, 0) < 0 && errno != ENOENT)
                         return log_error_errno(errno, "Failed to remove the old %s: %m", s->path);
         } else if (errno != ENOENT)
@@ -552,8 +596,7 @@ static int server_bind(CompatServer *s) {
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return log_error_errno(errno, "Failed to create a socket for %s: %m", s->path);
-        strcpy(sa.un.sun_path, s->path);
-        if (bind(fd, &sa.sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(s->path) + 1)) < 0)
+        if (bind(fd, (const struct sockaddr *) &sa, sa_len) < 0)
                 return log_error_errno(errno, "Failed to bind %s: %m", s->path);
         s->bound = true;
         if (fstatat(c->dirfd, OOMPROTECT_CTL_SOCKET, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
@@ -569,6 +612,55 @@ static int server_bind(CompatServer *s) {
         return 0;
 }
 
+bool compat_server_path_is_own(const CompatServer *s) {
+        struct stat st;
+
+        return s->bound && fstatat(s->compat->dirfd, OOMPROTECT_CTL_SOCKET, &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
+               st.st_dev == s->bound_dev && st.st_ino == s->bound_ino;
+}
+
+bool compat_server_serves(const CompatServer *s, const struct stat *st) {
+        struct stat own;
+
+        return fstat(s->fd, &own) >= 0 && own.st_dev == st->st_dev && own.st_ino == st->st_ino;
+}
+
+static int make_nonblocking(int fd) {
+        int flags = fcntl(fd, F_GETFL);
+
+        if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
+                return negative_errno();
+        return 0;
+}
+
+int compat_server_adopt(CompatServer *s, int fd) {
+        _cleanup_close_ int owned = fd;
+        int r;
+
+        r = make_nonblocking(owned);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make the %s passed in non-blocking: %m", s->path);
+        /* Clients that connected to the old listener before it was replaced are taken first. */
+        for (unsigned i = 0; i < COMPAT_CONNECTIONS_MAX; i++) {
+                int cfd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0 && errno == EINTR)
+                        continue;
+                if (cfd < 0)
+                        break;
+                connection_new(s, cfd);
+        }
+        r = sd_event_source_set_io_fd(s->io, owned);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the %s passed in: %m", s->path);
+        /* Ours no longer: the file at the path is the service manager's, and stays when we exit. */
+        log_info("Serving %s on the listener the service manager passed; %s.", s->path,
+                 s->bound ? "closing the one made here" : "closing the one served before");
+        safe_close(s->fd);
+        s->fd = TAKE_FD(owned);
+        s->bound = false;
+        return 0;
+}
+
 CompatServer *compat_server_free(CompatServer *s) {
         if (!s)
                 return NULL;
@@ -577,15 +669,14 @@ CompatServer *compat_server_free(CompatServer *s) {
         sd_event_source_disable_unref(s->io);
         sd_event_source_disable_unref(s->retry);
         safe_close(s->fd);
-        /* A socket nobody listens on would only give ECONNREFUSED; one the service manager passed is its own. */
         /*
-         * Only the file we bound: oomprotectd.socket started while we ran
-         * has replaced it with the service manager's, which must stay for
-         * the next start.
+         * A socket nobody listens on would only give ECONNREFUSED, so the
+         * one bound here goes; but only while the file at the path is still
+         * it: oomprotectd.socket started while we ran has replaced it with
+         * the service manager's, which must stay for the next start, and one
+         * the service manager passed is its own.
          */
-        struct stat st;
-        if (s->bound && fstatat(s->compat->dirfd, OOMPROTECT_CTL_SOCKET, &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
-            st.st_dev == s->bound_dev && st.st_ino == s->bound_ino)
+        if (compat_server_path_is_own(s))
                 (void) unlinkat(s->compat->dirfd, OOMPROTECT_CTL_SOCKET, 0);
         free(s->path);
         free(s);
@@ -595,7 +686,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(CompatServer *, compat_server_free);
 
 int compat_server_new(Compat *c, int fd, CompatServer **ret) {
         _cleanup_(compat_server_freep) CompatServer *s = NULL;
-        int flags, r;
+        int r;
 
         s = calloc(1, sizeof(CompatServer));
         if (!s) {
@@ -610,9 +701,9 @@ int compat_server_new(Compat *c, int fd, CompatServer **ret) {
                 if (r < 0)
                         return r;
         }
-        flags = fcntl(s->fd, F_GETFL);
-        if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(s->fd, F_SETFL, flags | O_NONBLOCK) < 0))
-                return log_error_errno(errno, "Failed to make %s non-blocking: %m", s->path);
+        r = make_nonblocking(s->fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make %s non-blocking: %m", s->path);
         r = sd_event_add_io(c->manager->event, &s->io, s->fd, EPOLLIN, on_server_io, s);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch %s: %m", s->path);

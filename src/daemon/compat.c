@@ -12,7 +12,13 @@
  *
  * ctl and ctl.sock may come from the service manager (oomprotectd-ctl.socket
  * and oomprotectd.socket): passed descriptors are matched by path, and
- * whatever was not passed is made here.
+ * whatever was not passed is made here. The socket units' Service= is
+ * oomprotectd-sockets.service, which hands their listeners over to a
+ * running daemon (AdoptSockets, compat_adopt()): so the socket units can be
+ * started before or after the daemon. A live socket at ctl.sock is never
+ * replaced here (it is the socket unit's, waiting for the hand-over), a
+ * dead one is; the FIFO is shared by inode with the socket unit, which
+ * opens the one it finds when its mode and owner match SocketMode=.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -430,6 +437,153 @@ static int take_listen_fds(Compat *c, int *ret_fifo, int *ret_socket) {
         return 0;
 }
 
+/* ---- descriptors handed over while running (AdoptSockets) ---- */
+
+#define COMPAT_ADOPT_MAX 16
+
+typedef struct Passed {
+        int fd; /* the caller's: -EBADF for none */
+        size_t index;
+        struct stat st;
+} Passed;
+
+/* Whether the i-th descriptor is the FIFO at ctl (ret_fifo true) or a listening socket bound to ctl.sock. */
+static int passed_check(Compat *c, int fd, size_t i, bool *ret_fifo, struct stat *ret_st, OpError *err) {
+        _cleanup_free_ char *fifo_path = compat_path(c, OOMPROTECT_CTL_FILE);
+        _cleanup_free_ char *socket_path = compat_path(c, OOMPROTECT_CTL_SOCKET);
+        struct stat st, at;
+        int flags;
+
+        if (!fifo_path || !socket_path)
+                return op_error_set(err, -ENOMEM, NULL, "Out of memory.");
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return op_error_set(err, -EBADF, OOMPROTECT_ERROR_INVALID_ARGUMENT, "Descriptor %zu is not open.", i);
+        if (S_ISFIFO(st.st_mode)) {
+                if (fstatat(c->dirfd, OOMPROTECT_CTL_FILE, &at, AT_SYMLINK_NOFOLLOW) < 0 || at.st_dev != st.st_dev ||
+                    at.st_ino != st.st_ino)
+                        return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                            "Descriptor %zu is a FIFO, but not the one at %s.", i, fifo_path);
+                flags = fcntl(fd, F_GETFL);
+                if (flags < 0 || (flags & O_ACCMODE) == O_WRONLY)
+                        return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                            "Descriptor %zu is %s open for writing only: it cannot be read.", i,
+                                            fifo_path);
+        } else if (S_ISSOCK(st.st_mode)) {
+                if (sd_is_socket_unix(fd, SOCK_STREAM, 1, socket_path, 0) <= 0)
+                        return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                            "Descriptor %zu is a socket, but not a listening stream socket bound "
+                                            "to %s.", i, socket_path);
+                /* Bound to that name once, but the file there is ours now: nobody could connect to it. */
+                if (c->server && !compat_server_serves(c->server, &st) && compat_server_path_is_own(c->server))
+                        return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                            "Descriptor %zu is bound to the name %s, but the socket at that path "
+                                            "is oomprotectd's own: connections would not reach it.", i,
+                                            socket_path);
+        } else
+                return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                    "Descriptor %zu is %s, neither the FIFO %s nor a listening socket bound to %s.",
+                                    i, compat_file_type(st.st_mode), fifo_path, socket_path);
+        *ret_fifo = S_ISFIFO(st.st_mode);
+        *ret_st = st;
+        return 0;
+}
+
+/* Sorts the descriptors into one FIFO and one socket; the same one twice is one, two different ones refused. */
+static int passed_sort(Compat *c, const int *fds, size_t n, Passed *fifo, Passed *sock, OpError *err) {
+        for (size_t i = 0; i < n; i++) {
+                struct stat st = {};
+                bool is_fifo = false;
+                int r;
+
+                r = passed_check(c, fds[i], i, &is_fifo, &st, err);
+                if (r < 0)
+                        return r;
+                Passed *slot = is_fifo ? fifo : sock;
+                if (slot->fd >= 0 && (slot->st.st_dev != st.st_dev || slot->st.st_ino != st.st_ino))
+                        return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                            "Descriptors %zu and %zu are two different %s: only one can be served.",
+                                            slot->index, i, is_fifo ? "FIFOs" : "sockets");
+                if (slot->fd < 0)
+                        *slot = (Passed) { .fd = fds[i], .index = i, .st = st };
+        }
+        return 0;
+}
+
+static int passed_dup(const Passed *p, OpError *err) {
+        int fd = fcntl(p->fd, F_DUPFD_CLOEXEC, 3);
+
+        if (fd < 0)
+                return op_error_set(err, negative_errno(), NULL, "Failed to duplicate descriptor %zu: %s.", p->index,
+                                    strerror(errno));
+        return fd;
+}
+
+int compat_adopt(Manager *m, const int *fds, size_t n, OpError *err) {
+        Compat *c = m->compat;
+        Passed fifo = { .fd = -EBADF }, sock = { .fd = -EBADF };
+        _cleanup_close_ int fifo_fd = -EBADF, sock_fd = -EBADF;
+        bool take_fifo, take_sock;
+        int r;
+
+        if (!c)
+                return op_error_set(err, -ENOTCONN, OOMPROTECT_ERROR_BACKEND,
+                                    "oomprotectd does not serve CompatDirectory=%s (see its log): it cannot take "
+                                    "descriptors for it.", m->config.compat_directory);
+        if (n == 0 || n > COMPAT_ADOPT_MAX)
+                return op_error_set(err, -EINVAL, OOMPROTECT_ERROR_INVALID_ARGUMENT,
+                                    "%zu descriptors given: from 1 to %d (ctl and ctl.sock).", n, COMPAT_ADOPT_MAX);
+        r = passed_sort(c, fds, n, &fifo, &sock, err);
+        if (r < 0)
+                return r;
+        take_fifo = fifo.fd >= 0 && !(c->fifo && compat_fifo_serves(c->fifo, &fifo.st));
+        take_sock = sock.fd >= 0 && !(c->server && compat_server_serves(c->server, &sock.st));
+        /* Both duplicates first: once they exist, running out of descriptors cannot leave one of two taken. */
+        if (take_fifo && (fifo_fd = passed_dup(&fifo, err)) < 0)
+                return fifo_fd;
+        if (take_sock && (sock_fd = passed_dup(&sock, err)) < 0)
+                return sock_fd;
+        r = 0;
+        if (take_fifo)
+                r = c->fifo ? compat_fifo_adopt(c->fifo, TAKE_FD(fifo_fd))
+                            : compat_fifo_new(c, TAKE_FD(fifo_fd), &c->fifo);
+        if (r >= 0 && take_sock && c->server)
+                r = compat_server_adopt(c->server, TAKE_FD(sock_fd));
+        else if (r >= 0 && take_sock) {
+                r = compat_server_new(c, TAKE_FD(sock_fd), &c->server);
+                if (r >= 0)
+                        log_info("Serving %s/" OOMPROTECT_CTL_SOCKET " on the listener the service manager passed.",
+                                 c->directory);
+        }
+        if (r < 0) /* the daemon's log says which and why */
+                return op_error_set(err, r, OOMPROTECT_ERROR_BACKEND, "Failed to serve the descriptors passed in %s: "
+                                    "%s.", c->directory, strerror(-r));
+        return (int) take_fifo + (int) take_sock;
+}
+
+static int on_try_restart(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        if (e)
+                log_debug("The service manager did not run oomprotectd-sockets.service again, ignoring: %s",
+                          strna(e->message));
+        else
+                log_debug("Asked the service manager to run oomprotectd-sockets.service again if it ran before.");
+        return 0;
+}
+
+void compat_ask_for_sockets(Manager *m) {
+        int r;
+
+        /* Only a daemon the service manager started has socket units to get listeners from. */
+        if (!m->compat || !m->bus || !getenv("INVOCATION_ID"))
+                return;
+        r = sd_bus_call_method_async(m->bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                     "org.freedesktop.systemd1.Manager", "TryRestartUnit", on_try_restart, m, "ss",
+                                     "oomprotectd-sockets.service", "replace");
+        if (r < 0)
+                log_debug_errno(r, "Failed to ask the service manager for oomprotectd-sockets.service, ignoring: %m");
+}
+
 static Compat *compat_free(Compat *c) {
         if (!c)
                 return NULL;
@@ -507,7 +661,7 @@ int compat_setup(Manager *m) {
         if (r < 0)
                 log_error_errno(r, "Not serving %s/" OOMPROTECT_CTL_FILE ": %m", c->directory);
         r = compat_server_new(c, socket_fd, &c->server);
-        if (r < 0)
+        if (r < 0 && r != -EADDRINUSE) /* someone else listens there: handed over later, see compat_adopt() */
                 log_error_errno(r, "Not serving %s/" OOMPROTECT_CTL_SOCKET ": %m", c->directory);
 
         r = manager_add_listener(m, &listener);

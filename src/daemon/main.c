@@ -178,6 +178,7 @@ int main(int argc, char *argv[]) {
                 r = bus_setup(m);
                 if (r < 0)
                         return EXIT_FAILURE;
+                compat_ask_for_sockets(m); /* the socket units' listeners, if they were handed to an earlier run */
         }
         /* Rules last: the front ends are up when their first protections are announced. */
         r = procwatch_setup(m);

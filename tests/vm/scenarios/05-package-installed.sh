@@ -28,6 +28,8 @@ for f in /usr/share/dbus-1/system.d/org.oomprotect.conf /usr/share/dbus-1/system
         /usr/lib/sysusers.d/oomprotect.conf /usr/lib/tmpfiles.d/oomprotect.conf; do
         [[ -f $f ]] || fail "the package did not install $f"
 done
-# The optional socket units are shipped, not enabled.
+# The optional socket units are shipped, not enabled; their hand-over service only they start.
 expect_eq "systemctl is-enabled oomprotectd.socket" "$(systemctl is-enabled oomprotectd.socket 2>&1)" disabled
+expect_eq "systemctl is-enabled oomprotectd-sockets.service" "$(systemctl is-enabled oomprotectd-sockets.service 2>&1)" static
+[[ -x /usr/libexec/oomprotect/oomprotect-adopt-sockets ]] || fail "the package did not install oomprotect-adopt-sockets"
 pass "$(dpkg-query -W -f='${Version}' oomprotect) installed by apt, $OP_UNIT enabled and active, group oomprotect exists"
