@@ -933,6 +933,9 @@ static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, E
                 if (r < 0)
                         return r;
         }
+        r = guard_check_protect_update(e, p, want.applied_adj, err); /* the last killable process, as a Protect */
+        if (r < 0)
+                return r;
         op = op_new(e, p, done, userdata, "updated");
         if (!op)
                 return -ENOMEM;

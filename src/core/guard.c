@@ -242,18 +242,36 @@ int guard_check_protect(Engine *e, const Protection *c, OpError *err) {
         return 0;
 }
 
-int guard_check_unit(Engine *e, const UnitProtection *u, OpError *err) {
+int guard_check_protect_update(Engine *e, const Protection *p, int adj, OpError *err) {
+        char what[32];
+
+        if (adj > OOMPROTECT_OOM_SCORE_ADJ_MIN || p->applied_adj <= OOMPROTECT_OOM_SCORE_ADJ_MIN)
+                return 0; /* killable after, or not killable before: nothing the kernel may pick changes */
+        snprintf(what, sizeof(what), "PID %d", (int) p->pid);
+        if (find_killable(e, p, NULL, 0) == 0)
+                return refuse_deadlock(what, err);
+        return 0;
+}
+
+int guard_check_unit_killable(Engine *e, const UnitProtection *u, OpError *err) {
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
-        int r;
 
-        r = check_ceiling(e, u->unit, unit_usage_of, u, err);
-        if (r < 0 || u->applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MIN)
-                return r;
+        if (u->applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MIN)
+                return 0;
         /* Every process of the unit's subtree (a delegated unit keeps few or none in its own cgroup) is its own. */
         if (engine_unit_pids(e, u, &pids, &n) < 0)
                 n = 0;
         if (find_killable(e, NULL, pids, n) == 0)
                 return refuse_deadlock(u->unit, err);
         return 0;
+}
+
+int guard_check_unit(Engine *e, const UnitProtection *u, OpError *err) {
+        int r;
+
+        r = check_ceiling(e, u->unit, unit_usage_of, u, err);
+        if (r < 0)
+                return r;
+        return guard_check_unit_killable(e, u, err);
 }

@@ -122,6 +122,33 @@ static void test_guard_does_not_count_a_protect_that_keeps_the_process_killable(
         assert_int_equal(guard_check_protect(&x->engine, &c, &err), 0);
 }
 
+static void test_guard_refuses_an_update_to_minus_1000_that_leaves_nothing_killable(void **state) {
+        Fixture *x = *state;
+        Protection p = candidate(100, 0); /* protected with adj 0: still the kernel's to pick */
+        OpError err = {};
+
+        fake_process(1, 'S', 0, 0, 1000);
+        fake_process(50, 'S', 0, -1000, 1000);
+        fake_process(100, 'S', 0, 0, 1000);
+        assert_int_equal(guard_check_protect_update(&x->engine, &p, -1000, &err), -ENOSPC);
+        assert_string_equal(err.name, "org.oomprotect.Error.OverBudget");
+        assert_non_null(strstr(err.message, "PID 100 would leave no process"));
+        err = (OpError) {};
+        assert_int_equal(guard_check_protect_update(&x->engine, &p, -999, &err), 0); /* still killable */
+        fake_process(200, 'S', 0, 0, 1000);
+        assert_int_equal(guard_check_protect_update(&x->engine, &p, -1000, &err), 0); /* another one is */
+}
+
+static void test_guard_passes_an_update_that_changes_nothing_the_kernel_may_pick(void **state) {
+        Fixture *x = *state;
+        Protection p = candidate(100, -1000); /* unkillable already: a new memory.min changes nothing */
+        OpError err = {};
+
+        fake_process(1, 'S', 0, 0, 1000);
+        fake_process(100, 'S', 0, -1000, 1000);
+        assert_int_equal(guard_check_protect_update(&x->engine, &p, -1000, &err), 0);
+}
+
 static void test_guard_ceiling_refuses_what_would_pass_it(void **state) {
         Fixture *x = *state;
         Protection c = candidate(100, -1000);
@@ -175,6 +202,10 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_guard_does_not_count_a_protect_that_keeps_the_process_killable,
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_guard_ceiling_refuses_what_would_pass_it, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_guard_refuses_an_update_to_minus_1000_that_leaves_nothing_killable,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(test_guard_passes_an_update_that_changes_nothing_the_kernel_may_pick,
+                                                setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
