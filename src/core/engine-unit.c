@@ -154,7 +154,7 @@ static int unit_hold(Engine *e, const char *cgroup, const char *unit, OpError *e
                 if (r < 0)
                         return op_error_set(err, r, NULL, "Cannot hold the memory protection of %s: %s", cgroup,
                                             strerror(-r));
-                return 0;
+                return engine_hold_record_dropins(e, &e->holds.items[e->holds.n - 1], err);
         }
         r = engine_holds_prepare_cgroup(e, cgroup, err);
         if (r < 0 && err->code == 0)

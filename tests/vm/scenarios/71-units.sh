@@ -5,8 +5,11 @@
 #     process at the adj, MemoryMin on the unit, system.slice raised;
 #  2. `systemctl restart nginx` keeps it protected: the new PIDs get the adj;
 #     `systemctl daemon-reload` keeps every figure; stop and start too;
-#  3. unprotect restores the unit's properties and every adj exactly; a
-#     unit systemd unloads (a transient one, stopped) ends its protection;
+#  3. unprotect restores the unit's properties and every adj exactly, and
+#     systemd's runtime drop-ins too (none of ours left, an administrator's
+#     set-property --runtime file back byte for byte, daemon-reload keeps
+#     the original values, a later /etc drop-in is not masked); a unit
+#     systemd unloads (a transient one, stopped) ends its protection;
 #  4. `oomprotectctl drop-in nginx.service --now` restarts it inside its
 #     protection; it holds across a restart and daemon-reload, is listed
 #     (ListProtected source drop-in, the compat status file), over the
@@ -49,6 +52,14 @@ all_at_in() { # CGROUP ADJ
 adjs() { for pid in $(unit_pids); do printf '%s=%s ' "$pid" "$(adj_of "$pid" 2>/dev/null)"; done; }
 listed_unit() { op_json ListProtectedUnits | jq -e --arg u "$U" '.data[0][] | select(.[0] == $u)' >/dev/null; }
 
+# An administrator's own runtime setting, made before the protection: its file must come back byte for byte.
+readonly ADMIN_LOW=/run/systemd/system.control/$U.d/50-MemoryLow.conf
+systemctl set-property --runtime "$U" MemoryLow=3M || fail "systemctl set-property --runtime $U MemoryLow=3M failed"
+on_exit "rm -f $ADMIN_LOW; systemctl daemon-reload"
+[[ -f $ADMIN_LOW ]] || fail "set-property --runtime wrote no $ADMIN_LOW: $(runtime_dropins "$U")"
+cp "$ADMIN_LOW" /tmp/vmtest-admin-low.conf
+dropins_before=$(runtime_dropins "$U" system.slice)
+orig_low=$(unit_prop "$U" MemoryLow)
 orig_min=$(unit_prop "$U" MemoryMin)
 orig_pref=$(unit_prop "$U" ManagedOOMPreference)
 orig_sys_min=$(cat "$CG/system.slice/memory.min")
@@ -70,6 +81,8 @@ expect_eq "IsProtected($main)" "$(op_is_protected "$main")" true
 oomprotectctl status "$U" | grep -q "across its restarts" || fail "status $U does not say it survives restarts"
 journalctl -b -u "$U" --no-pager -n 1 -o cat | grep -q . || fail "$U has no journal under its unit"
 info "1: $U protected in place: MainPID $main kept in $main_cg, $(adjs)MemoryMin 32M, system.slice $sys_min"
+info "1: systemd's runtime files while protected: $(runtime_dropins "$U" system.slice | awk '{ print $2 }' | tr '\n' ' ')"
+info "1: $U.d/50-MemoryMin.conf: $(tr '\n' '|' </run/systemd/system.control/"$U".d/50-MemoryMin.conf 2>&1)"
 
 # --- 2. restart, daemon-reload, stop and start -----------------------------------
 systemctl restart "$U" || fail "systemctl restart $U failed while protected"
@@ -96,8 +109,26 @@ expect_eq "$U ManagedOOMPreference after unprotect" "$(unit_prop "$U" ManagedOOM
 expect_eq "system.slice memory.min after unprotect" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
 all_at "$adj0" || fail "after unprotect: $(adjs)"
 ! listed_unit || fail "still listed after unprotect"
-left=$(find /run/systemd/system.control/"$U".d -type f -printf '%f ' 2>/dev/null || true)
-info "3: unprotect restored MemoryMin=$orig_min, ManagedOOMPreference=$orig_pref, system.slice, adj $adj0; runtime files left: ${left:-none}"
+expect_eq "$U MemoryLow after unprotect" "$(unit_prop "$U" MemoryLow)" "$orig_low"
+dropins_restored "unprotect $U" "$U" "$dropins_before" "$ADMIN_LOW" /tmp/vmtest-admin-low.conf
+info "3: after unprotect $U NeedDaemonReload=$(unit_prop "$U" NeedDaemonReload) (its drop-ins changed on disk, its values did not)"
+systemctl daemon-reload
+expect_eq "$U MemoryMin after unprotect and daemon-reload" "$(unit_prop "$U" MemoryMin)" "$orig_min"
+expect_eq "$U MemoryLow after unprotect and daemon-reload" "$(unit_prop "$U" MemoryLow)" "$orig_low"
+expect_eq "$U ManagedOOMPreference after unprotect and daemon-reload" "$(unit_prop "$U" ManagedOOMPreference)" "$orig_pref"
+expect_eq "system.slice memory.min after unprotect and daemon-reload" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
+# The unit's own configuration changed later is not masked by a file of ours (10- sorts before 50-MemoryMin.conf).
+mkdir -p "/etc/systemd/system/$U.d"
+printf '[Service]\nMemoryMin=5M\n' >"/etc/systemd/system/$U.d/10-vmtest.conf"
+on_exit "rm -f /etc/systemd/system/$U.d/10-vmtest.conf"
+systemctl daemon-reload
+expect_eq "$U MemoryMin from an /etc drop-in after unprotect" "$(unit_prop "$U" MemoryMin)" $((5 * MB))
+rm "/etc/systemd/system/$U.d/10-vmtest.conf"
+rmdir "/etc/systemd/system/$U.d" 2>/dev/null || true
+rm "$ADMIN_LOW"
+systemctl daemon-reload
+orig_low=$(unit_prop "$U" MemoryLow)
+info "3: unprotect restored MemoryMin=$orig_min, MemoryLow=3M, ManagedOOMPreference=$orig_pref, system.slice, adj $adj0, and systemd's runtime files exactly; daemon-reload keeps them, an /etc drop-in applies"
 
 # --- 3b. a unit that goes away ends its protection --------------------------------
 tu=vmtest-unload.service
