@@ -69,7 +69,8 @@ int engine_holds_prepare(Engine *e, const Protection *p, OpError *err) {
 int engine_hold_record_dropins(Engine *e, CgroupHold *h, OpError *err) {
         int r;
 
-        if (!h->unit || e->backend.vtable != &backend_systemd_vtable)
+        /* Not a name systemd could have (not one of PID 1's units): no file of it to keep. */
+        if (!h->unit || e->backend.vtable != &backend_systemd_vtable || !unit_dropin_unit_is_valid(h->unit))
                 return 0;
         r = unit_dropins_read(unit_dropin_system_dirs, h->unit, h->original_dropins);
         if (r < 0)

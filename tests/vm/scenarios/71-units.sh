@@ -83,6 +83,16 @@ journalctl -b -u "$U" --no-pager -n 1 -o cat | grep -q . || fail "$U has no jour
 info "1: $U protected in place: MainPID $main kept in $main_cg, $(adjs)MemoryMin 32M, system.slice $sys_min"
 info "1: systemd's runtime files while protected: $(runtime_dropins "$U" system.slice | awk '{ print $2 }' | tr '\n' ' ')"
 info "1: $U.d/50-MemoryMin.conf: $(tr '\n' '|' </run/systemd/system.control/"$U".d/50-MemoryMin.conf 2>&1)"
+# An update (ProtectUnit again, persisted as applying first): systemd rewrites the file for each call.
+ino=$(stat -c %i "/run/systemd/system.control/$U.d/50-MemoryMin.conf")
+oomprotectctl protect --min 40M "$U" || fail "updating the protection of $U to --min 40M failed"
+expect_eq "$U MemoryMin after an update to 40M" "$(unit_prop "$U" MemoryMin)" $((40 * MB))
+grep -qx "MemoryMin=$((40 * MB))" "/run/systemd/system.control/$U.d/50-MemoryMin.conf" ||
+        fail "50-MemoryMin.conf after the update: $(cat "/run/systemd/system.control/$U.d/50-MemoryMin.conf")"
+info "1: the update rewrote 50-MemoryMin.conf (inode $ino -> $(stat -c %i "/run/systemd/system.control/$U.d/50-MemoryMin.conf"))"
+oomprotectctl protect --min 32M "$U" || fail "updating the protection of $U back to --min 32M failed"
+expect_eq "$U MemoryMin after an update back to 32M" "$(unit_prop "$U" MemoryMin)" $((32 * MB))
+all_at "$ADJ_PROTECTED" || fail "after the updates not every process of $U is at $ADJ_PROTECTED: $(adjs)"
 
 # --- 2. restart, daemon-reload, stop and start -----------------------------------
 systemctl restart "$U" || fail "systemctl restart $U failed while protected"
