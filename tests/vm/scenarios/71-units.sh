@@ -157,6 +157,35 @@ unloaded() { journalctl -b -u "$OP_UNIT" --no-pager -o cat | grep -q "unit unloa
 wait_until 5 unloaded || fail "the journal does not say that $tu's protection ended with the unit"
 info "3b: $tu, stopped and unloaded by systemd, ended its protection; system.slice back to $orig_sys_min"
 
+# --- 3c. an update to -1000 passes the last-killable check, as a new protection does ---
+ku=vmtest-killable.service
+systemd-run --quiet --unit="$ku" sleep 1000 || fail "systemd-run --unit=$ku failed"
+on_exit "systemctl stop $ku 2>/dev/null"
+wait_until 5 systemctl is-active --quiet "$ku" || fail "$ku does not run"
+oomprotectctl protect --adj 0 "$ku" || fail "oomprotectctl protect --adj 0 $ku failed"
+kpid=$(unit_prop "$ku" MainPID)
+# For a moment every userspace process but $ku's sleep at -1000 (this shell and what it runs included).
+saved=()
+for p in /proc/[0-9]*; do
+        p=${p#/proc/}
+        [[ $p == 1 || $p == "$kpid" ]] && continue
+        readlink "/proc/$p/exe" >/dev/null 2>&1 || continue # a kernel thread: never the OOM killer's
+        a=$(cat "/proc/$p/oom_score_adj" 2>/dev/null) || continue
+        [[ $a == -1000 ]] && continue
+        echo -1000 >"/proc/$p/oom_score_adj" 2>/dev/null && saved+=("$p:$a")
+done
+restore_adjs() { local s; for s in "${saved[@]}"; do echo "${s#*:}" >"/proc/${s%%:*}/oom_score_adj" 2>/dev/null; done; }
+on_exit restore_adjs
+rc=0
+out=$(oomprotectctl protect --adj -1000 "$ku" 2>&1) || rc=$?
+restore_adjs
+((rc != 0)) || fail "an update of $ku to -1000 that leaves nothing killable was taken"
+[[ $out == *"no process the kernel's OOM killer may pick"* ]] || fail "the refused update said: $out"
+expect_eq "adj of $ku's process after the refused update" "$(adj_of "$kpid")" 0
+oomprotectctl unprotect "$ku" || fail "oomprotectctl unprotect $ku failed"
+systemctl stop "$ku"
+info "3c: with ${#saved[@]} processes at -1000 for a moment, updating $ku to -1000 was refused (exit $rc): $out"
+
 # --- 4. a drop-in -----------------------------------------------------------------
 rc=0
 oomprotectctl drop-in "$U" --min 1G >/dev/null 2>&1 || rc=$?
