@@ -17,6 +17,7 @@
 #include "list.h"
 #include "log.h"
 #include "oomprotect/protocol.h"
+#include "unit-dropin.h"
 
 
 /*
@@ -65,6 +66,27 @@ int engine_holds_prepare(Engine *e, const Protection *p, OpError *err) {
         return r;
 }
 
+int engine_hold_record_dropins(Engine *e, CgroupHold *h, OpError *err) {
+        int r;
+
+        /* Not a name systemd could have (not one of PID 1's units): no file of it to keep. */
+        if (!h->unit || e->backend.vtable != &backend_systemd_vtable || !unit_dropin_unit_is_valid(h->unit))
+                return 0;
+        r = unit_dropins_read(unit_dropin_system_dirs, h->unit, h->original_dropins);
+        if (r < 0)
+                return op_error_set(err, r, NULL, "Cannot read the runtime drop-ins of %s in %s and %s (to put them "
+                                    "back exactly later): %s", h->unit, unit_dropin_system_dirs[0],
+                                    unit_dropin_system_dirs[1], strerror(-r));
+        return 0;
+}
+
+static bool hold_write_pending(const Engine *e, const char *cgroup) {
+        for (const HoldWrite *w = e->writes; w; w = w->next)
+                if (streq(w->cgroup, cgroup))
+                        return true;
+        return false;
+}
+
 /* The same for a cgroup (a unit protected by name); -EINVAL, err unset, for one that has no chain ("/"). */
 int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err) {
         char **paths = NULL, **units = NULL;
@@ -92,15 +114,20 @@ int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err) {
                 }
                 if (!h) {
                         r = hold_table_add(&e->holds, paths[i], units[i], min, low);
-                        if (r >= 0)
-                                e->holds.items[e->holds.n - 1].original_preference =
-                                        backend_read_oomd_preference(&e->backend, paths[i]);
+                        if (r >= 0) {
+                                h = &e->holds.items[e->holds.n - 1];
+                                h->original_preference = backend_read_oomd_preference(&e->backend, paths[i]);
+                                r = engine_hold_record_dropins(e, h, err);
+                        }
                         continue;
                 }
                 if (!(min == h->raised_min && low == h->raised_low) && !(min == h->original_min && low == h->original_low)) {
                         h->original_min = min;
                         h->original_low = low;
                 }
+                /* Its drop-ins are as recorded once their putting back is done, unless someone changed them since. */
+                if (!hold_write_pending(e, h->cgroup))
+                        (void) engine_hold_record_dropins(e, h, &(OpError) {});
                 h->released = false;
         }
         if (r >= 0 && n > 0)
@@ -194,8 +221,9 @@ static int hold_preference(const Engine *e, const CgroupHold *h, bool in_use, co
                 target = streq(d[k].cgroup, h->cgroup);
         if (in_use && target && e->config->managed_oom_preference != MANAGED_OOM_PREFERENCE_NONE)
                 return (int) e->config->managed_oom_preference;
-        if (h->applied_preference >= 0 && h->original_preference >= 0)
-                return h->original_preference; /* we changed it: back */
+        /* We changed it (or an earlier daemon may have: a hold read from state.json): back. */
+        if ((h->applied_preference >= 0 || h->loaded) && h->original_preference >= 0)
+                return h->original_preference;
         return -1;
 }
 
@@ -281,7 +309,9 @@ void engine_holds_settle(Engine *e, Joiner *j) {
                         h->avoid_applied = false;
                 }
                 j->joins++;
-                hold_write(e, j, h, &(CgroupProtection) { want_min, want_low, want_pref, want_avoid, &avoid_original },
+                hold_write(e, j, h,
+                           &(CgroupProtection) { want_min, want_low, want_pref, want_avoid, &avoid_original,
+                                                 in_use ? NULL : h->original_dropins },
                            !in_use);
                 xattr_value_done(&avoid_original);
         }

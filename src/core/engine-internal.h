@@ -64,6 +64,11 @@ void engine_slice_update_detached(Engine *e);
 int engine_holds_prepare(Engine *e, const Protection *p, OpError *err);
 /* The same for a cgroup of its own (a unit by name); -EINVAL (err unset) where it has no chain ("/"). */
 int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err);
+/*
+ * What systemd's runtime drop-ins for h's unit are now (unit-dropin.h), recorded before its first raise
+ * (systemd backend only; a hold of no unit has none). A file that cannot be read is an error in err.
+ */
+int engine_hold_record_dropins(Engine *e, CgroupHold *h, OpError *err);
 /* Whether any in-place protection's (or unit protection's) cgroup is h's or below it. */
 bool engine_hold_in_use(const Engine *e, const CgroupHold *h);
 /* Every held cgroup gets what the registry needs now; j->after(j) once every write is done. */

@@ -32,6 +32,7 @@
 #include "engine-internal.h"
 #include "engine.h"
 #include "escape.h"
+#include "fault.h"
 #include "fileio.h"
 #include "guard.h"
 #include "list.h"
@@ -91,7 +92,9 @@ UnitProtection *engine_unit_of_pid(Engine *e, pid_t pid) {
                 return NULL;
         for (size_t i = 0; i < e->units.n; i++) {
                 UnitProtection *u = e->units.items[i];
-                if (u->state == PROTECTION_ACTIVE && (streq(u->cgroup, cgroup) || cgroup_is_ancestor(u->cgroup, cgroup)))
+                bool updating = u->state == PROTECTION_APPLYING && u->pending && ((UnitOp *) u->pending)->update;
+                if ((u->state == PROTECTION_ACTIVE || updating) &&
+                    (streq(u->cgroup, cgroup) || cgroup_is_ancestor(u->cgroup, cgroup)))
                         return u;
         }
         return NULL;
@@ -151,7 +154,7 @@ static int unit_hold(Engine *e, const char *cgroup, const char *unit, OpError *e
                 if (r < 0)
                         return op_error_set(err, r, NULL, "Cannot hold the memory protection of %s: %s", cgroup,
                                             strerror(-r));
-                return 0;
+                return engine_hold_record_dropins(e, &e->holds.items[e->holds.n - 1], err);
         }
         r = engine_holds_prepare_cgroup(e, cgroup, err);
         if (r < 0 && err->code == 0)
@@ -262,8 +265,11 @@ static bool member_alive(const UnitMember *m, void *userdata) {
  * Gives every process of the unit not seen before the applied adj, its own
  * recorded first. Returns how many were added (the caller persists), or
  * the first write's error (EACCES: lowering needs CAP_SYS_RESOURCE).
+ * Without write, the new ones are only recorded (an update records them,
+ * persists, and only then writes: a crash in between leaves nothing
+ * changed that the record does not know).
  */
-static int unit_scan(Engine *e, UnitProtection *u, OpError *err) {
+static int unit_scan_as(Engine *e, UnitProtection *u, bool write, OpError *err) {
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
         int added = 0, r;
@@ -290,8 +296,9 @@ static int unit_scan(Engine *e, UnitProtection *u, OpError *err) {
                 if (r < 0)
                         return op_error_set(err, r, NULL, "Out of memory.");
                 added++;
-                r = cur == u->applied_adj ? 0
-                                          : proc_write_oom_score_adj_of(e->procfd, pids[i], -EBADF, st, u->applied_adj);
+                r = cur == u->applied_adj || !write
+                            ? 0
+                            : proc_write_oom_score_adj_of(e->procfd, pids[i], -EBADF, st, u->applied_adj);
                 if (r == -EACCES || r == -EPERM) {
                         u->n_members--; /* not changed: nothing to put back */
                         added--;
@@ -301,6 +308,10 @@ static int unit_scan(Engine *e, UnitProtection *u, OpError *err) {
                 }
         }
         return added;
+}
+
+static int unit_scan(Engine *e, UnitProtection *u, OpError *err) {
+        return unit_scan_as(e, u, true, err);
 }
 
 /* Every process it changed (and their children that inherited the value) gets its own value back. */
@@ -616,6 +627,7 @@ static void unit_protect_failed(UnitOp *op, const OpError *err) {
         op->result.r = err->code < 0 ? err->code : -EIO;
         if (op->update) {
                 unit_set_values(e, u, &op->old);
+                u->state = PROTECTION_ACTIVE;
                 unit_members_write_adj(e, u);
                 unit_op_settle(op, on_rolled_back);
                 return;
@@ -638,12 +650,15 @@ static void on_unit_holds_raised(Joiner *j) {
         if (j->error < 0)
                 return unit_protect_failed(op, &j->err);
         if (op->update) {
+                fault_point("unit:update-raised");
                 /* New adj: the processes it changed get it (their originals stay recorded). */
                 unit_members_write_adj(e, u);
         }
         r = unit_scan(e, u, &err);
         if (r < 0)
                 return unit_protect_failed(op, &err);
+        if (op->update)
+                fault_point("unit:update-applied");
         u->state = PROTECTION_ACTIVE;
         r = engine_persist_unit(e, u->unit);
         if (r < 0) {
@@ -699,52 +714,76 @@ static int over_budget(Engine *e, uint64_t more, OpError *err) {
 
 /*
  * ProtectUnit again: the unit may run in another cgroup now (a drop-in
- * gave it Slice=): the record follows it, and the next settle releases the
- * old chain's holds (nothing leans on them) and raises the new one. A
- * drop-in's protection keeps "drop-in" as its source. 1: the cgroup moved.
+ * gave it Slice=). 1 and that cgroup in *ret when it does; nothing changes.
  */
-static int unit_follow(Engine *e, UnitProtection *u, const UnitProtectRequest *req, OpError *err) {
+static int unit_find_moved(Engine *e, const UnitProtection *u, char **ret) {
         _cleanup_free_ char *now = NULL;
-        int r;
 
-        if (req->source && streq(req->source, "drop-in") && !streq(strempty(u->source), "drop-in")) {
-                char *s = strdup("drop-in");
-                if (!s)
-                        return -ENOMEM;
-                free(u->source);
-                u->source = s;
-        }
         if (unit_find_cgroup(e, u->unit, &now) < 0 || streq(now, u->cgroup) || !unit_cgroup_allowed(e, now))
                 return 0;
+        *ret = TAKE_PTR(now);
+        return 1;
+}
+
+/*
+ * The record follows the unit to its new cgroup (now, taken): the next
+ * settle releases the old chain's holds (nothing leans on them) and raises
+ * the new one. In memory only: the caller persists before that settle.
+ */
+static int unit_follow(Engine *e, UnitProtection *u, char *now, OpError *err) {
+        _cleanup_free_ char *path = now;
+        int r;
+
         /*
          * The unit's own hold goes with it: its MemoryMin= is the unit's,
          * wherever its cgroup is; only the old ancestors are released.
          */
         CgroupHold *own = hold_table_get(&e->holds, u->cgroup);
-        if (own && !hold_table_get(&e->holds, now) && own->unit && streq(own->unit, u->unit)) {
-                char *path = strdup(now);
-                if (!path)
+        if (own && !hold_table_get(&e->holds, path) && own->unit && streq(own->unit, u->unit)) {
+                char *copy = strdup(path);
+                if (!copy)
                         return -ENOMEM;
                 free(own->cgroup);
-                own->cgroup = path;
+                own->cgroup = copy;
                 own->applied = false; /* written again at the new place */
         }
-        r = unit_hold(e, now, u->unit, err);
+        r = unit_hold(e, path, u->unit, err);
         if (r < 0)
                 return r;
-        log_info("%s runs in %s now (it was in %s): its protection follows it.", u->unit, now, u->cgroup);
+        log_info("%s runs in %s now (it was in %s): its protection follows it.", u->unit, path, u->cgroup);
         unit_disarm(u);
         free(u->cgroup);
-        u->cgroup = TAKE_PTR(now);
+        u->cgroup = TAKE_PTR(path);
         u->n_members = 0; /* the old processes are gone with the old cgroup */
+        return 0;
+}
+
+/* A drop-in's protection keeps "drop-in" as its source. 1: it changed. */
+static int unit_take_source(UnitProtection *u, const UnitProtectRequest *req) {
+        char *s;
+
+        if (!req->source || !streq(req->source, "drop-in") || streq(strempty(u->source), "drop-in"))
+                return 0;
+        s = strdup("drop-in");
+        if (!s)
+                return -ENOMEM;
+        free(u->source);
+        u->source = s;
         return 1;
 }
 
-/* ProtectUnit on a protected unit: the settings given, applied again. 0: nothing to change. */
+/*
+ * ProtectUnit on a protected unit: the settings given, applied again. 0:
+ * nothing to change. Every check comes before any change; then the new
+ * settings, the new cgroup and the members with their originals are on
+ * disk (state applying) before any process or cgroup gets them, so that
+ * a daemon killed at any step restarts from a record that knows it all.
+ */
 static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *req, EngineDone done, void *userdata,
                        OpError *err) {
         const ProtectOptions *o = &req->options;
         UnitProtection want = *u, old;
+        _cleanup_free_ char *moved = NULL;
         UnitOp *op;
         int r;
 
@@ -756,13 +795,14 @@ static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *r
         want.memory_min = o->has_memory_min ? o->memory_min : u->memory_min;
         want.memory_low = o->has_memory_low ? o->memory_low : u->memory_low;
         want.applied_adj = o->has_adj ? o->adj : u->applied_adj;
-        bool was_drop_in = streq(strempty(u->source), "drop-in");
-        r = unit_follow(e, u, req, err);
+        r = unit_take_source(u, req);
         if (r < 0)
                 return r;
+        bool source_changed = r > 0;
+        r = unit_find_moved(e, u, &moved);
         if (want.memory_min == u->memory_min && want.memory_low == u->memory_low &&
             want.applied_adj == u->applied_adj && r == 0) {
-                if (!was_drop_in && streq(strempty(u->source), "drop-in"))
+                if (source_changed)
                         log_persist_failure(engine_persist_unit(e, u->unit)); /* only its source changed */
                 return 0;
         }
@@ -774,22 +814,37 @@ static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *r
                 if (r < 0)
                         return r;
         }
+        /* Its processes (where it runs now) get the new adj: the last killable check, as on a new protection. */
+        UnitProtection probe = *u;
+        probe.cgroup = moved ? moved : u->cgroup;
+        probe.applied_adj = want.applied_adj;
+        r = guard_check_unit_killable(e, &probe, err);
+        if (r < 0)
+                return r;
+        if (moved) {
+                r = unit_follow(e, u, TAKE_PTR(moved), err);
+                if (r < 0)
+                        return r;
+        }
         /* Every process there now becomes a member first, judged by the old value (children inherit it). */
-        (void) unit_scan(e, u, &(OpError) {});
+        (void) unit_scan_as(e, u, false, &(OpError) {});
+        fault_point("unit:update-scanned");
         old = (UnitProtection) { .memory_min = u->memory_min, .memory_low = u->memory_low,
                                  .applied_adj = u->applied_adj };
         unit_set_values(e, u, &want);
-        /* The new settings are on disk before any process or cgroup gets them, as for a Protect. */
+        u->state = PROTECTION_APPLYING; /* a start after a crash writes the adj to every member again */
         r = engine_persist_unit(e, u->unit);
         op = r >= 0 ? unit_op_new(e, u, done, userdata, "updated") : NULL;
         if (!op) {
                 unit_set_values(e, u, &old);
+                u->state = PROTECTION_ACTIVE;
                 if (r >= 0)
                         log_persist_failure(engine_persist_unit(e, u->unit));
                 return r < 0 ? op_error_set(err, r, NULL, "Cannot save the state to %s: %s; %s keeps its settings.",
                                             e->config->state_directory, strerror(-r), u->unit)
                              : -ENOMEM;
         }
+        fault_point("unit:update-persisted");
         op->update = true;
         op->old = old;
         unit_op_settle(op, on_unit_holds_raised);
@@ -1010,7 +1065,15 @@ void engine_units_start(Engine *e, UnitProtection **records, size_t n) {
                                 log_warning("Failed to finish unprotecting %s: %s", u->unit, err.message);
                         continue;
                 }
-                u->state = PROTECTION_ACTIVE; /* an applying one is applied again: the scan and the holds' settle */
+                /*
+                 * An applying one is applied again: its members get the
+                 * applied adj (an update may have stopped before writing
+                 * it: they carry the earlier one), then the scan and the
+                 * holds' settle.
+                 */
+                if (u->state == PROTECTION_APPLYING)
+                        unit_members_write_adj(e, u);
+                u->state = PROTECTION_ACTIVE;
                 if (unit_scan(e, u, &err) < 0)
                         log_warning("Failed to protect the processes of %s again: %s", u->unit, err.message);
                 unit_arm(e, u);

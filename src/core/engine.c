@@ -861,7 +861,7 @@ static void slice_update(Engine *e, BackendDone done, void *userdata) {
         e->backend.vtable->set_memory_protection(&e->backend, path, NULL,
                                                  &(CgroupProtection) { e->registry.slice_min_sum + umin,
                                                                        e->registry.slice_low_sum + ulow, -1,
-                                                                       MARK_LEAVE, NULL },
+                                                                       MARK_LEAVE, NULL, NULL },
                                                  done, userdata);
 }
 
@@ -970,6 +970,9 @@ static int protect_update(Engine *e, Protection *p, const ProtectRequest *req, E
                 if (r < 0)
                         return r;
         }
+        r = guard_check_protect_update(e, p, want.applied_adj, err); /* the last killable process, as a Protect */
+        if (r < 0)
+                return r;
         op = op_new(e, p, done, userdata, "updated");
         if (!op)
                 return -ENOMEM;

@@ -53,7 +53,10 @@ static uint64_t cgroup_current(Engine *e, const char *cgroup) {
         const char *rel = cgroup ? cgroup_path_to_rel(cgroup) : NULL;
         uint64_t v;
 
-        if (!rel || cgroup_read(e->backend.rootfd, rel, "memory.current", &s) < 0 || parse_u64_base0(s, &v) < 0)
+        if (!rel || cgroup_read(e->backend.rootfd, rel, "memory.current", &s) < 0)
+                return 0;
+        s[strcspn(s, "\n")] = '\0'; /* the kernel's line ends with one */
+        if (parse_u64_base0(s, &v) < 0)
                 return 0;
         return v;
 }
@@ -66,25 +69,161 @@ static uint64_t protection_rss(Engine *e, const Protection *p) {
         return sum;
 }
 
-/* Whether an in-place protection before index i shares p's cgroup: counted once. */
-static bool cgroup_counted(const Engine *e, size_t i, const Protection *p) {
-        for (size_t k = 0; k < i; k++) {
-                const Protection *q = e->registry.items[k];
-                if (q->kind == PROTECTION_IN_PLACE && q->original_cgroup && p->original_cgroup &&
-                    streq(q->original_cgroup, p->original_cgroup))
-                        return true;
-        }
-        return false;
+/*
+ * Counting each cgroup and each process once. With the memory controller an
+ * in-place protection and a unit by name count their cgroup's memory.current,
+ * which holds its whole subtree: a cgroup that is (or is below) another
+ * counted one is in that one's figure already (two in-place protections in
+ * one cgroup, an in-place PID inside a protected unit). Without it, RSS
+ * counts, by process: a process protected in its own right and also one of
+ * a unit's is one process.
+ */
+
+/* Path order with '/' first: a cgroup's descendants come right after it ("/a", "/a/b", "/a-b"). */
+static int path_cmp(const void *a, const void *b) {
+        const unsigned char *x = *(const unsigned char *const *) a, *y = *(const unsigned char *const *) b;
+
+        for (; *x && *x == *y; x++, y++)
+                ;
+        return (*x == '/' ? 1 : *x + 1) - (*y == '/' ? 1 : *y + 1);
 }
 
-/* What a unit protected by name holds: its cgroup's memory.current, or its processes' RSS (its whole subtree). */
-static uint64_t unit_usage(Engine *e, const UnitProtection *u) {
+/* Whether cgroup is one of the counted ones or below one. */
+static bool covered(const char *counted, const char *cgroup) {
+        return streq(counted, cgroup) || cgroup_is_ancestor(counted, cgroup);
+}
+
+/* memory.current of the outermost of paths (n of them, sorted in place): each subtree once. */
+static uint64_t outermost_current(Engine *e, const char **paths, size_t n) {
+        const char *last = NULL;
+        uint64_t sum = 0;
+
+        if (n > 1)
+                qsort(paths, n, sizeof(char *), path_cmp);
+        for (size_t i = 0; i < n; i++) {
+                if (last && covered(last, paths[i]))
+                        continue;
+                sum += cgroup_current(e, paths[i]);
+                last = paths[i];
+        }
+        return sum;
+}
+
+/* The cgroups counted by memory.current: the in-place protections' and the units'; NULL on ENOMEM. */
+static const char **counted_cgroups(Engine *e, size_t *ret_n) {
+        const char **paths = calloc(e->registry.n + e->units.n + 1, sizeof(char *));
+        size_t n = 0;
+
+        if (!paths)
+                return NULL;
+        for (size_t i = 0; i < e->registry.n; i++) {
+                const Protection *p = e->registry.items[i];
+                if (p->kind == PROTECTION_IN_PLACE && p->original_cgroup)
+                        paths[n++] = p->original_cgroup;
+        }
+        for (size_t i = 0; i < e->units.n; i++)
+                paths[n++] = e->units.items[i]->cgroup;
+        *ret_n = n;
+        return paths;
+}
+
+/* What cgroup (a candidate's, not counted yet) adds: nothing where it is counted, else what is not below. */
+static uint64_t cgroup_added(Engine *e, const char *cgroup) {
+        _cleanup_free_ const char **all = NULL, **below = NULL;
+        size_t n = 0, k = 0;
+        uint64_t cur, inner;
+
+        all = counted_cgroups(e, &n);
+        if (!all)
+                return cgroup_current(e, cgroup);
+        below = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+                if (covered(all[i], cgroup))
+                        return 0;
+                if (below && cgroup_is_ancestor(cgroup, all[i]))
+                        below[k++] = all[i];
+        }
+        cur = cgroup_current(e, cgroup);
+        inner = below ? outermost_current(e, below, k) : 0;
+        return cur > inner ? cur - inner : 0;
+}
+
+static uint64_t moved_usage(Engine *e, const Protection *p) {
+        uint64_t rss = protection_rss(e, p), cur = cgroup_current(e, p->scope_cgroup);
+
+        return MAX(rss, cur);
+}
+
+static uint64_t usage_by_cgroup(Engine *e) {
+        _cleanup_free_ const char **paths = NULL;
+        uint64_t sum = 0;
+        size_t n = 0;
+
+        for (size_t i = 0; i < e->registry.n; i++)
+                if (e->registry.items[i]->kind != PROTECTION_IN_PLACE)
+                        sum += moved_usage(e, e->registry.items[i]);
+        paths = counted_cgroups(e, &n);
+        if (paths)
+                return sum + outermost_current(e, paths, n);
+        for (size_t i = 0; i < e->registry.n; i++) /* out of memory: every one, some twice (too much, never too little) */
+                if (e->registry.items[i]->kind == PROTECTION_IN_PLACE)
+                        sum += cgroup_current(e, e->registry.items[i]->original_cgroup);
+        for (size_t i = 0; i < e->units.n; i++)
+                sum += cgroup_current(e, e->units.items[i]->cgroup);
+        return sum;
+}
+
+typedef struct PidSet {
+        pid_t *pids;
+        size_t n, alloc;
+        bool failed;
+} PidSet;
+
+static void pid_set_add(PidSet *s, const pid_t *pids, size_t n) {
+        if (s->failed || n == 0)
+                return;
+        if (s->n + n > s->alloc) {
+                size_t want = MAX(s->alloc * 2, s->n + n);
+                pid_t *grown = realloc(s->pids, want * sizeof(pid_t));
+                if (!grown) {
+                        s->failed = true;
+                        return;
+                }
+                s->pids = grown;
+                s->alloc = want;
+        }
+        memcpy(s->pids + s->n, pids, n * sizeof(pid_t));
+        s->n += n;
+}
+
+static int pid_cmp(const void *a, const void *b) {
+        pid_t x = *(const pid_t *) a, y = *(const pid_t *) b;
+
+        return (x > y) - (x < y);
+}
+
+/* Every protected process and member, and every process of a unit's subtree. */
+static void protected_pids(Engine *e, PidSet *s) {
+        for (size_t i = 0; i < e->registry.n; i++) {
+                const Protection *p = e->registry.items[i];
+                pid_set_add(s, &p->pid, 1);
+                for (size_t k = 0; k < p->n_members; k++)
+                        pid_set_add(s, &p->members[k].pid, 1);
+        }
+        for (size_t i = 0; i < e->units.n; i++) {
+                _cleanup_free_ pid_t *pids = NULL;
+                size_t n = 0;
+                if (engine_unit_pids(e, e->units.items[i], &pids, &n) >= 0)
+                        pid_set_add(s, pids, n);
+        }
+}
+
+/* The RSS of a unit's processes (its whole subtree): the figure without the memory controller. */
+static uint64_t unit_rss(Engine *e, const UnitProtection *u) {
         _cleanup_free_ pid_t *pids = NULL;
         uint64_t sum = 0;
         size_t n = 0;
 
-        if (e->backend.has_memory)
-                return cgroup_current(e, u->cgroup);
         if (engine_unit_pids(e, u, &pids, &n) < 0)
                 return 0;
         for (size_t i = 0; i < n; i++)
@@ -92,16 +231,59 @@ static uint64_t unit_usage(Engine *e, const UnitProtection *u) {
         return sum;
 }
 
-static uint64_t protection_usage(Engine *e, size_t i, const Protection *p) {
-        uint64_t rss, cur;
+static uint64_t usage_by_rss(Engine *e) {
+        PidSet s = {};
+        uint64_t sum = 0;
 
-        if (!e->backend.has_memory)
-                return protection_rss(e, p);
-        if (p->kind == PROTECTION_IN_PLACE)
-                return cgroup_counted(e, i, p) ? 0 : cgroup_current(e, p->original_cgroup);
-        rss = protection_rss(e, p);
-        cur = cgroup_current(e, p->scope_cgroup);
-        return MAX(rss, cur);
+        protected_pids(e, &s);
+        if (s.failed) { /* out of memory: every one, some twice (too much, never too little) */
+                free(s.pids);
+                for (size_t i = 0; i < e->registry.n; i++)
+                        sum += protection_rss(e, e->registry.items[i]);
+                for (size_t i = 0; i < e->units.n; i++)
+                        sum += unit_rss(e, e->units.items[i]);
+                return sum;
+        }
+        if (s.n > 0)
+                qsort(s.pids, s.n, sizeof(pid_t), pid_cmp);
+        for (size_t i = 0; i < s.n; i++)
+                if (i == 0 || s.pids[i] != s.pids[i - 1])
+                        sum += process_rss(e->procfd, s.pids[i]);
+        free(s.pids);
+        return sum;
+}
+
+/* Whether a process in cgroup is one of a protected unit's (its RSS counted with the unit's). */
+static bool in_a_unit(const Engine *e, const char *cgroup) {
+        for (size_t i = 0; cgroup && i < e->units.n; i++)
+                if (covered(e->units.items[i]->cgroup, cgroup))
+                        return true;
+        return false;
+}
+
+/* A unit's candidate RSS: its processes not protected in their own right already. */
+static uint64_t unit_added_rss(Engine *e, const UnitProtection *u) {
+        _cleanup_free_ pid_t *pids = NULL;
+        PidSet counted = {};
+        uint64_t sum = 0;
+        size_t n = 0;
+
+        if (engine_unit_pids(e, u, &pids, &n) < 0)
+                return 0;
+        for (size_t i = 0; i < e->registry.n; i++) {
+                const Protection *p = e->registry.items[i];
+                pid_set_add(&counted, &p->pid, 1);
+                for (size_t k = 0; k < p->n_members; k++)
+                        pid_set_add(&counted, &p->members[k].pid, 1);
+        }
+        if (!counted.failed && counted.n > 0)
+                qsort(counted.pids, counted.n, sizeof(pid_t), pid_cmp);
+        for (size_t i = 0; i < n; i++)
+                if (counted.failed || counted.n == 0 ||
+                    !bsearch(&pids[i], counted.pids, counted.n, sizeof(pid_t), pid_cmp))
+                        sum += process_rss(e->procfd, pids[i]);
+        free(counted.pids);
+        return sum;
 }
 
 static uint64_t monotonic_usec(void) {
@@ -112,12 +294,8 @@ static uint64_t monotonic_usec(void) {
 }
 
 uint64_t guard_protected_usage(Engine *e) {
-        uint64_t sum = 0;
+        uint64_t sum = e->backend.has_memory ? usage_by_cgroup(e) : usage_by_rss(e);
 
-        for (size_t i = 0; i < e->registry.n; i++)
-                sum += protection_usage(e, i, e->registry.items[i]);
-        for (size_t i = 0; i < e->units.n; i++)
-                sum += unit_usage(e, e->units.items[i]);
         e->guard_usage = sum;
         e->guard_usage_usec = monotonic_usec();
         return sum;
@@ -181,17 +359,20 @@ static pid_t find_killable(Engine *e, const Protection *c, const pid_t *also, si
         return found;
 }
 
+/* What c would add to what is counted now (guard_protected_usage). */
 static uint64_t candidate_usage(Engine *e, const Protection *c) {
-        if (e->backend.has_memory && c->kind == PROTECTION_IN_PLACE) {
-                for (size_t i = 0; i < e->registry.n; i++) {
-                        const Protection *q = e->registry.items[i];
-                        if (q->kind == PROTECTION_IN_PLACE && q->original_cgroup && c->original_cgroup &&
-                            streq(q->original_cgroup, c->original_cgroup))
-                                return 0; /* its cgroup is counted already */
-                }
-                return cgroup_current(e, c->original_cgroup);
-        }
-        return protection_rss(e, c); /* a moved one's scope does not exist yet */
+        uint64_t sum = 0;
+
+        if (e->backend.has_memory && c->kind == PROTECTION_IN_PLACE)
+                return cgroup_added(e, c->original_cgroup);
+        if (e->backend.has_memory)
+                return protection_rss(e, c); /* a moved one's scope does not exist yet */
+        if (!in_a_unit(e, c->original_cgroup))
+                sum += process_rss(e->procfd, c->pid);
+        for (size_t i = 0; i < c->n_members; i++)
+                if (!in_a_unit(e, c->members[i].original_cgroup))
+                        sum += process_rss(e->procfd, c->members[i].pid);
+        return sum;
 }
 
 /* MaxProtectedMemory=: what (a "PID N" or a unit) would add want to what is held now. */
@@ -226,7 +407,9 @@ static uint64_t candidate_usage_of(Engine *e, const void *c) {
 }
 
 static uint64_t unit_usage_of(Engine *e, const void *u) {
-        return unit_usage(e, u);
+        const UnitProtection *unit = u;
+
+        return e->backend.has_memory ? cgroup_added(e, unit->cgroup) : unit_added_rss(e, unit);
 }
 
 int guard_check_protect(Engine *e, const Protection *c, OpError *err) {
@@ -242,18 +425,36 @@ int guard_check_protect(Engine *e, const Protection *c, OpError *err) {
         return 0;
 }
 
-int guard_check_unit(Engine *e, const UnitProtection *u, OpError *err) {
+int guard_check_protect_update(Engine *e, const Protection *p, int adj, OpError *err) {
+        char what[32];
+
+        if (adj > OOMPROTECT_OOM_SCORE_ADJ_MIN || p->applied_adj <= OOMPROTECT_OOM_SCORE_ADJ_MIN)
+                return 0; /* killable after, or not killable before: nothing the kernel may pick changes */
+        snprintf(what, sizeof(what), "PID %d", (int) p->pid);
+        if (find_killable(e, p, NULL, 0) == 0)
+                return refuse_deadlock(what, err);
+        return 0;
+}
+
+int guard_check_unit_killable(Engine *e, const UnitProtection *u, OpError *err) {
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
-        int r;
 
-        r = check_ceiling(e, u->unit, unit_usage_of, u, err);
-        if (r < 0 || u->applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MIN)
-                return r;
+        if (u->applied_adj > OOMPROTECT_OOM_SCORE_ADJ_MIN)
+                return 0;
         /* Every process of the unit's subtree (a delegated unit keeps few or none in its own cgroup) is its own. */
         if (engine_unit_pids(e, u, &pids, &n) < 0)
                 n = 0;
         if (find_killable(e, NULL, pids, n) == 0)
                 return refuse_deadlock(u->unit, err);
         return 0;
+}
+
+int guard_check_unit(Engine *e, const UnitProtection *u, OpError *err) {
+        int r;
+
+        r = check_ceiling(e, u->unit, unit_usage_of, u, err);
+        if (r < 0)
+                return r;
+        return guard_check_unit_killable(e, u, err);
 }

@@ -56,3 +56,14 @@ int guard_check_protect(Engine *e, const Protection *candidate, OpError *err);
 /* The same for a unit protected by name (ProtectUnit): its cgroup's processes are the candidate's. */
 typedef struct UnitProtection UnitProtection;
 int guard_check_unit(Engine *e, const UnitProtection *u, OpError *err);
+
+/*
+ * An update of a protection (Protect/ProtectUnit again) that gives it adj:
+ * the last killable check of a new one, for what becomes unkillable. A
+ * PID protection is checked when adj takes its process (and members) out
+ * of the kernel's choice; a unit whenever adj is -1000, with the processes
+ * of u->cgroup (where it runs now: every one of them gets it). Not the
+ * ceiling: what they hold is counted already.
+ */
+int guard_check_protect_update(Engine *e, const Protection *p, int adj, OpError *err);
+int guard_check_unit_killable(Engine *e, const UnitProtection *u, OpError *err);

@@ -24,6 +24,8 @@ int hold_table_add(HoldTable *t, const char *cgroup, const char *unit, uint64_t 
                 t->items = n;
                 t->alloc = want;
         }
+        for (size_t i = 0; i < UNIT_DROPINS; i++)
+                h.original_dropins[i] = (XattrValue) { .state = -1 };
         h.cgroup = strdup(cgroup);
         h.unit = unit ? strdup(unit) : NULL;
         if (!h.cgroup || (unit && !h.unit)) {
@@ -46,6 +48,8 @@ void hold_table_remove(HoldTable *t, size_t i) {
         free(t->items[i].cgroup);
         free(t->items[i].unit);
         xattr_value_done(&t->items[i].original_avoid);
+        for (size_t k = 0; k < UNIT_DROPINS; k++)
+                xattr_value_done(&t->items[i].original_dropins[k]);
         memmove(t->items + i, t->items + i + 1, (t->n - i - 1) * sizeof(CgroupHold));
         t->n--;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "cgroup.h"
+#include "unit-dropin.h"
 
 /*
  * The cgroups that in-place protections raise: each target's own cgroup and
@@ -30,6 +31,8 @@ typedef struct CgroupHold {
         int original_preference; /* systemd-oomd's (a ManagedOOMPreference) before; -1 unknown */
         /* facebook oomd's trusted.oomd_avoid before we marked it; state -1: no mark of ours here (never read) */
         XattrValue original_avoid;
+        /* systemd's runtime drop-ins of unit before our first SetUnitProperties (unit-dropin.h); state -1: none */
+        XattrValue original_dropins[UNIT_DROPINS];
         /* runtime */
         bool loaded;  /* read from state.json: an earlier daemon may have raised it, so it is put back */
         bool applied; /* the values below were written */

@@ -96,6 +96,16 @@ static const Field hold_fields[] = {
         { "original_oomd_preference", FIELD_ADJ, offsetof(CgroupHold, original_preference), false },
         /* facebook oomd's trusted.oomd_avoid before our mark */
         { "original_oomd_avoid", FIELD_XATTR, offsetof(CgroupHold, original_avoid), false },
+        /* systemd's runtime drop-ins of the unit before our first SetUnitProperties: false, or their bytes in hex */
+#define DROPIN_FIELD(key, dir, p) { key, FIELD_XATTR, offsetof(CgroupHold, original_dropins) + \
+                                    ((dir) * _DROPIN_PROPERTY_MAX + (p)) * sizeof(XattrValue), false }
+        DROPIN_FIELD("original_control_memory_min", 0, DROPIN_MEMORY_MIN),
+        DROPIN_FIELD("original_control_memory_low", 0, DROPIN_MEMORY_LOW),
+        DROPIN_FIELD("original_control_oomd_preference", 0, DROPIN_MANAGED_OOM_PREFERENCE),
+        DROPIN_FIELD("original_transient_memory_min", 1, DROPIN_MEMORY_MIN),
+        DROPIN_FIELD("original_transient_memory_low", 1, DROPIN_MEMORY_LOW),
+        DROPIN_FIELD("original_transient_oomd_preference", 1, DROPIN_MANAGED_OOM_PREFERENCE),
+#undef DROPIN_FIELD
 };
 
 /* Units protected by name (unit-protection.h), and the processes each changed. */
@@ -709,11 +719,13 @@ static int load_put(LoadState *l, json_object *o, bool replace) {
 /* A bad hold is skipped and counted: the cgroup keeps its raised value, which is safe, never too little. */
 static int load_hold(LoadState *l, json_object *o, bool replace) {
         CgroupHold h = { .original_preference = -1, .original_avoid = { .state = -1 } };
-        CgroupHold *old;
+        CgroupHold *old, *added;
         int r;
 
         if (!l->want_holds)
                 return 0;
+        for (size_t i = 0; i < UNIT_DROPINS; i++)
+                h.original_dropins[i] = (XattrValue) { .state = -1 };
         r = json_object_is_type(o, json_type_object) ? fields_from_json(hold_fields, ELEMENTSOF(hold_fields), o, &h)
                                                      : -EBADMSG;
         if (r >= 0 && !cgroup_path_is_clean(h.cgroup))
@@ -725,14 +737,21 @@ static int load_hold(LoadState *l, json_object *o, bool replace) {
         if (r >= 0)
                 r = hold_table_add(&l->holds, h.cgroup, h.unit, h.original_min, h.original_low);
         if (r >= 0) {
-                l->holds.items[l->holds.n - 1].original_preference = h.original_preference;
-                l->holds.items[l->holds.n - 1].original_avoid = h.original_avoid;
-                l->holds.items[l->holds.n - 1].loaded = true;
+                added = &l->holds.items[l->holds.n - 1];
+                added->original_preference = h.original_preference;
+                added->original_avoid = h.original_avoid;
+                added->loaded = true;
                 h.original_avoid = (XattrValue) { .state = -1 };
+                for (size_t i = 0; i < UNIT_DROPINS; i++) {
+                        added->original_dropins[i] = h.original_dropins[i];
+                        h.original_dropins[i] = (XattrValue) { .state = -1 };
+                }
         }
         free(h.cgroup);
         free(h.unit);
         xattr_value_done(&h.original_avoid);
+        for (size_t i = 0; i < UNIT_DROPINS; i++)
+                xattr_value_done(&h.original_dropins[i]);
         if (r == -EBADMSG || r == -EEXIST) {
                 l->skipped++;
                 return 0;
@@ -961,11 +980,18 @@ static bool strings_equal(const char *a, const char *b) {
         return a == b || (a && b && streq(a, b));
 }
 
+static bool dropins_equal(const CgroupHold *a, const CgroupHold *b) {
+        for (size_t i = 0; i < UNIT_DROPINS; i++)
+                if (!xattr_value_equal(&a->original_dropins[i], &b->original_dropins[i]))
+                        return false;
+        return true;
+}
+
 static bool hold_same(const CgroupHold *a, const CgroupHold *b) {
         return streq(a->cgroup, b->cgroup) && strings_equal(a->unit, b->unit) &&
                a->original_min == b->original_min && a->original_low == b->original_low &&
                a->original_preference == b->original_preference &&
-               xattr_value_equal(&a->original_avoid, &b->original_avoid);
+               xattr_value_equal(&a->original_avoid, &b->original_avoid) && dropins_equal(a, b);
 }
 
 /* The common case, in O(H): the same holds in the same order (the table keeps its order). */
@@ -1025,6 +1051,8 @@ static int holds_copy(HoldTable *to, const HoldTable *from) {
                         return r;
                 to->items[to->n - 1].original_preference = h->original_preference;
                 r = xattr_value_copy(&h->original_avoid, &to->items[to->n - 1].original_avoid);
+                for (size_t k = 0; k < UNIT_DROPINS && r >= 0; k++)
+                        r = xattr_value_copy(&h->original_dropins[k], &to->items[to->n - 1].original_dropins[k]);
                 if (r < 0)
                         return r;
         }

@@ -57,11 +57,14 @@ EOF
 
 start_daemon() { sandbox_daemon "$tmp/oomprotectd.conf"; }
 
-# start_unit ADJ: one process (a shell that keeps a child) in <top>/<unit>, as PID 1 would start it; $main.
+# The unit's cgroup: <top>/<unit>, or where a test moves it (as a drop-in's Slice= would).
+unit_dir=$CG/$top/$unit
+
+# start_unit ADJ: one process (a shell that keeps a child) in $unit_dir, as PID 1 would start it; $main.
 start_unit() {
-        mkdir -p "$CG/$top/$unit"
+        mkdir -p "$unit_dir"
         sh -c 'echo $$ >"$1/cgroup.procs" && echo "$2" >/proc/self/oom_score_adj && exec sh -c "sleep 1000 & wait"' \
-                start "$CG/$top/$unit" "$1" &
+                start "$unit_dir" "$1" &
         main=$!
         children+=("$main")
         wait_until 5 pgrep -P "$main" sleep >/dev/null || fail "the unit's main process $main has no child"
@@ -73,10 +76,26 @@ stop_unit() {
         kill -KILL "$main" "$kid" 2>/dev/null || true
         wait "$main" 2>/dev/null || true
         for _ in $(seq 250); do
-                rmdir "$CG/$top/$unit" 2>/dev/null && return 0
+                rmdir "$unit_dir" 2>/dev/null && return 0
                 sleep 0.02 # the kernel frees killed processes' cgroup asynchronously
         done
-        fail "could not remove $CG/$top/$unit"
+        fail "could not remove $unit_dir"
+}
+
+# daemon_killed_at POINT CMD...: the daemon started again with OOMPROTECT_FAULT=POINT (src/core/fault.h), CMD
+# run against it (it fails: the daemon SIGKILLs itself at POINT, as a kill -9 at that instant would), then a
+# daemon without the fault started on the state that one left.
+daemon_killed_at() {
+        local point=$1 rc=0
+        shift
+        kill -KILL "$daemon_pid"
+        wait "$daemon_pid" 2>/dev/null || true
+        OOMPROTECT_FAULT=$point start_daemon
+        "$@" >/dev/null 2>&1 && fail "$* succeeded: the daemon did not stop at $point"
+        wait "$daemon_pid" || rc=$?
+        daemon_pid=
+        assert_eq "$rc" 137 "exit status of oomprotectd armed to be killed at $point"
+        start_daemon
 }
 
 adj_is() { # PID ADJ
@@ -257,6 +276,46 @@ test_unprotect_all_takes_units_too() {
         ok "UnprotectAll unprotects a unit protected by name too, and counts it"
 }
 
+update_points=(unit:update-scanned unit:update-persisted unit:update-raised unit:update-applied)
+
+# unprotected_exactly WHEN: after an unprotect, both processes have their adj back and state.json knows no unit.
+unprotected_exactly() {
+        adj_is "$main" "$child_adj" || fail "$1: adj of $main after unprotect: $(adj_of "$main")"
+        adj_is "$kid" "$child_adj" || fail "$1: adj of $kid after unprotect: $(adj_of "$kid")"
+        assert_eq "$(state_units)" "[]" "$1: units in state.json after unprotect"
+}
+
+test_an_update_killed_at_each_step_keeps_the_originals() {
+        local point
+        for point in "${update_points[@]}"; do
+                mgr ProtectUnit 'sa{sv}' "$unit" 1 OOMScoreAdjust i "$protect_adj" >/dev/null
+                adj_is "$kid" "$protect_adj" || fail "$point: not protected: $(adj_of "$kid")"
+                daemon_killed_at "$point" mgr ProtectUnit 'sa{sv}' "$unit" 1 OOMScoreAdjust i "$custom_adj"
+                units_list | grep -qF "[\"$unit\"," || fail "killed at $point: the unit is not listed: $(units_list)"
+                "$CTL" unprotect "$unit" || fail "unprotect after a kill at $point failed"
+                unprotected_exactly "killed at $point"
+        done
+        ok "an update of a unit's adj killed at each step (${update_points[*]}): the next daemon puts every original back"
+}
+
+test_following_a_moved_unit_killed_at_each_step_keeps_the_originals() {
+        local point home=$unit_dir
+        for point in "${update_points[@]}"; do
+                "$CTL" protect "$unit" || fail "$point: protect failed"
+                stop_unit
+                unit_dir=$CG/$top/$name-moved.slice/$unit # it runs elsewhere now, as after a drop-in's Slice=
+                start_unit "$child_adj"
+                daemon_killed_at "$point" mgr ProtectUnit 'sa{sv}' "$unit" 0
+                "$CTL" unprotect "$unit" || fail "unprotect after a kill at $point failed"
+                unprotected_exactly "following killed at $point"
+                stop_unit
+                rmdir "$CG/$top/$name-moved.slice"
+                unit_dir=$home
+                start_unit "$child_adj"
+        done
+        ok "ProtectUnit following a unit to its new cgroup, killed at each step: the next daemon puts every original back"
+}
+
 # oomprotectctl drop-in, into a directory of the test's own (no systemd here: no reload, no restart).
 test_drop_in() {
         local file=$tmp/etc/$unit.d/50-oomprotect.conf compat=$tmp/state/compat/status
@@ -306,6 +365,8 @@ test_daemon_restart_reloads_the_record
 test_protect_again_changes_the_adj
 test_unprotect_restores_exactly
 test_unprotect_all_takes_units_too
+test_an_update_killed_at_each_step_keeps_the_originals
+test_following_a_moved_unit_killed_at_each_step_keeps_the_originals
 test_drop_in
 expect_clean_sigterm
 echo "# all $n_ok passed"

@@ -1491,6 +1491,39 @@ static void test_hold_original_oomd_avoid_round_trips_exactly(void **state) {
         assert_true(xattr_value_equal(&h->original_avoid, &holds.items[2].original_avoid));
 }
 
+/* systemd's runtime drop-ins before our first SetUnitProperties: absent or exact bytes; a record without them loads. */
+static void test_hold_original_dropins_round_trip_and_old_records_load_without_them(void **state) {
+        _cleanup_(hold_table_done) HoldTable holds = {}, back = {}, old = {};
+        _cleanup_free_ char *text = NULL;
+        static const char admin[] = "# set-property\n[Service]\nMemoryLow=104857600\n";
+        CgroupHold *h;
+
+        assert_int_equal(hold_table_add(&holds, "/a.slice/x.service", "x.service", 0, 0), 0);
+        h = &holds.items[0];
+        for (size_t i = 0; i < UNIT_DROPINS; i++)
+                h->original_dropins[i] = (XattrValue) { .state = 0 };
+        assert_int_equal(xattr_value_copy(&(XattrValue) { .state = 1, .value = (char *) admin, .size = strlen(admin) },
+                                          &h->original_dropins[unit_dropin_slot(0, DROPIN_MEMORY_LOW)]),
+                         0);
+        assert_int_equal(state_serialize_full(NULL, 0, &holds, NULL, &text), 0);
+        assert_non_null(strstr(text, "\"original_control_memory_min\":false"));
+        assert_non_null(strstr(text, "\"original_transient_oomd_preference\":false"));
+        assert_int_equal(parse_holds_only(text, &back), 0);
+        h = hold_table_get(&back, "/a.slice/x.service");
+        for (size_t i = 0; i < UNIT_DROPINS; i++)
+                assert_true(xattr_value_equal(&h->original_dropins[i], &holds.items[0].original_dropins[i]));
+        assert_int_equal(h->original_dropins[unit_dropin_slot(0, DROPIN_MEMORY_LOW)].size, strlen(admin));
+
+        assert_int_equal(parse_holds_only("{\"version\":2,\"protections\":[],\"holds\":[{\"cgroup\":\"/a.slice\","
+                                          "\"unit\":\"a.slice\",\"original_min\":5,\"original_low\":0}]}",
+                                          &old),
+                         0);
+        h = hold_table_get(&old, "/a.slice");
+        assert_non_null(h);
+        for (size_t i = 0; i < UNIT_DROPINS; i++)
+                assert_int_equal(h->original_dropins[i].state, -1); /* not recorded: left alone */
+}
+
 static void test_hold_with_bad_original_oomd_avoid_is_skipped(void **state) {
         const char *text = "{\"version\":2,\"protections\":[],\"holds\":["
                            "{\"cgroup\":\"/ok.slice\",\"original_min\":0,\"original_low\":0,\"original_oomd_avoid\":\"31\"},"
@@ -1538,6 +1571,7 @@ int main(void) {
                 cmocka_unit_test(test_holds_round_trip),
                 cmocka_unit_test(test_hold_original_oomd_avoid_round_trips_exactly),
                 cmocka_unit_test(test_hold_with_bad_original_oomd_avoid_is_skipped),
+                cmocka_unit_test(test_hold_original_dropins_round_trip_and_old_records_load_without_them),
                 cmocka_unit_test(test_bad_hold_is_skipped_and_counted),
                 DIR_TEST(test_load_of_missing_file_is_empty_state),
                 DIR_TEST(test_load_moves_aside_garbage),

@@ -7,7 +7,9 @@
 #  2. a limited, sandboxed service's main PID is protected in place: it
 #     keeps its cgroup, MemoryMax, TasksMax, IPAddressDeny and its journal;
 #     its unit and every ancestor carry the MemoryMin; restart and stop work;
-#     unprotect restores the unit's original MemoryMin exactly;
+#     unprotect restores the unit's original MemoryMin exactly, and systemd's
+#     runtime drop-ins of the unit and its slice (none of ours left, an
+#     administrator's set-property --runtime file back byte for byte);
 #  3. the only process of a bare scope is protected and unprotected without
 #     EBUSY, back at the very same cgroup path;
 #  4. a kill -9 of the daemon right after a Protect is sent loses nothing;
@@ -81,6 +83,12 @@ systemctl daemon-reload
 systemctl start "$svc"
 main=$(unit_prop "$svc" MainPID)
 svc_cg=$(cgroup_of "$main")
+# An administrator's runtime setting from before: its file comes back byte for byte, none of ours stays.
+admin_low=/run/systemd/system.control/$svc.d/50-MemoryLow.conf
+systemctl set-property --runtime "$svc" MemoryLow=2M || fail "systemctl set-property --runtime $svc failed"
+cp "$admin_low" /tmp/vmtest-limited-low.conf || fail "set-property --runtime wrote no $admin_low"
+dropins_before=$(runtime_dropins "$svc" system.slice)
+orig_low=$(unit_prop "$svc" MemoryLow)
 orig_min=$(unit_prop "$svc" MemoryMin)
 orig_sys_min=$(cat "$CG/system.slice/memory.min")
 adj0=$(adj_of "$main")
@@ -114,6 +122,19 @@ expect_eq "$svc MemoryMin after unprotect" "$(unit_prop "$svc" MemoryMin)" "$ori
 expect_eq "$svc ManagedOOMPreference after unprotect" "$(unit_prop "$svc" ManagedOOMPreference)" none
 expect_eq "system.slice memory.min after unprotect" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
 expect_eq "adj of $new_main after unprotect" "$(adj_of "$new_main")" "$adj0"
+expect_eq "$svc MemoryLow after unprotect" "$(unit_prop "$svc" MemoryLow)" "$orig_low"
+dropins_restored "unprotect of $svc's main PID" "$svc" "$dropins_before" "$admin_low" /tmp/vmtest-limited-low.conf
+systemctl daemon-reload
+expect_eq "$svc MemoryMin after unprotect and daemon-reload" "$(unit_prop "$svc" MemoryMin)" "$orig_min"
+expect_eq "$svc MemoryLow after unprotect and daemon-reload" "$(unit_prop "$svc" MemoryLow)" "$orig_low"
+mkdir -p "/etc/systemd/system/$svc.d"
+printf '[Service]\nMemoryMin=5M\n' >"/etc/systemd/system/$svc.d/10-vmtest.conf"
+on_exit "rm -rf /etc/systemd/system/$svc.d"
+systemctl daemon-reload
+expect_eq "$svc MemoryMin from an /etc drop-in after unprotect" "$(unit_prop "$svc" MemoryMin)" $((5 * MB))
+rm -r "/etc/systemd/system/$svc.d"
+systemctl daemon-reload
+info "2: unprotect put systemd's runtime drop-ins of $svc and system.slice back exactly (the administrator's MemoryLow file byte for byte); daemon-reload keeps the originals, an /etc drop-in applies"
 op Protect u "$new_main" || fail "Protect($new_main) failed (second time)"
 systemctl stop "$svc" || fail "systemctl stop $svc failed while protected"
 wait_until 5 nothing_protected || fail "a stopped service's PID is still protected"

@@ -5,8 +5,11 @@
 #     process at the adj, MemoryMin on the unit, system.slice raised;
 #  2. `systemctl restart nginx` keeps it protected: the new PIDs get the adj;
 #     `systemctl daemon-reload` keeps every figure; stop and start too;
-#  3. unprotect restores the unit's properties and every adj exactly; a
-#     unit systemd unloads (a transient one, stopped) ends its protection;
+#  3. unprotect restores the unit's properties and every adj exactly, and
+#     systemd's runtime drop-ins too (none of ours left, an administrator's
+#     set-property --runtime file back byte for byte, daemon-reload keeps
+#     the original values, a later /etc drop-in is not masked); a unit
+#     systemd unloads (a transient one, stopped) ends its protection;
 #  4. `oomprotectctl drop-in nginx.service --now` restarts it inside its
 #     protection; it holds across a restart and daemon-reload, is listed
 #     (ListProtected source drop-in, the compat status file), over the
@@ -49,6 +52,14 @@ all_at_in() { # CGROUP ADJ
 adjs() { for pid in $(unit_pids); do printf '%s=%s ' "$pid" "$(adj_of "$pid" 2>/dev/null)"; done; }
 listed_unit() { op_json ListProtectedUnits | jq -e --arg u "$U" '.data[0][] | select(.[0] == $u)' >/dev/null; }
 
+# An administrator's own runtime setting, made before the protection: its file must come back byte for byte.
+readonly ADMIN_LOW=/run/systemd/system.control/$U.d/50-MemoryLow.conf
+systemctl set-property --runtime "$U" MemoryLow=3M || fail "systemctl set-property --runtime $U MemoryLow=3M failed"
+on_exit "rm -f $ADMIN_LOW; systemctl daemon-reload"
+[[ -f $ADMIN_LOW ]] || fail "set-property --runtime wrote no $ADMIN_LOW: $(runtime_dropins "$U")"
+cp "$ADMIN_LOW" /tmp/vmtest-admin-low.conf
+dropins_before=$(runtime_dropins "$U" system.slice)
+orig_low=$(unit_prop "$U" MemoryLow)
 orig_min=$(unit_prop "$U" MemoryMin)
 orig_pref=$(unit_prop "$U" ManagedOOMPreference)
 orig_sys_min=$(cat "$CG/system.slice/memory.min")
@@ -70,6 +81,18 @@ expect_eq "IsProtected($main)" "$(op_is_protected "$main")" true
 oomprotectctl status "$U" | grep -q "across its restarts" || fail "status $U does not say it survives restarts"
 journalctl -b -u "$U" --no-pager -n 1 -o cat | grep -q . || fail "$U has no journal under its unit"
 info "1: $U protected in place: MainPID $main kept in $main_cg, $(adjs)MemoryMin 32M, system.slice $sys_min"
+info "1: systemd's runtime files while protected: $(runtime_dropins "$U" system.slice | awk '{ print $2 }' | tr '\n' ' ')"
+info "1: $U.d/50-MemoryMin.conf: $(tr '\n' '|' </run/systemd/system.control/"$U".d/50-MemoryMin.conf 2>&1)"
+# An update (ProtectUnit again, persisted as applying first): systemd rewrites the file for each call.
+ino=$(stat -c %i "/run/systemd/system.control/$U.d/50-MemoryMin.conf")
+oomprotectctl protect --min 40M "$U" || fail "updating the protection of $U to --min 40M failed"
+expect_eq "$U MemoryMin after an update to 40M" "$(unit_prop "$U" MemoryMin)" $((40 * MB))
+grep -qx "MemoryMin=$((40 * MB))" "/run/systemd/system.control/$U.d/50-MemoryMin.conf" ||
+        fail "50-MemoryMin.conf after the update: $(cat "/run/systemd/system.control/$U.d/50-MemoryMin.conf")"
+info "1: the update rewrote 50-MemoryMin.conf (inode $ino -> $(stat -c %i "/run/systemd/system.control/$U.d/50-MemoryMin.conf"))"
+oomprotectctl protect --min 32M "$U" || fail "updating the protection of $U back to --min 32M failed"
+expect_eq "$U MemoryMin after an update back to 32M" "$(unit_prop "$U" MemoryMin)" $((32 * MB))
+all_at "$ADJ_PROTECTED" || fail "after the updates not every process of $U is at $ADJ_PROTECTED: $(adjs)"
 
 # --- 2. restart, daemon-reload, stop and start -----------------------------------
 systemctl restart "$U" || fail "systemctl restart $U failed while protected"
@@ -96,8 +119,26 @@ expect_eq "$U ManagedOOMPreference after unprotect" "$(unit_prop "$U" ManagedOOM
 expect_eq "system.slice memory.min after unprotect" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
 all_at "$adj0" || fail "after unprotect: $(adjs)"
 ! listed_unit || fail "still listed after unprotect"
-left=$(find /run/systemd/system.control/"$U".d -type f -printf '%f ' 2>/dev/null || true)
-info "3: unprotect restored MemoryMin=$orig_min, ManagedOOMPreference=$orig_pref, system.slice, adj $adj0; runtime files left: ${left:-none}"
+expect_eq "$U MemoryLow after unprotect" "$(unit_prop "$U" MemoryLow)" "$orig_low"
+dropins_restored "unprotect $U" "$U" "$dropins_before" "$ADMIN_LOW" /tmp/vmtest-admin-low.conf
+info "3: after unprotect $U NeedDaemonReload=$(unit_prop "$U" NeedDaemonReload) (its drop-ins changed on disk, its values did not)"
+systemctl daemon-reload
+expect_eq "$U MemoryMin after unprotect and daemon-reload" "$(unit_prop "$U" MemoryMin)" "$orig_min"
+expect_eq "$U MemoryLow after unprotect and daemon-reload" "$(unit_prop "$U" MemoryLow)" "$orig_low"
+expect_eq "$U ManagedOOMPreference after unprotect and daemon-reload" "$(unit_prop "$U" ManagedOOMPreference)" "$orig_pref"
+expect_eq "system.slice memory.min after unprotect and daemon-reload" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
+# The unit's own configuration changed later is not masked by a file of ours (10- sorts before 50-MemoryMin.conf).
+mkdir -p "/etc/systemd/system/$U.d"
+printf '[Service]\nMemoryMin=5M\n' >"/etc/systemd/system/$U.d/10-vmtest.conf"
+on_exit "rm -f /etc/systemd/system/$U.d/10-vmtest.conf"
+systemctl daemon-reload
+expect_eq "$U MemoryMin from an /etc drop-in after unprotect" "$(unit_prop "$U" MemoryMin)" $((5 * MB))
+rm "/etc/systemd/system/$U.d/10-vmtest.conf"
+rmdir "/etc/systemd/system/$U.d" 2>/dev/null || true
+rm "$ADMIN_LOW"
+systemctl daemon-reload
+orig_low=$(unit_prop "$U" MemoryLow)
+info "3: unprotect restored MemoryMin=$orig_min, MemoryLow=3M, ManagedOOMPreference=$orig_pref, system.slice, adj $adj0, and systemd's runtime files exactly; daemon-reload keeps them, an /etc drop-in applies"
 
 # --- 3b. a unit that goes away ends its protection --------------------------------
 tu=vmtest-unload.service
@@ -115,6 +156,35 @@ wait_until 5 test "$(cat "$CG/system.slice/memory.min")" = "$orig_sys_min" ||
 unloaded() { journalctl -b -u "$OP_UNIT" --no-pager -o cat | grep -q "unit unloaded: $tu is no longer protected"; }
 wait_until 5 unloaded || fail "the journal does not say that $tu's protection ended with the unit"
 info "3b: $tu, stopped and unloaded by systemd, ended its protection; system.slice back to $orig_sys_min"
+
+# --- 3c. an update to -1000 passes the last-killable check, as a new protection does ---
+ku=vmtest-killable.service
+systemd-run --quiet --unit="$ku" sleep 1000 || fail "systemd-run --unit=$ku failed"
+on_exit "systemctl stop $ku 2>/dev/null"
+wait_until 5 systemctl is-active --quiet "$ku" || fail "$ku does not run"
+oomprotectctl protect --adj 0 "$ku" || fail "oomprotectctl protect --adj 0 $ku failed"
+kpid=$(unit_prop "$ku" MainPID)
+# For a moment every userspace process but $ku's sleep at -1000 (this shell and what it runs included).
+saved=()
+for p in /proc/[0-9]*; do
+        p=${p#/proc/}
+        [[ $p == 1 || $p == "$kpid" ]] && continue
+        readlink "/proc/$p/exe" >/dev/null 2>&1 || continue # a kernel thread: never the OOM killer's
+        a=$(cat "/proc/$p/oom_score_adj" 2>/dev/null) || continue
+        [[ $a == -1000 ]] && continue
+        echo -1000 >"/proc/$p/oom_score_adj" 2>/dev/null && saved+=("$p:$a")
+done
+restore_adjs() { local s; for s in "${saved[@]}"; do echo "${s#*:}" >"/proc/${s%%:*}/oom_score_adj" 2>/dev/null; done; }
+on_exit restore_adjs
+rc=0
+out=$(oomprotectctl protect --adj -1000 "$ku" 2>&1) || rc=$?
+restore_adjs
+((rc != 0)) || fail "an update of $ku to -1000 that leaves nothing killable was taken"
+[[ $out == *"no process the kernel's OOM killer may pick"* ]] || fail "the refused update said: $out"
+expect_eq "adj of $ku's process after the refused update" "$(adj_of "$kpid")" 0
+oomprotectctl unprotect "$ku" || fail "oomprotectctl unprotect $ku failed"
+systemctl stop "$ku"
+info "3c: with ${#saved[@]} processes at -1000 for a moment, updating $ku to -1000 was refused (exit $rc): $out"
 
 # --- 4. a drop-in -----------------------------------------------------------------
 rc=0

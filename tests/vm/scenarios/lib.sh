@@ -162,6 +162,33 @@ slice_path() {
 
 unit_prop() { systemctl show -P "$2" "$1"; }
 
+# runtime_dropins UNIT...: the files systemd keeps for runtime property changes of each UNIT
+# (SetUnitProperties(runtime=true), systemctl set-property --runtime), in system.control for a unit
+# of a unit file and in transient for a transient one, each with its checksum: "SUM  PATH" lines.
+runtime_dropins() {
+        local u d
+        for u in "$@"; do
+                for d in /run/systemd/system.control /run/systemd/transient; do
+                        [[ -d $d/$u.d ]] || continue
+                        find "$d/$u.d" -type f | sort | xargs -r sha256sum
+                done
+        done
+}
+
+# dropins_restored WHEN UNIT BEFORE ADMIN_FILE COPY: after an unprotect, UNIT's and system.slice's runtime
+# files are BEFORE (runtime_dropins UNIT system.slice) again: none of ours is left, the administrator's
+# ADMIN_FILE is COPY byte for byte.
+dropins_restored() {
+        local now
+        now=$(runtime_dropins "$2" system.slice)
+        [[ $now == "$3" ]] || fail "$1: systemd's runtime drop-ins are not as before the protection:
+before:
+$3
+now:
+$now"
+        cmp -s "$4" "$5" || fail "$1: the administrator's $4 did not come back byte for byte: $(cat "$4" 2>&1)"
+}
+
 # --- the daemon ----------------------------------------------------------------
 
 # op METHOD [SIGNATURE ARGS...]: call the Manager on the system bus.
