@@ -420,7 +420,7 @@ static void scope_exists(Task *t) {
         }
         r = sd_bus_call_method_async(data(b)->bus, &t->slot, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
                                      "SetUnitProperties", on_scope_properties_set, t, "sba(sv)", t->unit, 1, 2,
-                                     "MemoryMin", "t", t->p->memory_min, "MemoryLow", "t", t->p->memory_low);
+                                     "MemoryLow", "t", t->p->memory_low, "MemoryMin", "t", t->p->memory_min);
         if (r < 0)
                 task_finish(t, r);
 }
@@ -845,10 +845,18 @@ static void systemd_set_memory_protection(Backend *b, const char *cgroup, const 
                 r = sd_bus_message_append(m, "sb", unit, 1);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "(sv)");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "(sv)(sv)", "MemoryMin", "t", want->min, "MemoryLow", "t", want->low);
+        /*
+         * In the order their drop-in files sort (50-ManagedOOMPreference,
+         * 50-MemoryLow, 50-MemoryMin): systemd 252 appends each file it
+         * writes to the unit's list of drop-ins and compares that list, in
+         * order, with the sorted one on disk; out of order, the unit would
+         * say NeedDaemonReload=yes (and `systemctl restart` warn that its
+         * drop-ins changed) for as long as it is protected.
+         */
         if (r >= 0 && pref && optional_ok(b, OPT_MANAGED_OOM_PREFERENCE))
                 r = sd_bus_message_append(m, "(sv)", "ManagedOOMPreference", "s", pref);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)(sv)", "MemoryLow", "t", want->low, "MemoryMin", "t", want->min);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r >= 0)

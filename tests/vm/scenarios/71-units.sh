@@ -69,7 +69,11 @@ adj0=$(adj_of "$main")
 info "$U: MainPID $main in $main_cg, MemoryMin=$orig_min, ManagedOOMPreference=$orig_pref, adj $adj0, system.slice memory.min $orig_sys_min"
 
 # --- 1. protect by name ----------------------------------------------------------
+systemctl daemon-reload # what earlier scenarios' unprotects left systemd to re-read (NeedDaemonReload)
 oomprotectctl protect --min 32M "$U" || fail "oomprotectctl protect $U failed"
+# The properties are set in the order their drop-ins sort: systemd 252 then keeps its list of them in order,
+# and a unit without drop-ins of its own that sort after ours (system.slice) does not say "changed on disk".
+expect_eq "system.slice NeedDaemonReload while it holds $U's protection" "$(unit_prop system.slice NeedDaemonReload)" no
 expect_eq "MainPID of $U after protect" "$(unit_prop "$U" MainPID)" "$main"
 expect_eq "cgroup of $U's main process" "$(cgroup_of "$main")" "$main_cg"
 all_at "$ADJ_PROTECTED" || fail "not every process of $U is at $ADJ_PROTECTED: $(adjs)"
