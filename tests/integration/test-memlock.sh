@@ -91,13 +91,7 @@ test_finite_memlock_locks_nothing() {
         ok "a finite RLIMIT_MEMLOCK: nothing locked (VmLck 0 kB), requests work"
 }
 
-# Lowering oom_score_adj needs CAP_SYS_RESOURCE, which the build machine's root may lack: then protect upwards.
-if sh -c 'echo -1 >/proc/self/oom_score_adj' 2>/dev/null; then
-        protect_adj=-1000 child_adj=0
-else
-        protect_adj=0 child_adj=700
-        note "no CAP_SYS_RESOURCE here: protecting with oom_score_adj 0 from 700"
-fi
+host_adjs
 mkdir -m 0755 "$tmp/state"
 {
         cgroupfs_config "$tmp/state"
