@@ -30,17 +30,29 @@
  *               once on one connection (pipelined), then one Unprotect each;
  *               how long each burst takes (bench/run.sh counts the status
  *               rewrites meanwhile with strace: inotify merges the renames)
+ *   hog         no daemon, no victim: memory pressure for bench/vm/91-bench-pressure.sh. Takes
+ *               anonymous memory, locked, in 4 MiB steps until MemAvailable is down to --margin-mb
+ *               (or memory PSI "full avg10" reaches --max-full %, the guard against a livelock),
+ *               prints "held_mb=N avail_mb=N full_avg10=X locked=yes|no" once there; then, with
+ *               --stream FILE, reads FILE over and over, page cache that pushes every unlocked file
+ *               page out, until SIGTERM or SIGINT, and prints "streamed_mb=N mb_per_s=X"
+ *
+ * --mlock: the bench locks its own memory first, so that under pressure its own page faults are not
+ * in the figures (the daemon's and dbus-daemon's are).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -71,6 +83,10 @@ typedef struct Options {
         unsigned count;
         double seconds;
         unsigned gap_us; /* a pause between rounds, not measured */
+        unsigned margin_mb; /* hog: MemAvailable to leave */
+        double max_full;    /* hog: stop growing at this memory PSI full avg10 (%) */
+        const char *stream; /* hog: the file read over and over once the memory is held */
+        bool mlock;
 } Options;
 
 typedef int (*RoundFn)(const Options *o, void *ctx);
@@ -602,6 +618,113 @@ static int verb_burst(const Options *o) {
         return 0;
 }
 
+/* ---- memory pressure ---- */
+
+#define HOG_STEP (4U << 20)
+
+static volatile sig_atomic_t hog_stop;
+
+static void hog_on_signal(int sig) {
+        hog_stop = sig;
+}
+
+/* A "Key:   N kB" line of /proc/meminfo in MiB, or -1. */
+static long meminfo_mb(const char *key) {
+        FILE *f = fopen("/proc/meminfo", "re");
+        char line[256];
+        size_t len = strlen(key);
+        long v = -1;
+
+        if (!f)
+                return -1;
+        while (v < 0 && fgets(line, sizeof(line), f))
+                if (strncmp(line, key, len) == 0 && line[len] == ':')
+                        v = strtol(line + len + 1, NULL, 10) / 1024;
+        fclose(f);
+        return v;
+}
+
+/* avg10 of the "full" line of /proc/pressure/memory (the share of time all tasks waited on memory), or 0. */
+static double psi_full_avg10(void) {
+        FILE *f = fopen("/proc/pressure/memory", "re");
+        char line[256];
+        double v = 0;
+
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "full avg10=%lf", &v) == 1)
+                        break;
+        fclose(f);
+        return v;
+}
+
+/* Reads path from the start again at its end until a signal; returns the MiB read. */
+static int hog_stream(const char *path, uint64_t *ret_bytes) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_free_ char *buf = malloc(1U << 20);
+        uint64_t total = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (!buf)
+                return -ENOMEM;
+        while (!hog_stop) {
+                ssize_t k = read(fd, buf, 1U << 20);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0 && lseek(fd, 0, SEEK_SET) < 0)
+                        return -errno;
+                total += (uint64_t) k;
+        }
+        *ret_bytes = total;
+        return 0;
+}
+
+static int verb_hog(const Options *o) {
+        struct sigaction sa = { .sa_handler = hog_on_signal }; /* no SA_RESTART: a read ends with EINTR */
+        unsigned held = 0;
+        bool locked = true;
+        long avail;
+        uint64_t begin, bytes = 0;
+        int r;
+
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        while (!hog_stop && (avail = meminfo_mb("MemAvailable")) > (long) o->margin_mb &&
+               psi_full_avg10() < o->max_full) {
+                char *p = mmap(NULL, HOG_STEP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+                if (p == MAP_FAILED)
+                        break;
+                memset(p, 0x5a, HOG_STEP); /* not the zero page: real pages */
+                if (mlock(p, HOG_STEP) < 0)
+                        locked = false; /* still unreclaimable without swap */
+                held += HOG_STEP >> 20;
+                /* Near the margin, give reclaim time to show in MemAvailable. */
+                if (avail < (long) o->margin_mb + 64)
+                        usleep(20000);
+        }
+        printf("held_mb=%u avail_mb=%ld full_avg10=%.2f locked=%s\n", held, meminfo_mb("MemAvailable"),
+               psi_full_avg10(), locked ? "yes" : "no");
+        fflush(stdout);
+        if (!o->stream) {
+                while (!hog_stop)
+                        pause();
+                return 0;
+        }
+        begin = now_ns();
+        r = hog_stream(o->stream, &bytes);
+        if (r < 0)
+                return r;
+        printf("streamed_mb=%" PRIu64 " mb_per_s=%.1f\n", bytes >> 20,
+               (double) (bytes >> 20) * 1e9 / (double) MAX(now_ns() - begin, 1U));
+        return 0;
+}
+
 /* ---- main ---- */
 
 static int parse_args(int argc, char **argv, Options *o) {
@@ -612,11 +735,13 @@ static int parse_args(int argc, char **argv, Options *o) {
                 { "pid", required_argument, NULL, 'p' },    { "adj", required_argument, NULL, 'a' },
                 { "orig-adj", required_argument, NULL, 'A' }, { "count", required_argument, NULL, 'n' },
                 { "seconds", required_argument, NULL, 't' }, { "gap-us", required_argument, NULL, 'g' },
-                { "pids", required_argument, NULL, 'f' }, {},
+                { "pids", required_argument, NULL, 'f' }, { "margin-mb", required_argument, NULL, 'M' },
+                { "max-full", required_argument, NULL, 'F' }, { "stream", required_argument, NULL, 'T' },
+                { "mlock", no_argument, NULL, 'L' }, {},
         };
         int c;
 
-        *o = (Options) { .method = "ping", .count = 200, .seconds = 5.0 };
+        *o = (Options) { .method = "ping", .count = 200, .seconds = 5.0, .margin_mb = 32, .max_full = 20.0 };
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
                 switch (c) {
                 case 'r': o->root = optarg; break;
@@ -632,6 +757,10 @@ static int parse_args(int argc, char **argv, Options *o) {
                 case 't': o->seconds = strtod(optarg, NULL); break;
                 case 'g': o->gap_us = (unsigned) strtoul(optarg, NULL, 10); break;
                 case 'f': o->pids = optarg; break;
+                case 'M': o->margin_mb = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 'F': o->max_full = strtod(optarg, NULL); break;
+                case 'T': o->stream = optarg; break;
+                case 'L': o->mlock = true; break;
                 default: return -EINVAL;
                 }
         if (optind != argc - 1)
@@ -658,15 +787,21 @@ int main(int argc, char **argv) {
                 { "list", verb_list, true },
                 { "status-fresh", verb_status_fresh, true },
                 { "burst", verb_burst, true },
+                { "hog", verb_hog, false },
         };
         Options o;
         int r = -EINVAL;
 
         if (parse_args(argc, argv, &o) < 0) {
                 fprintf(stderr, "usage: oombench [--pid PID --root MOUNT --parent REL --orig REL --adj N "
-                                "--orig-adj N --socket PATH --status PATH --method ping|get --count N --seconds S --gap-us N --pids FILE] "
-                                "raw|noop|dbus-pair|protect|ctl-pair|shell-pair|list|status-read|status-fresh|burst\n");
+                                "--orig-adj N --socket PATH --status PATH --method ping|get --count N --seconds S --gap-us N --pids FILE "
+                                "--margin-mb N --max-full PCT --stream FILE --mlock] "
+                                "raw|noop|dbus-pair|protect|ctl-pair|shell-pair|list|status-read|status-fresh|burst|hog\n");
                 return 2;
+        }
+        if (o.mlock && mlockall(MCL_CURRENT | MCL_FUTURE) < 0) {
+                fprintf(stderr, "oombench: cannot lock its own memory: %s\n", strerror(errno));
+                return 1;
         }
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
                 if (!streq(o.verb, verbs[i].name))

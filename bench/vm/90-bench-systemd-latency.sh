@@ -44,16 +44,7 @@ direct=$(us_per /bin/true)
 scoped=$(us_per systemd-run --quiet --collect --scope -p Slice=protected.slice /bin/true)
 echo "FIGURE systemd_run_scope_us $((scoped - direct)) (systemd-run --scope $scoped µs - /bin/true $direct µs)"
 
-# The sleeper's scope keeps a second process, so that it stays while the sleeper is protected and each
-# restore goes back into it. Left empty, systemd stops the scope, every restore makes a new one of the same
-# name, and a tight Protect+Unprotect loop races that removal: after some 40-65 pairs an Unprotect failed
-# with "systemd: No such device" (main at 44e57e9 and the perf branch alike; BENCHMARKS.md).
-systemd-run --quiet --collect --scope --unit=bench90-sleeper sh -c 'sleep 100000 & exec sleep 100000' \
-        >/dev/null 2>&1 &
-SLEEPER_PID=$!
-on_exit "systemctl stop bench90-sleeper.scope"
-wait_until 5 comm_is "$SLEEPER_PID" sleep || fail "sleep child $SLEEPER_PID never exec'd"
-echo 0 >"/proc/$SLEEPER_PID/oom_score_adj"
+bench_sleeper bench90-sleeper
 line=$("$bench" --count "$ROUNDS" --seconds 60 --pid "$SLEEPER_PID" protect)
 echo "FIGURE protect $line"
 hop=$("$bench" --count "$ROUNDS" --seconds 30 noop --method ping)

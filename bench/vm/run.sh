@@ -39,6 +39,21 @@ cp "$src"/bench/vm/[0-9][0-9]-bench-*.sh "$stage/vm/scenarios/"
         # shellcheck disable=SC2016 # written as is into the generated helper
         echo '        chmod 0755 "$bench" && on_exit "rm -f $bench"'
         echo '}'
+        cat <<'HELPER'
+# bench_sleeper UNIT: SLEEPER_PID, a sleep (adj 0) in the bare scope UNIT.scope, stopped at exit. The scope
+# keeps a second process, so that it stays while the sleeper is protected and each restore goes back into
+# it. Left empty, systemd stops the scope, every restore makes a new one of the same name, and a tight
+# Protect+Unprotect loop races that removal: after some 40-65 pairs an Unprotect failed with "systemd: No
+# such device" (main at 44e57e9 and the perf branch alike; BENCHMARKS.md).
+bench_sleeper() {
+        systemd-run --quiet --collect --scope --unit="$1" sh -c 'sleep 100000 & exec sleep 100000' \
+                >/dev/null 2>&1 &
+        SLEEPER_PID=$!
+        on_exit "systemctl stop $1.scope"
+        wait_until 5 comm_is "$SLEEPER_PID" sleep || fail "sleep child $SLEEPER_PID never exec'd"
+        echo 0 >"/proc/$SLEEPER_PID/oom_score_adj"
+}
+HELPER
 } >"$stage/vm/scenarios/bench-bin.sh"
 
 mkdir -p "$results"

@@ -28,6 +28,7 @@ struct FreezeWait {
         Backend *backend;
         int fd;
         sd_event_source *io, *timer;
+        uint64_t deadline, step; /* µs, CLOCK_MONOTONIC */
         BackendDone done;
         void *userdata;
 };
@@ -176,6 +177,7 @@ static int attach_checked(Backend *b, const char *rel, pid_t pid, uint64_t start
 
 static int apply_scope(Backend *b, const Protection *p, OpError *e) {
         const char *rel;
+        bool created;
         int r;
 
         r = scope_rel(p, &rel);
@@ -184,12 +186,15 @@ static int apply_scope(Backend *b, const Protection *p, OpError *e) {
         r = cgroup_create(b->rootfd, rel);
         if (r < 0)
                 return op_error_set(e, r, NULL, "Cannot create %s: %s", p->scope_cgroup, strerror(-r));
+        created = r > 0;
         r = tune_scope(b, rel, p, e);
         if (r < 0)
                 return r;
         mark_oomd_preference(b, p, rel);
-        /* A daemon killed in the middle of a restore leaves the scope frozen: re-applying thaws it. */
-        (void) cgroup_freeze(b->rootfd, rel, false, NULL);
+        /* A daemon killed in the middle of a restore leaves the scope frozen: re-applying thaws it. A scope
+         * made just now was never frozen. */
+        if (!created)
+                (void) cgroup_freeze(b->rootfd, rel, false, NULL);
 
         /*
          * By pid: so right before each move, the pid must still name the
@@ -257,6 +262,8 @@ static int move_back(Backend *b, const Protection *p, const char *scope, pid_t p
 }
 
 #define FREEZE_TIMEOUT_USEC (500 * 1000ULL)
+/* The first look at cgroup.events after the write; each later one waits twice as long. */
+#define FREEZE_FIRST_LOOK_USEC 50ULL
 
 static void freeze_wait_finish(FreezeWait *w, int r) {
         Backend *b = w->backend;
@@ -275,11 +282,29 @@ static int on_freeze_events(sd_event_source *s, int fd, uint32_t revents, void *
         return 0;
 }
 
+/*
+ * The kernel sends cgroup.events' notification at most once per 10 ms per cgroup, and the Protect just before
+ * (the scope was populated) has often used it up: the scope is frozen long before anyone is told. So the
+ * file is also read again at 50 µs, 100 µs, 200 µs... after the write, until the timeout.
+ */
 static int on_freeze_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         FreezeWait *w = userdata;
+        int r;
 
-        /* The kernel rate-limits the notification: look once more before giving up. */
-        freeze_wait_finish(w, cgroup_events_frozen(w->fd) ? 0 : -ETIMEDOUT);
+        if (cgroup_events_frozen(w->fd)) {
+                freeze_wait_finish(w, 0);
+                return 0;
+        }
+        if (usec >= w->deadline) {
+                freeze_wait_finish(w, -ETIMEDOUT);
+                return 0;
+        }
+        w->step *= 2;
+        r = sd_event_source_set_time(s, MIN(usec + w->step, w->deadline));
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        if (r < 0)
+                freeze_wait_finish(w, r);
         return 0;
 }
 
@@ -304,8 +329,13 @@ static int wait_frozen(Backend *b, int fd, BackendDone done, void *userdata) {
         d->waits = w;
         r = sd_event_add_io(b->event, &w->io, fd, EPOLLPRI, on_freeze_events, w);
         if (r >= 0)
-                r = sd_event_add_time_relative(b->event, &w->timer, CLOCK_MONOTONIC, FREEZE_TIMEOUT_USEC, 0,
-                                               on_freeze_timeout, w);
+                r = sd_event_now(b->event, CLOCK_MONOTONIC, &w->deadline);
+        if (r >= 0) {
+                w->step = FREEZE_FIRST_LOOK_USEC;
+                w->deadline += FREEZE_TIMEOUT_USEC;
+                r = sd_event_add_time_relative(b->event, &w->timer, CLOCK_MONOTONIC, w->step, 1, on_freeze_timeout,
+                                               w);
+        }
         if (r < 0) {
                 freeze_wait_free(w);
                 return r;

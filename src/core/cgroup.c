@@ -274,6 +274,15 @@ int cgroup_create(int rootfd, const char *rel) {
 
         if (len >= sizeof(path))
                 return -ENAMETOOLONG;
+        if (streq(rel, "."))
+                return 0;
+        /* The parents exist nearly always (a scope below its slice): the leaf first, the walk only without them. */
+        if (mkdirat(rootfd, rel, 0755) >= 0)
+                return 1;
+        if (errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return negative_errno();
         memcpy(path, rel, len + 1);
         for (char *p = path;; p++) {
                 if (*p != '/' && *p != '\0')
@@ -284,7 +293,7 @@ int cgroup_create(int rootfd, const char *rel) {
                         return negative_errno();
                 *p = c;
                 if (c == '\0')
-                        return 0;
+                        return 1;
         }
 }
 
@@ -325,7 +334,7 @@ int cgroup_enable_controller(int rootfd, const char *rel, const char *name) {
                 }
                 *p = c;
                 if (c == '\0')
-                        return 0;
+                        return 1;
         }
 }
 

@@ -50,7 +50,7 @@ int cgroup_write_u64(int rootfd, const char *rel, const char *file, uint64_t val
 
 bool cgroup_has_controller(int rootfd, const char *rel, const char *name);
 
-/* mkdir -p below the root; existing directories are fine. */
+/* mkdir -p below the root; existing directories are fine. 1 when rel itself was made now, 0 when it was there. */
 int cgroup_create(int rootfd, const char *rel);
 
 /* Makes name available in rel's children: "+name" in the subtree_control of every ancestor and of rel itself. */

@@ -133,13 +133,41 @@ int proc_check_owned_by(const ProcInfo *i, uid_t owner, OpError *e) {
         return 0;
 }
 
-/* Reads /proc/PID/NAME; a vanished process is -ESRCH whatever the kernel said. */
+#define PID_FILE_FIRST_READ 4096
+
+/*
+ * Reads /proc/PID/NAME (stat, status, cgroup, oom_score_adj); a vanished process is -ESRCH whatever the
+ * kernel said. The kernel makes each of these files whole at the first read, so a read that comes back
+ * shorter than asked for has all of it: the second read, which would only see the end of the file, is
+ * saved (a Protect+Unprotect pair reads 12 of them). One that fills the buffer is read whole from the start.
+ */
 static int read_pid_file(int procfd, pid_t pid, const char *name, char **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
         char path[64];
+        ssize_t k;
         int r;
 
         snprintf(path, sizeof(path), "%d/%s", (int) pid, name);
-        r = read_full_file_at(procfd, path, 1 << 20, ret, NULL);
+        fd = openat(procfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return errno == ENOENT || errno == ESRCH ? -ESRCH : negative_errno();
+        buf = malloc(PID_FILE_FIRST_READ);
+        if (!buf)
+                return -ENOMEM;
+        do
+                k = read(fd, buf, PID_FILE_FIRST_READ - 1);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return errno == ENOENT || errno == ESRCH ? -ESRCH : negative_errno();
+        if ((size_t) k < PID_FILE_FIRST_READ - 1) {
+                buf[k] = '\0';
+                *ret = TAKE_PTR(buf);
+                return 0;
+        }
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return negative_errno();
+        r = read_full_fd(fd, 1 << 20, ret, NULL);
         if (r == -ENOENT || r == -ESRCH)
                 return -ESRCH;
         return r;

@@ -44,6 +44,18 @@ require_root_and() {
         done
 }
 
+# host_adjs: protect_adj and child_adj for this host: -1000 from 0, or, where lowering oom_score_adj is
+# refused (no CAP_SYS_RESOURCE, as the build machine's root), 0 from 700, said in a note.
+# shellcheck disable=SC2034 # set for the sourcing test
+host_adjs() {
+        if sh -c 'echo -1 >/proc/self/oom_score_adj' 2>/dev/null; then
+                protect_adj=-1000 child_adj=0
+        else
+                protect_adj=0 child_adj=700
+                note "no CAP_SYS_RESOURCE here: protecting with oom_score_adj 0 from 700"
+        fi
+}
+
 # find_cgroup2: sets CG to the cgroup2 mount, or skips.
 find_cgroup2() {
         CG=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' \

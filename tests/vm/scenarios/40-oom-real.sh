@@ -15,6 +15,7 @@
 # everything it read, and the FIFO stays open, so it holds it until killed.
 # The holder is protected *before* it is filled: memory charged earlier would
 # stay charged to its old cgroup.
+# OOMTEST_TRIALS=N: N protected trials (default 3); bench/vm/92-bench-oom-trials.sh sets it.
 # vm-timeout: 300
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -34,7 +35,7 @@ forgotten() { [[ $(op_is_protected "$1") == false ]]; }
 # shellcheck disable=SC2016 # expanded when the cleanup runs
 on_exit 'for p in "${TAIL_PIDS[@]}"; do kill_tail "$p"; done'
 
-survived=0
+survived=0 twins_killed=0 hogs_killed=0
 control_verdict=
 # trial N protected|control
 trial() {
@@ -77,6 +78,8 @@ trial() {
                 else
                         info "trial $n: THE PROTECTED HOLDER WAS KILLED"
                 fi
+                alive "$tpid" || twins_killed=$((twins_killed + 1))
+                alive "$gpid" || hogs_killed=$((hogs_killed + 1))
         else
                 if alive "$hpid"; then control_verdict="holder survived"; else control_verdict="holder killed"; fi
         fi
@@ -122,6 +125,9 @@ for ((i = 1; i <= TRIALS; i++)); do
         trial "$i" protected
 done
 
+# One line for the benchmarks (bench/vm/92-bench-oom-trials.sh runs this scenario with more trials).
+echo "FIGURE oom_trials trials=$TRIALS protected_survived=$survived unprotected_twin_killed=$twins_killed" \
+        "hog_killed=$hogs_killed control=${control_verdict// /_}"
 summary="protected holder survived $survived/$TRIALS trials; control: $control_verdict"
 ((survived == TRIALS)) || fail "$summary"
 pass "$summary"
