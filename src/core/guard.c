@@ -79,13 +79,18 @@ static uint64_t protection_rss(Engine *e, const Protection *p) {
  * a unit's is one process.
  */
 
+/* The end of a path first, then '/', then every other byte: "/a" < "/a/b" < "/a-b". */
+static int path_key(unsigned char c) {
+        return c == '\0' ? 0 : c == '/' ? 1 : c + 1;
+}
+
 /* Path order with '/' first: a cgroup's descendants come right after it ("/a", "/a/b", "/a-b"). */
 static int path_cmp(const void *a, const void *b) {
         const unsigned char *x = *(const unsigned char *const *) a, *y = *(const unsigned char *const *) b;
 
         for (; *x && *x == *y; x++, y++)
                 ;
-        return (*x == '/' ? 1 : *x + 1) - (*y == '/' ? 1 : *y + 1);
+        return path_key(*x) - path_key(*y);
 }
 
 /* Whether cgroup is one of the counted ones or below one. */

@@ -250,6 +250,22 @@ static void test_guard_counts_a_cgroup_once_for_a_unit_and_a_pid_in_it(void **st
         assert_int_equal(guard_protected_usage(e), (uint64_t) (100 + 7) << 20);
 }
 
+/* A unit counted after an in-place PID below it (in-place protections are listed first): still one figure. */
+static void test_guard_counts_a_unit_once_whatever_order_its_cgroups_come_in(void **state) {
+        Fixture *x = *state;
+        Engine *e = &x->engine;
+
+        e->backend.has_memory = true;
+        fake_cgroup("a.slice", "", 300 << 20);
+        fake_cgroup("a.slice/u.service", "100\n", 100 << 20);
+        fake_cgroup("a.slice/u.service/app", "101\n", 40 << 20);
+        fake_cgroup("a.slice/u.service/app/x", "102\n", 10 << 20);
+        add_in_place(e, 102, "/a.slice/u.service/app/x");
+        add_in_place(e, 101, "/a.slice/u.service/app");
+        add_unit(e, "u.service", "/a.slice/u.service");
+        assert_int_equal(guard_protected_usage(e), (uint64_t) 100 << 20);
+}
+
 /* Without the memory controller RSS counts, by process: one protected in its own right and a unit's is one. */
 static void test_guard_counts_a_process_once_for_a_unit_and_its_own_protection(void **state) {
         Fixture *x = *state;
@@ -336,6 +352,8 @@ int main(void) {
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_guard_passes_an_update_that_changes_nothing_the_kernel_may_pick,
                                                 setup, teardown),
+                cmocka_unit_test_setup_teardown(test_guard_counts_a_unit_once_whatever_order_its_cgroups_come_in,
+                                                setup_with_cgroups, teardown_with_cgroups),
                 cmocka_unit_test_setup_teardown(test_guard_counts_a_cgroup_once_for_a_unit_and_a_pid_in_it,
                                                 setup_with_cgroups, teardown_with_cgroups),
                 cmocka_unit_test_setup_teardown(test_guard_counts_a_process_once_for_a_unit_and_its_own_protection,
