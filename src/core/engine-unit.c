@@ -85,6 +85,13 @@ UnitProtection *engine_get_unit(Engine *e, const char *unit) {
         return unit_table_get(&e->units, unit);
 }
 
+bool engine_unit_restoring(const Engine *e, const char *unit) {
+        for (const UnitOp *op = e->unit_ops; op; op = op->next)
+                if (op->restoring && op->u && streq(op->u->unit, unit))
+                        return true;
+        return false;
+}
+
 UnitProtection *engine_unit_of_pid(Engine *e, pid_t pid) {
         _cleanup_free_ char *cgroup = NULL;
 

@@ -178,6 +178,8 @@ static inline size_t engine_count_all(const Engine *e) {
  */
 int engine_protect_unit(Engine *e, const UnitProtectRequest *req, EngineDone done, void *userdata);
 /* Everything back as recorded: each process's oom_score_adj, the held cgroups' originals. */
+/* Whether unit's protection is being taken away now (out of the table, its originals being put back). */
+bool engine_unit_restoring(const Engine *e, const char *unit);
 int engine_unprotect_unit(Engine *e, const char *unit, uid_t owner, const char *reason, EngineDone done,
                           void *userdata);
 UnitProtection *engine_get_unit(Engine *e, const char *unit);

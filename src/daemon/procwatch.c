@@ -315,7 +315,14 @@ static int protect_unit_by_rule(ProcWatch *w, const Rule *r, const char *unit, c
         UnitProtectRequest req = { .unit = unit, .options = r->options, .source = source, .owner = UID_ANY };
         RuleUnitCall *c;
 
-        if (engine_get_unit(e, unit))
+        /*
+         * Protected, or being unprotected: a fork or exec in the unit while
+         * its restore settles must not protect it again behind the back of
+         * an UnprotectUnit (its opt-out is recorded when the restore ends),
+         * nor raise its holds while they are put back. A rule's own restore
+         * (reload) scans again once it is done.
+         */
+        if (engine_get_unit(e, unit) || engine_unit_restoring(e, unit))
                 return 0;
         cgroup = unit_cgroup_of(p->cgroup, unit);
         if (!cgroup)

@@ -202,6 +202,29 @@ test_removed_rule_unprotects_its_unit_exactly() {
         ok "a rule removed on SIGHUP unprotects its units exactly: no record, every process's own oom_score_adj"
 }
 
+# While an UnprotectUnit's restore settles (its hold writes slowed down here to 0.6 s each), a process the unit
+# starts must not get the unit protected again by its rule: the unprotect would answer success and the unit
+# stay protected. The daemon is started again with the delay for this.
+test_a_fork_during_unprotect_does_not_protect_the_unit_again() {
+        local pid
+        expect_clean_sigterm
+        rule 50-web web "$web"
+        OOMPROTECT_TEST_BACKEND_DELAY_USEC=600000 sandbox_daemon "$tmp/oomprotectd.conf"
+        wait_until 10 unit_listed "$web" rule:web || fail "$web is not protected by its rule again: $(units_list)"
+        wait_until 10 adj_is "$web_pid" "$protect_adj" || fail "PID $web_pid of $web has adj $(adj_of "$web_pid")"
+        sleep 1.5 # the protect's last hold writes
+        mgr UnprotectUnit s "$web" >/dev/null &
+        pid=$!
+        sleep 0.2 # the restore is under way
+        # shellcheck disable=SC2016 # $1 and $2 are the inner sh's
+        sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" 1000' fork "$CG/$top/$web" "$tmp/oomprunit" &
+        children+=("$!")
+        wait "$pid" || fail "UnprotectUnit $web failed"
+        sleep 1.5 # a protect started meanwhile would be done by now
+        unit_not_listed "$web" || fail "a process started during UnprotectUnit protected $web again: $(units_list)"
+        ok "a process started while UnprotectUnit settles does not get its unit protected again by the rule"
+}
+
 echo "# cgroup2 at $CG, sandbox $top, work directory $tmp"
 start_private_bus "$tmp"
 test_scan_at_start_protects_a_running_unit_by_name
@@ -215,5 +238,8 @@ else
         echo "# SKIP units that start after their rule: $(grep -F "Cannot subscribe" "$tmp/daemon.log" | head -n 1)"
 fi
 test_removed_rule_unprotects_its_unit_exactly
+if ! log_has "Cannot subscribe to the kernel's process events connector"; then
+        test_a_fork_during_unprotect_does_not_protect_the_unit_again
+fi
 expect_clean_sigterm
 echo "# all $n_ok passed"
