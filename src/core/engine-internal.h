@@ -77,3 +77,8 @@ void engine_holds_settle(Engine *e, Joiner *j);
 void engine_holds_settle_detached(Engine *e);
 /* A protect failed before it touched anything: the holds it added go, those it took up again are released. */
 void engine_holds_drop_unused(Engine *e);
+
+/* engine-unit.c: a unit operation ended (an unprotect-many waiting for it may start now). */
+void engine_unit_op_ended(Engine *e);
+/* engine_free(): a unit operation that will never complete gives back its share of an unprotect-many. */
+void engine_unit_op_abandoned(EngineDone done, void *userdata);

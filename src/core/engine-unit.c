@@ -593,6 +593,7 @@ static void unit_op_finish(UnitOp *op) {
                 op->done(e, &op->result, op->userdata);
         free(op->reason);
         free(op);
+        engine_unit_op_ended(e);
 }
 
 static void unit_op_settle(UnitOp *op, void (*after)(Joiner *j)) {
@@ -1025,13 +1026,15 @@ int engine_unprotect_unit(Engine *e, const char *unit, uid_t owner, const char *
 
 /* RestoreOnStop=yes: every unit put back (the holds' writes finish with the process ones' settle). */
 void engine_units_stop(Engine *e) {
-        while (e->units.n > 0) {
-                UnitProtection *u = e->units.items[e->units.n - 1];
+        /* From the end: a restore takes its unit out of the table, the others keep their places. */
+        for (size_t i = e->units.n; i > 0; i--) {
+                UnitProtection *u = e->units.items[i - 1];
                 OpError err = {};
-                if (u->pending || unit_restore_begin(e, u, "daemon stopping", NULL, NULL, &err) < 0) {
-                        log_warning("Failed to unprotect %s on stop, leaving it: %s", u->unit, strna(err.message));
-                        break; /* the rest stays protected, as the state says */
-                }
+                if (u->pending)
+                        continue; /* the unprotect-many of the stop waits for it, then takes it */
+                if (unit_restore_begin(e, u, "daemon stopping", NULL, NULL, &err) < 0)
+                        log_warning("Failed to unprotect %s on stop, leaving it (the state says so): %s", u->unit,
+                                    strna(err.message));
         }
 }
 
@@ -1096,6 +1099,7 @@ void engine_units_free(Engine *e) {
                 LIST_REMOVE(e->unit_ops, op);
                 if (op->u && unit_table_get(&e->units, op->u->unit) != op->u)
                         unit_protection_free(op->u); /* a restore's, out of the table */
+                engine_unit_op_abandoned(op->done, op->userdata);
                 free(op->reason);
                 free(op);
         }

@@ -1401,7 +1401,7 @@ static int unprotect_matching(Engine *e, MatchFunc match, const void *arg, uid_t
 static void run_waiting(Engine *e) {
         WaitingBatch *w = e->waiting;
 
-        if (!w || e->n_pending > 0)
+        if (!w || e->n_pending > 0 || e->unit_ops)
                 return;
         while (w->next) /* the oldest: new ones are prepended */
                 w = w->next;
@@ -1432,6 +1432,17 @@ static bool match_all(const Protection *p, const void *arg);
 
 static void on_unit_in_batch(Engine *e, const EngineResult *res, void *userdata) {
         batch_step_done(userdata, res->r >= 0);
+}
+
+void engine_unit_op_ended(Engine *e) {
+        run_waiting(e);
+}
+
+void engine_unit_op_abandoned(EngineDone done, void *userdata) {
+        Batch *b = userdata;
+
+        if (done == on_unit_in_batch && --b->pending == 0) /* no completion runs from engine_free() */
+                free(b);
 }
 
 /*
@@ -1544,7 +1555,8 @@ static int on_batch_turn(sd_event_source *s, void *userdata) {
  */
 static int unprotect_matching(Engine *e, MatchFunc match, const void *arg, uid_t owner, const char *reason,
                               EngineDone done, void *userdata) {
-        if (e->n_pending > 0)
+        /* A ProtectUnit under way too: its unit is in the table only once it is applied. */
+        if (e->n_pending > 0 || e->unit_ops)
                 return wait_for_pending(e, match, arg, owner, reason, done, userdata);
 
         size_t want = e->registry.n ? e->registry.n : 1;

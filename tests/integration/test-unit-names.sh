@@ -316,6 +316,28 @@ test_following_a_moved_unit_killed_at_each_step_keeps_the_originals() {
         ok "ProtectUnit following a unit to its new cgroup, killed at each step: the next daemon puts every original back"
 }
 
+# UnprotectAll while a ProtectUnit is still under way (its hold writes slowed down to 0.6 s): it waits for it
+# and takes the unit too, as it waits for a Protect under way; it did not count or restore the unit.
+test_unprotect_all_waits_for_a_protect_unit_under_way() {
+        local pid out
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" || fail "oomprotectd did not stop cleanly"
+        OOMPROTECT_TEST_BACKEND_DELAY_USEC=600000 start_daemon
+        mgr ProtectUnit 'sa{sv}' "$unit" 0 >/dev/null &
+        pid=$!
+        sleep 0.2 # under way
+        out=$(mgr UnprotectAll) || fail "UnprotectAll failed: $out"
+        wait "$pid" || fail "ProtectUnit $unit failed"
+        assert_eq "$out" "u 1" "UnprotectAll with a ProtectUnit under way"
+        assert_eq "$(state_units)" "[]" "units in state.json after UnprotectAll"
+        adj_is "$main" "$child_adj" || fail "adj of $main after UnprotectAll: $(adj_of "$main")"
+        adj_is "$kid" "$child_adj" || fail "adj of $kid after UnprotectAll: $(adj_of "$kid")"
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" || fail "oomprotectd did not stop cleanly"
+        start_daemon
+        ok "UnprotectAll waits for a ProtectUnit under way, then unprotects and counts the unit"
+}
+
 # oomprotectctl drop-in, into a directory of the test's own (no systemd here: no reload, no restart).
 test_drop_in() {
         local file=$tmp/etc/$unit.d/50-oomprotect.conf compat=$tmp/state/compat/status
@@ -365,6 +387,7 @@ test_daemon_restart_reloads_the_record
 test_protect_again_changes_the_adj
 test_unprotect_restores_exactly
 test_unprotect_all_takes_units_too
+test_unprotect_all_waits_for_a_protect_unit_under_way
 test_an_update_killed_at_each_step_keeps_the_originals
 test_following_a_moved_unit_killed_at_each_step_keeps_the_originals
 test_drop_in
