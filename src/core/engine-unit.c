@@ -747,17 +747,26 @@ static int unit_follow(Engine *e, UnitProtection *u, char *now, OpError *err) {
          * wherever its cgroup is; only the old ancestors are released.
          */
         CgroupHold *own = hold_table_get(&e->holds, u->cgroup);
+        _cleanup_free_ char *own_was = NULL; /* its old place, until the new chain is held */
+        bool own_applied = false;
         if (own && !hold_table_get(&e->holds, path) && own->unit && streq(own->unit, u->unit)) {
                 char *copy = strdup(path);
                 if (!copy)
                         return -ENOMEM;
-                free(own->cgroup);
+                own_was = own->cgroup;
+                own_applied = own->applied;
                 own->cgroup = copy;
                 own->applied = false; /* written again at the new place */
         }
         r = unit_hold(e, path, u->unit, err);
-        if (r < 0)
+        if (r < 0) {
+                if (own_was) { /* as it was: the unit's MemoryMin= stays recorded where it was raised */
+                        free(own->cgroup);
+                        own->cgroup = TAKE_PTR(own_was);
+                        own->applied = own_applied;
+                }
                 return r;
+        }
         log_info("%s runs in %s now (it was in %s): its protection follows it.", u->unit, path, u->cgroup);
         unit_disarm(u);
         free(u->cgroup);
@@ -792,6 +801,7 @@ static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *r
         const ProtectOptions *o = &req->options;
         UnitProtection want = *u, old;
         _cleanup_free_ char *moved = NULL;
+        bool followed = false;
         UnitOp *op;
         int r;
 
@@ -833,6 +843,7 @@ static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *r
                 r = unit_follow(e, u, TAKE_PTR(moved), err);
                 if (r < 0)
                         return r;
+                followed = true;
         }
         /* Every process there now becomes a member first, judged by the old value (children inherit it). */
         (void) unit_scan_as(e, u, false, &(OpError) {});
@@ -846,6 +857,8 @@ static int unit_update(Engine *e, UnitProtection *u, const UnitProtectRequest *r
         if (!op) {
                 unit_set_values(e, u, &old);
                 u->state = PROTECTION_ACTIVE;
+                if (followed)
+                        unit_arm(e, u); /* it runs there now: its restarts are followed from there */
                 if (r >= 0)
                         log_persist_failure(engine_persist_unit(e, u->unit));
                 return r < 0 ? op_error_set(err, r, NULL, "Cannot save the state to %s: %s; %s keeps its settings.",
