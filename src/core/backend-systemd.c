@@ -38,7 +38,6 @@
 #include "log.h"
 #include "oomprotect/protocol.h"
 #include "proc.h"
-#include "unit-dropin.h"
 
 #define SYSTEMD_SERVICE "org.freedesktop.systemd1"
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
@@ -93,9 +92,6 @@ struct Task {
         unsigned recreations; /* scopes started to take them back */
         unsigned name_waits;  /* ...tries again later while the original's name is still systemd's */
         sd_event_source *retry_timer;
-        /* putting a unit's originals back: its runtime drop-ins before, for the properties in dropin_mask */
-        XattrValue dropins[UNIT_DROPINS];
-        unsigned dropin_mask;
         OpError err;
 };
 
@@ -112,8 +108,6 @@ static Task *task_new(Backend *b, const Protection *p, void *userdata) {
         if (!t)
                 return NULL;
         *t = (Task) { .backend = b, .p = p, .userdata = userdata, .next = d->tasks };
-        for (size_t i = 0; i < UNIT_DROPINS; i++)
-                t->dropins[i] = (XattrValue) { .state = -1 };
         if (t->next)
                 t->next->prev = t;
         d->tasks = t;
@@ -134,8 +128,6 @@ static void task_free(Task *t) {
         sd_event_source_disable_unref(t->retry_timer);
         free(t->job);
         free(t->unit);
-        for (size_t i = 0; i < UNIT_DROPINS; i++)
-                xattr_value_done(&t->dropins[i]);
         restore_report_done(&t->report);
         free(t);
 }
@@ -768,47 +760,12 @@ static void systemd_restore(Backend *b, const Protection *p, BackendRestoreDone 
 
 /* ---- memory protection of units ---- */
 
-/*
- * systemd has the original values again; the drop-ins it wrote for them
- * (and for our raise before) go back to what they were (unit-dropin.h).
- * No daemon-reload: what systemd holds in memory is the original already,
- * and the next reload reads the files as they were before us.
- */
-static int put_back_dropins(Task *t) {
-        int r;
-
-        if (t->dropin_mask == 0)
-                return 0;
-        r = unit_dropins_restore(unit_dropin_system_dirs, t->unit, t->dropins, t->dropin_mask);
-        if (r < 0)
-                op_error_set(&t->err, r, OOMPROTECT_ERROR_BACKEND, "Cannot put back the runtime drop-ins of %s in "
-                             "%s: %s", t->unit, unit_dropin_system_dirs[0], strerror(-r));
-        return r;
-}
-
 static int on_unit_properties_set(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Task *t = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
 
         t->slot = sd_bus_slot_unref(t->slot);
-        task_finish(t, e ? task_fail_bus(t, e, "set MemoryMin/MemoryLow") : put_back_dropins(t));
-        return 0;
-}
-
-/* The originals to put back once the call is done, for the properties it sets. */
-static int task_take_dropins(Task *t, const XattrValue *dropins, bool with_preference) {
-        int r;
-
-        if (!dropins || !unit_dropin_unit_is_valid(t->unit))
-                return 0;
-        for (size_t i = 0; i < UNIT_DROPINS; i++) {
-                r = xattr_value_copy(&dropins[i], &t->dropins[i]);
-                if (r < 0)
-                        return r;
-        }
-        t->dropin_mask = 1U << DROPIN_MEMORY_MIN | 1U << DROPIN_MEMORY_LOW;
-        if (with_preference)
-                t->dropin_mask |= 1U << DROPIN_MANAGED_OOM_PREFERENCE;
+        task_finish(t, e ? task_fail_bus(t, e, "set MemoryMin/MemoryLow") : 0);
         return 0;
 }
 
@@ -837,10 +794,13 @@ static void systemd_set_memory_protection(Backend *b, const char *cgroup, const 
                 return backend_complete(b, done, -ENOMEM, NULL, userdata);
         }
         t->done = done;
-        r = task_take_dropins(t, want->dropins, pref && optional_ok(b, OPT_MANAGED_OOM_PREFERENCE));
-        if (r >= 0)
-                r = sd_bus_message_new_method_call(data(b)->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
-                                                   "SetUnitProperties");
+        /*
+         * The runtime drop-ins systemd writes for this call are the engine's
+         * to put back (engine-hold.c): only it knows, when the reply comes,
+         * whether the hold is still released or was taken up again meanwhile.
+         */
+        r = sd_bus_message_new_method_call(data(b)->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                           "SetUnitProperties");
         if (r >= 0)
                 r = sd_bus_message_append(m, "sb", unit, 1);
         if (r >= 0)

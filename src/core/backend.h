@@ -63,12 +63,7 @@ typedef struct CgroupProtection {
         /* OOMD_AVOID_XATTR; only where the backend writes the cgroup itself (never a systemd unit's) */
         MarkAction avoid;
         const XattrValue *avoid_original; /* MARK_RESTORE: what goes back */
-        /*
-         * Putting a unit's originals back: its runtime drop-ins as they were
-         * before (UNIT_DROPINS, unit-dropin.h), put back once systemd has the
-         * values; NULL otherwise. Only the systemd backend writes drop-ins.
-         */
-        const XattrValue *dropins;
+        /* systemd's runtime drop-ins for a unit are not the backend's: the engine puts them back (engine-hold.c). */
 } CgroupProtection;
 
 typedef struct BackendVTable {

@@ -87,6 +87,28 @@ static bool hold_write_pending(const Engine *e, const char *cgroup) {
         return false;
 }
 
+/*
+ * systemd wrote a runtime drop-in for each property of every
+ * SetUnitProperties (unit-dropin.h); once it has h's original values again
+ * they go back as recorded before the first raise. Only the file step: a
+ * failure is logged and tried again at the next settle, the values systemd
+ * holds are right and are not sent again. No daemon-reload: what systemd
+ * holds in memory is the original already.
+ */
+static void hold_put_back_dropins(Engine *e, CgroupHold *h) {
+        int r;
+
+        h->dropins_pending = false;
+        if (!h->unit || e->backend.vtable != &backend_systemd_vtable || !unit_dropin_unit_is_valid(h->unit))
+                return;
+        r = unit_dropins_restore(unit_dropin_system_dirs, h->unit, h->original_dropins, hold_dropin_mask(h));
+        if (r < 0) {
+                h->dropins_pending = true;
+                log_warning_errno(r, "Failed to put back the runtime drop-ins of %s in %s, will try again: %m",
+                                  h->unit, unit_dropin_system_dirs[0]);
+        }
+}
+
 /* The same for a cgroup (a unit protected by name); -EINVAL, err unset, for one that has no chain ("/"). */
 int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err) {
         char **paths = NULL, **units = NULL;
@@ -125,9 +147,16 @@ int engine_holds_prepare_cgroup(Engine *e, const char *cgroup, OpError *err) {
                         h->original_min = min;
                         h->original_low = low;
                 }
-                /* Its drop-ins are as recorded once their putting back is done, unless someone changed them since. */
-                if (!hold_write_pending(e, h->cgroup))
+                /*
+                 * Its drop-ins are as recorded once their putting back is
+                 * done, unless someone changed them since; not while the
+                 * release is in flight (its put-back is then skipped, the
+                 * files are the raise's), nor after a failed put-back (the
+                 * files are systemd's restoring ones, not an original).
+                 */
+                if (!hold_write_pending(e, h->cgroup) && !h->dropins_pending)
                         (void) engine_hold_record_dropins(e, h, &(OpError) {});
+                h->dropins_pending = false;
                 h->released = false;
         }
         if (r >= 0 && n > 0)
@@ -190,7 +219,16 @@ static void on_hold_written(int r, const OpError *err, void *userdata) {
                 if (w->releasing)
                         h->released = false;
         }
+        bool put_back = r >= 0 && w->releasing && h && h->released;
         hold_write_free(w);
+        /*
+         * Decided now, not when the release was sent: a hold taken up again
+         * meanwhile had its raise sent behind this release, and systemd has
+         * rewritten the files for it (put back, a daemon-reload would drop
+         * the raise). With a later write still in flight, that one decides.
+         */
+        if (put_back && !hold_write_pending(e, h->cgroup))
+                hold_put_back_dropins(e, h);
         joiner_step(j, r, err);
 }
 
@@ -281,8 +319,11 @@ void engine_holds_settle(Engine *e, Joiner *j) {
                 MarkAction want_avoid = hold_avoid(e, h, in_use, demands, n);
                 XattrValue avoid_original = { .state = -1 };
 
-                if (h->released)
+                if (h->released) {
+                        if (h->dropins_pending && !hold_write_pending(e, h->cgroup))
+                                hold_put_back_dropins(e, h); /* the file step of a release that failed */
                         continue;
+                }
                 if (!in_use) {
                         h->released = true;
                         if (h->applied) {
@@ -291,8 +332,12 @@ void engine_holds_settle(Engine *e, Joiner *j) {
                         }
                 }
                 if (h->applied && h->applied_min == want_min && h->applied_low == want_low &&
-                    (want_pref < 0 || h->applied_preference == want_pref) && want_avoid == MARK_LEAVE)
+                    (want_pref < 0 || h->applied_preference == want_pref) && want_avoid == MARK_LEAVE) {
+                        /* Released with systemd's values right already (a re-take that raised nothing): the files. */
+                        if (!in_use && !hold_write_pending(e, h->cgroup))
+                                hold_put_back_dropins(e, h);
                         continue;
+                }
                 if (!in_use && !h->applied && !h->loaded && want_avoid == MARK_LEAVE)
                         continue; /* never raised: nothing to put back */
                 h->applied = true;
@@ -310,8 +355,7 @@ void engine_holds_settle(Engine *e, Joiner *j) {
                 }
                 j->joins++;
                 hold_write(e, j, h,
-                           &(CgroupProtection) { want_min, want_low, want_pref, want_avoid, &avoid_original,
-                                                 in_use ? NULL : h->original_dropins },
+                           &(CgroupProtection) { want_min, want_low, want_pref, want_avoid, &avoid_original },
                            !in_use);
                 xattr_value_done(&avoid_original);
         }

@@ -861,7 +861,7 @@ static void slice_update(Engine *e, BackendDone done, void *userdata) {
         e->backend.vtable->set_memory_protection(&e->backend, path, NULL,
                                                  &(CgroupProtection) { e->registry.slice_min_sum + umin,
                                                                        e->registry.slice_low_sum + ulow, -1,
-                                                                       MARK_LEAVE, NULL, NULL },
+                                                                       MARK_LEAVE, NULL },
                                                  done, userdata);
 }
 

@@ -54,6 +54,14 @@ void hold_table_remove(HoldTable *t, size_t i) {
         t->n--;
 }
 
+unsigned hold_dropin_mask(const CgroupHold *h) {
+        unsigned mask = 1U << DROPIN_MEMORY_MIN | 1U << DROPIN_MEMORY_LOW;
+
+        if (h->applied_preference >= 0 || h->loaded)
+                mask |= 1U << DROPIN_MANAGED_OOM_PREFERENCE;
+        return mask;
+}
+
 void hold_table_done(HoldTable *t) {
         while (t->n > 0)
                 hold_table_remove(t, t->n - 1);

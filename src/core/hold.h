@@ -40,6 +40,7 @@ typedef struct CgroupHold {
         int applied_preference; /* -1: never written */
         bool avoid_applied;     /* our trusted.oomd_avoid was written */
         bool released; /* nothing leans on it: its original is back (or on its way), not persisted */
+        bool dropins_pending; /* released, its original_dropins not back yet (a failed try): tried again */
         uint64_t raised_min, raised_low; /* what it had before its release, to tell a stale read */
 } CgroupHold;
 
@@ -75,6 +76,15 @@ void hold_chain_free(char **paths, char **units, size_t n);
 
 /* Pure: whether name is a systemd unit name that can own a cgroup ("x.service", "y.slice", ...). */
 bool unit_name_owns_cgroup(const char *name);
+
+/*
+ * Pure: the properties (bits 1 << UnitDropInProperty) whose runtime drop-ins
+ * h's release puts back: MemoryMin and MemoryLow, which every write sets,
+ * and ManagedOOMPreference once h ever had one written (or an earlier
+ * daemon may have: a hold from state.json), whether or not the release
+ * itself sends one.
+ */
+unsigned hold_dropin_mask(const CgroupHold *h);
 
 /* Pure: ret_min[i], ret_low[i] for t->items[i] given every demand. */
 void hold_compute(const HoldTable *t, const HoldDemand *d, size_t n_demands, uint64_t *ret_min, uint64_t *ret_low);

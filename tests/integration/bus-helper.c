@@ -18,12 +18,18 @@
  *                                    given the exited PID first
  *                                    (ns_last_pid): prints orphan-pid=,
  *                                    newcomer=PID|missed and set-orphan=
+ *   bus-helper retake UNIT MIN       UnprotectUnit(UNIT) and, without
+ *                                    waiting for its reply, ProtectUnit(UNIT,
+ *                                    {MemoryMin: MIN bytes}): the release
+ *                                    still in flight when the raise comes;
+ *                                    prints unprotect= and protect=
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +281,53 @@ static int run_self_orphan(bool reuse) {
         return 0;
 }
 
+/* The replies of the two calls run_retake sends back to back. */
+typedef struct Retake {
+        const char *step;
+        bool done;
+} Retake;
+
+static int on_retake_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Retake *t = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        print_result(t->step, e ? -sd_bus_message_get_errno(reply) : 0, e);
+        t->done = true;
+        return 0;
+}
+
+static int run_retake(const char *unit, uint64_t min) {
+        sd_bus_message *m = NULL;
+        Retake un = { .step = "unprotect" }, pro = { .step = "protect" };
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, OOMPROTECT_BUS_NAME, OOMPROTECT_OBJECT_PATH,
+                                           OOMPROTECT_MANAGER_INTERFACE, "UnprotectUnit");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", unit);
+        if (r >= 0)
+                r = sd_bus_call_async(bus, NULL, m, on_retake_reply, &un, 60 * 1000 * 1000);
+        m = sd_bus_message_unref(m);
+        if (r >= 0)
+                r = sd_bus_message_new_method_call(bus, &m, OOMPROTECT_BUS_NAME, OOMPROTECT_OBJECT_PATH,
+                                                   OOMPROTECT_MANAGER_INTERFACE, "ProtectUnit");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sa{sv}", unit, 1, "MemoryMin", "t", min);
+        if (r >= 0)
+                r = sd_bus_call_async(bus, NULL, m, on_retake_reply, &pro, 60 * 1000 * 1000);
+        m = sd_bus_message_unref(m);
+        if (r >= 0)
+                r = sd_bus_flush(bus); /* both on the wire before either reply is read */
+        while (r >= 0 && !(un.done && pro.done)) {
+                r = sd_bus_process(bus, NULL);
+                if (r == 0)
+                        r = sd_bus_wait(bus, UINT64_MAX);
+        }
+        if (r < 0)
+                fprintf(stderr, "bus-helper: retake: %s\n", strerror(-r));
+        return r < 0 ? 1 : 0;
+}
+
 int main(int argc, char *argv[]) {
         int r;
 
@@ -282,7 +335,7 @@ int main(int argc, char *argv[]) {
                 return run_self_orphan(argc >= 3 && strcmp(argv[2], "reuse") == 0);
 
         if (argc < 2) {
-                fprintf(stderr, "usage: bus-helper self | pidfd PID [TAG] | pidfd-exited | pidfd-notpidfd | self-orphan [reuse]\n");
+                fprintf(stderr, "usage: bus-helper self | pidfd PID [TAG] | pidfd-exited | pidfd-notpidfd | self-orphan [reuse] | retake UNIT MIN\n");
                 return 2;
         }
         r = sd_bus_open_system(&bus);
@@ -298,6 +351,8 @@ int main(int argc, char *argv[]) {
                 r = run_pidfd_exited();
         else if (strcmp(argv[1], "pidfd-notpidfd") == 0)
                 r = run_pidfd_notpidfd();
+        else if (strcmp(argv[1], "retake") == 0 && argc >= 4)
+                r = run_retake(argv[2], strtoull(argv[3], NULL, 10));
         else
                 r = 2;
         sd_bus_flush_close_unref(bus);

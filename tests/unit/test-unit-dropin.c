@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "cgroup.h"
+#include "hold.h"
 #include "macro.h"
 #include "unit-dropin.h"
 
@@ -190,6 +191,38 @@ static void test_dropins_restore_leaves_what_it_was_not_asked_for(void **state) 
         dropins_done(v);
 }
 
+/*
+ * A release that sends no ManagedOOMPreference (the original was unreadable)
+ * still puts back the file the raise's preference left; a hold that never
+ * wrote one leaves that file (someone else's) alone.
+ */
+static void test_dropins_put_back_of_a_hold_covers_the_preference_it_ever_wrote(void **state) {
+        Dirs *d = *state;
+        CgroupHold h = { .applied_preference = -1 };
+        _cleanup_free_ char *pref = NULL;
+
+        for (size_t i = 0; i < UNIT_DROPINS; i++)
+                h.original_dropins[i] = (XattrValue) { .state = -1 };
+        assert_int_equal(unit_dropins_read(d->dirs, "z.service", h.original_dropins), 0);
+        put_file(d->control, "z.service", "50-ManagedOOMPreference.conf", "[Service]\nManagedOOMPreference=avoid\n");
+        put_file(d->control, "z.service", "50-MemoryMin.conf", ours);
+        assert_int_equal(unit_dropins_restore(d->dirs, "z.service", h.original_dropins, hold_dropin_mask(&h)), 0);
+        assert_null(file_text(d->control, "z.service", "50-MemoryMin.conf"));
+        pref = file_text(d->control, "z.service", "50-ManagedOOMPreference.conf");
+        assert_non_null(pref); /* never ours */
+
+        h.applied_preference = 2; /* a raise wrote one, the release sends none */
+        assert_int_equal(unit_dropins_restore(d->dirs, "z.service", h.original_dropins, hold_dropin_mask(&h)), 0);
+        assert_null(file_text(d->control, "z.service", "50-ManagedOOMPreference.conf"));
+
+        h.applied_preference = -1; /* from state.json: an earlier daemon may have written it */
+        h.loaded = true;
+        put_file(d->control, "z.service", "50-ManagedOOMPreference.conf", "[Service]\nManagedOOMPreference=omit\n");
+        assert_int_equal(unit_dropins_restore(d->dirs, "z.service", h.original_dropins, hold_dropin_mask(&h)), 0);
+        assert_null(file_text(d->control, "z.service", "50-ManagedOOMPreference.conf"));
+        dropins_done(h.original_dropins);
+}
+
 /* Never through a link: a link is refused when recording, and replaced (not followed) when putting back. */
 static void test_dropins_never_follow_a_symbolic_link(void **state) {
         Dirs *d = *state;
@@ -235,6 +268,8 @@ int main(void) {
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dropins_restore_leaves_what_it_was_not_asked_for, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_dropins_put_back_of_a_hold_covers_the_preference_it_ever_wrote,
+                                                setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dropins_never_follow_a_symbolic_link, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

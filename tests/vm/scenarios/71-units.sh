@@ -8,8 +8,10 @@
 #  3. unprotect restores the unit's properties and every adj exactly, and
 #     systemd's runtime drop-ins too (none of ours left, an administrator's
 #     set-property --runtime file back byte for byte, daemon-reload keeps
-#     the original values, a later /etc drop-in is not masked); a unit
-#     systemd unloads (a transient one, stopped) ends its protection;
+#     the original values, a later /etc drop-in is not masked); an
+#     unprotect and a protect at once keep the raise across daemon-reload;
+#     a put-back that fails is logged and tried again, the unprotect stands;
+#     a unit systemd unloads (a transient one, stopped) ends its protection;
 #  4. `oomprotectctl drop-in nginx.service --now` restarts it inside its
 #     protection; it holds across a restart and daemon-reload, is listed
 #     (ListProtected source drop-in, the compat status file), over the
@@ -143,6 +145,80 @@ rm "$ADMIN_LOW"
 systemctl daemon-reload
 orig_low=$(unit_prop "$U" MemoryLow)
 info "3: unprotect restored MemoryMin=$orig_min, MemoryLow=3M, ManagedOOMPreference=$orig_pref, system.slice, adj $adj0, and systemd's runtime files exactly; daemon-reload keeps them, an /etc drop-in applies"
+
+# --- 3a. unprotect and protect at once: the release's put-back does not undo the raise ---
+# UnprotectUnit and ProtectUnit back to back on one connection (bus-helper retake): the raise is sent while
+# the release's SetUnitProperties is in flight, and systemd rewrites the runtime files for both in order.
+# The files must then be the raise's (no put-back behind it), so that a daemon-reload (every apt run does
+# one) keeps the protection, for the unit and for system.slice; the final unprotect puts them all back.
+dropins_plain=$(runtime_dropins "$U" system.slice)
+oomprotectctl protect --min 32M "$U" || fail "3a: oomprotectctl protect $U failed"
+out=$(/usr/local/lib/oomprotect-vm/bin/bus-helper retake "$U" $((48 * MB)) 2>&1) || fail "3a: bus-helper retake: $out"
+{ grep -qx unprotect=ok <<<"$out" && grep -qx protect=ok <<<"$out"; } || fail "3a: retake: $out"
+listed_unit || fail "3a: $U is not listed after the retake"
+expect_eq "3a: $U MemoryMin after the retake" "$(unit_prop "$U" MemoryMin)" $((48 * MB))
+grep -qx "MemoryMin=$((48 * MB))" "/run/systemd/system.control/$U.d/50-MemoryMin.conf" 2>/dev/null ||
+        fail "3a: 50-MemoryMin.conf after the retake: $(cat "/run/systemd/system.control/$U.d/50-MemoryMin.conf" 2>&1)"
+systemctl daemon-reload
+expect_eq "3a: $U MemoryMin after the retake and daemon-reload" "$(unit_prop "$U" MemoryMin)" $((48 * MB))
+expect_eq "3a: $U memory.min after the retake and daemon-reload" "$(cat "$CG/system.slice/$U/memory.min")" $((48 * MB))
+sys_min=$(cat "$CG/system.slice/memory.min")
+((sys_min >= orig_sys_min + 48 * MB)) || fail "3a: after the retake and daemon-reload system.slice memory.min is $sys_min"
+oomprotectctl unprotect "$U" || fail "3a: oomprotectctl unprotect $U failed"
+systemctl daemon-reload
+expect_eq "3a: $U MemoryMin after the final unprotect and daemon-reload" "$(unit_prop "$U" MemoryMin)" "$orig_min"
+expect_eq "3a: system.slice memory.min after the final unprotect" "$(cat "$CG/system.slice/memory.min")" "$orig_sys_min"
+now=$(runtime_dropins "$U" system.slice)
+[[ $now == "$dropins_plain" ]] || fail "3a: systemd's runtime drop-ins after the final unprotect:
+before:
+$dropins_plain
+now:
+$now"
+info "3a: unprotect + protect at once ($(tr '\n' ' ' <<<"$out")): MemoryMin 48M held across daemon-reload, system.slice $sys_min; the final unprotect put every file back"
+
+# --- 3f. a put-back that fails: the release stands, only the file step is tried again ---
+# The unit's runtime drop-in directory swapped for a link once it is protected: systemd writes through it,
+# the put-back refuses it (never through a link). The unprotect must still succeed (systemd has the
+# original values), the failure be logged, and the files go back at the next settle once the directory is
+# a directory again; a protect taken up again before that must not record systemd's restoring files as
+# the unit's "original" (its final unprotect would leave them behind).
+plain_u=$(runtime_dropins "$U")
+rd=/run/systemd/system.control/$U.d
+link_back() { if [[ -L $rd ]]; then rm "$rd" && mv /run/vmtest-dropins.d "$rd"; fi; }
+on_exit "link_back"
+for round in retry retake; do
+        oomprotectctl protect --min 32M "$U" || fail "3f $round: oomprotectctl protect $U failed"
+        [[ -d $rd ]] || fail "3f $round: systemd wrote no $rd for the raise"
+        { mv "$rd" /run/vmtest-dropins.d && ln -s /run/vmtest-dropins.d "$rd"; } || fail "3f $round: cannot swap $rd for a link"
+        since=$(date '+%Y-%m-%d %H:%M:%S')
+        oomprotectctl unprotect "$U" || fail "3f $round: unprotect failed over a put-back that could not be done"
+        expect_eq "3f $round: $U MemoryMin after the unprotect" "$(unit_prop "$U" MemoryMin)" "$orig_min"
+        ! listed_unit || fail "3f $round: $U still listed after the unprotect"
+        logged() { journalctl -b -u "$OP_UNIT" --since "$since" --no-pager -o cat | grep -q "Failed to put back the runtime drop-ins of $U"; }
+        wait_until 5 logged || fail "3f $round: the failed put-back was not logged"
+        link_back
+        if [[ $round == retry ]]; then
+                # Any settle tries the files again: a protect of another unit.
+                systemd-run --quiet --unit=vmtest-retry.service sleep 1000 || fail "3f: systemd-run failed"
+                on_exit "systemctl stop vmtest-retry.service 2>/dev/null"
+                wait_until 5 systemctl is-active --quiet vmtest-retry.service || fail "3f: vmtest-retry.service does not run"
+                oomprotectctl protect --min 8M vmtest-retry.service || fail "3f: protect vmtest-retry.service failed"
+                oomprotectctl unprotect vmtest-retry.service || fail "3f: unprotect vmtest-retry.service failed"
+                systemctl stop vmtest-retry.service
+        else
+                oomprotectctl protect --min 32M "$U" || fail "3f: the protect taken up again failed"
+                oomprotectctl unprotect "$U" || fail "3f: the final unprotect failed"
+        fi
+        now=$(runtime_dropins "$U")
+        [[ $now == "$plain_u" ]] || fail "3f $round: $U's runtime drop-ins are not put back:
+before:
+$plain_u
+now:
+$now"
+        systemctl daemon-reload
+        expect_eq "3f $round: $U MemoryMin after daemon-reload" "$(unit_prop "$U" MemoryMin)" "$orig_min"
+done
+info "3f: a failed put-back is logged, the unprotect stands, the files go back at the next settle (retry) and after a protect taken up again (retake)"
 
 # --- 3b. a unit that goes away ends its protection --------------------------------
 tu=vmtest-unload.service
