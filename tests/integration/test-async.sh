@@ -137,9 +137,11 @@ test_loop_stays_responsive_while_a_protect_is_pending() {
                 >"$tmp/protect.out" 2>&1 &
         local caller=$!
         wait_until 5 grep -qF "Protect() from uid 0" "$tmp/daemon.log" || fail "the Protect call did not arrive"
-        within_ms 100 busctl call org.oomprotect /org/oomprotect org.freedesktop.DBus.Peer Ping
-        within_ms 100 prop ProtectedCount
-        within_ms 100 busctl call org.oomprotect /org/oomprotect org.oomprotect.Manager IsProtected u "$pid"
+        # Answered while the backend holds the Protect for 2 s: a blocked loop would answer after it. The bound
+        # is a quarter of that, not a speed target (a busctl start on a loaded machine alone can take 100 ms).
+        within_ms $((DELAY_USEC / 4000)) busctl call org.oomprotect /org/oomprotect org.freedesktop.DBus.Peer Ping
+        within_ms $((DELAY_USEC / 4000)) prop ProtectedCount
+        within_ms $((DELAY_USEC / 4000)) busctl call org.oomprotect /org/oomprotect org.oomprotect.Manager IsProtected u "$pid"
         kill -0 "$caller" 2>/dev/null || fail "the Protect reply came before the backend answered"
         wait "$caller" || fail "Protect failed: $(cat "$tmp/protect.out")"
         took=$(($(now_ms) - start))
