@@ -1,18 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * oomprotect-adopt-sockets: ExecStart= of oomprotectd-sockets.service, the
- * Service= of the optional socket units oomprotectd.socket (ctl.sock) and
- * oomprotectd-ctl.socket (the ctl FIFO). The service manager passes it their
- * listening descriptors (LISTEN_FDS); it hands them over to the running
- * oomprotectd with org.oomprotect.Manager.AdoptSockets and exits.
+ * oomprotect-adopt-sockets: ExecStart= of oomprotectd-sockets@.service, an
+ * instance of which is the Service= of each optional socket unit:
+ * oomprotectd-sockets@oomprotectd.service of oomprotectd.socket (ctl.sock),
+ * oomprotectd-sockets@oomprotectd-ctl.service of oomprotectd-ctl.socket (the
+ * ctl FIFO). The service manager passes it its socket's listening
+ * descriptors (LISTEN_FDS); it hands them over to the running oomprotectd
+ * with org.oomprotect.Manager.AdoptSockets and exits.
  *
  * Why a service of its own between the sockets and the daemon: systemd
  * refuses to start a socket unit while its Service= is active, and
  * oomprotectd often is (D-Bus activated, serving its own ctl and ctl.sock).
- * This service is not active then, so the sockets start; they start it
- * at once when the daemon runs (ExecStartPost=), else their first traffic
- * does; it runs once and stays active (RemainAfterExit=yes), which keeps
- * the service manager from polling the listeners itself.
+ * This service is not active then, so the sockets start (one instance per
+ * socket: an instance stays active, and would refuse a second socket started
+ * later); each starts its own at once when the daemon runs (ExecStartPost=),
+ * else its first traffic does; it runs once and stays active
+ * (RemainAfterExit=yes), which keeps the service manager from polling the
+ * listener itself.
  *
  * It does not start oomprotectd through D-Bus activation: the unit's
  * Wants=/After=oomprotectd.service did that, and a daemon that did not come
@@ -78,7 +82,7 @@ int main(int argc, char *argv[]) {
                 bool help = streq(argv[1], "--help") || streq(argv[1], "-h");
                 fprintf(help ? stdout : stderr,
                         PROGRAM ": hands the listeners the service manager passed (LISTEN_FDS) over to\n"
-                        "oomprotectd. Run by oomprotectd-sockets.service; takes no arguments.\n");
+                        "oomprotectd. Run by oomprotectd-sockets@.service; takes no arguments.\n");
                 return help ? EXIT_SUCCESS : 2;
         }
         n = sd_listen_fds(true);
@@ -87,8 +91,7 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
         if (n == 0) {
-                log_info("No listeners were passed (oomprotectd.socket and oomprotectd-ctl.socket are not "
-                         "running): nothing to hand over.");
+                log_info("No listeners were passed (the socket unit is not running): nothing to hand over.");
                 return EXIT_SUCCESS;
         }
         if (call_adopt(n, &adopted) < 0)

@@ -831,7 +831,7 @@ static int method_unprotect_tag(sd_bus_message *msg, void *userdata, sd_bus_erro
         return request_start(userdata, msg, &t, error);
 }
 
-/* AdoptSockets(ah fds) -> u: the listeners of the socket units, from oomprotectd-sockets.service. */
+/* AdoptSockets(ah fds) -> u: a socket unit's listeners, from its oomprotectd-sockets@.service instance. */
 static int method_adopt_sockets(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         BusRequest t = { .action = ACTION_ADOPT_SOCKETS, .req.pidfd = -EBADF };
         int r;

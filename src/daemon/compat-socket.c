@@ -543,7 +543,8 @@ static int server_address(const CompatServer *s, struct sockaddr_un *ret, sockle
  * Whether someone listens on the socket at the path: 1 when a connection is
  * taken (or the backlog is full), 0 when refused (a socket an earlier run
  * left, nobody behind it). The probe is closed at once; a socket unit's
- * listener sees it as a connection, which starts oomprotectd-sockets.service.
+ * listener sees it as a connection, which starts its hand-over,
+ * oomprotectd-sockets@oomprotectd.service.
  */
 static int server_is_live(const struct sockaddr_un *sa, socklen_t len) {
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -581,7 +582,7 @@ static int server_bind(CompatServer *s) {
                 r = server_is_live(&sa, sa_len);
                 if (r > 0) {
                         log_notice("%s is served by someone else (oomprotectd.socket, or another oomprotectd): "
-                                   "not replacing it. oomprotectd-sockets.service hands oomprotectd.socket's "
+                                   "not replacing it. oomprotectd-sockets@oomprotectd.service hands oomprotectd.socket's "
                                    "over (AdoptSockets).", s->path);
                         return -EADDRINUSE;
                 }

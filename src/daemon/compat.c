@@ -12,13 +12,14 @@
  *
  * ctl and ctl.sock may come from the service manager (oomprotectd-ctl.socket
  * and oomprotectd.socket): passed descriptors are matched by path, and
- * whatever was not passed is made here. The socket units' Service= is
- * oomprotectd-sockets.service, which hands their listeners over to a
- * running daemon (AdoptSockets, compat_adopt()): so the socket units can be
- * started before or after the daemon. A live socket at ctl.sock is never
- * replaced here (it is the socket unit's, waiting for the hand-over), a
- * dead one is; the FIFO is shared by inode with the socket unit, which
- * opens the one it finds when its mode and owner match SocketMode=.
+ * whatever was not passed is made here. Each socket unit's Service= is its
+ * own instance of oomprotectd-sockets@.service, which hands its listener
+ * over to a running daemon (AdoptSockets, compat_adopt()): so the socket
+ * units can be started before or after the daemon, together or one by one.
+ * A live socket at ctl.sock is never replaced here (it is the socket
+ * unit's, waiting for the hand-over), a dead one is; the FIFO is shared by
+ * inode with the socket unit, which opens the one it finds when its mode
+ * and owner match SocketMode=.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,7 @@
 #include "fileio.h"
 #include "list.h"
 #include "log.h"
+#include "macro.h"
 #include "oomprotect/protocol.h"
 
 char *compat_path(const Compat *c, const char *name) {
@@ -560,14 +562,20 @@ int compat_adopt(Manager *m, const int *fds, size_t n, OpError *err) {
         return (int) take_fifo + (int) take_sock;
 }
 
+/* The hand-over of each socket unit (oomprotectd-sockets@.service, the instance named after the socket). */
+static const char *const handover_units[] = {
+        "oomprotectd-sockets@oomprotectd.service",
+        "oomprotectd-sockets@oomprotectd-ctl.service",
+};
+
 static int on_try_restart(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *unit = userdata;
 
         if (e)
-                log_debug("The service manager did not run oomprotectd-sockets.service again, ignoring: %s",
-                          strna(e->message));
+                log_debug("The service manager did not run %s again, ignoring: %s", unit, strna(e->message));
         else
-                log_debug("Asked the service manager to run oomprotectd-sockets.service again if it ran before.");
+                log_debug("Asked the service manager to run %s again if it ran before.", unit);
         return 0;
 }
 
@@ -577,11 +585,14 @@ void compat_ask_for_sockets(Manager *m) {
         /* Only a daemon the service manager started has socket units to get listeners from. */
         if (!m->compat || !m->bus || !getenv("INVOCATION_ID"))
                 return;
-        r = sd_bus_call_method_async(m->bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                     "org.freedesktop.systemd1.Manager", "TryRestartUnit", on_try_restart, m, "ss",
-                                     "oomprotectd-sockets.service", "replace");
-        if (r < 0)
-                log_debug_errno(r, "Failed to ask the service manager for oomprotectd-sockets.service, ignoring: %m");
+        for (size_t i = 0; i < ELEMENTSOF(handover_units); i++) {
+                r = sd_bus_call_method_async(m->bus, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                             "org.freedesktop.systemd1.Manager", "TryRestartUnit", on_try_restart,
+                                             (void *) handover_units[i], "ss", handover_units[i], "replace");
+                if (r < 0)
+                        log_debug_errno(r, "Failed to ask the service manager for %s, ignoring: %m",
+                                        handover_units[i]);
+        }
 }
 
 static Compat *compat_free(Compat *c) {

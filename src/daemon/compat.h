@@ -12,9 +12,9 @@ int compat_setup(Manager *m);
 void compat_done(Manager *m);
 
 /*
- * AdoptSockets (oomprotectd-sockets.service hands over what the socket
- * units oomprotectd.socket and oomprotectd-ctl.socket listen on): each of
- * fds must be the FIFO at CompatDirectory=/ctl (that inode, open for
+ * AdoptSockets (oomprotectd-sockets@.service, an instance per socket unit,
+ * hands over what oomprotectd.socket or oomprotectd-ctl.socket listens
+ * on): each of fds must be the FIFO at CompatDirectory=/ctl (that inode, open for
  * reading) or a listening AF_UNIX stream socket bound to
  * CompatDirectory=/ctl.sock. One that is served already is recognised and
  * skipped. Any other descriptor refuses the whole call (err says which and
@@ -24,11 +24,12 @@ void compat_done(Manager *m);
 int compat_adopt(Manager *m, const int *fds, size_t n, OpError *err);
 
 /*
- * Under the service manager: asks it to run oomprotectd-sockets.service
- * again if it ran for an earlier oomprotectd (TryRestartUnit), so that a
- * daemon started while that service is still active (the earlier one
- * crashed, and nothing restarted it through PartOf=) gets the socket
- * units' listeners too.
+ * Under the service manager: asks it to run each socket unit's hand-over
+ * (oomprotectd-sockets@oomprotectd.service and
+ * oomprotectd-sockets@oomprotectd-ctl.service) again if it ran for an
+ * earlier oomprotectd (TryRestartUnit), so that a daemon started while one
+ * is still active (the earlier one crashed, and nothing restarted it
+ * through PartOf=) gets the socket units' listeners too.
  * Needs the bus; asynchronous, failures are logged at debug level.
  */
 void compat_ask_for_sockets(Manager *m);

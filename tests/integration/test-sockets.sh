@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # The listeners of the optional socket units handed over to a running
-# daemon (AdoptSockets, what oomprotectd-sockets.service does through
+# daemon (AdoptSockets, what oomprotectd-sockets@.service does through
 # oomprotect-adopt-sockets), and what oomprotectd does with a socket file it
 # finds at ctl.sock: a private dbus-daemon, the real oomprotectd, the real
 # oomprotect-adopt-sockets, real processes in a real cgroup2 subtree.
@@ -108,7 +108,7 @@ test_hand_over() {
         local out
         start_daemon
         # As `systemctl start oomprotectd.socket oomprotectd-ctl.socket` does while the daemon runs, then the
-        # first connection starting oomprotectd-sockets.service, which runs oomprotect-adopt-sockets.
+        # first connection starting oomprotectd-sockets@oomprotectd.service, which runs oomprotect-adopt-sockets.
         out=$("$HELPER" --stream "$SOCK" --fifo "$FIFO" -- "$ADOPT" 2>&1) || fail "oomprotect-adopt-sockets: $out"
         [[ $out == *"Handed 2 listener(s) over to oomprotectd (2 newly served"* ]] || fail "hand-over: $out"
         log_has "Serving $SOCK on the listener the service manager passed; closing the one made here." ||
@@ -160,7 +160,7 @@ test_dead_socket_replaced() {
 test_live_socket_kept() {
         local before out
         # A live listener at ctl.sock before the daemon starts (a socket unit started first): it waits,
-        # then hands it over when told to (as the daemon's start makes oomprotectd-sockets.service run).
+        # then hands it over when told to (as the daemon's start makes the oomprotectd-sockets@.service instances run).
         # shellcheck disable=SC2016 # expanded by the inner bash
         "$HELPER" --stream "$SOCK" -- bash -c 'while [[ ! -e $1 ]]; do sleep 0.05; done; exec "$2"' \
                 holder "$tmp/go" "$ADOPT" >"$tmp/holder.log" 2>&1 &

@@ -30,6 +30,9 @@ for f in /usr/share/dbus-1/system.d/org.oomprotect.conf /usr/share/dbus-1/system
 done
 # The optional socket units are shipped, not enabled; their hand-over service only they start.
 expect_eq "systemctl is-enabled oomprotectd.socket" "$(systemctl is-enabled oomprotectd.socket 2>&1)" disabled
-expect_eq "systemctl is-enabled oomprotectd-sockets.service" "$(systemctl is-enabled oomprotectd-sockets.service 2>&1)" static
+expect_eq "systemctl is-enabled oomprotectd-sockets@.service" "$(systemctl is-enabled oomprotectd-sockets@.service 2>&1)" static
+for s in oomprotectd oomprotectd-ctl; do
+        expect_eq "Service= of $s.socket" "$(systemctl show -P Triggers "$s.socket")" "oomprotectd-sockets@$s.service"
+done
 [[ -x /usr/libexec/oomprotect/oomprotect-adopt-sockets ]] || fail "the package did not install oomprotect-adopt-sockets"
 pass "$(dpkg-query -W -f='${Version}' oomprotect) installed by apt, $OP_UNIT enabled and active, group oomprotect exists"

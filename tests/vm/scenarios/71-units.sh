@@ -329,7 +329,7 @@ systemctl enable --quiet "$OP_UNIT"
 info "5: disabled, a ProtectUnit call does not start oomprotectd"
 
 # --- 6. the socket units ----------------------------------------------------------
-# Their Service= is oomprotectd-sockets.service, not the daemon: systemd starts them while it runs.
+# Their Service= is each one's own oomprotectd-sockets@.service instance, not the daemon: systemd starts them while it runs.
 readonly CTL_SOCK=/usr/local/lib/oomprotect-vm/bin/ctl-sock
 daemon_start
 on_exit "systemctl stop oomprotectd.socket oomprotectd-ctl.socket"
