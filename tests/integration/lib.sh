@@ -124,6 +124,20 @@ cg_of() {
 adj_of() {
         cat "/proc/$1/oom_score_adj"
 }
+adj_is() { # PID ADJ
+        [[ $(adj_of "$1" 2>/dev/null) == "$2" ]]
+}
+units_list() {
+        busctl --json=short call org.oomprotect /org/oomprotect org.oomprotect.Manager ListProtectedUnits
+}
+# rmdir_killed DIR: removes the cgroup DIR whose processes were just killed (the kernel frees them asynchronously).
+rmdir_killed() {
+        for _ in $(seq 250); do
+                rmdir "$1" 2>/dev/null && return 0
+                sleep 0.02
+        done
+        fail "could not remove $1"
+}
 is_comm() {
         [[ $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]]
 }

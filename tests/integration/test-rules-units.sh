@@ -51,12 +51,6 @@ rule() {
         (($#)) && printf '%s\n' "$@" >>"$file"
         chmod 0644 "$file"
 }
-adj_is() { # PID ADJ
-        [[ $(adj_of "$1" 2>/dev/null) == "$2" ]]
-}
-units_list() {
-        busctl --json=short call org.oomprotect /org/oomprotect org.oomprotect.Manager ListProtectedUnits
-}
 # unit_listed UNIT SOURCE: ListProtectedUnits has UNIT, its cgroup where we made it, with source SOURCE.
 unit_listed() {
         units_list | grep -qE "\[\"$1\",\"/$top/$1\",(true|false),[0-9]+,[0-9]+,-?[0-9]+,[0-9]+,\"$2\""
@@ -91,11 +85,7 @@ unit_start() {
 unit_stop() {
         echo 1 >"$CG/$top/$1/cgroup.kill"
         wait "$2" 2>/dev/null || true
-        for _ in $(seq 250); do
-                rmdir "$CG/$top/$1" 2>/dev/null && return 0
-                sleep 0.02 # the kernel frees killed processes' cgroup asynchronously
-        done
-        fail "could not remove $CG/$top/$1"
+        rmdir_killed "$CG/$top/$1"
 }
 
 cp "$(command -v sleep)" "$tmp/oomprunit"

@@ -43,17 +43,10 @@ else
         note "no CAP_SYS_RESOURCE here: protecting with oom_score_adj 0 from 700"
 fi
 
-cat >"$tmp/oomprotectd.conf" <<EOF
-[Manager]
-Backend=cgroupfs
-CgroupRoot=$CG
-Slice=$slice
-StateDirectory=$tmp/state
-CompatDirectory=$tmp/state/compat
-OOMScoreAdjust=$protect_adj
-AllowGroup=users
-MemoryMinBudget=64M
-EOF
+{
+        cgroupfs_config "$tmp/state"
+        printf 'OOMScoreAdjust=%s\nAllowGroup=users\nMemoryMinBudget=64M\n' "$protect_adj"
+} >"$tmp/oomprotectd.conf"
 
 start_daemon() { sandbox_daemon "$tmp/oomprotectd.conf"; }
 
@@ -75,11 +68,7 @@ start_unit() {
 stop_unit() {
         kill -KILL "$main" "$kid" 2>/dev/null || true
         wait "$main" 2>/dev/null || true
-        for _ in $(seq 250); do
-                rmdir "$unit_dir" 2>/dev/null && return 0
-                sleep 0.02 # the kernel frees killed processes' cgroup asynchronously
-        done
-        fail "could not remove $unit_dir"
+        rmdir_killed "$unit_dir"
 }
 
 # daemon_killed_at POINT CMD...: the daemon started again with OOMPROTECT_FAULT=POINT (src/core/fault.h), CMD
@@ -98,12 +87,6 @@ daemon_killed_at() {
         start_daemon
 }
 
-adj_is() { # PID ADJ
-        [[ $(adj_of "$1" 2>/dev/null) == "$2" ]]
-}
-units_list() {
-        busctl --json=short call org.oomprotect /org/oomprotect org.oomprotect.Manager ListProtectedUnits
-}
 # The units state.json holds as a daemon loads them: the document's "units", then the journal's unit lines in order.
 state_units() {
         python3 - "$STATE" <<'EOF'
